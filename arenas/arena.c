@@ -1,0 +1,162 @@
+/* arena.c -- 256 KiB arenas and the pools carved from them (layer 0).
+ *
+ * An arena is one 256 KiB-aligned mapping: page 0 holds pm_arena_t, pages
+ * 1..63 are pools.  A free page is found with one count-trailing-zeros on
+ * free_pages, lowest first, so the pages an arena has never used stay
+ * untouched (never faulted in) until it is nearly full.
+ *
+ * Each heap files its arenas by free page count (by_nfree[n], with a bitmask
+ * of non-empty lists) and takes pools from the fullest arena that has one.
+ * This is CPython's usable_arenas ordering (bpo-1123430, Python 2.5): new
+ * pools concentrate in few arenas, so the others empty out and go back to the
+ * OS.  Here the choice costs O(1): ctz of the mask.
+ *
+ * An arena whose pools are all free leaves its heap.  A few (option
+ * ARENA_RESERVE, default 4) wait in a global reserve for the next heap that
+ * needs one; the rest are unmapped at once.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+static pm_arena_t *reserve_top;   /* stack of empty arenas, linked by next */
+static size_t reserve_count;
+
+static inline pm_arena_t *arena_of(const void *p)
+{
+    return (pm_arena_t *)((uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1));
+}
+
+/* ---- the heap's lists by free count ---- */
+static void arena_unlink_locked(pm_heap_t *heap, pm_arena_t *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        heap->by_nfree[a->nfree] = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    if (!heap->by_nfree[a->nfree])
+        heap->arenas_with_free &= ~((uint64_t)1 << a->nfree);
+    a->next = a->prev = NULL;
+}
+
+static void arena_link_locked(pm_heap_t *heap, pm_arena_t *a)
+{
+    a->prev = NULL;
+    a->next = heap->by_nfree[a->nfree];
+    if (a->next)
+        a->next->prev = a;
+    heap->by_nfree[a->nfree] = a;
+    heap->arenas_with_free |= (uint64_t)1 << a->nfree;
+}
+
+/* ---- getting and giving back whole arenas ---- */
+static pm_arena_t *arena_new(pm_heap_t *heap)
+{
+    pm_arena_t *a = NULL;
+    pthread_mutex_lock(&reserve_lock);
+    if (reserve_top) {
+        a = reserve_top;
+        reserve_top = a->next;
+        reserve_count--;
+        atomic_fetch_sub_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    if (!a) {
+        a = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
+        if (!a)
+            return NULL;
+        atomic_fetch_add_explicit(&_pm_counters.arenas_mapped, 1, memory_order_relaxed);
+    }
+    a->free_pages = ~(uint64_t)1;   /* every page but the header */
+    a->nfree = PM_ARENA_POOLS;
+    a->magic = PM_ARENA_MAGIC;
+    a->heap = heap;
+    arena_link_locked(heap, a);
+    return a;
+}
+
+/* a is already off the heap's lists. */
+static void arena_release(pm_arena_t *a)
+{
+    a->heap = NULL;
+    pthread_mutex_lock(&reserve_lock);
+    if (reserve_count < (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE]) {
+        a->next = reserve_top;
+        reserve_top = a;
+        reserve_count++;
+        atomic_fetch_add_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&reserve_lock);
+        return;
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    a->magic = 0;
+    _pm_os_unmap(a, PM_ARENA_SIZE);
+    atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
+}
+
+size_t _pm_arena_trim_reserve(size_t keep)
+{
+    pm_arena_t *list = NULL;
+    pthread_mutex_lock(&reserve_lock);
+    while (reserve_count > keep) {
+        pm_arena_t *a = reserve_top;
+        reserve_top = a->next;
+        reserve_count--;
+        atomic_fetch_sub_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
+        a->next = list;
+        list = a;
+    }
+    pthread_mutex_unlock(&reserve_lock);
+    size_t n = 0;
+    while (list) {     /* system calls after unlocking */
+        pm_arena_t *a = list;
+        list = a->next;
+        a->magic = 0;
+        _pm_os_unmap(a, PM_ARENA_SIZE);
+        atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
+        n++;
+    }
+    return n;
+}
+
+/* ---- pools ---- */
+pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap)
+{
+    uint64_t usable = heap->arenas_with_free & ~(uint64_t)1; /* lists with nfree >= 1 */
+    pm_arena_t *a;
+    if (usable)
+        a = heap->by_nfree[__builtin_ctzll(usable)];  /* fullest arena with a free page */
+    else if (!(a = arena_new(heap)))
+        return NULL;
+    unsigned page = (unsigned)__builtin_ctzll(a->free_pages);
+    arena_unlink_locked(heap, a);
+    a->free_pages &= ~((uint64_t)1 << page);
+    a->nfree--;
+    arena_link_locked(heap, a);
+    atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    return (pm_pool_t *)((char *)a + (size_t)page * PM_PAGE_SIZE);
+}
+
+void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool)
+{
+    pm_arena_t *a = arena_of(pool);
+    unsigned page = (unsigned)(((uintptr_t)pool - (uintptr_t)a) >> PM_PAGE_SHIFT);
+    arena_unlink_locked(heap, a);
+    a->free_pages |= (uint64_t)1 << page;
+    a->nfree++;
+    atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    if (a->nfree == PM_ARENA_POOLS) {
+        arena_release(a);    /* last pool gone: the arena leaves the heap */
+        return;
+    }
+    arena_link_locked(heap, a);
+}
+
+/* ---- fork: the reserve lock is the only lock here ---- */
+void _pm_arena_fork_prepare(void) { pthread_mutex_lock(&reserve_lock); }
+void _pm_arena_fork_parent(void) { pthread_mutex_unlock(&reserve_lock); }
+void _pm_arena_fork_child(void) { pthread_mutex_init(&reserve_lock, NULL); }

@@ -1,0 +1,287 @@
+/* large.c -- the large path: requests over 512 bytes (layer 0).
+ *
+ * Each large allocation is its own page-aligned mapping of whole pages; its
+ * record (pm_large_t, types.h) lives in a small block, and the page map entry
+ * of the allocation's first page points to it, so free() and realloc()
+ * validate a pointer without touching the mapping (mallocng's one-slot
+ * group, told apart by the page map instead of an in-band header).
+ *
+ * Freed mappings go to a cache instead of munmap, most recent first.  A
+ * request takes the smallest cached mapping that fits with at most 25%
+ * slack, so a steady malloc(N)/free loop makes no system call.  The cache is
+ * bounded by bytes (option LARGE_CACHE) and entries (CACHE_MAX_ENTRIES);
+ * mappings unused for LARGE_DECAY_MS are unmapped at the next large call, and
+ * malloc_trim() unmaps them all.  A cached mapping keeps its record and page
+ * map entry, marked PM_LARGE_CACHED, so a second free of it is caught.
+ *
+ * Lock order: the cache lock is a leaf.  Records are allocated before and
+ * freed after it is held, and system calls are made outside it.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define CACHE_MAX_ENTRIES 128
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pm_large_t *cache_head;   /* most recently freed */
+static pm_large_t *cache_tail;   /* least recently freed */
+static size_t cache_bytes, cache_count;
+static uint64_t cache_last_decay_ms;
+
+static void cache_unlink_locked(pm_large_t *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        cache_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        cache_tail = r->prev;
+    r->next = r->prev = NULL;
+    cache_bytes -= r->map_size;
+    cache_count--;
+    atomic_store_explicit(&_pm_counters.large_cached_bytes, cache_bytes, memory_order_relaxed);
+    atomic_store_explicit(&_pm_counters.large_cached_count, cache_count, memory_order_relaxed);
+}
+
+/* Takes r out of the cache and the page map; the caller unmaps it after
+ * unlocking (it is put on *out, linked by next). */
+static void cache_evict_locked(pm_large_t *r, pm_large_t **out)
+{
+    cache_unlink_locked(r);
+    _pm_pagemap_set(r->user, 1, 0);
+    r->magic = 0;
+    r->next = *out;
+    *out = r;
+}
+
+/* Evicts what is over the bounds or older than the decay time. */
+static void cache_shrink_locked(pm_large_t **out, uint64_t now)
+{
+    size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
+    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
+    while (cache_tail && (cache_bytes > limit || cache_count > CACHE_MAX_ENTRIES ||
+                          now - cache_tail->freed_ms >= decay))
+        cache_evict_locked(cache_tail, out);
+    cache_last_decay_ms = now;
+}
+
+static void unmap_list(pm_large_t *list)
+{
+    while (list) {
+        pm_large_t *next = list->next;
+        _pm_os_unmap(list->base, list->map_size);
+        atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
+        pm_free(list);
+        list = next;
+    }
+}
+
+static inline size_t round_pages(size_t n, bool *overflow)
+{
+    size_t r = (n + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    *overflow = r < n || r > (size_t)PTRDIFF_MAX;
+    return r;
+}
+
+void *_pm_large_alloc(size_t size, size_t align, bool zero)
+{
+    bool overflow;
+    size_t need = round_pages(size ? size : 1, &overflow);
+    if (align < PM_PAGE_SIZE)
+        align = PM_PAGE_SIZE;
+    if (overflow || align > ((size_t)1 << 40)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    /* 1. a cached mapping that fits */
+    pm_large_t *rec = NULL, *evicted = NULL;
+    uint64_t now = _pm_os_now_ms();
+    pthread_mutex_lock(&cache_lock);
+    for (pm_large_t *r = cache_head; r; r = r->next) {
+        if (r->map_size >= need && r->map_size - need <= need / 4 &&
+            ((uintptr_t)r->user & (align - 1)) == 0 &&
+            (!rec || r->map_size < rec->map_size)) {
+            rec = r;
+            if (r->map_size == need)
+                break;
+        }
+    }
+    if (rec) {
+        cache_unlink_locked(rec);
+        rec->magic = PM_LARGE_LIVE;
+    }
+    if (now - cache_last_decay_ms >= 100)
+        cache_shrink_locked(&evicted, now);
+    pthread_mutex_unlock(&cache_lock);
+    unmap_list(evicted);
+
+    if (rec) {
+        rec->size = size;
+        atomic_fetch_add_explicit(&_pm_counters.large_hits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size,
+                                  memory_order_relaxed);
+        if (zero)
+            memset(rec->user, 0, size);
+        return rec->user;
+    }
+
+    /* 2. a new mapping (zeroed by the kernel) */
+    rec = pm_malloc(sizeof(pm_large_t));
+    if (!rec)
+        return NULL;
+    char *base = _pm_os_map(need, align);
+    if (!base) {
+        pm_free(rec);
+        errno = ENOMEM;
+        return NULL;
+    }
+    rec->magic = PM_LARGE_LIVE;
+    rec->user = base;
+    rec->base = base;
+    rec->map_size = need;
+    rec->size = size;
+    rec->next = rec->prev = NULL;
+    rec->freed_ms = 0;
+    if (_pm_pagemap_set(base, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
+        _pm_os_unmap(base, need);
+        pm_free(rec);
+        errno = ENOMEM;
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
+    return base;
+}
+
+pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
+{
+    pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
+    if (rec->user != (char *)ptr)
+        _pm_fatal_ptr(call, "invalid pointer", ptr);
+    if (rec->magic != PM_LARGE_LIVE)
+        _pm_fatal_ptr(call, rec->magic == PM_LARGE_CACHED ? "double free" : "invalid pointer",
+                      ptr);
+    return rec;
+}
+
+size_t _pm_large_usable(const pm_large_t *rec)
+{
+    return rec->map_size - (size_t)(rec->user - rec->base);
+}
+
+void _pm_large_free(pm_large_t *rec, void *ptr, const char *call)
+{
+    (void)ptr;
+    (void)call;
+    size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
+    atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
+                              memory_order_relaxed);
+    if (rec->map_size > limit / 4) {   /* too big to keep: straight back to the OS */
+        rec->magic = 0;
+        _pm_pagemap_set(rec->user, 1, 0);
+        rec->next = NULL;
+        unmap_list(rec);
+        return;
+    }
+    pm_large_t *evicted = NULL;
+    uint64_t now = _pm_os_now_ms();
+    pthread_mutex_lock(&cache_lock);
+    rec->magic = PM_LARGE_CACHED;
+    rec->freed_ms = now;
+    rec->prev = NULL;
+    rec->next = cache_head;
+    if (cache_head)
+        cache_head->prev = rec;
+    else
+        cache_tail = rec;
+    cache_head = rec;
+    cache_bytes += rec->map_size;
+    cache_count++;
+    atomic_store_explicit(&_pm_counters.large_cached_bytes, cache_bytes, memory_order_relaxed);
+    atomic_store_explicit(&_pm_counters.large_cached_count, cache_count, memory_order_relaxed);
+    cache_shrink_locked(&evicted, now);
+    pthread_mutex_unlock(&cache_lock);
+    unmap_list(evicted);
+}
+
+void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
+{
+    bool overflow;
+    size_t need = round_pages(size, &overflow);
+    if (overflow) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t usable = _pm_large_usable(rec);
+    if (need <= usable) {
+        if (need < usable / 2 && rec->user == rec->base) {
+            /* Shrinking a lot: give the tail back (mremap never moves here). */
+            void *same = _pm_os_remap(rec->base, rec->map_size, need);
+            if (same == rec->base) {
+                atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes,
+                                          rec->map_size - need, memory_order_relaxed);
+                rec->map_size = need;
+            }
+        }
+        rec->size = size;
+        return ptr;
+    }
+    if (rec->user != rec->base) {   /* over-aligned mapping: move it */
+        void *q = _pm_large_alloc(size, 0, false);
+        if (!q)
+            return NULL;
+        memcpy(q, ptr, rec->size < size ? rec->size : size);
+        _pm_large_free(rec, ptr, "realloc");
+        return q;
+    }
+    char *moved = _pm_os_remap(rec->base, rec->map_size, need);
+    if (!moved) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (moved != rec->base) {
+        if (_pm_pagemap_set(moved, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
+            /* cannot index the new place: put it back where it was */
+            char *back = _pm_os_remap(moved, need, rec->map_size);
+            if (back != rec->base)
+                _pm_os_fatal("realloc(): cannot index a moved mapping");
+            errno = ENOMEM;
+            return NULL;
+        }
+        _pm_pagemap_set(rec->base, 1, 0);
+    }
+    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need - rec->map_size,
+                              memory_order_relaxed);
+    rec->base = rec->user = moved;
+    rec->map_size = need;
+    rec->size = size;
+    return moved;
+}
+
+int _pm_large_trim(bool all)
+{
+    pm_large_t *evicted = NULL;
+    pthread_mutex_lock(&cache_lock);
+    if (all) {
+        while (cache_tail)
+            cache_evict_locked(cache_tail, &evicted);
+    } else {
+        cache_shrink_locked(&evicted, _pm_os_now_ms());
+    }
+    pthread_mutex_unlock(&cache_lock);
+    int released = evicted != NULL;
+    unmap_list(evicted);
+    return released;
+}
+
+void _pm_large_fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
+void _pm_large_fork_parent(void) { pthread_mutex_unlock(&cache_lock); }
+void _pm_large_fork_child(void) { pthread_mutex_init(&cache_lock, NULL); }

@@ -1,0 +1,44 @@
+/* os.h -- the operating-system contract of poolmalloc (layer 0).
+ *
+ * Everything the allocator needs from the kernel and the C runtime goes
+ * through these few functions; only arenas/os_linux.c includes <sys/mman.h>.
+ * None of them allocates memory, so all are safe before main(), inside
+ * dlsym, and while the allocator's own locks are held.
+ *
+ * Contract: sizes passed to map/unmap/decommit are multiples of PM_OS_PAGE;
+ * functions returning int give 0 on success or an errno value, and never
+ * leave errno changed.
+ */
+#ifndef PM_OS_H
+#define PM_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_OS_PAGE 4096u
+
+/* Fresh zeroed read-write memory of `size` bytes aligned to `align` (a power
+ * of two >= PM_OS_PAGE), or NULL.  */
+void *_pm_os_map(size_t size, size_t align);
+/* Returns [addr, addr+size) to the OS. */
+void _pm_os_unmap(void *addr, size_t size);
+/* Resizes a mapping obtained from _pm_os_map(size, PM_OS_PAGE); may move it.
+ * Returns the new address or NULL (the old mapping is then untouched). */
+void *_pm_os_remap(void *addr, size_t old_size, size_t new_size);
+/* Tells the OS the contents of [addr, addr+size) are no longer needed: the
+ * range stays mapped and reads back as zeros. */
+void _pm_os_decommit(void *addr, size_t size);
+
+/* The value of environment variable `name`, read from `environ` without
+ * allocating; NULL if unset or if the environment is not set up yet. */
+const char *_pm_os_getenv(const char *name);
+/* Writes all of buf to file descriptor fd (best effort, errno kept). */
+void _pm_os_write(int fd, const char *buf, size_t len);
+/* Monotonic milliseconds, cheap (vDSO coarse clock). */
+uint64_t _pm_os_now_ms(void);
+/* 64 random bits from the kernel's per-process AT_RANDOM bytes / getrandom. */
+uint64_t _pm_os_random(void);
+/* Writes "poolmalloc: <msg>\n" to stderr and aborts the process. */
+__attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
+
+#endif

@@ -1,0 +1,68 @@
+/* pagemap.c -- address to owner lookup (layer 0).
+ *
+ * free(), realloc() and malloc_usable_size() must tell, in O(1) and without
+ * touching memory that may be unmapped or uninitialised, whether a pointer is
+ * a small block, a large allocation, or not ours.  Classic obmalloc reads the
+ * arena index stored at the start of the pointer's pool and compares it with
+ * its arena table ("address_in_range"): fast, but it reads memory poolmalloc
+ * may never have written (valgrind reports it) or that may not be mapped.
+ *
+ * We keep instead, like CPython 3.10's radix tree and jemalloc's rtree, a
+ * map from page number to a tagged word:
+ *   root:  2^(48-12-18) = 64 Ki pointers, static (.bss: costs nothing until used)
+ *   leaf:  2^18 words = 2 MiB of virtual memory covering 1 GiB of address
+ *          space; mapped on first use, zero pages until written, never freed.
+ * Why a lookup is correct: a word is non-zero only between the moment
+ * poolmalloc hands out the page (pool carved, large mapping made) and the
+ * moment it takes it back, and it is written before the pointer escapes.
+ * A pointer we never made lands on a zero word (no leaf: zero by definition),
+ * so a foreign pointer is reported, never dereferenced.  Reads are one
+ * acquire load per level, so a leaf published by another thread is seen whole.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+
+_Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+
+#define LEAF_ENTRIES ((size_t)1 << PM_PAGEMAP_LEAF_BITS)
+#define LEAF_BYTES (LEAF_ENTRIES * sizeof(uintptr_t))
+
+static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
+{
+    size_t i = addr >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS);
+    _Atomic uintptr_t *leaf = atomic_load_explicit(&_pm_pagemap_root[i], memory_order_acquire);
+    if (leaf)
+        return leaf;
+    _Atomic uintptr_t *fresh = _pm_os_map(LEAF_BYTES, PM_OS_PAGE);
+    if (!fresh)
+        return NULL;
+    _Atomic uintptr_t *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&_pm_pagemap_root[i], &expected, fresh,
+                                                memory_order_acq_rel, memory_order_acquire))
+        return fresh;
+    _pm_os_unmap(fresh, LEAF_BYTES); /* another thread published one first */
+    return expected;
+}
+
+int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
+{
+    uintptr_t a = (uintptr_t)addr;
+    for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE) {
+        if (a >> PM_VA_BITS)
+            return ENOMEM;
+        _Atomic uintptr_t *leaf;
+        if (value == 0) { /* clearing: a missing leaf already reads as 0 */
+            leaf = atomic_load_explicit(
+                &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)],
+                memory_order_acquire);
+            if (!leaf)
+                continue;
+        } else if (!(leaf = pagemap_leaf(a))) {
+            return ENOMEM;
+        }
+        atomic_store_explicit(&leaf[(a >> PM_PAGE_SHIFT) & (LEAF_ENTRIES - 1)], value,
+                              memory_order_release);
+    }
+    return 0;
+}

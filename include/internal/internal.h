@@ -1,0 +1,161 @@
+/* internal.h -- cross-file internals of poolmalloc, grouped by the file that
+ * defines them, and the inline fast paths of malloc and free. */
+#ifndef PM_INTERNAL_H
+#define PM_INTERNAL_H
+
+#include "include/internal/types.h"
+#include "poolmalloc.h"
+
+/* ---- arenas/pagemap.c ---- */
+/* Sets the entries of [addr, addr + npages pages) to value; 0 on success,
+ * ENOMEM if a leaf could not be mapped. */
+PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value);
+
+/* ---- arenas/arena.c ---- */
+PM_INTERNAL pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap);      /* page for a new pool, or NULL */
+PM_INTERNAL void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool);
+PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);           /* returns arenas released */
+PM_INTERNAL void _pm_arena_fork_prepare(void);
+PM_INTERNAL void _pm_arena_fork_parent(void);
+PM_INTERNAL void _pm_arena_fork_child(void);
+
+/* ---- arenas/large.c ---- */
+PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool zero);
+PM_INTERNAL void _pm_large_free(pm_large_t *rec, void *ptr, const char *call);
+PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size);
+PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
+PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);
+PM_INTERNAL int _pm_large_trim(bool all);   /* 1 if something was released */
+PM_INTERNAL void _pm_large_fork_prepare(void);
+PM_INTERNAL void _pm_large_fork_parent(void);
+PM_INTERNAL void _pm_large_fork_child(void);
+
+/* ---- pools/pool.c ---- */
+PM_INTERNAL PM_NOINLINE void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c);
+PM_INTERNAL PM_NOINLINE void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool);
+PM_INTERNAL void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
+                                     const char *call);
+PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools released */
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *pool, void *p,
+                                                                   const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
+                                                               const char *what, const void *p);
+
+/* ---- pools/heap.c ---- */
+PM_INTERNAL extern __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
+PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is exiting */
+PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
+PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b,
+                                                  const char *call);
+PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
+PM_INTERNAL size_t _pm_heaps_trim(void);
+PM_INTERNAL void _pm_heaps_fork_prepare(void);
+PM_INTERNAL void _pm_heaps_fork_parent(void);
+PM_INTERNAL void _pm_heaps_fork_child(void);
+PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
+
+/* ---- pools/alloc.c ---- */
+PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(size_t size);
+PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
+PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size, const char *call);
+
+/* ---- pools/stats.c ---- */
+PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
+PM_INTERNAL void _pm_stats_count_free(unsigned c);
+PM_INTERNAL void _pm_stats_print_at_exit(void);
+
+/* ---- preload/options.c ---- */
+PM_INTERNAL void _pm_options_init(void);
+PM_INTERNAL extern long _pm_option_values[PM_OPTION_COUNT];
+
+/* ---- preload/lifecycle.c ---- */
+PM_INTERNAL void _pm_process_init(void);    /* idempotent, never allocates */
+PM_INTERNAL void _pm_thread_init_late(void); /* thread-exit key, fork handlers */
+PM_INTERNAL extern _Atomic int _pm_initialized;
+
+/* ======================= fast paths ======================================= */
+
+/* Marks block b of pool as out (1) or free (0) in the live bitmap. */
+static inline uint64_t *pm_live_word(pm_pool_t *pool, const void *b, uint64_t *bit)
+{
+    uintptr_t g = ((uintptr_t)b & (PM_POOL_SIZE - 1)) >> 3;
+    *bit = (uint64_t)1 << (g & 63);
+    return (uint64_t *)&pool->live[g >> 6];
+}
+
+static inline void pm_live_set(pm_pool_t *pool, const void *b)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = (_Atomic uint64_t *)pm_live_word(pool, b, &bit);
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit,
+                          memory_order_relaxed);
+}
+
+/* Pops a block of class c from the thread's heap; NULL only if out of memory. */
+static inline void *pm_small_alloc(pm_heap_t *heap, unsigned c)
+{
+    pm_pool_t *pool = heap->pools[c];
+    pm_block_t *b = pool->free;
+    if (pm_likely(b != NULL)) {
+        pool->free = b->next;
+        pool->used++;
+        pm_live_set(pool, b);
+        if (pm_unlikely(_pm_stats_on))
+            _pm_stats_count_alloc(c);
+        return b;
+    }
+    return _pm_pool_alloc_generic(heap, c);
+}
+
+/* Frees block p of pool, whose owner is the calling thread's heap. */
+static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p,
+                                       const char *call)
+{
+    uint64_t bit;
+    _Atomic uint64_t *w = (_Atomic uint64_t *)pm_live_word(pool, p, &bit);
+    uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
+    if (pm_unlikely(!(word & bit) || ((uintptr_t)p & 7)))
+        _pm_pool_bad_free(pool, p, call);
+    atomic_store_explicit(w, word & ~bit, memory_order_relaxed);
+    if (pm_unlikely(_pm_stats_on))
+        _pm_stats_count_free(pool->size_class);
+    pm_block_t *b = (pm_block_t *)p;
+    pm_block_t *head = pool->free;
+    b->next = head;
+    pool->free = b;
+    if (pm_unlikely(--pool->used == 0 || !pool->listed))
+        _pm_pool_free_generic(heap, pool);
+}
+
+/* malloc: the thread's heap, one list pop. */
+static inline void *pm_malloc_inline(size_t size)
+{
+    if (pm_likely(size <= PM_SMALL_MAX)) {
+        pm_heap_t *heap = _pm_tls_heap;
+        if (pm_likely((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD))
+            return pm_small_alloc(heap, pm_class_of(size));
+        return _pm_small_alloc_generic(size);
+    }
+    return _pm_large_alloc(size, 0, false);
+}
+
+/* free: one page-map lookup, then a list push when the block is ours. */
+static inline void pm_free_inline(void *p)
+{
+    uintptr_t entry = pm_pagemap_get(p);
+    if (pm_likely(entry & PM_PAGE_POOL)) {
+        pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+        pm_heap_t *heap = _pm_tls_heap;
+        if (pm_likely(pool->heap == heap)) {
+            pm_small_free_local(heap, pool, p, "free");
+            return;
+        }
+        _pm_heap_free_remote(pool, (pm_block_t *)p, "free");
+        return;
+    }
+    if (p)
+        _pm_free_generic(p, entry, "free");
+}
+
+#endif

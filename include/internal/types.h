@@ -1,0 +1,202 @@
+/* types.h -- every internal structure of poolmalloc, in one place.
+ *
+ *   layer 2  gc/        (optional tagged objects; uses only the public API)
+ *   layer 1  pools/     size classes, pools, thread heaps, the malloc API
+ *   layer 0  arenas/    256 KiB arenas, the page map, the large path, the OS
+ *   shim     preload/   exported malloc symbols, options, process lifecycle
+ *
+ * Memory picture:
+ *
+ *   arena (256 KiB, 256 KiB-aligned, mmap)
+ *   +--------+--------+--------+-----+--------+
+ *   | page 0 | pool 1 | pool 2 | ... | pool 63|   a pool is one 4 KiB page
+ *   | header |        |        |     |        |
+ *   +--------+--------+--------+-----+--------+
+ *   pool (4 KiB): | header + live bitmap (128 B) | block | block | ... | slack |
+ *
+ * Every page of a pool in use has an entry in the page map (pagemap.c):
+ * `pool | PM_PAGE_POOL`; the page holding a large allocation's first byte
+ * has `record | PM_PAGE_LARGE`.  Any other address maps to 0: not ours.
+ */
+#ifndef PM_TYPES_H
+#define PM_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arenas/os.h"
+
+#define pm_likely(x) __builtin_expect(!!(x), 1)
+#define pm_unlikely(x) __builtin_expect(!!(x), 0)
+#define PM_INTERNAL __attribute__((visibility("hidden")))
+#define PM_NOINLINE __attribute__((noinline))
+
+/* ---- geometry ------------------------------------------------------------ */
+#define PM_PAGE_SHIFT 12
+#define PM_PAGE_SIZE ((size_t)1 << PM_PAGE_SHIFT)
+#define PM_POOL_SIZE PM_PAGE_SIZE                  /* one pool = one page */
+#define PM_ARENA_SHIFT 18
+#define PM_ARENA_SIZE ((size_t)1 << PM_ARENA_SHIFT) /* 256 KiB */
+#define PM_ARENA_PAGES (PM_ARENA_SIZE / PM_PAGE_SIZE)
+#define PM_ARENA_POOLS (PM_ARENA_PAGES - 1)        /* page 0 holds the arena header */
+#define PM_SMALL_MAX 512                           /* largest small request */
+#define PM_CLASS_COUNT 64                          /* classes 8, 16, ..., 512 */
+#define PM_CLASS_SPACING 8
+#define PM_POOL_HEADER 128                         /* pool header + live bitmap */
+#define PM_POOL_GRANULES (PM_POOL_SIZE / PM_CLASS_SPACING) /* 512: one bit each */
+#define PM_ALIGN_SMALL_MAX PM_POOL_HEADER          /* small blocks can honour this */
+
+_Static_assert(PM_ARENA_PAGES == 64, "arena bookkeeping keeps one bit per page in a uint64_t");
+_Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
+               "size classes must cover exactly 1..PM_SMALL_MAX");
+_Static_assert(PM_POOL_HEADER % 16 == 0, "blocks of 16-byte multiple classes must be 16-aligned");
+
+/* Class of a small request: 0 and 1..8 -> 0, 9..16 -> 1, ..., 505..512 -> 63. */
+static inline unsigned pm_class_of(size_t n) { return (unsigned)((n - (n != 0)) >> 3); }
+static inline size_t pm_class_size(unsigned c) { return (size_t)(c + 1) * PM_CLASS_SPACING; }
+
+typedef struct pm_block_s pm_block_t;
+typedef struct pm_pool_s pm_pool_t;
+typedef struct pm_arena_s pm_arena_t;
+typedef struct pm_heap_s pm_heap_t;
+typedef struct pm_large_s pm_large_t;
+
+/* A free block: its first word links the free list it is on. */
+struct pm_block_s {
+    pm_block_t *next;
+};
+
+/* ---- pool (pools/pool.c) --------------------------------------------------
+ * States (obmalloc's): a pool is USED (some blocks out, some free or not yet
+ * carved: it is on its class's list in the owning heap), FULL (no block left:
+ * off every list, it rejoins the list when a block comes back) or EMPTY (no
+ * block out: returned to its arena, page map entry cleared).
+ * Invariant: used + (blocks on `free`) + (limit - bump) / size == capacity,
+ * and the live bit of a block's first granule is 1 exactly while it is out. */
+struct pm_pool_s {
+    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path) */
+    uint32_t used;          /* blocks handed out and not yet freed */
+    uint16_t size_class;    /* 0..63 */
+    uint16_t block_size;    /* pm_class_size(size_class) */
+    char *bump;             /* next never-used block: carved on demand */
+    char *limit;            /* end of the last whole block */
+    pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
+    pm_pool_t *next;        /* the class list of the heap (USED pools only) */
+    pm_pool_t *prev;
+    uint32_t capacity;      /* blocks that fit after the header */
+    uint32_t listed;        /* 1 while on the heap's class list */
+    /* One bit per 8-byte granule of the pool; set while a block starting
+     * there is allocated.  Written by the owner with relaxed atomics (plain
+     * moves on x86-64), read by other threads to catch double frees early. */
+    _Atomic uint64_t live[PM_POOL_GRANULES / 64];
+};
+_Static_assert(sizeof(pm_pool_t) == PM_POOL_HEADER, "pool header size");
+
+/* ---- arena (arenas/arena.c) -----------------------------------------------
+ * Lives in the arena's first page.  Pages 1..63 are pools.  An arena belongs
+ * to one heap, which keeps it on the list by_nfree[nfree] so that allocation
+ * can prefer the fullest arena (CPython >= 2.5): emptier arenas drain and
+ * can go back to the OS.  Invariant: nfree == popcount(free_pages). */
+struct pm_arena_s {
+    uint64_t free_pages;    /* bit i set: page i is not a pool in use (bit 0 always clear) */
+    uint32_t nfree;         /* number of free pages */
+    uint32_t magic;         /* PM_ARENA_MAGIC while mapped */
+    pm_heap_t *heap;        /* owner, NULL while in the global reserve */
+    pm_arena_t *next;       /* heap->by_nfree[nfree] list, or the reserve stack */
+    pm_arena_t *prev;
+};
+#define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
+
+/* ---- thread heap (pools/heap.c) -------------------------------------------
+ * Each running thread owns one heap: its pools and arenas.  The owner reads
+ * and writes everything without locks.  Other threads only push freed blocks
+ * onto `xthread_free`.  When the thread exits, the heap becomes ABANDONED:
+ * from then on `lock` guards it, and other threads free into it directly,
+ * until a new thread adopts it whole.  Heaps are never unmapped. */
+enum { PM_HEAP_LIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_ZOMBIE = 3 };
+
+struct pm_heap_s {
+    pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
+                                          empty sentinel pool; fast path field first */
+    _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
+    _Atomic int state;                 /* PM_HEAP_* */
+    pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
+    pm_arena_t *by_nfree[PM_ARENA_PAGES]; /* arenas by free page count */
+    uint64_t arenas_with_free;         /* bit n set: by_nfree[n] non-empty */
+    pm_heap_t *next_all;               /* every heap ever made (pm_heaps_all) */
+    pm_heap_t *next_abandoned;         /* the abandoned stack */
+    uint64_t id;                       /* for messages and tests */
+};
+
+/* Sentinel pool that every empty class list points to: its free list is
+ * always NULL, so the fast path needs no NULL check on the pool. */
+PM_INTERNAL extern pm_pool_t _pm_empty_pool;
+
+/* Values of the thread's heap pointer besides a real heap. */
+#define PM_HEAP_NONE ((pm_heap_t *)0)  /* thread has not allocated yet */
+#define PM_HEAP_DEAD ((pm_heap_t *)1)  /* thread is exiting: heap handed over */
+
+/* ---- large path (arenas/large.c) ------------------------------------------
+ * A request over 512 bytes gets its own mapping.  Its record lives in a small
+ * block (not in the mapping, so the mapping is exactly whole pages and a
+ * pointer's page finds the record through the page map).  Freed mappings stay
+ * in a cache, most recent first, until reused, evicted by the byte bound, or
+ * unused for the decay time. */
+struct pm_large_s {
+    uint64_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
+    char *user;             /* pointer handed out */
+    char *base;             /* start of the mapping */
+    size_t map_size;        /* bytes mapped */
+    size_t size;            /* bytes requested */
+    pm_large_t *next;       /* cache list (cached records only) */
+    pm_large_t *prev;
+    uint64_t freed_ms;      /* when it entered the cache */
+};
+#define PM_LARGE_LIVE 0x4c41524745u   /* "LARGE" */
+#define PM_LARGE_CACHED 0x4341434845u /* "CACHE" */
+
+/* ---- page map (arenas/pagemap.c) ------------------------------------------
+ * Two-level radix tree over 48-bit addresses at page granularity. */
+#define PM_PAGE_POOL ((uintptr_t)1)
+#define PM_PAGE_LARGE ((uintptr_t)2)
+#define PM_PAGE_TAGS ((uintptr_t)7)
+#define PM_VA_BITS 48
+#define PM_PAGEMAP_LEAF_BITS 18
+#define PM_PAGEMAP_ROOT_BITS (PM_VA_BITS - PM_PAGE_SHIFT - PM_PAGEMAP_LEAF_BITS)
+
+PM_INTERNAL extern _Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+
+static inline uintptr_t pm_pagemap_get(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (pm_unlikely(a >> PM_VA_BITS))
+        return 0;
+    _Atomic uintptr_t *leaf = atomic_load_explicit(
+        &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
+    if (pm_unlikely(!leaf))
+        return 0;
+    return atomic_load_explicit(
+        &leaf[(a >> PM_PAGE_SHIFT) & (((uintptr_t)1 << PM_PAGEMAP_LEAF_BITS) - 1)],
+        memory_order_acquire);
+}
+
+/* ---- options and statistics ----------------------------------------------- */
+PM_INTERNAL extern int _pm_stats_on; /* PM_OPTION_STATS, copied for the fast path */
+
+typedef struct pm_class_counters_s {
+    _Atomic uint64_t allocs, frees, current, peak;
+} pm_class_counters_t;
+PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT];
+
+typedef struct pm_global_counters_s {
+    _Atomic uint64_t arenas_mapped, arenas_released, arenas_reserved, pools_live;
+    _Atomic uint64_t large_allocs, large_frees, large_hits, large_misses, large_released;
+    _Atomic uint64_t large_live_bytes, large_cached_bytes, large_cached_count;
+    _Atomic uint64_t heaps_live, heaps_abandoned;
+} pm_global_counters_t;
+PM_INTERNAL extern pm_global_counters_t _pm_counters;
+
+#endif

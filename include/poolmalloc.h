@@ -1,0 +1,104 @@
+/* poolmalloc.h -- public interface of libpoolmalloc.
+ *
+ * libpoolmalloc replaces the malloc family when preloaded (LD_PRELOAD) or
+ * linked.  Programs that want to call it explicitly, or read its statistics
+ * and set its options, use the prefixed entry points declared here.  Their
+ * contracts are those of the unprefixed C functions (see README.md).
+ */
+#ifndef POOLMALLOC_H
+#define POOLMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PM_API __attribute__((visibility("default")))
+#else
+#define PM_API
+#endif
+
+#define POOLMALLOC_VERSION_MAJOR 0
+#define POOLMALLOC_VERSION_MINOR 1
+#define POOLMALLOC_VERSION_PATCH 0
+#define POOLMALLOC_VERSION "0.1.0"
+
+/* ---- allocation ------------------------------------------------------- */
+PM_API void  *pm_malloc(size_t size);
+PM_API void   pm_free(void *ptr);
+PM_API void  *pm_calloc(size_t count, size_t size);
+PM_API void  *pm_realloc(void *ptr, size_t size);
+PM_API void  *pm_reallocarray(void *ptr, size_t count, size_t size);
+PM_API int    pm_posix_memalign(void **out, size_t alignment, size_t size);
+PM_API void  *pm_aligned_alloc(size_t alignment, size_t size);
+PM_API void  *pm_memalign(size_t alignment, size_t size);
+PM_API void  *pm_valloc(size_t size);
+PM_API void  *pm_pvalloc(size_t size);
+PM_API size_t pm_malloc_usable_size(void *ptr);
+PM_API int    pm_malloc_trim(size_t pad);
+PM_API void   pm_malloc_stats(void);
+
+/* ---- options ------------------------------------------------------------
+ * Each option is read once, at first use, from the environment variable
+ * POOLMALLOC_<NAME>; pm_option_set overrides it afterwards. */
+typedef enum pm_option_e {
+    PM_OPTION_STATS = 0,          /* POOLMALLOC_STATS: 1 = count per class, print at exit */
+    PM_OPTION_ARENA_RESERVE,      /* POOLMALLOC_ARENA_RESERVE: empty arenas kept mapped (4) */
+    PM_OPTION_LARGE_CACHE,        /* POOLMALLOC_LARGE_CACHE: bytes of freed large mappings kept (64 MiB) */
+    PM_OPTION_LARGE_DECAY_MS,     /* POOLMALLOC_LARGE_DECAY_MS: cached mappings unused this long are unmapped (1000) */
+    PM_OPTION_VERBOSE,            /* POOLMALLOC_VERBOSE: 1 = report option parsing problems */
+    PM_OPTION_COUNT
+} pm_option_t;
+
+PM_API long pm_option_get(pm_option_t option);
+PM_API int  pm_option_set(pm_option_t option, long value);   /* 0, or EINVAL */
+
+/* ---- statistics ---------------------------------------------------------
+ * A snapshot of the process-wide counters.  Per-class counters are kept
+ * only while PM_OPTION_STATS is on; the arena and large-path counters always. */
+#define PM_SMALL_CLASSES 64
+
+typedef struct pm_class_stats_s {
+    uint64_t allocs;        /* blocks handed out */
+    uint64_t frees;         /* blocks given back */
+    uint64_t current_bytes; /* bytes in blocks currently allocated */
+    uint64_t peak_bytes;    /* highest current_bytes seen */
+} pm_class_stats_t;
+
+typedef struct pm_stats_s {
+    uint32_t size;                 /* sizeof(pm_stats_t), filled by pm_stats_get */
+    uint32_t version;              /* PM_STATS_VERSION */
+    pm_class_stats_t classes[PM_SMALL_CLASSES];
+    uint64_t arenas_mapped;        /* arenas obtained from the OS, ever */
+    uint64_t arenas_released;      /* arenas given back to the OS, ever */
+    uint64_t arenas_live;          /* arenas mapped now (in use or in reserve) */
+    uint64_t arenas_reserved;      /* empty arenas kept for reuse now */
+    uint64_t pools_live;           /* pools carved from arenas and not returned */
+    uint64_t large_allocs;         /* large allocations served */
+    uint64_t large_frees;          /* large allocations freed */
+    uint64_t large_hits;           /* large allocations served from the cache */
+    uint64_t large_misses;         /* large allocations that had to mmap */
+    uint64_t large_live_bytes;     /* bytes mapped for live large allocations */
+    uint64_t large_cached_bytes;   /* bytes held in the cache of freed mappings */
+    uint64_t large_cached_count;   /* mappings held in that cache */
+    uint64_t large_released;       /* mappings returned to the OS, ever */
+    uint64_t heaps_live;           /* thread heaps owned by a running thread */
+    uint64_t heaps_abandoned;      /* heaps of exited threads, waiting for adoption */
+} pm_stats_t;
+
+#define PM_STATS_VERSION 1
+
+PM_API void pm_stats_get(pm_stats_t *out);
+PM_API void pm_stats_print(int fd);     /* the report malloc_stats() prints, to fd */
+
+/* The size class (0..63) that serves a request of `size` bytes, or -1 when
+ * the request goes to the large path.  Class c holds blocks of 8*(c+1) bytes. */
+PM_API int pm_size_class(size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POOLMALLOC_H */

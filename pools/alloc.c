@@ -1,0 +1,207 @@
+/* alloc.c -- the prefixed malloc API, pm_malloc & co (layer 1).
+ *
+ * Dispatch: requests of at most 512 bytes go to the calling thread's heap
+ * (pool.c), larger ones to the large path (large.c).  The unprefixed
+ * symbols in preload/override.c forward here.  Edge cases follow glibc's
+ * documented behaviour; see README.md "API contract".
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- first allocation of a thread, and threads that are exiting ---- */
+void *_pm_small_alloc_generic(size_t size)
+{
+    pm_heap_t *heap = _pm_tls_heap;
+    if (heap == PM_HEAP_NONE) {
+        _pm_process_init();
+        heap = _pm_heap_acquire();
+        if (!heap) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        _pm_tls_heap = heap;
+        _pm_thread_init_late();   /* may allocate: the heap is already in place */
+        return pm_small_alloc(heap, pm_class_of(size));
+    }
+    /* PM_HEAP_DEAD: this thread's heap was handed over; use the backup heap. */
+    pm_heap_t *backup = _pm_heap_backup();
+    pthread_mutex_lock(&backup->lock);
+    void *p = pm_small_alloc(backup, pm_class_of(size));
+    pthread_mutex_unlock(&backup->lock);
+    return p;
+}
+
+/* free() of a pointer that is not a small block: large, or not ours. */
+void _pm_free_generic(void *p, uintptr_t entry, const char *call)
+{
+    if (entry & PM_PAGE_LARGE) {
+        _pm_large_free(_pm_large_check(entry, p, call), p, call);
+        return;
+    }
+    _pm_fatal_ptr(call, "invalid pointer", p);
+}
+
+/* Checks that p is a live small block; returns its pool. */
+static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
+{
+    pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+    uint64_t bit;
+    uint64_t *w = pm_live_word(pool, p, &bit);
+    if (((uintptr_t)p & 7) ||
+        !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
+        _pm_pool_bad_free(pool, p, call);
+    return pool;
+}
+
+void *pm_malloc(size_t size) { return pm_malloc_inline(size); }
+
+void pm_free(void *p) { pm_free_inline(p); }
+
+void *pm_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > PM_SMALL_MAX)
+        return _pm_large_alloc(total, 0, true);
+    void *p = pm_malloc_inline(total);
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+void *pm_realloc(void *p, size_t size)
+{
+    if (!p)
+        return pm_malloc_inline(size);
+    uintptr_t entry = pm_pagemap_get(p);
+    if (size == 0) {   /* glibc: realloc(p, 0) frees p and returns NULL */
+        if (!(entry & (PM_PAGE_POOL | PM_PAGE_LARGE)))
+            _pm_fatal_ptr("realloc", "invalid pointer", p);
+        pm_free_inline(p);
+        return NULL;
+    }
+    size_t old_size;
+    if (entry & PM_PAGE_POOL) {
+        pm_pool_t *pool = small_check(entry, p, "realloc");
+        if (size <= PM_SMALL_MAX && pm_class_of(size) == pool->size_class)
+            return p;                         /* same class: stays in place */
+        old_size = pool->block_size;
+    } else if (entry & PM_PAGE_LARGE) {
+        pm_large_t *rec = _pm_large_check(entry, p, "realloc");
+        if (size > PM_SMALL_MAX)
+            return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
+        old_size = _pm_large_usable(rec);
+    } else {
+        _pm_fatal_ptr("realloc", "invalid pointer", p);
+    }
+    void *q = pm_malloc_inline(size);
+    if (!q)
+        return NULL;                          /* p untouched, errno = ENOMEM */
+    memcpy(q, p, old_size < size ? old_size : size);
+    pm_free_inline(p);
+    return q;
+}
+
+void *pm_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return pm_realloc(p, total);
+}
+
+/* Aligned allocation; align is a power of two. */
+void *_pm_alloc_aligned(size_t align, size_t size, const char *call)
+{
+    (void)call;
+    if (align <= PM_CLASS_SPACING)
+        return pm_malloc_inline(size);        /* every block is 8-aligned */
+    if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
+        /* A class whose size is a multiple of align: its blocks start at
+         * pool + 128 + k * size, all multiples of align. */
+        size_t n = (size + align - 1) & ~(align - 1);
+        if (n == 0)
+            n = align;
+        if (n <= PM_SMALL_MAX)
+            return pm_malloc_inline(n);
+    }
+    return _pm_large_alloc(size, align, false);
+}
+
+static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+int pm_posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!is_pow2(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = _pm_alloc_aligned(align, size, "posix_memalign");
+    errno = saved;
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *pm_aligned_alloc(size_t align, size_t size)
+{
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return _pm_alloc_aligned(align, size, "aligned_alloc");
+}
+
+void *pm_memalign(size_t align, size_t size)
+{
+    if (!is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return _pm_alloc_aligned(align, size, "memalign");
+}
+
+void *pm_valloc(size_t size) { return _pm_alloc_aligned(PM_PAGE_SIZE, size, "valloc"); }
+
+void *pm_pvalloc(size_t size)
+{
+    size_t rounded = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return _pm_alloc_aligned(PM_PAGE_SIZE, rounded ? rounded : PM_PAGE_SIZE, "pvalloc");
+}
+
+size_t pm_malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    uintptr_t entry = pm_pagemap_get(p);
+    if (entry & PM_PAGE_POOL)
+        return small_check(entry, p, "malloc_usable_size")->block_size;
+    if (entry & PM_PAGE_LARGE)
+        return _pm_large_usable(_pm_large_check(entry, p, "malloc_usable_size"));
+    _pm_fatal_ptr("malloc_usable_size", "invalid pointer", p);
+}
+
+int pm_malloc_trim(size_t pad)
+{
+    (void)pad;
+    size_t released = _pm_heaps_trim();
+    released += _pm_arena_trim_reserve(0);
+    released += (size_t)_pm_large_trim(true);
+    return released ? 1 : 0;
+}
+
+int pm_size_class(size_t size)
+{
+    return size <= PM_SMALL_MAX ? (int)pm_class_of(size) : -1;
+}

@@ -1,0 +1,249 @@
+/* heap.c -- thread heaps: ownership, frees from other threads, hand-over at
+ * thread exit, and fork (layer 1).
+ *
+ * Ownership.  A heap is used by one thread at a time, its owner, which
+ * allocates and frees its blocks without locks or atomic read-modify-write.
+ * A block freed by another thread is pushed onto the owner's xthread_free
+ * stack (one CAS); the owner takes the whole stack back with one exchange
+ * when its fast path runs dry (_pm_pool_alloc_generic).
+ *
+ * Hand-over.  When the owner exits (pthread key destructor, lifecycle.c) the
+ * heap becomes ABANDONED: its lock now guards it.  It frees what it can,
+ * returns empty pools and arenas, and joins the abandoned stack.  Threads
+ * that free its blocks later take the lock and free them directly, so
+ * nothing waits for a new owner; the next thread that needs a heap adopts
+ * it whole, blocks and all.  Memory is therefore bounded by the largest
+ * number of threads alive at once, not by the number of threads ever made.
+ *
+ * The race between a remote free and the owner's exit is closed by order:
+ * the freeing thread pushes, then reads state; the exiting owner writes
+ * state, then empties the stack (both sequentially consistent).  At least
+ * one of them sees the other, so every pushed block is taken back.
+ *
+ * Fork.  The prepare handler takes every heap lock.  In the child, heaps of
+ * threads that do not exist there may have been in the middle of an update:
+ * they become ZOMBIE, never touched again, and frees of their blocks are
+ * ignored (a bounded leak, in the child only).
+ *
+ * The backup heap serves threads that allocate after their heap was handed
+ * over (other key destructors, glibc's own clean-up): it is permanently
+ * ABANDONED, so every use takes its lock.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+__thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static pm_heap_t *heaps_all;        /* every heap, linked by next_all */
+static pm_heap_t *heaps_abandoned;  /* stack, linked by next_abandoned */
+static uint64_t heaps_made;
+static char *heap_chunk;            /* bump space for new heap structs */
+static size_t heap_chunk_left;
+static pm_heap_t backup_heap;
+static _Atomic int backup_ready;
+
+static void heap_init(pm_heap_t *h, int state)
+{
+    for (unsigned c = 0; c < PM_CLASS_COUNT; c++)
+        h->pools[c] = &_pm_empty_pool;
+    atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&h->state, state, memory_order_relaxed);
+    pthread_mutex_init(&h->lock, NULL);
+    memset(h->by_nfree, 0, sizeof h->by_nfree);
+    h->arenas_with_free = 0;
+    h->next_abandoned = NULL;
+}
+
+/* Caller holds heaps_lock. */
+static pm_heap_t *heap_new_locked(int state)
+{
+    size_t need = (sizeof(pm_heap_t) + 63) & ~(size_t)63;
+    if (heap_chunk_left < need) {
+        size_t chunk = 64 * 1024;
+        heap_chunk = _pm_os_map(chunk, PM_OS_PAGE);
+        if (!heap_chunk)
+            return NULL;
+        heap_chunk_left = chunk;
+    }
+    pm_heap_t *h = (pm_heap_t *)heap_chunk;
+    heap_chunk += need;
+    heap_chunk_left -= need;
+    heap_init(h, state);
+    h->id = ++heaps_made;
+    h->next_all = heaps_all;
+    heaps_all = h;
+    return h;
+}
+
+pm_heap_t *_pm_heap_backup(void)
+{
+    if (!atomic_load_explicit(&backup_ready, memory_order_acquire)) {
+        pthread_mutex_lock(&heaps_lock);
+        if (!atomic_load_explicit(&backup_ready, memory_order_relaxed)) {
+            heap_init(&backup_heap, PM_HEAP_ABANDONED);
+            backup_heap.id = 0;
+            backup_heap.next_all = heaps_all;
+            heaps_all = &backup_heap;
+            atomic_store_explicit(&backup_ready, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&heaps_lock);
+    }
+    return &backup_heap;
+}
+
+pm_heap_t *_pm_heaps_first(void)
+{
+    pthread_mutex_lock(&heaps_lock);
+    pm_heap_t *h = heaps_all;
+    pthread_mutex_unlock(&heaps_lock);
+    return h;
+}
+
+pm_heap_t *_pm_heap_acquire(void)
+{
+    pthread_mutex_lock(&heaps_lock);
+    pm_heap_t *h = heaps_abandoned;
+    if (h) {
+        heaps_abandoned = h->next_abandoned;
+        h->next_abandoned = NULL;
+        pthread_mutex_lock(&h->lock);
+        atomic_store_explicit(&h->state, PM_HEAP_LIVE, memory_order_seq_cst);
+        pthread_mutex_unlock(&h->lock);
+        atomic_fetch_sub_explicit(&_pm_counters.heaps_abandoned, 1, memory_order_relaxed);
+    } else {
+        h = heap_new_locked(PM_HEAP_LIVE);
+    }
+    pthread_mutex_unlock(&heaps_lock);
+    if (h)
+        atomic_fetch_add_explicit(&_pm_counters.heaps_live, 1, memory_order_relaxed);
+    return h;
+}
+
+/* Frees every block of the stack into heap; the caller owns heap (or holds
+ * its lock while it is abandoned). */
+static void heap_drain(pm_heap_t *heap, pm_block_t *b)
+{
+    while (b) {
+        pm_block_t *next = b->next;
+        pm_pool_t *pool = (pm_pool_t *)((uintptr_t)b & ~(uintptr_t)(PM_POOL_SIZE - 1));
+        _pm_pool_free_local(heap, pool, b, "free");
+        b = next;
+    }
+}
+
+void _pm_heap_collect(pm_heap_t *heap)
+{
+    pm_block_t *b = atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_acquire);
+    heap_drain(heap, b);
+}
+
+void _pm_heap_abandon(pm_heap_t *heap)
+{
+    pthread_mutex_lock(&heap->lock);
+    atomic_store_explicit(&heap->state, PM_HEAP_ABANDONED, memory_order_seq_cst);
+    heap_drain(heap, atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_seq_cst));
+    _pm_pool_release_empty(heap);
+    pthread_mutex_unlock(&heap->lock);
+    atomic_fetch_sub_explicit(&_pm_counters.heaps_live, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.heaps_abandoned, 1, memory_order_relaxed);
+    pthread_mutex_lock(&heaps_lock);
+    heap->next_abandoned = heaps_abandoned;
+    heaps_abandoned = heap;
+    pthread_mutex_unlock(&heaps_lock);
+}
+
+/* Block b of pool is freed by a thread that does not own pool's heap. */
+void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    pm_heap_t *owner = pool->heap;
+    uint64_t bit;
+    uint64_t *w = pm_live_word(pool, b, &bit);
+    if (!owner || ((uintptr_t)b & 7) ||
+        !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
+        _pm_pool_bad_free(pool, b, call);
+
+    for (;;) {
+        int state = atomic_load_explicit(&owner->state, memory_order_seq_cst);
+        if (state == PM_HEAP_LIVE) {
+            pm_block_t *head = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
+            do {
+                b->next = head;
+            } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &head, b,
+                                                            memory_order_seq_cst,
+                                                            memory_order_relaxed));
+            if (atomic_load_explicit(&owner->state, memory_order_seq_cst) != PM_HEAP_ABANDONED)
+                return;
+            /* The owner exited meanwhile and may have missed our block. */
+            pthread_mutex_lock(&owner->lock);
+            if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED)
+                _pm_heap_collect(owner);
+            pthread_mutex_unlock(&owner->lock);
+            return;
+        }
+        if (state == PM_HEAP_ABANDONED) {
+            pthread_mutex_lock(&owner->lock);
+            if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
+                _pm_pool_free_local(owner, pool, b, call);
+                pthread_mutex_unlock(&owner->lock);
+                return;
+            }
+            pthread_mutex_unlock(&owner->lock);
+            continue;   /* adopted meanwhile: push to the new owner */
+        }
+        return;         /* ZOMBIE (fork child): leave the block alone */
+    }
+}
+
+size_t _pm_heaps_trim(void)
+{
+    size_t n = 0;
+    pm_heap_t *self = _pm_tls_heap;
+    if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {
+        _pm_heap_collect(self);
+        n += _pm_pool_release_empty(self);
+    }
+    for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
+        if (atomic_load_explicit(&h->state, memory_order_acquire) != PM_HEAP_ABANDONED)
+            continue;
+        pthread_mutex_lock(&h->lock);
+        if (atomic_load_explicit(&h->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
+            _pm_heap_collect(h);
+            n += _pm_pool_release_empty(h);
+        }
+        pthread_mutex_unlock(&h->lock);
+    }
+    return n;
+}
+
+/* ---- fork ---- */
+void _pm_heaps_fork_prepare(void)
+{
+    pthread_mutex_lock(&heaps_lock);
+    for (pm_heap_t *h = heaps_all; h; h = h->next_all)
+        pthread_mutex_lock(&h->lock);
+}
+
+void _pm_heaps_fork_parent(void)
+{
+    for (pm_heap_t *h = heaps_all; h; h = h->next_all)
+        pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&heaps_lock);
+}
+
+void _pm_heaps_fork_child(void)
+{
+    pm_heap_t *self = _pm_tls_heap;
+    uint64_t live = 0;
+    for (pm_heap_t *h = heaps_all; h; h = h->next_all) {
+        pthread_mutex_init(&h->lock, NULL);
+        if (h == self)
+            live++;
+        else if (atomic_load_explicit(&h->state, memory_order_relaxed) == PM_HEAP_LIVE)
+            atomic_store_explicit(&h->state, PM_HEAP_ZOMBIE, memory_order_relaxed);
+    }
+    atomic_store_explicit(&_pm_counters.heaps_live, live, memory_order_relaxed);
+    pthread_mutex_init(&heaps_lock, NULL);
+}

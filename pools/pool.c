@@ -1,0 +1,205 @@
+/* pool.c -- pools of equal blocks, the slow paths of small malloc and free
+ * (layer 1).
+ *
+ * A pool is one 4 KiB page serving one size class.  Its 128-byte header (the
+ * fields, then a bitmap with one bit per 8-byte granule) is followed by
+ * `capacity` blocks; the blocks of classes that are multiples of 16 bytes
+ * are 16-aligned because the header is.  Like obmalloc, a pool hands out
+ * blocks from two places: `free`, the list of blocks given back, and the
+ * never-used tail [bump, limit), carved one block at a time only when the
+ * list is empty, so a pool's memory is touched only as far as it is used.
+ *
+ * Pool states and transitions (see types.h for the invariant):
+ *
+ *        take from arena         last free block
+ *   EMPTY ---------------> USED ----------------> FULL
+ *     ^                    |  ^                    |
+ *     |   last block back  |  |  a block comes back|
+ *     +--------------------+  +--------------------+
+ *
+ * A USED pool is on its class list in its heap; the head of that list is
+ * where the fast path allocates.  An EMPTY pool goes back to its arena at
+ * once (CPython does the same), except the only pool of a class, which is
+ * kept so that a loop of malloc/free of one size does not take and return a
+ * page every time.  Such kept pools are released at thread exit and by
+ * malloc_trim.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list points here */
+
+/* ---- class lists ---- */
+static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
+{
+    pm_pool_t *head = heap->pools[pool->size_class];
+    pool->prev = NULL;
+    pool->next = head == &_pm_empty_pool ? NULL : head;
+    if (pool->next)
+        pool->next->prev = pool;
+    heap->pools[pool->size_class] = pool;
+    pool->listed = 1;
+}
+
+static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool)
+{
+    if (pool->prev)
+        pool->prev->next = pool->next;
+    else
+        heap->pools[pool->size_class] = pool->next ? pool->next : &_pm_empty_pool;
+    if (pool->next)
+        pool->next->prev = pool->prev;
+    pool->next = pool->prev = NULL;
+    pool->listed = 0;
+}
+
+/* A page fresh from the arena becomes an empty pool of class c. */
+static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
+{
+    size_t size = pm_class_size(c);
+    pool->free = NULL;
+    pool->used = 0;
+    pool->size_class = (uint16_t)c;
+    pool->block_size = (uint16_t)size;
+    pool->capacity = (uint32_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);
+    pool->bump = (char *)pool + PM_POOL_HEADER;
+    pool->limit = pool->bump + (size_t)pool->capacity * size;
+    pool->heap = heap;
+    pool->next = pool->prev = NULL;
+    pool->listed = 0;
+    memset((void *)pool->live, 0, sizeof pool->live);
+    /* Published last: from here on free() recognises the page as ours. */
+    return _pm_pagemap_set(pool, 1, (uintptr_t)pool | PM_PAGE_POOL);
+}
+
+static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
+{
+    if (pool->listed)
+        pool_unlink(heap, pool);
+    _pm_pagemap_set(pool, 1, 0);
+    pool->size_class = UINT16_MAX;
+    pool->heap = NULL;
+    _pm_arena_pool_return(heap, pool);
+}
+
+/* ---- slow path of malloc ---- */
+void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
+{
+    if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
+        _pm_heap_collect(heap);       /* blocks freed by other threads come home */
+    for (;;) {
+        pm_pool_t *pool = heap->pools[c];
+        if (pool == &_pm_empty_pool) {
+            pool = _pm_arena_pool_take(heap);
+            if (!pool) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            if (pool_init(heap, pool, c) != 0) {
+                pool->heap = NULL;
+                _pm_arena_pool_return(heap, pool);
+                errno = ENOMEM;
+                return NULL;
+            }
+            pool_link_front(heap, pool);
+        }
+        pm_block_t *b = pool->free;
+        if (b) {
+            pool->free = b->next;
+        } else if (pool->bump < pool->limit) {
+            b = (pm_block_t *)pool->bump;     /* carve a never-used block */
+            pool->bump += pool->block_size;
+        } else {
+            pool_unlink(heap, pool);          /* USED -> FULL */
+            continue;
+        }
+        pool->used++;
+        pm_live_set(pool, b);
+        if (pm_unlikely(_pm_stats_on))
+            _pm_stats_count_alloc(c);
+        return b;
+    }
+}
+
+/* ---- slow path of free: the pool was FULL, or is now EMPTY ---- */
+void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
+{
+    if (!pool->listed)
+        pool_link_front(heap, pool);          /* FULL -> USED */
+    if (pool->used == 0) {
+        pm_pool_t *head = heap->pools[pool->size_class];
+        if (head == pool && pool->next == NULL)
+            return;                           /* keep the class's only pool */
+        pool_release(heap, pool);             /* USED -> EMPTY */
+    }
+}
+
+void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    pm_small_free_local(heap, pool, b, call);
+}
+
+size_t _pm_pool_release_empty(pm_heap_t *heap)
+{
+    size_t n = 0;
+    for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
+        pm_pool_t *pool = heap->pools[c];
+        while (pool != &_pm_empty_pool && pool) {
+            pm_pool_t *next = pool->next;
+            if (pool->used == 0) {
+                pool_release(heap, pool);
+                n++;
+            }
+            pool = next;
+        }
+    }
+    return n;
+}
+
+/* ---- misuse ---- */
+static char *fmt_hex(char *out, uintptr_t v)
+{
+    char tmp[2 + 16];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    *out++ = '0';
+    *out++ = 'x';
+    while (n)
+        *out++ = tmp[--n];
+    return out;
+}
+
+void _pm_fatal_ptr(const char *call, const char *what, const void *p)
+{
+    char msg[160];
+    char *o = msg;
+    for (const char *s = call; *s && o < msg + 60; s++)
+        *o++ = *s;
+    *o++ = '(';
+    *o++ = ')';
+    *o++ = ':';
+    *o++ = ' ';
+    for (const char *s = what; *s && o < msg + 120; s++)
+        *o++ = *s;
+    *o++ = ' ';
+    o = fmt_hex(o, (uintptr_t)p);
+    *o = 0;
+    _pm_os_fatal(msg);
+}
+
+/* p is in pool's page but its live bit is clear (or p is misaligned):
+ * a block start that is not out is a double free, anything else is not a
+ * pointer malloc returned. */
+void _pm_pool_bad_free(pm_pool_t *pool, void *p, const char *call)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
+    if (off >= PM_POOL_HEADER && (off - PM_POOL_HEADER) % pool->block_size == 0 &&
+        (char *)p < pool->bump)
+        _pm_fatal_ptr(call, "double free", p);
+    _pm_fatal_ptr(call, "invalid pointer", p);
+}

@@ -1,0 +1,103 @@
+/* options.c -- POOLMALLOC_* environment options (shim).
+ *
+ * One descriptor table; each option is read once from the environment at
+ * process start-up (lifecycle.c), straight from `environ`, without
+ * allocating.  Values accept a decimal number with an optional K, M or G
+ * suffix (powers of 1024).  Until they are read the defaults apply.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+
+typedef struct pm_option_desc_s {
+    const char *env;     /* environment variable */
+    long fallback;       /* default */
+    long min, max;       /* accepted range */
+} pm_option_desc_t;
+
+static const pm_option_desc_t option_descs[PM_OPTION_COUNT] = {
+    [PM_OPTION_STATS] = {"POOLMALLOC_STATS", 0, 0, 1},
+    [PM_OPTION_ARENA_RESERVE] = {"POOLMALLOC_ARENA_RESERVE", 4, 0, 1024},
+    [PM_OPTION_LARGE_CACHE] = {"POOLMALLOC_LARGE_CACHE", 64L << 20, 0, 1L << 40},
+    [PM_OPTION_LARGE_DECAY_MS] = {"POOLMALLOC_LARGE_DECAY_MS", 1000, 0, 3600L * 1000},
+    [PM_OPTION_VERBOSE] = {"POOLMALLOC_VERBOSE", 0, 0, 1},
+};
+
+long _pm_option_values[PM_OPTION_COUNT] = {
+    [PM_OPTION_STATS] = 0,
+    [PM_OPTION_ARENA_RESERVE] = 4,
+    [PM_OPTION_LARGE_CACHE] = 64L << 20,
+    [PM_OPTION_LARGE_DECAY_MS] = 1000,
+    [PM_OPTION_VERBOSE] = 0,
+};
+
+int _pm_stats_on;
+
+/* Parses "123", "64K", "64M", "1G"; returns 0 or EINVAL. */
+static int parse_value(const char *s, long *out)
+{
+    if (*s == 0)
+        return EINVAL;
+    long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (1L << 50))
+            return EINVAL;
+        v = v * 10 + (*s - '0');
+    }
+    switch (*s) {
+    case 'k': case 'K': v <<= 10; s++; break;
+    case 'm': case 'M': v <<= 20; s++; break;
+    case 'g': case 'G': v <<= 30; s++; break;
+    default: break;
+    }
+    if (*s == 'i' || *s == 'B' || *s == 'b')   /* tolerate KiB, MB */
+        s++;
+    if (*s == 'B')
+        s++;
+    if (*s != 0)
+        return EINVAL;
+    *out = v;
+    return 0;
+}
+
+void _pm_options_init(void)
+{
+    for (int i = 0; i < PM_OPTION_COUNT; i++) {
+        const char *s = _pm_os_getenv(option_descs[i].env);
+        long v;
+        _pm_option_values[i] = option_descs[i].fallback;
+        if (!s)
+            continue;
+        if (parse_value(s, &v) == 0 && v >= option_descs[i].min && v <= option_descs[i].max) {
+            _pm_option_values[i] = v;
+        } else {
+            char msg[96] = "ignoring bad value of ";
+            size_t n = 22;
+            for (const char *e = option_descs[i].env; *e && n < sizeof msg - 2; e++)
+                msg[n++] = *e;
+            msg[n++] = '\n';
+            _pm_os_write(2, "poolmalloc: ", 12);
+            _pm_os_write(2, msg, n);
+        }
+    }
+    _pm_stats_on = (int)_pm_option_values[PM_OPTION_STATS];
+}
+
+long pm_option_get(pm_option_t option)
+{
+    if ((unsigned)option >= PM_OPTION_COUNT)
+        return -1;
+    return _pm_option_values[option];
+}
+
+int pm_option_set(pm_option_t option, long value)
+{
+    if ((unsigned)option >= PM_OPTION_COUNT || value < option_descs[option].min ||
+        value > option_descs[option].max)
+        return EINVAL;
+    _pm_process_init();   /* so that the environment does not override it later */
+    _pm_option_values[option] = value;
+    if (option == PM_OPTION_STATS)
+        _pm_stats_on = (int)value;
+    return 0;
+}

@@ -1,0 +1,95 @@
+/* override.c -- the unprefixed malloc API (shim).
+ *
+ * Only forwarders live here: the allocator is in pools/ and arenas/.  This
+ * file is part of libpoolmalloc.so and libpoolmalloc.a, not of the core
+ * object library the unit tests use.  malloc and free inline their fast
+ * paths; the rest forward to the pm_* functions.  glibc's __libc_* names
+ * are exported too, so that code calling them directly stays consistent.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+
+#define PM_EXPORT __attribute__((visibility("default")))
+
+PM_EXPORT void *malloc(size_t size) { return pm_malloc_inline(size); }
+PM_EXPORT void free(void *p) { pm_free_inline(p); }
+PM_EXPORT void *calloc(size_t n, size_t size) { return pm_calloc(n, size); }
+PM_EXPORT void *realloc(void *p, size_t size) { return pm_realloc(p, size); }
+PM_EXPORT void *reallocarray(void *p, size_t n, size_t size) { return pm_reallocarray(p, n, size); }
+PM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    return pm_posix_memalign(out, align, size);
+}
+PM_EXPORT void *aligned_alloc(size_t align, size_t size) { return pm_aligned_alloc(align, size); }
+PM_EXPORT void *memalign(size_t align, size_t size) { return pm_memalign(align, size); }
+PM_EXPORT void *valloc(size_t size) { return pm_valloc(size); }
+PM_EXPORT void *pvalloc(size_t size) { return pm_pvalloc(size); }
+PM_EXPORT size_t malloc_usable_size(void *p) { return pm_malloc_usable_size(p); }
+PM_EXPORT int malloc_trim(size_t pad) { return pm_malloc_trim(pad); }
+PM_EXPORT void malloc_stats(void) { pm_malloc_stats(); }
+PM_EXPORT void cfree(void *p) { pm_free_inline(p); }
+
+/* mallopt: the parameters glibc documents are accepted (and have no effect,
+ * poolmalloc's tuning is by POOLMALLOC_* options); unknown ones fail. */
+PM_EXPORT int mallopt(int param, int value)
+{
+    (void)value;
+    switch (param) {
+    case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+    case M_MMAP_MAX: case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST:
+    case M_ARENA_MAX:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static struct mallinfo2 pm_mallinfo2_impl(void)
+{
+    pm_stats_t s;
+    pm_stats_get(&s);
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = (size_t)(s.arenas_live * PM_ARENA_SIZE);    /* bytes in arenas */
+    mi.ordblks = (size_t)s.arenas_reserved;                /* empty arenas kept */
+    mi.hblks = (size_t)(s.large_allocs - s.large_frees);   /* live large mappings */
+    mi.hblkhd = (size_t)s.large_live_bytes;                /* their bytes */
+    mi.uordblks = (size_t)(s.pools_live * PM_POOL_SIZE);   /* bytes in pools in use */
+    mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
+    mi.keepcost = (size_t)s.large_cached_bytes;            /* releasable by malloc_trim */
+    return mi;
+}
+
+PM_EXPORT struct mallinfo2 mallinfo2(void) { return pm_mallinfo2_impl(); }
+
+PM_EXPORT struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m2 = pm_mallinfo2_impl();
+    struct mallinfo mi;
+    mi.arena = (int)m2.arena;
+    mi.ordblks = (int)m2.ordblks;
+    mi.smblks = 0;
+    mi.hblks = (int)m2.hblks;
+    mi.hblkhd = (int)m2.hblkhd;
+    mi.usmblks = 0;
+    mi.fsmblks = 0;
+    mi.uordblks = (int)m2.uordblks;
+    mi.fordblks = (int)m2.fordblks;
+    mi.keepcost = (int)m2.keepcost;
+    return mi;
+}
+
+/* glibc's internal names. */
+PM_EXPORT void *__libc_malloc(size_t size) { return pm_malloc_inline(size); }
+PM_EXPORT void __libc_free(void *p) { pm_free_inline(p); }
+PM_EXPORT void *__libc_calloc(size_t n, size_t size) { return pm_calloc(n, size); }
+PM_EXPORT void *__libc_realloc(void *p, size_t size) { return pm_realloc(p, size); }
+PM_EXPORT void *__libc_memalign(size_t align, size_t size) { return pm_memalign(align, size); }
+PM_EXPORT void *__libc_valloc(size_t size) { return pm_valloc(size); }
+PM_EXPORT void *__libc_pvalloc(size_t size) { return pm_pvalloc(size); }

@@ -1,0 +1,132 @@
+/* api_misuse.c -- one misuse of the allocator per process, chosen by argv[1].
+ *
+ * The program prints the offending pointer ("%p") on stdout, flushes, then
+ * commits the misuse.  poolmalloc must abort (SIGABRT) with one line on
+ * stderr naming the call and that pointer, e.g.
+ *     poolmalloc: free(): double free 0x7f...
+ * expect_abort.sh checks all of that.  If the misuse goes unnoticed the
+ * program reaches the end and exits 3, which the driver reports as failure.
+ *
+ * Cases: double_free_small double_free_large interior_small interior_large
+ *        free_stack free_static realloc_stack (and "valid", which must exit 0). */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "pm_test.h"
+
+/* The compiler must not see through these: GCC would otherwise warn about
+ * (or even fold) frees of non-heap objects. */
+static void *volatile laundered;
+static void *launder_ptr(void *p)
+{
+    laundered = p;
+    return laundered;
+}
+
+static void (*volatile free_fn)(void *) = free;
+static void *(*volatile realloc_fn)(void *, size_t) = realloc;
+
+static char static_array[256];
+
+static void announce(void *p)
+{
+    printf("%p\n", p);
+    fflush(stdout);
+}
+
+__attribute__((noinline)) static void free_stack(void)
+{
+    char buf[128];
+    memset(buf, 1, sizeof buf);
+    void *p = launder_ptr(buf + 16);
+    announce(p);
+    free_fn(p);
+    __asm__ volatile("" : : "r"(buf) : "memory"); /* keep buf alive until here */
+}
+
+__attribute__((noinline)) static void realloc_stack(void)
+{
+    char buf[128];
+    memset(buf, 1, sizeof buf);
+    void *p = launder_ptr(buf + 32);
+    announce(p);
+    void *q = realloc_fn(p, 256);
+    laundered = q;
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+int main(int argc, char **argv)
+{
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore); /* the expected abort must not dump core */
+#ifndef PM_TEST_SYSTEM_MALLOC
+    pm_test_require_poolmalloc();
+#endif
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CASE\n", argv[0]);
+        return 2;
+    }
+    const char *c = argv[1];
+
+    /* Some ordinary traffic first, so that the allocator is in a normal state
+     * (pools exist, the large cache has entries). */
+    void *warm[64];
+    for (int i = 0; i < 64; i++)
+        warm[i] = malloc((size_t)(i % 8 == 0 ? 100000 + i * 4096 : 16 + i * 8));
+    for (int i = 0; i < 64; i += 2)
+        free(warm[i]);
+
+    if (!strcmp(c, "double_free_small")) {
+        char *p = malloc(32);
+        char *keep = malloc(32); /* a live neighbour in the same pool */
+        memset(p, 1, 32);
+        announce(p);
+        free_fn(p);
+        free_fn(p);
+        free(keep);
+    } else if (!strcmp(c, "double_free_large")) {
+        char *p = malloc(100000);
+        memset(p, 1, 100000);
+        announce(p);
+        free_fn(p); /* may stay mapped in the large cache */
+        free_fn(p);
+    } else if (!strcmp(c, "interior_small")) {
+        char *p = malloc(64);
+        memset(p, 1, 64);
+        void *bad = launder_ptr(p + 8);
+        announce(bad);
+        free_fn(bad);
+    } else if (!strcmp(c, "interior_large")) {
+        char *p = malloc(100000);
+        memset(p, 1, 100000);
+        void *bad = launder_ptr(p + 64);
+        announce(bad);
+        free_fn(bad);
+    } else if (!strcmp(c, "free_stack")) {
+        free_stack();
+    } else if (!strcmp(c, "free_static")) {
+        void *bad = launder_ptr(static_array + 64);
+        announce(bad);
+        free_fn(bad);
+    } else if (!strcmp(c, "realloc_stack")) {
+        realloc_stack();
+    } else if (!strcmp(c, "valid")) {
+        /* Control case: correct use must not abort. */
+        char *p = malloc(32);
+        announce(p);
+        free_fn(p);
+        for (int i = 1; i < 64; i += 2)
+            free(warm[i]);
+        return 0;
+    } else {
+        fprintf(stderr, "unknown case %s\n", c);
+        return 2;
+    }
+    printf("misuse was not detected\n");
+    fflush(stdout);
+    return 3;
+}

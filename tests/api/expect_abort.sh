@@ -1,0 +1,82 @@
+#!/bin/sh
+# expect_abort.sh PROG CASE [ERE]
+#
+# Runs `PROG CASE` (a misuse case of api_misuse) and checks that
+#   - it dies of SIGABRT (exit status 134 through sh),
+#   - it wrote exactly one line on stderr,
+#   - that line matches ERE (by default the message expected for CASE, see
+#     below) and contains the pointer PROG printed on stdout before the misuse.
+# The case "valid" is the control: it must exit 0 with an empty stderr.
+#
+# LD_PRELOAD (set by ctest) is passed on to PROG only, not to the helper
+# commands used here.
+set -u
+
+if [ $# -lt 2 ]; then
+    echo "usage: $0 PROG CASE [ERE]" >&2
+    exit 2
+fi
+prog=$1
+tcase=$2
+
+any='poolmalloc: (free|realloc|malloc_usable_size)\(\): (double free|invalid pointer)'
+case $tcase in
+double_free_small) re='poolmalloc: free\(\): double free' ;;
+double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
+interior_small | interior_large | free_stack | free_static)
+    re='poolmalloc: free\(\): invalid pointer' ;;
+realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
+*) re=$any ;;
+esac
+if [ $# -ge 3 ]; then
+    re=$3
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pm_misuse.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT HUP INT TERM
+
+preload=${LD_PRELOAD-}
+unset LD_PRELOAD
+ulimit -c 0 2>/dev/null || true
+
+# The redirections are made by an inner shell that then execs PROG, so that
+# a note the shell may print about the signal ("Aborted") does not end up in
+# the captured stderr.
+sh -c 'if [ -n "$1" ]; then LD_PRELOAD=$1; export LD_PRELOAD; fi
+exec "$2" "$3" >"$4" 2>"$5"' sh "$preload" "$prog" "$tcase" "$tmp/out" "$tmp/err"
+status=$?
+
+fail() {
+    echo "FAIL [$tcase]: $*"
+    echo "  exit status: $status"
+    echo "  --- stdout ---"
+    sed 's/^/  | /' "$tmp/out"
+    echo "  --- stderr ---"
+    sed 's/^/  | /' "$tmp/err"
+    exit 1
+}
+
+ptr=$(sed -n '1p' "$tmp/out")
+lines=$(grep -c '' "$tmp/err")
+
+if [ "$tcase" = valid ]; then
+    [ "$status" -eq 0 ] || fail "control case did not exit 0"
+    [ "$lines" -eq 0 ] || fail "control case wrote to stderr"
+    echo "ok [$tcase]"
+    exit 0
+fi
+
+case $ptr in
+0x[0-9a-fA-F]*) ;;
+*) fail "the program did not print the pointer before the misuse" ;;
+esac
+
+sig=$(kill -l "$status" 2>/dev/null || true)
+if [ "$status" -ne 134 ] && [ "$sig" != ABRT ] && [ "$sig" != SIGABRT ]; then
+    fail "expected death by SIGABRT (status 134)"
+fi
+[ "$lines" -eq 1 ] || fail "expected exactly one line on stderr, got $lines"
+grep -Eq "$re" "$tmp/err" || fail "stderr does not match /$re/"
+grep -Eq "$ptr([^0-9a-fA-FxX]|\$)" "$tmp/err" || fail "stderr does not name the pointer $ptr"
+echo "ok [$tcase]: $(cat "$tmp/err")"
+exit 0

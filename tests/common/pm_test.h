@@ -1,0 +1,65 @@
+/* pm_test.h -- tiny check helpers shared by the test programs.
+ *
+ * CHECK(name, expr) prints one line per failure and counts it; a test's
+ * main() ends with `return pm_test_finish();`, which prints
+ * "N passed, N failed" and exits non-zero if anything failed.
+ * pm_test_require_poolmalloc() proves that malloc in this process really
+ * resolves into libpoolmalloc (the tests run with it preloaded). */
+#ifndef PM_TEST_H
+#define PM_TEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int pm_test_passed, pm_test_failed;
+
+#define CHECK(name, expr)                                                        \
+    do {                                                                         \
+        if (expr) {                                                              \
+            pm_test_passed++;                                                    \
+        } else {                                                                 \
+            pm_test_failed++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, (name), \
+                    #expr);                                                      \
+        }                                                                        \
+    } while (0)
+
+/* Aborts the test unless malloc and free come from libpoolmalloc. */
+static inline void pm_test_require_poolmalloc(void)
+{
+    const char *names[] = {"malloc", "free", "calloc", "realloc", "posix_memalign",
+                           "aligned_alloc", "malloc_usable_size"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        void *sym = dlsym(RTLD_DEFAULT, names[i]);
+        Dl_info info;
+        if (!sym || !dladdr(sym, &info) || !info.dli_fname ||
+            !strstr(info.dli_fname, "libpoolmalloc")) {
+            fprintf(stderr, "FAIL: %s does not come from libpoolmalloc (%s)\n", names[i],
+                    sym && dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "?");
+            exit(2);
+        }
+    }
+}
+
+static inline int pm_test_finish(void)
+{
+    printf("%d passed, %d failed\n", pm_test_passed, pm_test_failed);
+    fflush(stdout);
+    return pm_test_failed ? 1 : 0;
+}
+
+/* Deterministic PRNG (splitmix64) so every run does the same work. */
+static inline unsigned long long pm_test_rand(unsigned long long *state)
+{
+    unsigned long long z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+#endif
