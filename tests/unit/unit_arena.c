@@ -1,0 +1,109 @@
+/* Arena and pool bookkeeping: pools come from the fullest arena, an arena is
+ * released when its last pool empties, and the reserve is bounded. */
+#include "pm_test.h"
+#include "include/internal/internal.h"
+
+#define PER_POOL ((PM_POOL_SIZE - PM_POOL_HEADER) / 512)   /* 7 blocks of 512 */
+#define PER_ARENA (PER_POOL * PM_ARENA_POOLS)
+
+static pm_stats_t snap(void)
+{
+    pm_stats_t s;
+    pm_stats_get(&s);
+    return s;
+}
+
+static uintptr_t arena_of(void *p) { return (uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1); }
+
+int main(void)
+{
+    CHECK("reserve option", pm_option_set(PM_OPTION_ARENA_RESERVE, 0) == 0);
+    void *warm = pm_malloc(8);   /* thread heap exists */
+    /* Fill the arena the heap already has, so the test starts on fresh ones. */
+    static char *pad[PER_ARENA];
+    size_t npad = 0;
+    static char *blk[2 * PER_ARENA];
+    for (;;) {
+        char *p = pm_malloc(512);
+        if (arena_of(p) != arena_of(warm)) {
+            blk[0] = p;
+            break;
+        }
+        pad[npad++] = p;
+    }
+    pm_stats_t s0 = snap();
+    s0.arenas_live--;   /* blk[0] opened the first new arena */
+    s0.pools_live--;
+
+    /* Fill exactly two arenas with 512-byte blocks (class 63). */
+    for (size_t i = 1; i < 2 * PER_ARENA; i++)
+        blk[i] = pm_malloc(512);
+    pm_stats_t s1 = snap();
+    uintptr_t A = arena_of(blk[0]), B = arena_of(blk[PER_ARENA]);
+    CHECK("two new arenas", s1.arenas_live - s0.arenas_live == 2);
+    CHECK("first arena filled first", arena_of(blk[PER_ARENA - 1]) == A);
+    CHECK("second arena distinct", A != B && arena_of(blk[2 * PER_ARENA - 1]) == B);
+    CHECK("126 pools in use", s1.pools_live - s0.pools_live == 2 * PM_ARENA_POOLS);
+
+    /* Empty 10 pools of A and 20 of B: the next pool must come from A, the
+     * fuller one, so that B can drain. */
+    for (size_t i = 0; i < 10 * PER_POOL; i++) {
+        pm_free(blk[i]);
+        blk[i] = NULL;
+    }
+    for (size_t i = PER_ARENA; i < PER_ARENA + 20 * PER_POOL; i++) {
+        pm_free(blk[i]);
+        blk[i] = NULL;
+    }
+    CHECK("emptied pools returned", snap().pools_live == s1.pools_live - 30);
+    char *p = pm_malloc(512);
+    CHECK("new pool taken from the fullest arena", arena_of(p) == A);
+    pm_free(p);
+
+    /* Free everything: both arenas go back to the OS (reserve 0). */
+    for (size_t i = 0; i < 2 * PER_ARENA; i++)
+        pm_free(blk[i]);
+    pm_stats_t s2 = snap();
+    CHECK("arenas released when their last pool empties",
+          s2.arenas_released - s0.arenas_released >= 1);
+    pm_malloc_trim(0);  /* the class keeps one empty pool until trimmed */
+    pm_stats_t s3 = snap();
+    CHECK("all pools back", s3.pools_live == s0.pools_live);
+    CHECK("live arenas back to the start", s3.arenas_live == s0.arenas_live);
+    CHECK("released counter", s3.arenas_released - s0.arenas_released == 2);
+
+    /* With a reserve of 1, an emptied arena waits for reuse instead. */
+    pm_option_set(PM_OPTION_ARENA_RESERVE, 1);
+    for (size_t i = 0; i < 2 * PER_ARENA; i++)
+        blk[i] = pm_malloc(512);
+    pm_stats_t s4 = snap();
+    for (size_t i = 0; i < 2 * PER_ARENA; i++)
+        pm_free(blk[i]);
+    pm_malloc_trim(0);   /* trims the reserve too */
+    pm_stats_t s5 = snap();
+    CHECK("trim empties the reserve", s5.arenas_reserved == 0 && s5.arenas_live == s0.arenas_live);
+    for (size_t i = 0; i < PER_ARENA; i++)
+        blk[i] = pm_malloc(512);
+    for (size_t i = 0; i < PER_ARENA; i++)
+        pm_free(blk[i]);
+    pm_stats_t s6 = snap();
+    CHECK("without trim the reserve keeps one arena", s6.arenas_reserved <= 1);
+    (void)s4;
+
+    /* 40 MiB of small blocks, freed: nothing left but what the reserve holds. */
+    pm_option_set(PM_OPTION_ARENA_RESERVE, 0);
+    for (size_t i = 0; i < npad; i++)
+        pm_free(pad[i]);
+    enum { N = 40 * 1024 * 1024 / 64 };
+    static char *many[N];
+    for (size_t i = 0; i < N; i++)
+        many[i] = pm_malloc(64);
+    CHECK("many arenas", snap().arenas_live > s0.arenas_live + 100);
+    for (size_t i = 0; i < N; i++)
+        pm_free(many[i]);
+    pm_malloc_trim(0);
+    pm_free(warm);
+    pm_malloc_trim(0);
+    CHECK("all returned", snap().arenas_live == 0 && snap().pools_live == 0);
+    return pm_test_finish();
+}

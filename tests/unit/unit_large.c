@@ -1,0 +1,87 @@
+/* The large path: a freed mapping is reused without a system call, the cache
+ * is bounded, decays, and malloc_trim releases it. */
+#include "pm_test.h"
+#include "include/internal/internal.h"
+#include <unistd.h>
+
+static pm_stats_t snap(void)
+{
+    pm_stats_t s;
+    pm_stats_get(&s);
+    return s;
+}
+
+int main(void)
+{
+    pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);
+    size_t sizes[] = {513, 1000, 4096, 4097, 65536, 100000, 1 << 20, 3 << 20};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        pm_stats_t a = snap();
+        for (int i = 0; i < 1000; i++) {
+            char *p = pm_malloc(sizes[k]);
+            CHECK("allocated", p != NULL);
+            CHECK("page aligned", ((uintptr_t)p & 4095) == 0);
+            p[0] = 1;
+            p[sizes[k] - 1] = 2;
+            pm_free(p);
+        }
+        pm_stats_t b = snap();
+        CHECK("at most one mmap for a steady loop", b.large_misses - a.large_misses <= 1);
+        CHECK("the rest are cache hits", b.large_hits - a.large_hits >= 999);
+        CHECK("nothing unmapped in the loop", b.large_released == a.large_released);
+    }
+    /* calloc from the cache is zeroed. */
+    char *d = pm_malloc(50000);
+    memset(d, 0xff, 50000);
+    pm_free(d);
+    char *z = pm_calloc(1, 50000);
+    int zero = 1;
+    for (size_t i = 0; i < 50000; i++)
+        zero &= z[i] == 0;
+    CHECK("calloc of a cached mapping is zeroed", zero);
+    pm_free(z);
+
+    /* Bounded: 200 distinct 1 MiB mappings freed keep at most the limit. */
+    pm_option_set(PM_OPTION_LARGE_CACHE, 32L << 20);
+    static char *big[200];
+    for (int i = 0; i < 200; i++)
+        big[i] = pm_malloc((size_t)(1 << 20) + (size_t)i * 4096);
+    for (int i = 0; i < 200; i++)
+        pm_free(big[i]);
+    pm_stats_t c = snap();
+    CHECK("cache bytes bounded", c.large_cached_bytes <= (32u << 20));
+    CHECK("cache entries bounded", c.large_cached_count <= 128);
+    CHECK("live bytes back to zero", c.large_live_bytes == 0);
+
+    /* malloc_trim releases everything cached. */
+    CHECK("trim reports a release", pm_malloc_trim(0) == 1);
+    pm_stats_t t = snap();
+    CHECK("trim empties the cache", t.large_cached_bytes == 0 && t.large_cached_count == 0);
+
+    /* Decay: a mapping unused for the decay time goes back at the next call. */
+    pm_option_set(PM_OPTION_LARGE_DECAY_MS, 50);
+    pm_free(pm_malloc(200000));
+    CHECK("cached after free", snap().large_cached_count == 1);
+    usleep(300 * 1000);
+    pm_free(pm_malloc(7000));   /* any large call runs the decay */
+    pm_stats_t e = snap();
+    CHECK("decayed mapping released", e.large_cached_bytes <= 8192);
+
+    /* realloc: grows in place or by mremap, keeps contents. */
+    char *r = pm_malloc(5000);
+    for (int i = 0; i < 5000; i++)
+        r[i] = (char)i;
+    r = pm_realloc(r, 10 << 20);
+    int same = 1;
+    for (int i = 0; i < 5000; i++)
+        same &= r[i] == (char)i;
+    CHECK("contents kept by growth", same);
+    r = pm_realloc(r, 6000);
+    same = 1;
+    for (int i = 0; i < 5000; i++)
+        same &= r[i] == (char)i;
+    CHECK("contents kept by shrink", same);
+    CHECK("shrunk mapping", pm_malloc_usable_size(r) < (64u << 10));
+    pm_free(r);
+    return pm_test_finish();
+}

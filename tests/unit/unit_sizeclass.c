@@ -1,0 +1,51 @@
+/* Size-class mapping: 64 classes, 8 bytes apart, and what blocks of each
+ * class look like from outside. */
+#include "pm_test.h"
+#include "include/internal/internal.h"
+
+int main(void)
+{
+    CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
+    for (size_t n = 1; n <= 512; n++) {
+        int c = pm_size_class(n);
+        size_t size = pm_class_size((unsigned)c);
+        CHECK("class in range", c >= 0 && c < 64);
+        CHECK("class size covers the request", size >= n);
+        CHECK("less than 8 bytes of slack", size - n < 8);
+        CHECK("class formula", c == (int)((n - 1) / 8));
+    }
+    CHECK("513 is large", pm_size_class(513) == -1);
+    CHECK("SIZE_MAX is large", pm_size_class((size_t)-1) == -1);
+
+    /* Blocks of each class: usable size, alignment, pool geometry. */
+    for (size_t n = 0; n <= 512; n++) {
+        char *p = pm_malloc(n);
+        size_t size = pm_class_size(pm_class_of(n));
+        CHECK("allocated", p != NULL);
+        CHECK("usable size is the class size", pm_malloc_usable_size(p) == size);
+        CHECK("8-aligned", ((uintptr_t)p & 7) == 0);
+        if (size % 16 == 0)
+            CHECK("16-aligned when the class is a multiple of 16", ((uintptr_t)p & 15) == 0);
+        uintptr_t off = (uintptr_t)p & (PM_POOL_SIZE - 1);
+        CHECK("block after the pool header", off >= PM_POOL_HEADER);
+        CHECK("block on a block boundary", (off - PM_POOL_HEADER) % size == 0);
+        CHECK("block inside the pool", off + size <= PM_POOL_SIZE);
+        memset(p, 0x5a, size);
+        pm_free(p);
+    }
+    /* Pool capacity per class: (4096 - 128) / size blocks share one page. */
+    for (unsigned c = 0; c < 64; c++) {
+        size_t size = pm_class_size(c), cap = (PM_POOL_SIZE - PM_POOL_HEADER) / size;
+        char *blocks[600];
+        for (size_t i = 0; i < cap; i++)
+            blocks[i] = pm_malloc(size);
+        uintptr_t page = (uintptr_t)blocks[0] & ~(uintptr_t)(PM_POOL_SIZE - 1);
+        size_t same = 0;
+        for (size_t i = 0; i < cap; i++)
+            same += ((uintptr_t)blocks[i] & ~(uintptr_t)(PM_POOL_SIZE - 1)) == page;
+        CHECK("a fresh pool holds capacity blocks", same == cap);
+        for (size_t i = 0; i < cap; i++)
+            pm_free(blocks[i]);
+    }
+    return pm_test_finish();
+}
