@@ -1,7 +1,8 @@
 /* arena.c -- 256 KiB arenas and the pools carved from them (layer 0).
  *
- * An arena is one 256 KiB-aligned mapping: page 0 holds pm_arena_t, pages
- * 1..63 are pools.  A free page is found with one count-trailing-zeros on
+ * An arena is one 256 KiB-aligned mapping: page 0 holds pm_arena_t and the
+ * span descriptors, pages 1..63 are pools (one page) and medium spans (runs
+ * of 1..16 pages).  A free page is found with one count-trailing-zeros on
  * free_pages, lowest first, so the pages an arena has never used stay
  * untouched (never faulted in) until it is nearly full.
  *
@@ -123,37 +124,75 @@ size_t _pm_arena_trim_reserve(size_t keep)
     return n;
 }
 
-/* ---- pools ---- */
+/* ---- page runs: pools (one page) and spans (1..16 pages) ---- */
+
+/* Lowest page starting a run of k free pages in `free`, or -1. */
+static int run_find(uint64_t free, unsigned k)
+{
+    uint64_t x = free;
+    for (unsigned i = 1; i < k; i++)
+        x &= free >> i;
+    return x ? __builtin_ctzll(x) : -1;
+}
+
+void *_pm_arena_pages_take(pm_heap_t *heap, unsigned k)
+{
+    pm_arena_t *a = NULL;
+    int page = -1;
+    /* Fullest arena first: lists by_nfree[n] for n = k, k+1, ... A run of k
+     * pages may not exist even where k pages are free; look at a bounded
+     * number of arenas before mapping a new one. */
+    uint64_t usable = heap->arenas_with_free & ~(((uint64_t)1 << k) - 1);
+    unsigned looked = 0;
+    while (usable && page < 0 && looked < 16) {
+        unsigned n = (unsigned)__builtin_ctzll(usable);
+        usable &= usable - 1;
+        for (pm_arena_t *c = heap->by_nfree[n]; c && looked < 16; c = c->next, looked++) {
+            if ((page = run_find(c->free_pages, k)) >= 0) {
+                a = c;
+                break;
+            }
+        }
+    }
+    if (page < 0) {
+        if (!(a = arena_new(heap)))
+            return NULL;
+        page = run_find(a->free_pages, k);
+    }
+    uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
+    arena_unlink_locked(heap, a);
+    a->free_pages &= ~bits;
+    a->nfree -= k;
+    arena_link_locked(heap, a);
+    return (char *)a + (size_t)page * PM_PAGE_SIZE;
+}
+
+void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned k)
+{
+    pm_arena_t *a = arena_of(first);
+    unsigned page = (unsigned)(((uintptr_t)first - (uintptr_t)a) >> PM_PAGE_SHIFT);
+    arena_unlink_locked(heap, a);
+    a->free_pages |= (((uint64_t)1 << k) - 1) << page;
+    a->nfree += k;
+    if (a->nfree == PM_ARENA_POOLS) {
+        arena_release(a);    /* last pool or span gone: the arena leaves the heap */
+        return;
+    }
+    arena_link_locked(heap, a);
+}
+
 pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap)
 {
-    uint64_t usable = heap->arenas_with_free & ~(uint64_t)1; /* lists with nfree >= 1 */
-    pm_arena_t *a;
-    if (usable)
-        a = heap->by_nfree[__builtin_ctzll(usable)];  /* fullest arena with a free page */
-    else if (!(a = arena_new(heap)))
-        return NULL;
-    unsigned page = (unsigned)__builtin_ctzll(a->free_pages);
-    arena_unlink_locked(heap, a);
-    a->free_pages &= ~((uint64_t)1 << page);
-    a->nfree--;
-    arena_link_locked(heap, a);
-    atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    return (pm_pool_t *)((char *)a + (size_t)page * PM_PAGE_SIZE);
+    pm_pool_t *pool = _pm_arena_pages_take(heap, 1);
+    if (pool)
+        atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    return pool;
 }
 
 void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool)
 {
-    pm_arena_t *a = arena_of(pool);
-    unsigned page = (unsigned)(((uintptr_t)pool - (uintptr_t)a) >> PM_PAGE_SHIFT);
-    arena_unlink_locked(heap, a);
-    a->free_pages |= (uint64_t)1 << page;
-    a->nfree++;
     atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    if (a->nfree == PM_ARENA_POOLS) {
-        arena_release(a);    /* last pool gone: the arena leaves the heap */
-        return;
-    }
-    arena_link_locked(heap, a);
+    _pm_arena_pages_return(heap, pool, 1);
 }
 
 /* ---- fork: the reserve lock is the only lock here ---- */

@@ -58,8 +58,11 @@ PM_API int  pm_option_set(pm_option_t option, long value);   /* 0, or EINVAL */
 
 /* ---- statistics ---------------------------------------------------------
  * A snapshot of the process-wide counters.  Per-class counters are kept
- * only while PM_OPTION_STATS is on; the arena and large-path counters always. */
+ * only while PM_OPTION_STATS is on; the arena and large-path counters always.
+ * classes[0..63] are the small classes (8..512 bytes, 8 apart),
+ * classes[64..83] the medium ones (640, 768, 896, 1024, 1280, ..., 16384). */
 #define PM_SMALL_CLASSES 64
+#define PM_MEDIUM_CLASSES 20
 
 typedef struct pm_class_stats_s {
     uint64_t allocs;        /* blocks handed out */
@@ -71,12 +74,13 @@ typedef struct pm_class_stats_s {
 typedef struct pm_stats_s {
     uint32_t size;                 /* sizeof(pm_stats_t), filled by pm_stats_get */
     uint32_t version;              /* PM_STATS_VERSION */
-    pm_class_stats_t classes[PM_SMALL_CLASSES];
+    pm_class_stats_t classes[PM_SMALL_CLASSES + PM_MEDIUM_CLASSES];
     uint64_t arenas_mapped;        /* arenas obtained from the OS, ever */
     uint64_t arenas_released;      /* arenas given back to the OS, ever */
     uint64_t arenas_live;          /* arenas mapped now (in use or in reserve) */
     uint64_t arenas_reserved;      /* empty arenas kept for reuse now */
     uint64_t pools_live;           /* pools carved from arenas and not returned */
+    uint64_t spans_live;           /* medium spans carved from arenas and not returned */
     uint64_t large_allocs;         /* large allocations served */
     uint64_t large_frees;          /* large allocations freed */
     uint64_t large_hits;           /* large allocations served from the cache */
@@ -94,9 +98,11 @@ typedef struct pm_stats_s {
 PM_API void pm_stats_get(pm_stats_t *out);
 PM_API void pm_stats_print(int fd);     /* the report malloc_stats() prints, to fd */
 
-/* The size class (0..63) that serves a request of `size` bytes, or -1 when
- * the request goes to the large path.  Class c holds blocks of 8*(c+1) bytes. */
+/* The size class that serves a request of `size` bytes: 0..63 for small
+ * requests (blocks of 8*(c+1) bytes), 64..83 for medium ones, or -1 when the
+ * request gets its own mapping.  pm_class_block_size(c) gives the block size. */
 PM_API int pm_size_class(size_t size);
+PM_API size_t pm_class_block_size(int size_class);
 
 #ifdef __cplusplus
 }

@@ -11,18 +11,27 @@
 #include <string.h>
 
 /* ---- first allocation of a thread, and threads that are exiting ---- */
+
+/* The thread's first allocation: gives it a heap (NULL: out of memory). */
+static pm_heap_t *thread_heap_init(void)
+{
+    _pm_process_init();
+    pm_heap_t *heap = _pm_heap_acquire();
+    if (!heap) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    _pm_tls_heap = heap;
+    _pm_thread_init_late();   /* may allocate: the heap is already in place */
+    return heap;
+}
+
 void *_pm_small_alloc_generic(size_t size)
 {
     pm_heap_t *heap = _pm_tls_heap;
     if (heap == PM_HEAP_NONE) {
-        _pm_process_init();
-        heap = _pm_heap_acquire();
-        if (!heap) {
-            errno = ENOMEM;
+        if (!(heap = thread_heap_init()))
             return NULL;
-        }
-        _pm_tls_heap = heap;
-        _pm_thread_init_late();   /* may allocate: the heap is already in place */
         return pm_small_alloc(heap, pm_class_of(size));
     }
     /* PM_HEAP_DEAD: this thread's heap was handed over; use the backup heap. */
@@ -33,9 +42,47 @@ void *_pm_small_alloc_generic(size_t size)
     return p;
 }
 
+/* 513..16384 bytes: a block of a medium span (span.c). */
+static void *medium_alloc_class(unsigned m)
+{
+    pm_heap_t *heap = _pm_tls_heap;
+    if (pm_likely((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD))
+        return _pm_span_alloc(heap, m);
+    if (heap == PM_HEAP_NONE) {
+        if (!(heap = thread_heap_init()))
+            return NULL;
+        return _pm_span_alloc(heap, m);
+    }
+    pm_heap_t *backup = _pm_heap_backup();
+    pthread_mutex_lock(&backup->lock);
+    void *p = _pm_span_alloc(backup, m);
+    pthread_mutex_unlock(&backup->lock);
+    return p;
+}
+
+void *_pm_medium_alloc(size_t size) { return medium_alloc_class(pm_medium_class_of(size)); }
+
+/* A medium class whose blocks are all aligned to align (<= 4096): spans
+ * start on a page, so a block size that is a multiple of align will do. */
+static int medium_class_aligned(size_t align, size_t size)
+{
+    if (align > PM_PAGE_SIZE || size > PM_MEDIUM_MAX)
+        return -1;
+    for (unsigned m = pm_medium_class_of(size > PM_SMALL_MAX ? size : PM_SMALL_MAX + 1);
+         m < PM_MEDIUM_COUNT; m++) {
+        if (pm_medium_size(m) % align == 0)
+            return (int)m;
+    }
+    return -1;
+}
+
 /* free() of a pointer that is not a small block: large, or not ours. */
 void _pm_free_generic(void *p, uintptr_t entry, const char *call)
 {
+    if (entry & PM_PAGE_SPAN) {
+        _pm_span_free(entry, p, call);
+        return;
+    }
     if (entry & PM_PAGE_LARGE) {
         _pm_large_free(_pm_large_check(entry, p, call), p, call);
         return;
@@ -66,7 +113,7 @@ void *pm_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (total > PM_SMALL_MAX)
+    if (total > PM_MEDIUM_MAX)
         return _pm_large_alloc(total, 0, true);
     void *p = pm_malloc_inline(total);
     if (p)
@@ -80,7 +127,7 @@ void *pm_realloc(void *p, size_t size)
         return pm_malloc_inline(size);
     uintptr_t entry = pm_pagemap_get(p);
     if (size == 0) {   /* glibc: realloc(p, 0) frees p and returns NULL */
-        if (!(entry & (PM_PAGE_POOL | PM_PAGE_LARGE)))
+        if (!(entry & (PM_PAGE_POOL | PM_PAGE_SPAN | PM_PAGE_LARGE)))
             _pm_fatal_ptr("realloc", "invalid pointer", p);
         pm_free_inline(p);
         return NULL;
@@ -91,9 +138,15 @@ void *pm_realloc(void *p, size_t size)
         if (size <= PM_SMALL_MAX && pm_class_of(size) == pool->size_class)
             return p;                         /* same class: stays in place */
         old_size = pool->block_size;
+    } else if (entry & PM_PAGE_SPAN) {
+        pm_span_t *span = _pm_span_check(entry, p, "realloc");
+        if (size > PM_SMALL_MAX && size <= PM_MEDIUM_MAX &&
+            pm_medium_class_of(size) == span->medium_class)
+            return p;
+        old_size = span->block_size;
     } else if (entry & PM_PAGE_LARGE) {
         pm_large_t *rec = _pm_large_check(entry, p, "realloc");
-        if (size > PM_SMALL_MAX)
+        if (size > PM_MEDIUM_MAX)
             return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
         old_size = _pm_large_usable(rec);
     } else {
@@ -132,6 +185,9 @@ void *_pm_alloc_aligned(size_t align, size_t size, const char *call)
         if (n <= PM_SMALL_MAX)
             return pm_malloc_inline(n);
     }
+    int m = medium_class_aligned(align, size);
+    if (m >= 0)
+        return medium_alloc_class((unsigned)m);
     return _pm_large_alloc(size, align, false);
 }
 
@@ -187,6 +243,8 @@ size_t pm_malloc_usable_size(void *p)
     uintptr_t entry = pm_pagemap_get(p);
     if (entry & PM_PAGE_POOL)
         return small_check(entry, p, "malloc_usable_size")->block_size;
+    if (entry & PM_PAGE_SPAN)
+        return _pm_span_check(entry, p, "malloc_usable_size")->block_size;
     if (entry & PM_PAGE_LARGE)
         return _pm_large_usable(_pm_large_check(entry, p, "malloc_usable_size"));
     _pm_fatal_ptr("malloc_usable_size", "invalid pointer", p);
@@ -203,5 +261,18 @@ int pm_malloc_trim(size_t pad)
 
 int pm_size_class(size_t size)
 {
-    return size <= PM_SMALL_MAX ? (int)pm_class_of(size) : -1;
+    if (size <= PM_SMALL_MAX)
+        return (int)pm_class_of(size);
+    if (size <= PM_MEDIUM_MAX)
+        return PM_CLASS_COUNT + (int)pm_medium_class_of(size);
+    return -1;
+}
+
+size_t pm_class_block_size(int c)
+{
+    if (c >= 0 && c < PM_CLASS_COUNT)
+        return pm_class_size((unsigned)c);
+    if (c >= PM_CLASS_COUNT && c < PM_CLASS_COUNT + PM_MEDIUM_COUNT)
+        return pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
+    return 0;
 }

@@ -49,6 +49,8 @@ static void heap_init(pm_heap_t *h, int state)
 {
     for (unsigned c = 0; c < PM_CLASS_COUNT; c++)
         h->pools[c] = &_pm_empty_pool;
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++)
+        h->spans[m] = &_pm_empty_span;
     atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->state, state, memory_order_relaxed);
     pthread_mutex_init(&h->lock, NULL);
@@ -128,8 +130,11 @@ static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
     while (b) {
         pm_block_t *next = b->next;
-        pm_pool_t *pool = (pm_pool_t *)((uintptr_t)b & ~(uintptr_t)(PM_POOL_SIZE - 1));
-        _pm_pool_free_local(heap, pool, b, "free");
+        uintptr_t entry = pm_pagemap_get(b);
+        if (entry & PM_PAGE_POOL)
+            _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+        else
+            _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
         b = next;
     }
 }
@@ -146,6 +151,7 @@ void _pm_heap_abandon(pm_heap_t *heap)
     atomic_store_explicit(&heap->state, PM_HEAP_ABANDONED, memory_order_seq_cst);
     heap_drain(heap, atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_seq_cst));
     _pm_pool_release_empty(heap);
+    _pm_span_release_empty(heap);
     pthread_mutex_unlock(&heap->lock);
     atomic_fetch_sub_explicit(&_pm_counters.heaps_live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.heaps_abandoned, 1, memory_order_relaxed);
@@ -155,16 +161,11 @@ void _pm_heap_abandon(pm_heap_t *heap)
     pthread_mutex_unlock(&heaps_lock);
 }
 
-/* Block b of pool is freed by a thread that does not own pool's heap. */
-void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+/* Block b of a pool (span == NULL) or span, owned by `owner`, is freed by a
+ * thread that does not own that heap; the block was checked to be out. */
+static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span, pm_block_t *b,
+                             const char *call)
 {
-    pm_heap_t *owner = pool->heap;
-    uint64_t bit;
-    uint64_t *w = pm_live_word(pool, b, &bit);
-    if (!owner || ((uintptr_t)b & 7) ||
-        !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
-        _pm_pool_bad_free(pool, b, call);
-
     for (;;) {
         int state = atomic_load_explicit(&owner->state, memory_order_seq_cst);
         if (state == PM_HEAP_LIVE) {
@@ -186,7 +187,10 @@ void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
         if (state == PM_HEAP_ABANDONED) {
             pthread_mutex_lock(&owner->lock);
             if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
-                _pm_pool_free_local(owner, pool, b, call);
+                if (span)
+                    _pm_span_free_local(owner, span, b, call);
+                else
+                    _pm_pool_free_local(owner, pool, b, call);
                 pthread_mutex_unlock(&owner->lock);
                 return;
             }
@@ -197,6 +201,26 @@ void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
     }
 }
 
+void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    pm_heap_t *owner = pool->heap;
+    uint64_t bit;
+    uint64_t *w = pm_live_word(pool, b, &bit);
+    if (!owner || ((uintptr_t)b & 7) ||
+        !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
+        _pm_pool_bad_free(pool, b, call);
+    heap_free_remote(owner, pool, NULL, b, call);
+}
+
+void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call)
+{
+    pm_heap_t *owner = span->heap;
+    _pm_span_check((uintptr_t)span | PM_PAGE_SPAN, b, call);
+    if (!owner)
+        _pm_fatal_ptr(call, "invalid pointer", b);
+    heap_free_remote(owner, NULL, span, b, call);
+}
+
 size_t _pm_heaps_trim(void)
 {
     size_t n = 0;
@@ -204,6 +228,7 @@ size_t _pm_heaps_trim(void)
     if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
+        n += _pm_span_release_empty(self);
     }
     for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
         if (atomic_load_explicit(&h->state, memory_order_acquire) != PM_HEAP_ABANDONED)
@@ -212,6 +237,7 @@ size_t _pm_heaps_trim(void)
         if (atomic_load_explicit(&h->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
             _pm_heap_collect(h);
             n += _pm_pool_release_empty(h);
+            n += _pm_span_release_empty(h);
         }
         pthread_mutex_unlock(&h->lock);
     }

@@ -13,15 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
-pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT];
+pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
 pm_global_counters_t _pm_counters;
 
 void _pm_stats_count_alloc(unsigned c)
 {
     pm_class_counters_t *k = &_pm_class_counters[c];
     atomic_fetch_add_explicit(&k->allocs, 1, memory_order_relaxed);
-    uint64_t cur = atomic_fetch_add_explicit(&k->current, pm_class_size(c),
-                                             memory_order_relaxed) + pm_class_size(c);
+    uint64_t size = pm_class_block_size((int)c);
+    uint64_t cur = atomic_fetch_add_explicit(&k->current, size, memory_order_relaxed) + size;
     uint64_t peak = atomic_load_explicit(&k->peak, memory_order_relaxed);
     while (cur > peak && !atomic_compare_exchange_weak_explicit(&k->peak, &peak, cur,
                                                                  memory_order_relaxed,
@@ -33,7 +33,7 @@ void _pm_stats_count_free(unsigned c)
 {
     pm_class_counters_t *k = &_pm_class_counters[c];
     atomic_fetch_add_explicit(&k->frees, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&k->current, pm_class_size(c), memory_order_relaxed);
+    atomic_fetch_sub_explicit(&k->current, pm_class_block_size((int)c), memory_order_relaxed);
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -44,7 +44,7 @@ void pm_stats_get(pm_stats_t *out)
     memset(&s, 0, sizeof s);
     s.size = sizeof s;
     s.version = PM_STATS_VERSION;
-    for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
+    for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
         s.classes[c].allocs = LOAD(_pm_class_counters[c].allocs);
         s.classes[c].frees = LOAD(_pm_class_counters[c].frees);
         s.classes[c].current_bytes = LOAD(_pm_class_counters[c].current);
@@ -55,6 +55,7 @@ void pm_stats_get(pm_stats_t *out)
     s.arenas_live = s.arenas_mapped - s.arenas_released;
     s.arenas_reserved = LOAD(_pm_counters.arenas_reserved);
     s.pools_live = LOAD(_pm_counters.pools_live);
+    s.spans_live = LOAD(_pm_counters.spans_live);
     s.large_allocs = LOAD(_pm_counters.large_allocs);
     s.large_frees = LOAD(_pm_counters.large_frees);
     s.large_hits = LOAD(_pm_counters.large_hits);
@@ -122,21 +123,26 @@ void pm_stats_print(int fd)
     pm_stats_t s;
     pm_stats_get(&s);
     out_t o = {.fd = fd, .len = 0};
-    uint64_t small_allocs = 0, small_frees = 0;
+    uint64_t small_allocs = 0, small_frees = 0, medium_allocs = 0, medium_frees = 0;
     out_str(&o, "poolmalloc: statistics (pid ");
     out_num(&o, (uint64_t)getpid(), 0);
     out_str(&o, ")\n");
     if (_pm_stats_on) {
         out_str(&o, "poolmalloc: class  size       allocs        frees    cur-bytes   peak-bytes\n");
-        for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
+        for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
             pm_class_stats_t *k = &s.classes[c];
-            small_allocs += k->allocs;
-            small_frees += k->frees;
+            if (c < PM_CLASS_COUNT) {
+                small_allocs += k->allocs;
+                small_frees += k->frees;
+            } else {
+                medium_allocs += k->allocs;
+                medium_frees += k->frees;
+            }
             if (!k->allocs)
                 continue;
             out_str(&o, "poolmalloc: ");
             out_num(&o, c, 5);
-            out_num(&o, pm_class_size(c), 6);
+            out_num(&o, pm_class_block_size((int)c), 6);
             out_num(&o, k->allocs, 13);
             out_num(&o, k->frees, 13);
             out_num(&o, k->current_bytes, 13);
@@ -152,6 +158,7 @@ void pm_stats_print(int fd)
     out_kv(&o, "live", s.arenas_live);
     out_kv(&o, "reserved", s.arenas_reserved);
     out_kv(&o, "pools-live", s.pools_live);
+    out_kv(&o, "spans-live", s.spans_live);
     out_str(&o, "\npoolmalloc: large:");
     out_kv(&o, "allocs", s.large_allocs);
     out_kv(&o, "frees", s.large_frees);
@@ -169,6 +176,8 @@ void pm_stats_print(int fd)
     out_kv(&o, "small-frees", small_frees);
     out_kv(&o, "large-allocs", s.large_allocs);
     out_kv(&o, "large-frees", s.large_frees);
+    out_kv(&o, "medium-allocs", medium_allocs);
+    out_kv(&o, "medium-frees", medium_frees);
     out_str(&o, "\n");
     out_flush(&o);
 }

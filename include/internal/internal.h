@@ -14,6 +14,8 @@ PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value
 /* ---- arenas/arena.c ---- */
 PM_INTERNAL pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap);      /* page for a new pool, or NULL */
 PM_INTERNAL void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool);
+PM_INTERNAL void *_pm_arena_pages_take(pm_heap_t *heap, unsigned npages); /* first page, or NULL */
+PM_INTERNAL void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned npages);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);           /* returns arenas released */
 PM_INTERNAL void _pm_arena_fork_prepare(void);
 PM_INTERNAL void _pm_arena_fork_parent(void);
@@ -41,6 +43,15 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *po
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
                                                                const char *what, const void *p);
 
+/* ---- pools/span.c ---- */
+PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
+PM_INTERNAL void *_pm_span_alloc(pm_heap_t *heap, unsigned m);
+PM_INTERNAL pm_span_t *_pm_span_check(uintptr_t entry, void *p, const char *call);
+PM_INTERNAL void _pm_span_free(uintptr_t entry, void *p, const char *call);
+PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
+                                     const char *call);
+PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
+
 /* ---- pools/heap.c ---- */
 PM_INTERNAL extern __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
 PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
@@ -48,6 +59,7 @@ PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is e
 PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
 PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b,
                                                   const char *call);
+PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
 PM_INTERNAL size_t _pm_heaps_trim(void);
 PM_INTERNAL void _pm_heaps_fork_prepare(void);
@@ -137,6 +149,8 @@ static inline void *pm_malloc_inline(size_t size)
             return pm_small_alloc(heap, pm_class_of(size));
         return _pm_small_alloc_generic(size);
     }
+    if (pm_likely(size <= PM_MEDIUM_MAX))
+        return _pm_medium_alloc(size);
     return _pm_large_alloc(size, 0, false);
 }
 

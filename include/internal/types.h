@@ -15,7 +15,8 @@
  *   pool (4 KiB): | header + live bitmap (128 B) | block | block | ... | slack |
  *
  * Every page of a pool in use has an entry in the page map (pagemap.c):
- * `pool | PM_PAGE_POOL`; the page holding a large allocation's first byte
+ * `pool | PM_PAGE_POOL`, every page of a medium span `descriptor |
+ * PM_PAGE_SPAN`; the page holding a large allocation's first byte
  * has `record | PM_PAGE_LARGE`.  Any other address maps to 0: not ours.
  */
 #ifndef PM_TYPES_H
@@ -48,6 +49,9 @@
 #define PM_POOL_HEADER 128                         /* pool header + live bitmap */
 #define PM_POOL_GRANULES (PM_POOL_SIZE / PM_CLASS_SPACING) /* 512: one bit each */
 #define PM_ALIGN_SMALL_MAX PM_POOL_HEADER          /* small blocks can honour this */
+#define PM_MEDIUM_MAX 16384                        /* largest medium request */
+#define PM_MEDIUM_COUNT 20                         /* classes 640, 768, ..., 16384 */
+#define PM_SPAN_MAX_PAGES 16
 
 _Static_assert(PM_ARENA_PAGES == 64, "arena bookkeeping keeps one bit per page in a uint64_t");
 _Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
@@ -63,6 +67,7 @@ typedef struct pm_pool_s pm_pool_t;
 typedef struct pm_arena_s pm_arena_t;
 typedef struct pm_heap_s pm_heap_t;
 typedef struct pm_large_s pm_large_t;
+typedef struct pm_span_s pm_span_t;
 
 /* A free block: its first word links the free list it is on. */
 struct pm_block_s {
@@ -95,8 +100,45 @@ struct pm_pool_s {
 };
 _Static_assert(sizeof(pm_pool_t) == PM_POOL_HEADER, "pool header size");
 
+/* ---- medium classes (pools/span.c) ----------------------------------------
+ * Requests of 513..16384 bytes: four classes per doubling (640, 768, 896,
+ * 1024, 1280, ..., 16384), at most 25% slack.  Class m has blocks of
+ * (5 + m % 4) << (m / 4 + 7) bytes. */
+static inline unsigned pm_medium_class_of(size_t n)
+{
+    unsigned t = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 9..13 */
+    return (t - 9) * 4 + (unsigned)((n - 1) >> (t - 2)) - 4;
+}
+static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << (m / 4 + 7); }
+
+/* ---- span (pools/span.c) ---------------------------------------------------
+ * A span is 1..16 consecutive pages of an arena holding blocks of one medium
+ * class.  Its descriptor is not in the span (a header would waste most of a
+ * block) but in the arena's first page: the descriptor of the span that
+ * starts at page p is at arena + 64 * p, the span at arena + 4096 * p.
+ * States and invariant as for pools (used + free list + uncarved == capacity). */
+struct pm_span_s {
+    pm_block_t *free;       /* freed blocks, ready for reuse */
+    char *bump;             /* next never-used block */
+    pm_heap_t *heap;        /* owner while in use */
+    pm_span_t *next;        /* the heap's list for this medium class */
+    pm_span_t *prev;
+    uint16_t used;          /* blocks out */
+    uint16_t capacity;      /* blocks in the span */
+    uint8_t medium_class;   /* 0..19 */
+    uint8_t listed;         /* on the heap's list */
+    uint8_t pages;          /* span length */
+    uint8_t reserved;
+    _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
+    uint32_t block_size;    /* pm_medium_size(medium_class) */
+    uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
+};
+_Static_assert(sizeof(pm_span_t) == 64, "span descriptors are 64 bytes, one per arena page");
+
 /* ---- arena (arenas/arena.c) -----------------------------------------------
- * Lives in the arena's first page.  Pages 1..63 are pools.  An arena belongs
+ * Lives in the arena's first page, followed by the 63 span descriptors (one
+ * per page; only the first page of a span uses its own).  Pages 1..63 are
+ * pools or spans.  An arena belongs
  * to one heap, which keeps it on the list by_nfree[nfree] so that allocation
  * can prefer the fullest arena (CPython >= 2.5): emptier arenas drain and
  * can go back to the OS.  Invariant: nfree == popcount(free_pages). */
@@ -109,6 +151,7 @@ struct pm_arena_s {
     pm_arena_t *prev;
 };
 #define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
+_Static_assert(sizeof(pm_arena_t) <= 64, "the arena header shares page 0 with 63 span descriptors");
 
 /* ---- thread heap (pools/heap.c) -------------------------------------------
  * Each running thread owns one heap: its pools and arenas.  The owner reads
@@ -121,6 +164,8 @@ enum { PM_HEAP_LIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_ZOMBIE = 3 };
 struct pm_heap_s {
     pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
                                           empty sentinel pool; fast path field first */
+    pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
+                                          the empty sentinel span */
     _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
     _Atomic int state;                 /* PM_HEAP_* */
     pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
@@ -134,6 +179,7 @@ struct pm_heap_s {
 /* Sentinel pool that every empty class list points to: its free list is
  * always NULL, so the fast path needs no NULL check on the pool. */
 PM_INTERNAL extern pm_pool_t _pm_empty_pool;
+PM_INTERNAL extern pm_span_t _pm_empty_span;
 
 /* Values of the thread's heap pointer besides a real heap. */
 #define PM_HEAP_NONE ((pm_heap_t *)0)  /* thread has not allocated yet */
@@ -162,6 +208,7 @@ struct pm_large_s {
  * Two-level radix tree over 48-bit addresses at page granularity. */
 #define PM_PAGE_POOL ((uintptr_t)1)
 #define PM_PAGE_LARGE ((uintptr_t)2)
+#define PM_PAGE_SPAN ((uintptr_t)4)
 #define PM_PAGE_TAGS ((uintptr_t)7)
 #define PM_VA_BITS 48
 #define PM_PAGEMAP_LEAF_BITS 18
@@ -189,10 +236,10 @@ PM_INTERNAL extern int _pm_stats_on; /* PM_OPTION_STATS, copied for the fast pat
 typedef struct pm_class_counters_s {
     _Atomic uint64_t allocs, frees, current, peak;
 } pm_class_counters_t;
-PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT];
+PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
 
 typedef struct pm_global_counters_s {
-    _Atomic uint64_t arenas_mapped, arenas_released, arenas_reserved, pools_live;
+    _Atomic uint64_t arenas_mapped, arenas_released, arenas_reserved, pools_live, spans_live;
     _Atomic uint64_t large_allocs, large_frees, large_hits, large_misses, large_released;
     _Atomic uint64_t large_live_bytes, large_cached_bytes, large_cached_count;
     _Atomic uint64_t heaps_live, heaps_abandoned;

@@ -14,7 +14,7 @@ static pm_stats_t snap(void)
 int main(void)
 {
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);
-    size_t sizes[] = {513, 1000, 4096, 4097, 65536, 100000, 1 << 20, 3 << 20};
+    size_t sizes[] = {16385, 20000, 65536, 65537, 100000, 1 << 20, 3 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         pm_stats_t a = snap();
         for (int i = 0; i < 1000; i++) {
@@ -29,6 +29,21 @@ int main(void)
         CHECK("at most one mmap for a steady loop", b.large_misses - a.large_misses <= 1);
         CHECK("the rest are cache hits", b.large_hits - a.large_hits >= 999);
         CHECK("nothing unmapped in the loop", b.large_released == a.large_released);
+    }
+    /* Medium sizes (513..16384) come from spans: a steady loop takes no new
+     * memory at all. */
+    for (size_t n = 513; n <= 16384; n = n * 5 / 4) {
+        pm_free(pm_malloc(n));
+        pm_stats_t a = snap();
+        for (int i = 0; i < 1000; i++) {
+            char *p = pm_malloc(n);
+            p[n - 1] = 1;
+            pm_free(p);
+        }
+        pm_stats_t b = snap();
+        CHECK("medium loop: no new span", b.spans_live == a.spans_live);
+        CHECK("medium loop: no large path", b.large_allocs == a.large_allocs);
+        CHECK("medium loop: no new arena", b.arenas_mapped == a.arenas_mapped);
     }
     /* calloc from the cache is zeroed. */
     char *d = pm_malloc(50000);
@@ -63,9 +78,9 @@ int main(void)
     pm_free(pm_malloc(200000));
     CHECK("cached after free", snap().large_cached_count == 1);
     usleep(300 * 1000);
-    pm_free(pm_malloc(7000));   /* any large call runs the decay */
+    pm_free(pm_malloc(70000));   /* any large call runs the decay */
     pm_stats_t e = snap();
-    CHECK("decayed mapping released", e.large_cached_bytes <= 8192);
+    CHECK("decayed mapping released", e.large_cached_bytes <= 73728);
 
     /* realloc: grows in place or by mremap, keeps contents. */
     char *r = pm_malloc(5000);

@@ -14,7 +14,25 @@ int main(void)
         CHECK("less than 8 bytes of slack", size - n < 8);
         CHECK("class formula", c == (int)((n - 1) / 8));
     }
-    CHECK("513 is large", pm_size_class(513) == -1);
+    /* Medium classes: 640, 768, 896, 1024, 1280, ... 16384, four per doubling. */
+    CHECK("513 is the first medium class", pm_size_class(513) == 64);
+    CHECK("16384 is the last medium class", pm_size_class(16384) == 83);
+    CHECK("16385 gets its own mapping", pm_size_class(16385) == -1);
+    for (size_t n = 513; n <= 16384; n++) {
+        int c = pm_size_class(n);
+        size_t size = pm_class_block_size(c);
+        CHECK("medium class covers the request", size >= n);
+        CHECK("medium slack at most 25%", (size - n) * 4 < n);
+        CHECK("previous class too small", pm_class_block_size(c - 1) < n);
+    }
+    for (size_t n = 513; n <= 16384; n += 37) {
+        char *p = pm_malloc(n);
+        CHECK("medium usable size is the class size",
+              pm_malloc_usable_size(p) == pm_class_block_size(pm_size_class(n)));
+        CHECK("medium 16-aligned", ((uintptr_t)p & 15) == 0);
+        memset(p, 1, pm_malloc_usable_size(p));
+        pm_free(p);
+    }
     CHECK("SIZE_MAX is large", pm_size_class((size_t)-1) == -1);
 
     /* Blocks of each class: usable size, alignment, pool geometry. */

@@ -1,0 +1,224 @@
+/* span.c -- medium blocks: 513..16384 bytes in multi-page spans (layer 1).
+ *
+ * A request just over 512 bytes would waste most of a page on the large
+ * path, and cost a system call per new mapping.  Medium requests are instead
+ * served like small ones, from spans: runs of 1..16 pages of an arena, each
+ * holding blocks of one of 20 classes (four per doubling, at most 25%
+ * slack).  A span's descriptor lives in the arena's first page (types.h), so
+ * blocks are packed from the span's first byte: a 4096-byte class has no
+ * header in its way.  A block's index is its offset times a reciprocal
+ * (exact for offsets below 64 KiB and sizes below 64 KiB), so no division.
+ *
+ * Ownership, remote frees, hand-over and states follow the pools exactly
+ * (pool.c, heap.c): owner-only lists, the heap's xthread_free stack for
+ * other threads, one kept empty span per class.
+ */
+#include "include/internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists point here */
+
+/* Pages per span for each class: at least 8 blocks up to 2 KiB and 4 above,
+ * with at most 12.5% of the span left over. */
+static const uint8_t span_pages[PM_MEDIUM_COUNT] = {2, 2, 2, 2, 3, 3, 4, 4, 4, 3,
+                                                    4, 4, 5, 6, 7, 8, 10, 12, 14, 16};
+
+static inline char *span_base(const pm_span_t *s)
+{
+    uintptr_t a = (uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
+}
+
+static inline char *span_limit(const pm_span_t *s)
+{
+    return span_base(s) + (size_t)s->capacity * s->block_size;
+}
+
+/* Index of block p in span s; *exact is false when p is not a block start. */
+static inline unsigned span_index(const pm_span_t *s, const void *p, bool *exact)
+{
+    uint64_t off = (uint64_t)((const char *)p - span_base(s));
+    unsigned idx = (unsigned)((off * s->recip) >> 32);
+    *exact = (uint64_t)idx * s->block_size == off && idx < s->capacity;
+    return idx;
+}
+
+/* ---- lists ---- */
+static void span_link_front(pm_heap_t *heap, pm_span_t *s)
+{
+    pm_span_t *head = heap->spans[s->medium_class];
+    s->prev = NULL;
+    s->next = head == &_pm_empty_span ? NULL : head;
+    if (s->next)
+        s->next->prev = s;
+    heap->spans[s->medium_class] = s;
+    s->listed = 1;
+}
+
+static void span_unlink(pm_heap_t *heap, pm_span_t *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        heap->spans[s->medium_class] = s->next ? s->next : &_pm_empty_span;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->listed = 0;
+}
+
+static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
+{
+    unsigned k = span_pages[m];
+    char *base = _pm_arena_pages_take(heap, k);
+    if (!base)
+        return NULL;
+    uintptr_t a = (uintptr_t)base & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    pm_span_t *s = (pm_span_t *)(a + (((uintptr_t)base - a) >> PM_PAGE_SHIFT) * sizeof(pm_span_t));
+    size_t size = pm_medium_size(m);
+    s->free = NULL;
+    s->bump = base;
+    s->heap = heap;
+    s->next = s->prev = NULL;
+    s->used = 0;
+    s->capacity = (uint16_t)(k * PM_PAGE_SIZE / size);
+    s->medium_class = (uint8_t)m;
+    s->listed = 0;
+    s->pages = (uint8_t)k;
+    atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+    s->block_size = (uint32_t)size;
+    s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+    if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN) != 0) {
+        _pm_pagemap_set(base, k, 0);
+        s->heap = NULL;
+        _pm_arena_pages_return(heap, base, k);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
+    return s;
+}
+
+static void span_release(pm_heap_t *heap, pm_span_t *s)
+{
+    if (s->listed)
+        span_unlink(heap, s);
+    char *base = span_base(s);
+    _pm_pagemap_set(base, s->pages, 0);
+    s->heap = NULL;
+    atomic_fetch_sub_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
+    _pm_arena_pages_return(heap, base, s->pages);
+}
+
+/* ---- allocation (owner, or holder of an abandoned heap's lock) ---- */
+void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
+{
+    pm_span_t *s = heap->spans[m];
+    pm_block_t *b = s->free;
+    if (pm_likely(b != NULL)) {
+        s->free = b->next;
+    } else {
+        if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
+            _pm_heap_collect(heap);
+        for (;;) {
+            s = heap->spans[m];
+            if (s == &_pm_empty_span) {
+                if (!(s = span_new(heap, m))) {
+                    errno = ENOMEM;
+                    return NULL;
+                }
+                span_link_front(heap, s);
+            }
+            if ((b = s->free) != NULL) {
+                s->free = b->next;
+                break;
+            }
+            if (s->bump < span_limit(s)) {
+                b = (pm_block_t *)s->bump;
+                s->bump += s->block_size;
+                break;
+            }
+            span_unlink(heap, s);   /* USED -> FULL */
+        }
+    }
+    s->used++;
+    bool exact;
+    unsigned idx = span_index(s, b, &exact);
+    atomic_store_explicit(&s->live,
+                          atomic_load_explicit(&s->live, memory_order_relaxed) |
+                              ((uint64_t)1 << idx),
+                          memory_order_relaxed);
+    if (pm_unlikely(_pm_stats_on))
+        _pm_stats_count_alloc(PM_CLASS_COUNT + m);
+    return b;
+}
+
+/* ---- free ---- */
+__attribute__((noreturn, cold)) static void span_bad_free(pm_span_t *s, void *p, const char *call)
+{
+    bool exact;
+    span_index(s, p, &exact);
+    if (exact && (char *)p < s->bump && s->heap)
+        _pm_fatal_ptr(call, "double free", p);
+    _pm_fatal_ptr(call, "invalid pointer", p);
+}
+
+pm_span_t *_pm_span_check(uintptr_t entry, void *p, const char *call)
+{
+    pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+    bool exact;
+    unsigned idx = span_index(s, p, &exact);
+    if (!exact || !(atomic_load_explicit(&s->live, memory_order_relaxed) & ((uint64_t)1 << idx)))
+        span_bad_free(s, p, call);
+    return s;
+}
+
+void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *call)
+{
+    bool exact;
+    unsigned idx = span_index(s, p, &exact);
+    uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
+    uint64_t bit = (uint64_t)1 << idx;
+    if (!exact || !(live & bit))
+        span_bad_free(s, p, call);
+    atomic_store_explicit(&s->live, live & ~bit, memory_order_relaxed);
+    if (pm_unlikely(_pm_stats_on))
+        _pm_stats_count_free(PM_CLASS_COUNT + s->medium_class);
+    pm_block_t *b = p;
+    b->next = s->free;
+    s->free = b;
+    s->used--;
+    if (!s->listed)
+        span_link_front(heap, s);     /* FULL -> USED */
+    if (s->used == 0 && !(heap->spans[s->medium_class] == s && s->next == NULL))
+        span_release(heap, s);        /* USED -> EMPTY, unless it is the class's only span */
+}
+
+void _pm_span_free(uintptr_t entry, void *p, const char *call)
+{
+    pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+    pm_heap_t *heap = _pm_tls_heap;
+    if (pm_likely(s->heap == heap)) {
+        _pm_span_free_local(heap, s, p, call);
+        return;
+    }
+    _pm_heap_free_remote_span(s, p, call);
+}
+
+size_t _pm_span_release_empty(pm_heap_t *heap)
+{
+    size_t n = 0;
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++) {
+        pm_span_t *s = heap->spans[m];
+        while (s && s != &_pm_empty_span) {
+            pm_span_t *next = s->next;
+            if (s->used == 0) {
+                span_release(heap, s);
+                n++;
+            }
+            s = next;
+        }
+    }
+    return n;
+}
