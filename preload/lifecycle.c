@@ -11,6 +11,7 @@
 #include "include/internal/internal.h"
 
 #include <errno.h>
+#include <sched.h>
 
 _Atomic int _pm_initialized;
 static _Atomic int late_claimed;
@@ -68,8 +69,12 @@ void _pm_thread_init_late(void)
             atomic_store_explicit(&key_ready, 1, memory_order_release);
         pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
-    /* Another thread may still be registering: a heap that misses the key is
-     * not handed over at exit, which leaks it but stays correct. */
+    /* Another thread may be creating the key right now (it does not
+     * allocate, so this wait is short); without it this thread's heap would
+     * never be handed over. */
+    for (int spins = 0; !atomic_load_explicit(&key_ready, memory_order_acquire) && spins < 100000;
+         spins++)
+        sched_yield();
     if (atomic_load_explicit(&key_ready, memory_order_acquire)) {
         pm_heap_t *heap = _pm_tls_heap;
         if ((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD)
