@@ -34,6 +34,9 @@ void _pm_os_decommit(void *addr, size_t size);
 const char *_pm_os_getenv(const char *name);
 /* Writes all of buf to file descriptor fd (best effort, errno kept). */
 void _pm_os_write(int fd, const char *buf, size_t len);
+/* A private duplicate of stderr (close-on-exec), for reports made at exit
+ * by programs that close fd 2 first (coreutils do); -1 on failure. */
+int _pm_os_dup_stderr(void);
 /* Monotonic milliseconds, cheap (vDSO coarse clock). */
 uint64_t _pm_os_now_ms(void);
 /* 64 random bits from the kernel's per-process AT_RANDOM bytes / getrandom. */

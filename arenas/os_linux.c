@@ -6,6 +6,7 @@
 #include "arenas/os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,14 @@ void _pm_os_write(int fd, const char *buf, size_t len)
         len -= (size_t)w;
     }
     errno = saved;
+}
+
+int _pm_os_dup_stderr(void)
+{
+    int saved = errno;
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    errno = saved;
+    return fd;
 }
 
 uint64_t _pm_os_now_ms(void)

@@ -183,5 +183,3 @@ void pm_stats_print(int fd)
 }
 
 void pm_malloc_stats(void) { pm_stats_print(2); }
-
-void _pm_stats_print_at_exit(void) { pm_stats_print(2); }

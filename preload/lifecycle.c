@@ -17,6 +17,7 @@ _Atomic int _pm_initialized;
 static _Atomic int late_claimed;
 static _Atomic int key_ready;
 static pthread_key_t heap_key;
+static int stats_fd = -1;   /* stderr as it was at start-up, for the report at exit */
 
 void _pm_process_init(void)
 {
@@ -24,6 +25,8 @@ void _pm_process_init(void)
         return;
     int saved = errno;
     _pm_options_init();
+    if (_pm_stats_on)
+        stats_fd = _pm_os_dup_stderr();
     _pm_heap_backup();
     atomic_store_explicit(&_pm_initialized, 1, memory_order_release);
     errno = saved;
@@ -91,5 +94,5 @@ __attribute__((constructor)) static void pm_constructor(void)
 __attribute__((destructor)) static void pm_destructor(void)
 {
     if (_pm_stats_on)
-        _pm_stats_print_at_exit();
+        pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
 }

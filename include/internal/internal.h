@@ -75,7 +75,6 @@ PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size, const char *call)
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
 PM_INTERNAL void _pm_stats_count_free(unsigned c);
-PM_INTERNAL void _pm_stats_print_at_exit(void);
 
 /* ---- preload/options.c ---- */
 PM_INTERNAL void _pm_options_init(void);
