@@ -40,10 +40,10 @@ unset LD_PRELOAD
 ulimit -c 0 2>/dev/null || true
 
 # The redirections are made by an inner shell that then execs PROG, so that
-# a note the shell may print about the signal ("Aborted") does not end up in
-# the captured stderr.
+# the note this shell prints about the signal ("Aborted") does not end up in
+# the captured stderr (it goes to /dev/null).
 sh -c 'if [ -n "$1" ]; then LD_PRELOAD=$1; export LD_PRELOAD; fi
-exec "$2" "$3" >"$4" 2>"$5"' sh "$preload" "$prog" "$tcase" "$tmp/out" "$tmp/err"
+exec "$2" "$3" >"$4" 2>"$5"' sh "$preload" "$prog" "$tcase" "$tmp/out" "$tmp/err" 2>/dev/null
 status=$?
 
 fail() {

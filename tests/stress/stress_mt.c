@@ -42,12 +42,35 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* Slot encoding: the pointer (8-aligned) with the size in the low 3 bits
- * when the size is 1..7; 0 in the low bits means the size is stored in the
- * block's first word. */
-static inline uintptr_t encode(void *p, size_t size)
+/* Slot encoding: bits 0..2 hold the size when it is 1..7 (0 means the size
+ * is stored in the block's first word); bits 3..47 the pointer (8-aligned,
+ * user-space addresses are below 2^48 on x86-64 and arm64 Linux); bits 48..63
+ * a 16-bit tag derived from the block's size and cookie, so that a block
+ * whose contents were replaced wholesale by another valid-looking block
+ * (the allocator handing the same memory out twice) is caught too. */
+#define PTR_MASK 0x0000fffffffffff8ULL
+
+static inline uint64_t slot_tag(size_t size, uint64_t cookie)
 {
-    return (uintptr_t)p | (size < 8 ? size : 0);
+    if (size < 8)
+        return 0;
+    if (size < 16)
+        cookie = 0;
+    return (mix64(cookie ^ ((uint64_t)size * 0x100000001ULL)) & 0xffff) | 1;
+}
+
+static inline unsigned char *slot_ptr(uintptr_t v)
+{
+    return (unsigned char *)(uintptr_t)(v & PTR_MASK);
+}
+
+static atomic_int high_pointers;
+
+static inline uintptr_t encode(void *p, size_t size, uint64_t cookie)
+{
+    if ((uintptr_t)p >> 48)
+        atomic_fetch_add(&high_pointers, 1); /* cannot be encoded; reported at the end */
+    return ((uintptr_t)p & PTR_MASK) | (size < 8 ? size : 0) | (slot_tag(size, cookie) << 48);
 }
 
 static inline void put64(unsigned char *p, uint64_t v)
@@ -120,7 +143,7 @@ static int check_prefix(const unsigned char *p, uintptr_t addr, size_t size, uin
 /* Decodes a slot, checks the whole block; returns its size (0 if corrupt). */
 static size_t verify_slot(uintptr_t v)
 {
-    unsigned char *p = (unsigned char *)(v & ~(uintptr_t)7);
+    unsigned char *p = slot_ptr(v);
     size_t size = v & 7;
     uint64_t cookie = 0;
     if (size == 0) {
@@ -132,6 +155,14 @@ static size_t verify_slot(uintptr_t v)
         }
         if (size >= 16)
             cookie = get64(p + 8);
+        if (slot_tag(size, cookie) != (uint64_t)(v >> 48)) {
+            fprintf(stderr,
+                    "block %p: header (size %zu, cookie %llx) is not the one its owner wrote "
+                    "(block handed out twice?)\n",
+                    (void *)p, size, (unsigned long long)cookie);
+            atomic_fetch_add(&corruptions, 1);
+            return 0;
+        }
     }
     if (!check_prefix(p, (uintptr_t)p, size, cookie, size)) {
         fprintf(stderr, "block %p of %zu bytes: contents corrupted\n", (void *)p, size);
@@ -181,7 +212,7 @@ static void *worker(void *argp)
             size_t oldsize = verify_slot(v);
             if (!oldsize)
                 continue; /* reported; leak it */
-            unsigned char *p = (unsigned char *)(v & ~(uintptr_t)7);
+            unsigned char *p = slot_ptr(v);
             uint64_t oldcookie = oldsize >= 16 ? get64(p + 8) : 0;
             size_t newsize = (action < 2) ? random_size(&rng) : 1 + pm_test_rand(&rng) % 600;
             unsigned char *q = realloc(p, newsize);
@@ -196,10 +227,11 @@ static void *worker(void *argp)
                         (void *)q, newsize);
                 atomic_fetch_add(&corruptions, 1);
             }
-            fill_block(q, newsize, cookie_base | (uint64_t)i);
-            uintptr_t old = atomic_exchange(&slots[slot], encode(q, newsize));
+            uint64_t cookie = cookie_base | (uint64_t)i;
+            fill_block(q, newsize, cookie);
+            uintptr_t old = atomic_exchange(&slots[slot], encode(q, newsize, cookie));
             if (old && verify_slot(old))
-                free((void *)(old & ~(uintptr_t)7));
+                free(slot_ptr(old));
             ops++;
         } else if (action < 14) {
             /* Swap with the private set. */
@@ -220,10 +252,11 @@ static void *worker(void *argp)
                 free(p);
                 continue;
             }
-            fill_block(p, size, cookie_base | (uint64_t)i);
-            uintptr_t old = atomic_exchange(&slots[slot], encode(p, size));
+            uint64_t cookie = cookie_base | (uint64_t)i;
+            fill_block(p, size, cookie);
+            uintptr_t old = atomic_exchange(&slots[slot], encode(p, size, cookie));
             if (old && verify_slot(old))
-                free((void *)(old & ~(uintptr_t)7));
+                free(slot_ptr(old));
             ops++;
         }
     }
@@ -235,11 +268,11 @@ static void *worker(void *argp)
             continue;
         if (li % 2 == 0) {
             if (verify_slot(v))
-                free((void *)(v & ~(uintptr_t)7));
+                free(slot_ptr(v));
         } else {
             uintptr_t old = atomic_exchange(&slots[(size_t)(pm_test_rand(&rng) % SLOTS)], v);
             if (old && verify_slot(old))
-                free((void *)(old & ~(uintptr_t)7));
+                free(slot_ptr(old));
         }
     }
     atomic_fetch_add(&total_ops, ops);
@@ -291,7 +324,7 @@ int main(int argc, char **argv)
         if (v) {
             left++;
             if (verify_slot(v))
-                free((void *)(v & ~(uintptr_t)7));
+                free(slot_ptr(v));
         }
     }
     free(tids);
@@ -299,6 +332,7 @@ int main(int argc, char **argv)
     printf("threads %d, rounds %d, %ld operations, %ld blocks left at the end\n", threads, rounds,
            (long)atomic_load(&total_ops), left);
     CHECK("no corrupted blocks", atomic_load(&corruptions) == 0);
+    CHECK("all pointers below 2^48 (slot encoding)", atomic_load(&high_pointers) == 0);
     CHECK("no allocation failures", atomic_load(&alloc_failures) == 0);
     CHECK("work was done", atomic_load(&total_ops) > 0);
     return pm_test_finish();
