@@ -166,7 +166,7 @@ pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
     if (rec->user != (char *)ptr)
         _pm_fatal_ptr(call, "invalid pointer", ptr);
     if (rec->magic != PM_LARGE_LIVE)
-        _pm_fatal_ptr(call, rec->magic == PM_LARGE_CACHED ? "double free" : "invalid pointer",
+        _pm_fatal_ptr(call, rec->magic == PM_LARGE_CACHED ? _pm_freed_word(call) : "invalid pointer",
                       ptr);
     return rec;
 }

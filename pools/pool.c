@@ -192,6 +192,13 @@ void _pm_fatal_ptr(const char *call, const char *what, const void *p)
     _pm_os_fatal(msg);
 }
 
+/* The words for a block that was already freed: "double free" when it is
+ * freed again, "pointer already freed" for realloc and malloc_usable_size. */
+const char *_pm_freed_word(const char *call)
+{
+    return call[0] == 'f' && call[1] == 'r' ? "double free" : "pointer already freed";
+}
+
 /* p is in pool's page but its live bit is clear (or p is misaligned):
  * a block start that is not out is a double free, anything else is not a
  * pointer malloc returned. */
@@ -200,6 +207,6 @@ void _pm_pool_bad_free(pm_pool_t *pool, void *p, const char *call)
     uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
     if (off >= PM_POOL_HEADER && (off - PM_POOL_HEADER) % pool->block_size == 0 &&
         (char *)p < pool->bump)
-        _pm_fatal_ptr(call, "double free", p);
+        _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
 }

@@ -160,7 +160,7 @@ __attribute__((noreturn, cold)) static void span_bad_free(pm_span_t *s, void *p,
     bool exact;
     span_index(s, p, &exact);
     if (exact && (char *)p < s->bump && s->heap)
-        _pm_fatal_ptr(call, "double free", p);
+        _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
 }
 

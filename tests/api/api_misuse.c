@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -94,6 +95,28 @@ int main(int argc, char **argv)
         announce(p);
         free_fn(p); /* may stay mapped in the large cache */
         free_fn(p);
+    } else if (!strcmp(c, "double_free_medium")) {
+        char *p = malloc(3000);   /* 513..16384 bytes: a medium span */
+        char *keep = malloc(3000);
+        memset(p, 1, 3000);
+        announce(p);
+        free_fn(p);
+        free_fn(p);
+        free(keep);
+    } else if (!strcmp(c, "interior_medium")) {
+        char *p = malloc(3000);
+        memset(p, 1, 3000);
+        void *bad = launder_ptr(p + 1024);
+        announce(bad);
+        free_fn(bad);
+    } else if (!strcmp(c, "usable_size_freed")) {
+        char *p = malloc(48);
+        char *keep = malloc(48);
+        free_fn(p);
+        announce(p);
+        size_t (*volatile usable)(void *) = malloc_usable_size;
+        usable(p);
+        free(keep);
     } else if (!strcmp(c, "interior_small")) {
         char *p = malloc(64);
         memset(p, 1, 64);

@@ -19,11 +19,12 @@ fi
 prog=$1
 tcase=$2
 
-any='poolmalloc: (free|realloc|malloc_usable_size)\(\): (double free|invalid pointer)'
+any='poolmalloc: (free|realloc|malloc_usable_size)\(\): (double free|invalid pointer|pointer already freed)'
 case $tcase in
-double_free_small) re='poolmalloc: free\(\): double free' ;;
+double_free_small | double_free_medium) re='poolmalloc: free\(\): double free' ;;
+usable_size_freed) re='poolmalloc: malloc_usable_size\(\): pointer already freed' ;;
 double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
-interior_small | interior_large | free_stack | free_static)
+interior_small | interior_medium | interior_large | free_stack | free_static)
     re='poolmalloc: free\(\): invalid pointer' ;;
 realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
 *) re=$any ;;
