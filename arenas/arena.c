@@ -46,6 +46,8 @@ static void arena_unlink_locked(pm_heap_t *heap, pm_arena_t *a)
 
 static void arena_link_locked(pm_heap_t *heap, pm_arena_t *a)
 {
+    pm_assert(a->nfree == (uint32_t)__builtin_popcountll(a->free_pages));
+    pm_assert(!(a->free_pages & 1) && a->heap == heap);
     a->prev = NULL;
     a->next = heap->by_nfree[a->nfree];
     if (a->next)

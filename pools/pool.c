@@ -31,6 +31,22 @@
 
 pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list points here */
 
+/* The pool invariant (types.h), walked in full: PM_DEBUG >= 2 only. */
+static bool pool_is_valid(const pm_pool_t *pool)
+{
+    size_t nfree = 0;
+    for (const pm_block_t *b = pool->free; b; b = b->next)
+        if (++nfree > pool->capacity)
+            return false;
+    size_t uncarved = (size_t)(pool->limit - pool->bump) / pool->block_size;
+    size_t live = 0;
+    for (size_t i = 0; i < PM_POOL_GRANULES / 64; i++)
+        live += (size_t)__builtin_popcountll(atomic_load_explicit(&pool->live[i],
+                                                                  memory_order_relaxed));
+    return pool->used + nfree + uncarved == pool->capacity && live == pool->used;
+}
+#define pool_check(pool) pm_assert(PM_DEBUG < 2 || pool_is_valid(pool))
+
 /* ---- class lists ---- */
 static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
 {
@@ -117,6 +133,7 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         }
         pool->used++;
         pm_live_set(pool, b);
+        pool_check(pool);
         if (pm_unlikely(_pm_stats_on))
             _pm_stats_count_alloc(c);
         return b;
@@ -126,6 +143,8 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
 /* ---- slow path of free: the pool was FULL, or is now EMPTY ---- */
 void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
 {
+    pool_check(pool);
+    pm_assert(pool->heap == heap);
     if (!pool->listed)
         pool_link_front(heap, pool);          /* FULL -> USED */
     if (pool->used == 0) {

@@ -45,6 +45,19 @@ static inline unsigned span_index(const pm_span_t *s, const void *p, bool *exact
     return idx;
 }
 
+/* The span invariant, walked in full: PM_DEBUG >= 2 only. */
+static bool span_is_valid(const pm_span_t *s)
+{
+    size_t nfree = 0;
+    for (const pm_block_t *b = s->free; b; b = b->next)
+        if (++nfree > s->capacity)
+            return false;
+    size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
+    size_t live = (size_t)__builtin_popcountll(atomic_load_explicit(&s->live, memory_order_relaxed));
+    return s->used + nfree + uncarved == s->capacity && live == s->used;
+}
+#define span_check(s) pm_assert(PM_DEBUG < 2 || span_is_valid(s))
+
 /* ---- lists ---- */
 static void span_link_front(pm_heap_t *heap, pm_span_t *s)
 {
@@ -149,6 +162,7 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                           atomic_load_explicit(&s->live, memory_order_relaxed) |
                               ((uint64_t)1 << idx),
                           memory_order_relaxed);
+    span_check(s);
     if (pm_unlikely(_pm_stats_on))
         _pm_stats_count_alloc(PM_CLASS_COUNT + m);
     return b;
@@ -189,6 +203,8 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     b->next = s->free;
     s->free = b;
     s->used--;
+    span_check(s);
+    pm_assert(s->heap == heap);
     if (!s->listed)
         span_link_front(heap, s);     /* FULL -> USED */
     if (s->used == 0 && !(heap->spans[s->medium_class] == s && s->next == NULL))

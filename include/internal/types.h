@@ -35,6 +35,20 @@
 #define PM_INTERNAL __attribute__((visibility("hidden")))
 #define PM_NOINLINE __attribute__((noinline))
 
+/* Checks: PM_DEBUG=1 asserts arguments and states, PM_DEBUG=2 also walks
+ * whole pools and spans to check their invariants (*_is_valid). */
+#ifndef PM_DEBUG
+#define PM_DEBUG 0
+#endif
+#define PM_STR2(x) #x
+#define PM_STR(x) PM_STR2(x)
+#if PM_DEBUG > 0
+#define pm_assert(expr)                                                                     \
+    ((expr) ? (void)0 : _pm_os_fatal("assertion failed: " #expr " at " __FILE__ ":" PM_STR(__LINE__)))
+#else
+#define pm_assert(expr) ((void)0)
+#endif
+
 /* ---- geometry ------------------------------------------------------------ */
 #define PM_PAGE_SHIFT 12
 #define PM_PAGE_SIZE ((size_t)1 << PM_PAGE_SHIFT)

@@ -34,7 +34,13 @@ char *early_take_large(void) { char *p = kept_large; kept_large = NULL; return p
 void **early_take_small(void) { void **p = kept_small; kept_small = NULL; return p; }
 const char *early_string(void) { return kept_string; }
 
-static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+/* poolmalloc's documented alignment (README): every block 8-aligned, and
+ * 16-aligned when the request is a multiple of 16 bytes. */
+static int aligned_ok(const void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p;
+    return (a & 7) == 0 && (n % 16 != 0 || (a & 15) == 0);
+}
 
 __attribute__((constructor(101))) static void early_ctor(void)
 {
@@ -47,7 +53,7 @@ __attribute__((constructor(101))) static void early_ctor(void)
             size_t n = (size_t)(round * 16 + i) % 700 + 1;
             if (i == 15) n = 70000 + (size_t)round * 64;
             blocks[i] = malloc(n);
-            if (!blocks[i] || !aligned16(blocks[i])) { ERR("malloc(%zu) = %p\n", n, blocks[i]); continue; }
+            if (!blocks[i] || !aligned_ok(blocks[i], n)) { ERR("malloc(%zu) = %p\n", n, blocks[i]); continue; }
             memset(blocks[i], i, n);
         }
         for (int i = 0; i < 16; i++)

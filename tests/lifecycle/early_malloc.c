@@ -156,8 +156,10 @@ int main(void)
         if (live[i]) memset(live[i], i & 0xff, n);
     }
     int all = 1;
+    rng = 101;
     for (int i = 0; i < 512; i++) {
-        if (!live[i]) all = 0;
+        size_t n = pm_test_rand(&rng) % 1200 + 1;
+        if (!live[i] || !check_pattern(live[i], n, 0, (unsigned)(i & 0xff))) all = 0;
         free(live[i]);
     }
     CHECK("allocations in main", all);

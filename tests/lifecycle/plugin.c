@@ -76,26 +76,28 @@ long plugin_tls_work(int seed)
     long n = tls_counter++;
     memset(tls_buf, seed & 0xff, PLUGIN_TLS_BUF);
     long sum = 0;
+    struct node *fresh = NULL;
     for (int i = 0; i < PLUGIN_NODES; i++) {
         unsigned len = plugin_node_len(seed, i);
         struct node *nd = malloc(sizeof *nd + len);
         if (!nd) fatal("pm_plugin: node malloc failed\n");
         nd->len = len;
         for (unsigned j = 0; j < len; j++) nd->data[j] = (unsigned char)(seed + i + (int)j);
-        nd->next = tls_list;
-        tls_list = nd;
+        nd->next = fresh;
+        fresh = nd;
     }
-    /* Sum the data back, freeing every other node now. */
-    struct node **pp = &tls_list;
+    /* Sum the data back; free every other node now and keep the rest in
+     * the thread's list until plugin_tls_release(). */
     int k = 0;
-    while (*pp) {
-        struct node *nd = *pp;
+    while (fresh) {
+        struct node *nd = fresh;
+        fresh = nd->next;
         for (unsigned j = 0; j < nd->len; j++) sum += nd->data[j];
         if (k++ % 2) {
-            *pp = nd->next;
             free(nd);
         } else {
-            pp = &nd->next;
+            nd->next = tls_list;
+            tls_list = nd;
         }
     }
     for (int i = 0; i < PLUGIN_TLS_BUF; i++)

@@ -2,10 +2,13 @@
 # stats_output.sh LIB PROG MODE
 #   Runs PROG (stats_prog) with LD_PRELOAD=LIB and checks its stdout and the
 #   statistics libpoolmalloc prints to stderr at exit.
-#   MODE on      POOLMALLOC_STATS=1: exactly one well-formed totals line, with
-#                small-allocs/-frees >= 10000 and large-allocs/-frees >= 100
-#                (what stats_prog is known to do), other stats lines before it,
-#                every stderr line starting with "poolmalloc:"
+#   MODE on      POOLMALLOC_STATS=1: exactly one well-formed totals line
+#                ("poolmalloc: totals: small-allocs=N small-frees=N
+#                large-allocs=N large-frees=N", possibly followed by more KEY=N
+#                fields such as medium-allocs), with small-allocs/-frees >= 10000
+#                and large-allocs/-frees >= 100 (what stats_prog is known to do),
+#                other stats lines before it, every stderr line starting with
+#                "poolmalloc:"
 #   MODE threads the same, the small allocations made by 4 threads that have
 #                exited by the time the stats are printed
 #   MODE off     POOLMALLOC_STATS unset, then set to 0: no "poolmalloc:" output
@@ -41,7 +44,7 @@ on|threads)
     n=$(grep -c '^poolmalloc: totals:' "$tmp/err")
     [ "$n" -eq 1 ] || fail "$n totals lines in stderr, want exactly 1"
     line=$(grep '^poolmalloc: totals:' "$tmp/err")
-    echo "$line" | grep -Eq '^poolmalloc: totals: small-allocs=[0-9]+ small-frees=[0-9]+ large-allocs=[0-9]+ large-frees=[0-9]+$' ||
+    echo "$line" | grep -Eq '^poolmalloc: totals: small-allocs=[0-9]+ small-frees=[0-9]+ large-allocs=[0-9]+ large-frees=[0-9]+( [a-z-]+=[0-9]+)*$' ||
         fail "malformed totals line: $line"
     field() { echo "$line" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
     sa=$(field small-allocs); sf=$(field small-frees)
