@@ -75,6 +75,7 @@ static pm_arena_t *arena_new(pm_heap_t *heap)
         atomic_fetch_add_explicit(&_pm_counters.arenas_mapped, 1, memory_order_relaxed);
     }
     a->free_pages = ~(uint64_t)1;   /* every page but the header */
+    a->clean_pages = 0;
     a->nfree = PM_ARENA_POOLS;
     a->magic = PM_ARENA_MAGIC;
     a->heap = heap;
@@ -164,6 +165,7 @@ void *_pm_arena_pages_take(pm_heap_t *heap, unsigned k)
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
     arena_unlink_locked(heap, a);
     a->free_pages &= ~bits;
+    a->clean_pages &= ~bits;
     a->nfree -= k;
     arena_link_locked(heap, a);
     return (char *)a + (size_t)page * PM_PAGE_SIZE;
@@ -181,6 +183,29 @@ void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned k)
         return;
     }
     arena_link_locked(heap, a);
+}
+
+/* Gives the free pages of heap's arenas back to the OS (madvise: they stay
+ * mapped and read back as zeros).  Pages already given back are skipped.
+ * Returns the number of pages. */
+size_t _pm_arena_decommit_free(pm_heap_t *heap)
+{
+    size_t n = 0;
+    for (unsigned k = 1; k < PM_ARENA_PAGES; k++) {
+        for (pm_arena_t *a = heap->by_nfree[k]; a; a = a->next) {
+            uint64_t dirty = a->free_pages & ~a->clean_pages;
+            while (dirty) {
+                unsigned first = (unsigned)__builtin_ctzll(dirty);
+                unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
+                _pm_os_decommit((char *)a + (size_t)first * PM_PAGE_SIZE,
+                                (size_t)len * PM_PAGE_SIZE);
+                dirty &= ~((len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << first);
+                n += len;
+            }
+            a->clean_pages |= a->free_pages;
+        }
+    }
+    return n;
 }
 
 pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap)

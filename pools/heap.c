@@ -229,6 +229,7 @@ size_t _pm_heaps_trim(void)
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
         n += _pm_span_release_empty(self);
+        n += _pm_arena_decommit_free(self);
     }
     for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
         if (atomic_load_explicit(&h->state, memory_order_acquire) != PM_HEAP_ABANDONED)
@@ -238,6 +239,7 @@ size_t _pm_heaps_trim(void)
             _pm_heap_collect(h);
             n += _pm_pool_release_empty(h);
             n += _pm_span_release_empty(h);
+            n += _pm_arena_decommit_free(h);
         }
         pthread_mutex_unlock(&h->lock);
     }

@@ -32,7 +32,7 @@
 pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list points here */
 
 /* The pool invariant (types.h), walked in full: PM_DEBUG >= 2 only. */
-static bool pool_is_valid(const pm_pool_t *pool)
+__attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
 {
     size_t nfree = 0;
     for (const pm_block_t *b = pool->free; b; b = b->next)

@@ -46,7 +46,7 @@ static inline unsigned span_index(const pm_span_t *s, const void *p, bool *exact
 }
 
 /* The span invariant, walked in full: PM_DEBUG >= 2 only. */
-static bool span_is_valid(const pm_span_t *s)
+__attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
 {
     size_t nfree = 0;
     for (const pm_block_t *b = s->free; b; b = b->next)

@@ -17,6 +17,7 @@ PM_INTERNAL void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool);
 PM_INTERNAL void *_pm_arena_pages_take(pm_heap_t *heap, unsigned npages); /* first page, or NULL */
 PM_INTERNAL void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned npages);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);           /* returns arenas released */
+PM_INTERNAL size_t _pm_arena_decommit_free(pm_heap_t *heap);      /* returns pages given back */
 PM_INTERNAL void _pm_arena_fork_prepare(void);
 PM_INTERNAL void _pm_arena_fork_parent(void);
 PM_INTERNAL void _pm_arena_fork_child(void);

@@ -163,6 +163,7 @@ struct pm_arena_s {
     pm_heap_t *heap;        /* owner, NULL while in the global reserve */
     pm_arena_t *next;       /* heap->by_nfree[nfree] list, or the reserve stack */
     pm_arena_t *prev;
+    uint64_t clean_pages;   /* free pages already given back with madvise (subset of free_pages) */
 };
 #define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
 _Static_assert(sizeof(pm_arena_t) <= 64, "the arena header shares page 0 with 63 span descriptors");

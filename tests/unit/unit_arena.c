@@ -2,6 +2,7 @@
  * released when its last pool empties, and the reserve is bounded. */
 #include "pm_test.h"
 #include "include/internal/internal.h"
+#include <sys/mman.h>
 
 #define PER_POOL ((PM_POOL_SIZE - PM_POOL_HEADER) / 512)   /* 7 blocks of 512 */
 #define PER_ARENA (PER_POOL * PM_ARENA_POOLS)
@@ -89,6 +90,28 @@ int main(void)
     pm_stats_t s6 = snap();
     CHECK("without trim the reserve keeps one arena", s6.arenas_reserved <= 1);
     (void)s4;
+
+    /* malloc_trim gives the free pages of a live arena back to the OS. */
+    for (size_t i = 0; i < PER_ARENA; i++)
+        blk[i] = pm_malloc(512);
+    char *probe = NULL;    /* a page that held a pool, in the arena of blk[0] */
+    for (size_t i = PER_POOL; i < PER_ARENA; i++) {
+        if (!probe && arena_of(blk[i]) == arena_of(blk[0]) &&
+            ((uintptr_t)blk[i] >> 12) != ((uintptr_t)blk[0] >> 12))
+            probe = (char *)((uintptr_t)blk[i] & ~(uintptr_t)(PM_PAGE_SIZE - 1));
+        pm_free(blk[i]);   /* keep only the first pool's blocks */
+    }
+    char *first_pool = (char *)((uintptr_t)blk[0] & ~(uintptr_t)(PM_POOL_SIZE - 1));
+    CHECK("a freed pool in the same arena", probe != NULL);
+    if (probe) {
+        pm_malloc_trim(0);
+        unsigned char vec = 1;
+        CHECK("mincore", mincore(probe, PM_PAGE_SIZE, &vec) == 0);
+        CHECK("trimmed free page is not resident", (vec & 1) == 0);
+        CHECK("the arena is still in use", arena_of(blk[0]) == arena_of(first_pool));
+    }
+    for (size_t i = 0; i < PER_POOL; i++)
+        pm_free(blk[i]);
 
     /* 40 MiB of small blocks, freed: nothing left but what the reserve holds. */
     pm_option_set(PM_OPTION_ARENA_RESERVE, 0);
