@@ -1,7 +1,8 @@
 /* alloc.c -- the prefixed malloc API, pm_malloc & co (layer 1).
  *
- * Dispatch: requests of at most 512 bytes go to the calling thread's heap
- * (pool.c), larger ones to the large path (large.c).  The unprefixed
+ * Dispatch: requests of at most 512 bytes go to the calling thread's pools
+ * (pool.c), 513..16384 bytes to its medium spans (span.c), larger ones to
+ * the large path (large.c).  The unprefixed
  * symbols in preload/override.c forward here.  Edge cases follow glibc's
  * documented behaviour; see README.md "API contract".
  */
@@ -26,20 +27,29 @@ static pm_heap_t *thread_heap_init(void)
     return heap;
 }
 
-void *_pm_small_alloc_generic(size_t size)
+/* Allocation by a thread without a heap of its own: its first allocation
+ * (gives it one), or one made after its heap was handed over at exit
+ * (PM_HEAP_DEAD: the backup heap serves it, under its lock). */
+static void *alloc_without_heap(void *(*alloc)(pm_heap_t *, unsigned), unsigned c)
 {
     pm_heap_t *heap = _pm_tls_heap;
     if (heap == PM_HEAP_NONE) {
         if (!(heap = thread_heap_init()))
             return NULL;
-        return pm_small_alloc(heap, pm_class_of(size));
+        return alloc(heap, c);
     }
-    /* PM_HEAP_DEAD: this thread's heap was handed over; use the backup heap. */
     pm_heap_t *backup = _pm_heap_backup();
     pthread_mutex_lock(&backup->lock);
-    void *p = pm_small_alloc(backup, pm_class_of(size));
+    void *p = alloc(backup, c);
     pthread_mutex_unlock(&backup->lock);
     return p;
+}
+
+static void *small_alloc_fn(pm_heap_t *heap, unsigned c) { return pm_small_alloc(heap, c); }
+
+void *_pm_small_alloc_generic(size_t size)
+{
+    return alloc_without_heap(small_alloc_fn, pm_class_of(size));
 }
 
 /* 513..16384 bytes: a block of a medium span (span.c). */
@@ -48,16 +58,7 @@ static void *medium_alloc_class(unsigned m)
     pm_heap_t *heap = _pm_tls_heap;
     if (pm_likely((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD))
         return _pm_span_alloc(heap, m);
-    if (heap == PM_HEAP_NONE) {
-        if (!(heap = thread_heap_init()))
-            return NULL;
-        return _pm_span_alloc(heap, m);
-    }
-    pm_heap_t *backup = _pm_heap_backup();
-    pthread_mutex_lock(&backup->lock);
-    void *p = _pm_span_alloc(backup, m);
-    pthread_mutex_unlock(&backup->lock);
-    return p;
+    return alloc_without_heap(_pm_span_alloc, m);
 }
 
 void *_pm_medium_alloc(size_t size) { return medium_alloc_class(pm_medium_class_of(size)); }
@@ -171,9 +172,8 @@ void *pm_reallocarray(void *p, size_t count, size_t size)
 }
 
 /* Aligned allocation; align is a power of two. */
-void *_pm_alloc_aligned(size_t align, size_t size, const char *call)
+void *_pm_alloc_aligned(size_t align, size_t size)
 {
-    (void)call;
     if (align <= PM_CLASS_SPACING)
         return pm_malloc_inline(size);        /* every block is 8-aligned */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
@@ -198,7 +198,7 @@ int pm_posix_memalign(void **out, size_t align, size_t size)
     if (!is_pow2(align) || align % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = _pm_alloc_aligned(align, size, "posix_memalign");
+    void *p = _pm_alloc_aligned(align, size);
     errno = saved;
     if (!p)
         return ENOMEM;
@@ -212,7 +212,7 @@ void *pm_aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return _pm_alloc_aligned(align, size, "aligned_alloc");
+    return _pm_alloc_aligned(align, size);
 }
 
 void *pm_memalign(size_t align, size_t size)
@@ -221,10 +221,10 @@ void *pm_memalign(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return _pm_alloc_aligned(align, size, "memalign");
+    return _pm_alloc_aligned(align, size);
 }
 
-void *pm_valloc(size_t size) { return _pm_alloc_aligned(PM_PAGE_SIZE, size, "valloc"); }
+void *pm_valloc(size_t size) { return _pm_alloc_aligned(PM_PAGE_SIZE, size); }
 
 void *pm_pvalloc(size_t size)
 {
@@ -233,7 +233,7 @@ void *pm_pvalloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return _pm_alloc_aligned(PM_PAGE_SIZE, rounded ? rounded : PM_PAGE_SIZE, "pvalloc");
+    return _pm_alloc_aligned(PM_PAGE_SIZE, rounded ? rounded : PM_PAGE_SIZE);
 }
 
 size_t pm_malloc_usable_size(void *p)

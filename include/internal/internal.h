@@ -72,7 +72,7 @@ PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
 /* ---- pools/alloc.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(size_t size);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
-PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size, const char *call);
+PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);

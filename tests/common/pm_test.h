@@ -62,4 +62,22 @@ static inline unsigned long long pm_test_rand(unsigned long long *state)
     return z ^ (z >> 31);
 }
 
+/* Helpers for content patterns: a 64-bit mixer (splitmix's finaliser) and
+ * unaligned 64-bit stores and loads. */
+static inline unsigned long long pm_test_mix64(unsigned long long z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline void pm_test_put64(unsigned char *p, unsigned long long v) { memcpy(p, &v, 8); }
+
+static inline unsigned long long pm_test_get64(const unsigned char *p)
+{
+    unsigned long long v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 #endif

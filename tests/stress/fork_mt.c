@@ -51,13 +51,6 @@ static atomic_int workers_ready;
 static atomic_long worker_errors;
 static atomic_long worker_ops;
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Byte i of a block = low byte of (key + i * 0x9d) ^ (i >> 8). Cheap, and
  * any shifted or partial copy is caught. */
 static inline unsigned char pat(uint64_t key, size_t i)

@@ -42,25 +42,6 @@ typedef struct {
     long large;
 } queue_t;
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline void put64(unsigned char *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-
-static inline uint64_t get64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* Word at offset off (a multiple of 8) of block `seq`. */
 static inline uint64_t word_at(uint64_t key, size_t off)
 {
@@ -75,13 +56,13 @@ static inline uint64_t word_at(uint64_t key, size_t off)
 static void fill_range(unsigned char *p, uint64_t key, size_t from, size_t to)
 {
     for (size_t off = from & ~(size_t)7; off + 8 <= to; off += 8)
-        put64(p + off, word_at(key, off));
+        pm_test_put64(p + off, word_at(key, off));
 }
 
 static int check_range(const unsigned char *p, uint64_t key, size_t from, size_t to)
 {
     for (size_t off = from & ~(size_t)7; off + 8 <= to; off += 8)
-        if (get64(p + off) != word_at(key, off))
+        if (pm_test_get64(p + off) != word_at(key, off))
             return 0;
     return 1;
 }
@@ -98,7 +79,7 @@ static void fill_block(unsigned char *p, size_t size, uint64_t key)
     }
     fill_range(p, key, 0, EDGE);
     for (size_t off = 4096; off + 8 <= size; off += 4096)
-        put64(p + off, word_at(key, off));
+        pm_test_put64(p + off, word_at(key, off));
     fill_range(p, key, (size - EDGE) & ~(size_t)7, size);
 }
 
@@ -117,7 +98,7 @@ static int check_block(const unsigned char *p, size_t size, uint64_t key)
     if (!check_range(p, key, 0, EDGE))
         return 0;
     for (size_t off = 4096; off + 8 <= size; off += 4096)
-        if (get64(p + off) != word_at(key, off))
+        if (pm_test_get64(p + off) != word_at(key, off))
             return 0;
     return check_range(p, key, (size - EDGE) & ~(size_t)7, size);
 }
@@ -151,7 +132,7 @@ static void *producer(void *arg)
                 seq++;
                 continue;
             }
-            uint64_t key = mix64((uint64_t)seq ^ ((uint64_t)q->id << 56));
+            uint64_t key = pm_test_mix64((uint64_t)seq ^ ((uint64_t)q->id << 56));
             fill_block(p, size, key);
             batch[n].p = p;
             batch[n].size = size;
@@ -213,7 +194,7 @@ static void *consumer(void *arg)
                             (unsigned long long)it->seq);
             }
             expect_seq = (int64_t)it->seq + 1;
-            uint64_t key = mix64(it->seq ^ ((uint64_t)q->id << 56));
+            uint64_t key = pm_test_mix64(it->seq ^ ((uint64_t)q->id << 56));
             if (!check_block(it->p, it->size, key)) {
                 if (q->errors++ < 5)
                     fprintf(stderr, "pair %d: block %llu (%p, %zu bytes) corrupted\n", q->id,

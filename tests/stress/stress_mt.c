@@ -35,13 +35,6 @@ static atomic_int corruptions;
 static atomic_int alloc_failures;
 static atomic_long total_ops;
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Slot encoding: bits 0..2 hold the size when it is 1..7 (0 means the size
  * is stored in the block's first word); bits 3..47 the pointer (8-aligned,
  * user-space addresses are below 2^48 on x86-64 and arm64 Linux); bits 48..63
@@ -56,7 +49,7 @@ static inline uint64_t slot_tag(size_t size, uint64_t cookie)
         return 0;
     if (size < 16)
         cookie = 0;
-    return (mix64(cookie ^ ((uint64_t)size * 0x100000001ULL)) & 0xffff) | 1;
+    return (pm_test_mix64(cookie ^ ((uint64_t)size * 0x100000001ULL)) & 0xffff) | 1;
 }
 
 static inline unsigned char *slot_ptr(uintptr_t v)
@@ -71,18 +64,6 @@ static inline uintptr_t encode(void *p, size_t size, uint64_t cookie)
     if ((uintptr_t)p >> 48)
         atomic_fetch_add(&high_pointers, 1); /* cannot be encoded; reported at the end */
     return ((uintptr_t)p & PTR_MASK) | (size < 8 ? size : 0) | (slot_tag(size, cookie) << 48);
-}
-
-static inline void put64(unsigned char *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-
-static inline uint64_t get64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
 }
 
 /* Layout: size >= 16: [size][cookie][pattern...]; 8..15: [size][pattern...];
@@ -101,7 +82,7 @@ static inline uint64_t expected_word(size_t size, uint64_t cookie, uint64_t base
 
 static inline uint64_t pattern_base(uintptr_t addr, size_t size, uint64_t cookie)
 {
-    return mix64((uint64_t)addr ^ ((uint64_t)size << 40) ^ cookie);
+    return pm_test_mix64((uint64_t)addr ^ ((uint64_t)size << 40) ^ cookie);
 }
 
 static void fill_block(unsigned char *p, size_t size, uint64_t cookie)
@@ -111,7 +92,7 @@ static void fill_block(unsigned char *p, size_t size, uint64_t cookie)
     uint64_t base = pattern_base((uintptr_t)p, size, cookie);
     size_t off = 0;
     for (; off + 8 <= size; off += 8)
-        put64(p + off, expected_word(size, cookie, base, off));
+        pm_test_put64(p + off, expected_word(size, cookie, base, off));
     if (off < size) {
         uint64_t w = expected_word(size, cookie, base, off);
         memcpy(p + off, &w, size - off);
@@ -130,7 +111,7 @@ static int check_prefix(const unsigned char *p, uintptr_t addr, size_t size, uin
     uint64_t base = pattern_base(addr, size, cookie);
     size_t off = 0;
     for (; off + 8 <= limit; off += 8)
-        if (get64(p + off) != expected_word(size, cookie, base, off))
+        if (pm_test_get64(p + off) != expected_word(size, cookie, base, off))
             return 0;
     if (off < limit) {
         uint64_t w = expected_word(size, cookie, base, off);
@@ -147,14 +128,14 @@ static size_t verify_slot(uintptr_t v)
     size_t size = v & 7;
     uint64_t cookie = 0;
     if (size == 0) {
-        size = get64(p);
+        size = pm_test_get64(p);
         if (size < 8 || size > (4u << 20)) {
             fprintf(stderr, "block %p: corrupt size word %zu\n", (void *)p, size);
             atomic_fetch_add(&corruptions, 1);
             return 0;
         }
         if (size >= 16)
-            cookie = get64(p + 8);
+            cookie = pm_test_get64(p + 8);
         if (slot_tag(size, cookie) != (uint64_t)(v >> 48)) {
             fprintf(stderr,
                     "block %p: header (size %zu, cookie %llx) is not the one its owner wrote "
@@ -213,7 +194,7 @@ static void *worker(void *argp)
             if (!oldsize)
                 continue; /* reported; leak it */
             unsigned char *p = slot_ptr(v);
-            uint64_t oldcookie = oldsize >= 16 ? get64(p + 8) : 0;
+            uint64_t oldcookie = oldsize >= 16 ? pm_test_get64(p + 8) : 0;
             size_t newsize = (action < 2) ? random_size(&rng) : 1 + pm_test_rand(&rng) % 600;
             unsigned char *q = realloc(p, newsize);
             if (!q) {

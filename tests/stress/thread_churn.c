@@ -41,25 +41,6 @@ typedef struct {
     long failures;
 } targ_t;
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline void put64(unsigned char *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-
-static inline uint64_t get64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* Small blocks are filled completely; large ones at both ends and once per
  * page.  Bytes past the last whole word are filled with the key's low byte. */
 static void fill_block(const blk_t *b)
@@ -68,14 +49,14 @@ static void fill_block(const blk_t *b)
     size_t words = n / 8;
     if (n <= 4096) {
         for (size_t w = 0; w < words; w++)
-            put64(b->p + 8 * w, b->key + w);
+            pm_test_put64(b->p + 8 * w, b->key + w);
     } else {
         for (size_t w = 0; w < 32; w++)
-            put64(b->p + 8 * w, b->key + w);
+            pm_test_put64(b->p + 8 * w, b->key + w);
         for (size_t w = 512; w < words; w += 512)
-            put64(b->p + 8 * w, b->key + w);
+            pm_test_put64(b->p + 8 * w, b->key + w);
         for (size_t w = words - 32; w < words; w++)
-            put64(b->p + 8 * w, b->key + w);
+            pm_test_put64(b->p + 8 * w, b->key + w);
     }
     for (size_t i = words * 8; i < n; i++)
         b->p[i] = (unsigned char)b->key;
@@ -87,17 +68,17 @@ static int check_block(const blk_t *b)
     size_t words = n / 8;
     if (n <= 4096) {
         for (size_t w = 0; w < words; w++)
-            if (get64(b->p + 8 * w) != b->key + w)
+            if (pm_test_get64(b->p + 8 * w) != b->key + w)
                 return 0;
     } else {
         for (size_t w = 0; w < 32; w++)
-            if (get64(b->p + 8 * w) != b->key + w)
+            if (pm_test_get64(b->p + 8 * w) != b->key + w)
                 return 0;
         for (size_t w = 512; w < words; w += 512)
-            if (get64(b->p + 8 * w) != b->key + w)
+            if (pm_test_get64(b->p + 8 * w) != b->key + w)
                 return 0;
         for (size_t w = words - 32; w < words; w++)
-            if (get64(b->p + 8 * w) != b->key + w)
+            if (pm_test_get64(b->p + 8 * w) != b->key + w)
                 return 0;
     }
     for (size_t i = words * 8; i < n; i++)
@@ -137,7 +118,7 @@ static int alloc_block(blk_t *b, unsigned long long *rng, uint64_t tag)
     b->p = malloc(b->size);
     if (!b->p)
         return 0;
-    b->key = mix64(tag ^ (uintptr_t)b->p);
+    b->key = pm_test_mix64(tag ^ (uintptr_t)b->p);
     fill_block(b);
     return 1;
 }
