@@ -3,7 +3,7 @@
 # benchmark, from Debian 12 packages.  Run as root; packages already present
 # are not fetched again (no network needed then).
 set -eu
-PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3
+PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
       valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev"
 missing=""
 for p in $PKGS; do
