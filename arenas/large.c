@@ -176,10 +176,8 @@ size_t _pm_large_usable(const pm_large_t *rec)
     return rec->map_size - (size_t)(rec->user - rec->base);
 }
 
-void _pm_large_free(pm_large_t *rec, void *ptr, const char *call)
+void _pm_large_free(pm_large_t *rec)
 {
-    (void)ptr;
-    (void)call;
     size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
@@ -239,7 +237,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         if (!q)
             return NULL;
         memcpy(q, ptr, rec->size < size ? rec->size : size);
-        _pm_large_free(rec, ptr, "realloc");
+        _pm_large_free(rec);
         return q;
     }
     char *moved = _pm_os_remap(rec->base, rec->map_size, need);

@@ -39,8 +39,6 @@ void _pm_os_write(int fd, const char *buf, size_t len);
 int _pm_os_dup_stderr(void);
 /* Monotonic milliseconds, cheap (vDSO coarse clock). */
 uint64_t _pm_os_now_ms(void);
-/* 64 random bits from the kernel's per-process AT_RANDOM bytes / getrandom. */
-uint64_t _pm_os_random(void);
 /* Writes "poolmalloc: <msg>\n" to stderr and aborts the process. */
 __attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
 

@@ -1,5 +1,5 @@
 /* os_linux.c -- the OS layer for Linux (layer 0): mmap, munmap, mremap,
- * madvise, the environment, stderr, time and randomness.  See os.h. */
+ * madvise, the environment, stderr and time.  See os.h. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -10,9 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,20 +115,6 @@ uint64_t _pm_os_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t _pm_os_random(void)
-{
-    uint64_t r = 0;
-    int saved = errno;
-    if (syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r) {
-        const unsigned char *at = (const unsigned char *)getauxval(AT_RANDOM);
-        if (at)
-            memcpy(&r, at, sizeof r);
-        r ^= (uint64_t)(uintptr_t)&r * 0x9e3779b97f4a7c15ULL;
-    }
-    errno = saved;
-    return r;
 }
 
 void _pm_os_fatal(const char *msg)

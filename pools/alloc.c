@@ -85,7 +85,7 @@ void _pm_free_generic(void *p, uintptr_t entry, const char *call)
         return;
     }
     if (entry & PM_PAGE_LARGE) {
-        _pm_large_free(_pm_large_check(entry, p, call), p, call);
+        _pm_large_free(_pm_large_check(entry, p, call));
         return;
     }
     _pm_fatal_ptr(call, "invalid pointer", p);

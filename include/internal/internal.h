@@ -24,7 +24,7 @@ PM_INTERNAL void _pm_arena_fork_child(void);
 
 /* ---- arenas/large.c ---- */
 PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool zero);
-PM_INTERNAL void _pm_large_free(pm_large_t *rec, void *ptr, const char *call);
+PM_INTERNAL void _pm_large_free(pm_large_t *rec);   /* rec checked by _pm_large_check */
 PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size);
 PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
 PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);
