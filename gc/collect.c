@@ -62,42 +62,75 @@ static void subtract_refs(pm_gc_link *list, uint32_t cand_mask)
 
 /* ---- pass 2 ---- */
 
+/* Candidates found reachable after the scan had moved them to the
+ * unreachable list are traversed from this stack (depth first), and stay on
+ * that list, marked, until the end of the scan.  The stack is kept between
+ * collections.  If it cannot grow, the object is moved back to the end of
+ * the list being scanned instead (CPython's way: no memory, but slower when
+ * many objects are reached late, as in a list whose links are shuffled). */
+static pm_gc_head **mark_stack;
+static size_t mark_cap;
+
 typedef struct scan_ctx {
     pm_gc_link *young;      /* the list being scanned; survivors stay on it */
     uint32_t cand_mask;
+    size_t depth;           /* entries on mark_stack */
+    size_t late;            /* objects marked while on the unreachable list */
 } scan_ctx;
 
-/* child is referenced by a survivor.  Not scanned yet: mark it.  Already on
- * the unreachable list: move it back to the end of the list being scanned,
- * marked, so the scan reaches it again. */
+static int mark_stack_grow(void)
+{
+    size_t cap = mark_cap ? 2 * mark_cap : 1024;
+    pm_gc_head **grown = pm_malloc_inline(cap * sizeof *grown);
+    if (grown == NULL)
+        return 0;
+    for (size_t i = 0; i < mark_cap; i++)
+        grown[i] = mark_stack[i];
+    if (mark_stack)
+        pm_free_inline(mark_stack);
+    mark_stack = grown;
+    mark_cap = cap;
+    return 1;
+}
+
+/* child is referenced by a survivor.  Not scanned yet: mark it, the scan
+ * will traverse it.  Already on the unreachable list: mark it and traverse
+ * it from the mark stack. */
 static void visit_reachable(void *child, void *arg)
 {
     if (child == NULL)
         return;
+    scan_ctx *ctx = arg;
     pm_gc_head *h = pm_gc_head_of(child);
     uint32_t bits = h->bits;
-    if (!(bits & ((scan_ctx *)arg)->cand_mask) || (bits & PM_GC_REACHABLE))
+    if (!(bits & ctx->cand_mask) || (bits & PM_GC_REACHABLE))
         return;
     if (bits & PM_GC_TENTATIVE) {
-        pm_gc_link *l = pm_gc_link_of(h);
-        pm_gc_list_unlink(l);
-        pm_gc_list_append(((scan_ctx *)arg)->young, l);
+        if (pm_likely(ctx->depth < mark_cap || mark_stack_grow())) {
+            mark_stack[ctx->depth++] = h;
+            ctx->late++;
+        } else {
+            pm_gc_link *l = pm_gc_link_of(h);
+            pm_gc_list_unlink(l);
+            pm_gc_list_append(ctx->young, l);
+            bits &= ~PM_GC_TENTATIVE;
+        }
     }
-    h->bits = (bits & ~PM_GC_TENTATIVE) | PM_GC_REACHABLE;
+    h->bits = bits | PM_GC_REACHABLE;
 }
 
-/* Scans young (whose prev words hold external counts).  Survivors stay on
+/* Scans young (whose prev words hold external counts).  Survivors end on
  * young with prev restored and their generation bits replaced by set_bits;
  * the others go to unreach, marked TENTATIVE.  Returns the survivors. */
 static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t cand_mask,
                                uint32_t clear_bits, uint32_t set_bits)
 {
-    scan_ctx ctx = {young, cand_mask};
+    scan_ctx ctx = {young, cand_mask, 0, 0};
     size_t kept = 0;
     pm_gc_link *last = young;
     pm_gc_link *l = young->next;
     pm_gc_list_init(unreach);
-    clear_bits |= PM_GC_REACHABLE;
+    clear_bits |= PM_GC_REACHABLE | PM_GC_TENTATIVE;
     while (l != young) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         intptr_t external = (intptr_t)l->prev;
@@ -107,6 +140,10 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
             h->bits = (h->bits & ~clear_bits) | set_bits;
             kept++;
             h->type->traverse(pm_gc_obj_of(h), visit_reachable, &ctx);
+            while (ctx.depth) {
+                pm_gc_head *m = mark_stack[--ctx.depth];
+                m->type->traverse(pm_gc_obj_of(m), visit_reachable, &ctx);
+            }
             l = l->next;    /* read after traverse: it may have appended to l */
         } else {
             if (pm_unlikely(external < 0))
@@ -123,6 +160,20 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
         }
     }
     young->prev = (uintptr_t)last;
+    if (ctx.late) {
+        /* the objects reached late join the survivors */
+        pm_gc_link *next;
+        for (l = unreach->next; l != unreach; l = next) {
+            next = l->next;
+            pm_gc_head *h = pm_gc_head_of_link(l);
+            if (h->bits & PM_GC_REACHABLE) {
+                pm_gc_list_unlink(l);
+                pm_gc_list_append(young, l);
+                h->bits = (h->bits & ~clear_bits) | set_bits;
+                kept++;
+            }
+        }
+    }
     return kept;
 }
 
@@ -156,37 +207,43 @@ static size_t finalize_garbage(pm_gc_link *unreach)
     return ran;
 }
 
-/* Frees the unreachable objects: each drops the references it holds (the
- * collector's tp_clear, done by traverse), and the counts do the rest.
- * Returns the objects that were still alive afterwards (moved to old). */
-static size_t delete_garbage(pm_gc_link *unreach, pm_gc_link *old, uint32_t old_bit,
-                             size_t *old_size)
+static void visit_release_outside(void *child, void *arg)
 {
-    size_t alive = 0;
+    (void)arg;
+    if (child && !(pm_gc_head_of(child)->bits & PM_GC_TENTATIVE))
+        _pm_gc_visit_release(child, NULL);
+}
+
+/* Frees the unreachable objects.  Nothing outside them refers to them, so
+ * the references among them need no counting: first each one drops the
+ * references it holds to objects outside the set (which may free those, by
+ * their counts, but can never reach back into the set), then all are freed.
+ * (Every pending finalizer of theirs has run: finalize_garbage runs whenever
+ * any live object has one.)  Returns how many were freed. */
+static size_t delete_garbage(pm_gc_link *unreach)
+{
     _pm_gc.draining = 1;
-    while (!pm_gc_list_empty(unreach)) {
-        pm_gc_link *l = unreach->next;
+    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
         pm_gc_head *h = pm_gc_head_of_link(l);
-        h->bits |= PM_GC_CLEARED;
-        h->refcnt++;
-        h->type->traverse(pm_gc_obj_of(h), _pm_gc_visit_release, NULL);
-        _pm_gc_drain();
-        if (--h->refcnt == 0) {
-            _pm_gc_release_zero(h);
+        h->type->traverse(pm_gc_obj_of(h), visit_release_outside, NULL);
+        if (_pm_gc.release_top)
             _pm_gc_drain();
-        } else if (unreach->next == l) {
-            /* something outside still holds it (only a finalizer running
-             * during the teardown could have made that reference) */
-            pm_gc_list_unlink(l);
-            h->bits = (h->bits & ~(PM_GC_GENMASK | PM_GC_TENTATIVE | PM_GC_UNREACH |
-                                   PM_GC_CLEARED)) | old_bit;
-            pm_gc_list_append(old, l);
-            (*old_size)++;
-            alive++;
-        }
     }
     _pm_gc.draining = 0;
-    return alive;
+    size_t n = 0;
+    pm_gc_link *next;
+    for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
+        next = l->next;
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        if (h->bits & PM_GC_WEAKREFS)       /* made by a finalizer */
+            _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
+        h->bits = 0;
+        pm_free_inline(l);
+        n++;
+    }
+    pm_gc_list_init(unreach);
+    _pm_gc.gens[0].count = _pm_gc.gens[0].count > (int)n ? _pm_gc.gens[0].count - (int)n : 0;
+    return n;
 }
 
 static void clear_weakrefs(pm_gc_link *unreach)
@@ -316,7 +373,7 @@ static size_t collect(int g)
             pm_gc_list_splice(&s->gens[old].list, &unreach);
             pm_gc_list_splice(&unreach, &still);
         }
-        survived += delete_garbage(&unreach, &s->gens[old].list, old_bit, &s->gens[old].size);
+        delete_garbage(&unreach);
     }
     /* what the finalizers freed through counts was unreachable too */
     size_t collected = found - survived;
