@@ -230,16 +230,35 @@ static size_t delete_garbage(pm_gc_link *unreach)
             _pm_gc_drain();
     }
     _pm_gc.draining = 0;
+    /* The list is mostly in address order: look each pool up once per run
+     * of its blocks, and free those of this thread's pools directly. */
     size_t n = 0;
     pm_gc_link *next;
+    pm_heap_t *heap = _pm_tls_heap;
+    pm_pool_t *pool = NULL;
+    uintptr_t pool_page = 1;
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
         next = l->next;
         pm_gc_head *h = pm_gc_head_of_link(l);
         if (h->bits & PM_GC_WEAKREFS)       /* made by a finalizer */
             _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
         h->bits = 0;
-        pm_free_inline(l);
         n++;
+        uintptr_t page = (uintptr_t)l & ~(uintptr_t)(PM_POOL_SIZE - 1);
+        if (page != pool_page) {
+            uintptr_t entry = pm_pagemap_get(l);
+            pool = (entry & PM_PAGE_POOL) ? (pm_pool_t *)(entry & ~PM_PAGE_TAGS) : NULL;
+            if (pool == NULL || pool->heap != heap) {
+                pool_page = 1;
+                pm_free_inline(l);
+                continue;
+            }
+            pool_page = page;
+        }
+        /* a pool emptied by this free may be released: look up the next one */
+        if (pool->used == 1)
+            pool_page = 1;
+        pm_small_free_local(heap, pool, l, "pm_gc_collect");
     }
     pm_gc_list_init(unreach);
     _pm_gc.gens[0].count = _pm_gc.gens[0].count > (int)n ? _pm_gc.gens[0].count - (int)n : 0;
