@@ -32,6 +32,20 @@ class Matplotlib:
         import matplotlib.ticker as ticker
         self.plt = plt
         self.plain = ticker.FuncFormatter(lambda v, _pos: "%g" % v)
+        self.none = ticker.NullFormatter()
+
+    @staticmethod
+    def _save(fig, path):
+        """Save, then reduce to a 64-colour palette when Pillow is there: the
+        charts have a handful of colours, and the files go into docs/img."""
+        fig.savefig(path, dpi=72)
+        try:
+            from PIL import Image
+        except ImportError:
+            return
+        with Image.open(path) as im:
+            small = im.convert("RGB").quantize(colors=64)
+        small.save(path, optimize=True)
 
     def bars(self, path, title, xlabel, categories, series, log=False, ref=None):
         plt = self.plt
@@ -49,7 +63,7 @@ class Matplotlib:
         if log:
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(self.plain)
-            ax.xaxis.set_minor_formatter(self.plain)
+            ax.xaxis.set_minor_formatter(self.none)
         if ref is not None:
             ax.axvline(ref, color="black", linewidth=0.8)
         ax.set_xlabel(xlabel, fontsize=8)
@@ -58,7 +72,7 @@ class Matplotlib:
         ax.legend(fontsize=7, loc="best")
         ax.grid(axis="x", linewidth=0.3)
         fig.tight_layout()
-        fig.savefig(path, dpi=72)
+        self._save(fig, path)
         plt.close(fig)
 
     def lines(self, path, title, xlabel, ylabel, panels, logx=False):
@@ -82,7 +96,7 @@ class Matplotlib:
             ax.legend(fontsize=7)
         fig.suptitle(title, fontsize=9)
         fig.tight_layout()
-        fig.savefig(path, dpi=72)
+        self._save(fig, path)
         plt.close(fig)
 
 
@@ -195,9 +209,9 @@ def draw(out_dir, summaries, allocators):
                     {a: [get.get((b, a), {}).get("time_vs_glibc") for b in benches] for a in others},
                     log=True, ref=1.0)
         be.bars(target("workloads-rss.png"), "Peak RSS of the benchmark process",
-                "MiB (log scale)", labels,
+                "MiB", labels,
                 {a: [(get.get((b, a), {}).get("peak_rss_kib") or 0) / 1024.0 or None for b in benches]
-                 for a in allocators}, log=True)
+                 for a in allocators})
         scaling = [b for b in benches if b.startswith("threads_small_loop")]
         if scaling:
             xs = [get.get((b, allocators[0]), {}).get("threads") or (i + 1) for i, b in enumerate(scaling)]
