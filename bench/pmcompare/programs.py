@@ -132,7 +132,8 @@ class Sqlite(Program):
         cmd = [self.paths[0], ":memory:"]
         out = runner.run_measured(self.ctx.runrss, cmd, env, 300, cwd=workdir,
                                   stdin_path=os.path.join(workdir, "bulk.sql"))
-        row = _outcome_row(out, cmd + ["<", "bulk.sql"], env)
+        row = _outcome_row(out, cmd, env)
+        row["command"] += " < bulk.sql"
         row["digest"] = _digest_bytes(out.stdout.encode())
         return row
 
@@ -333,7 +334,8 @@ def _follow(graph, sym, target, seen):
 
 def resolve_env(program, alloc, base, workdir, libc_path):
     """The environment under which program really runs on alloc, checked by
-    the binding trace.  Raises PreloadError when there is none."""
+    the binding trace, and the objects malloc was bound to.  Raises
+    PreloadError when there is none."""
     env = dict(alloc.env(base), **program.extra_env())
     out, found = bindings(program.probe(workdir), env, workdir)
 
@@ -350,7 +352,7 @@ def resolve_env(program, alloc, base, workdir, libc_path):
         raise PreloadError("%s under %s: malloc & co are not all bound to %s (%s)%s" % (
             program.name, alloc.name, alloc.serving_object, seen,
             "" if out.ok else "; probe %s" % out.describe()))
-    return env
+    return env, " ".join(sorted(found["malloc"]))
 
 
 def run_all(ctx, allocators, names, reps, workdir, progress, on_row, notes):
@@ -369,11 +371,11 @@ def run_all(ctx, allocators, names, reps, workdir, progress, on_row, notes):
         p.prepare(pdir)
         programs.append((p, pdir))
     failures = 0
-    envs = {}
+    envs, providers = {}, {}
     base = runner.base_environ()
     for p, pdir in programs:
         for a in allocators:
-            envs[(p.name, a.name)] = resolve_env(p, a, base, pdir, ctx.libc)
+            envs[(p.name, a.name)], providers[(p.name, a.name)] = resolve_env(p, a, base, pdir, ctx.libc)
             if a.preload is None and envs[(p.name, a.name)].get("LD_PRELOAD"):
                 notes.append("%s runs with LD_PRELOAD=%s for glibc (it is linked against "
                              "another malloc)" % (p.name, ctx.libc))
@@ -383,7 +385,8 @@ def run_all(ctx, allocators, names, reps, workdir, progress, on_row, notes):
             parts = []
             for a in allocators:
                 row = p.run(envs[(p.name, a.name)], pdir)
-                row.update({"rep": rep, "program": p.name, "allocator": a.name})
+                row.update({"rep": rep, "program": p.name, "allocator": a.name,
+                            "provider": providers[(p.name, a.name)]})
                 if row["status"] == "ok" and row["digest"] is not None:
                     digests.setdefault(p.name, {}).setdefault(row["digest"], []).append(a.name)
                 on_row(row)

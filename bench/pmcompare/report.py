@@ -20,7 +20,7 @@ INSTRUCTION_FIELDS = ["allocator", "mode", "size", "n1", "n2", "status", "instr_
                       "instr_in_allocator_per_pair", "total_per_pair", "allocator_share", "where",
                       "top_functions", "command"]
 PROGRAM_RUN_FIELDS = ["rep", "program", "allocator", "status", "wall_s", "peak_rss_kib", "cpu_s",
-                      "metric", "digest", "command"]
+                      "metric", "digest", "provider", "command"]
 PROGRAM_FIELDS = ["program", "allocator", "runs", "wall_s", "peak_rss_kib", "metric",
                   "time_vs_glibc", "time_vs_jemalloc", "rss_vs_glibc", "rss_vs_jemalloc"]
 
