@@ -21,8 +21,9 @@ INSTRUCTION_FIELDS = ["allocator", "mode", "size", "n1", "n2", "status", "instr_
                       "top_functions", "command"]
 PROGRAM_RUN_FIELDS = ["rep", "program", "allocator", "status", "wall_s", "peak_rss_kib", "cpu_s",
                       "metric", "digest", "provider", "command"]
-PROGRAM_FIELDS = ["program", "allocator", "runs", "wall_s", "peak_rss_kib", "metric",
-                  "time_vs_glibc", "time_vs_jemalloc", "rss_vs_glibc", "rss_vs_jemalloc"]
+PROGRAM_FIELDS = ["program", "allocator", "runs", "wall_s", "cpu_s", "peak_rss_kib", "metric",
+                  "time_vs_glibc", "time_vs_jemalloc", "cpu_vs_glibc", "cpu_vs_jemalloc",
+                  "rss_vs_glibc", "rss_vs_jemalloc"]
 
 FILES = {"workloads": "workloads-runs.csv", "instructions": "instructions.csv",
          "programs": "programs-runs.csv"}
@@ -146,12 +147,14 @@ def summarize_programs(raw, allocators):
             if runs:
                 med[alloc] = {"program": prog, "allocator": alloc, "runs": len(runs),
                               "wall_s": _median([r["wall_s"] for r in runs]),
+                              "cpu_s": _median([r["cpu_s"] for r in runs]),
                               "peak_rss_kib": _median([r["peak_rss_kib"] for r in runs]),
                               "metric": _median([r["metric"] for r in runs])}
         for alloc, m in med.items():
             for base in ("glibc", "jemalloc"):
                 b = med.get(base)
                 m["time_vs_" + base] = _ratio(m["wall_s"], b and b["wall_s"])
+                m["cpu_vs_" + base] = _ratio(m["cpu_s"], b and b["cpu_s"])
                 m["rss_vs_" + base] = _ratio(m["peak_rss_kib"], b and b["peak_rss_kib"])
             out.append(m)
     return out
@@ -175,9 +178,19 @@ def _fmt(v, kind="num"):
     return "%.2f" % v
 
 
+def _numeric(cell):
+    try:
+        float(str(cell).replace("×", ""))
+        return True
+    except ValueError:
+        return str(cell) == "–"
+
+
 def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    """A Markdown table; columns of numbers are right-aligned."""
+    align = ["---:" if i > 0 and rows and all(_numeric(r[i]) for r in rows) else "---"
+             for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -269,6 +282,16 @@ def programs_markdown(summary, allocators, meta):
             out.append(_table(["program"] + others,
                               [[p] + [_fmt(by[p].get(a, {}).get("time_vs_" + base), "ratio") for a in others]
                                for p in order]))
+    out.append("\n### CPU time (s, user+sys, median; redis: the server's)\n")
+    out.append("Less sensitive than wall time to other load on the machine.\n")
+    out.append(_table(["program"] + allocators,
+                      [[p] + [_fmt(by[p].get(a, {}).get("cpu_s")) for a in allocators] for p in order]))
+    if "glibc" in allocators:
+        others = [a for a in allocators if a != "glibc"]
+        out.append("\n### CPU time relative to glibc\n")
+        out.append(_table(["program"] + others,
+                          [[p] + [_fmt(by[p].get(a, {}).get("cpu_vs_glibc"), "ratio") for a in others]
+                           for p in order]))
     out.append("\n### Peak RSS (MiB, median)\n")
     out.append(_table(["program"] + allocators,
                       [[p] + [_fmt(by[p].get(a, {}).get("peak_rss_kib"), "mib") for a in allocators]
