@@ -6,7 +6,7 @@ matplotlib (python3-matplotlib) if this interpreter has it, else gnuplot
   workloads-rss.png    peak RSS per workload
   scaling.png          small-object loop throughput against threads
   instructions.png     instructions per malloc+free pair against size
-  programs.png         real programs: wall time and peak RSS relative to glibc
+  programs.png         real programs: wall time, CPU time, peak RSS relative to glibc
 """
 import os
 import shutil
@@ -75,7 +75,7 @@ class Matplotlib:
         self._save(fig, path)
         plt.close(fig)
 
-    def lines(self, path, title, xlabel, ylabel, panels, logx=False):
+    def lines(self, path, title, xlabel, ylabel, panels, logx=False, logy=False):
         """panels: [(subtitle, xs, {name: ys})]"""
         plt = self.plt
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
@@ -86,6 +86,10 @@ class Matplotlib:
                         label=name, color=_color(name, i))
             if logx:
                 ax.set_xscale("log", base=2)
+            if logy:
+                ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(self.plain)
+                ax.yaxis.set_minor_formatter(self.none)
             ax.set_xticks(xs)
             ax.set_xticklabels([str(x) for x in xs], fontsize=7)
             ax.tick_params(axis="y", labelsize=7)
@@ -145,7 +149,7 @@ class Gnuplot:
         script.append("plot " + plot)
         self._run("\n".join(script) + "\n", "\n".join(rows) + "\n")
 
-    def lines(self, path, title, xlabel, ylabel, panels, logx=False):
+    def lines(self, path, title, xlabel, ylabel, panels, logx=False, logy=False):
         blocks, plots = [], []
         script = ["set terminal %s size %d,360 font ',8' noenhanced" % (self.term, 420 * len(panels)),
                   "set output %s" % self._q(path),
@@ -154,6 +158,8 @@ class Gnuplot:
                   "set key top left"]
         if logx:
             script.append("set logscale x 2")
+        if logy:
+            script.append("set logscale y")
         index = 0
         for subtitle, xs, series in panels:
             parts = []
@@ -229,7 +235,7 @@ def draw(out_dir, summaries, allocators):
                 get = {(r["allocator"], r["size"]): r["instr_per_pair"] for r in instr if r["mode"] == mode}
                 panels.append((sub, sizes, {a: [get.get((a, s)) for s in sizes] for a in allocators}))
         be.lines(target("instructions.png"), "Instructions per malloc+free pair (callgrind)",
-                 "request size (bytes)", "instructions", panels, logx=True)
+                 "request size (bytes)", "instructions (log scale)", panels, logx=True, logy=True)
     psum = summaries.get("programs") or []
     if psum and "glibc" in allocators:
         progs = []
@@ -238,10 +244,12 @@ def draw(out_dir, summaries, allocators):
                 progs.append(m["program"])
         get = {(m["program"], m["allocator"]): m for m in psum}
         others = [a for a in allocators if a != "glibc"]
-        cats = ["%s time" % p for p in progs] + ["%s RSS" % p for p in progs]
+        cats = (["%s wall" % p for p in progs] + ["%s CPU" % p for p in progs] +
+                ["%s RSS" % p for p in progs])
         be.bars(target("programs.png"), "Real programs relative to glibc (lower is better)",
                 "ratio to glibc", cats,
                 {a: [get.get((p, a), {}).get("time_vs_glibc") for p in progs] +
+                    [get.get((p, a), {}).get("cpu_vs_glibc") for p in progs] +
                     [get.get((p, a), {}).get("rss_vs_glibc") for p in progs] for a in others},
                 ref=1.0)
     return files, note
