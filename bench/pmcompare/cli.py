@@ -249,12 +249,15 @@ def _programs(ctx, args, allocators, rx, out_dir, meta, say):
     say("programs: %s x %d allocators x %d repetitions" % (", ".join(names), len(allocators), args.reps))
     writer = report.RawWriter(out_dir, "programs")
     workdir = tempfile.mkdtemp(prefix="pm-programs-")
+    seen = len(meta["notes"])
     try:
         failures, docs = programs.run_all(ctx, allocators, names, args.reps, workdir, _progress(say),
                                           writer, meta["notes"])
     finally:
         writer.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        for n in meta["notes"][seen:]:
+            say("  note: " + n)
     meta["programs"] = docs
     return failures, len(docs) * len(allocators) * args.reps, writer.rows
 

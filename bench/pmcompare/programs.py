@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import time
 
 from . import runner
@@ -305,19 +306,43 @@ _undefined_cache = {}
 
 
 def _undefined(obj):
-    """The dynamic symbols that obj references but does not define."""
+    """The dynamic symbols that the ELF file obj references but does not
+    define (st_shndx == SHN_UNDEF in .dynsym), read directly from the file."""
     if obj not in _undefined_cache:
-        names = set()
-        readelf = shutil.which("readelf")
-        if readelf:
-            out = runner.run([readelf, "--dyn-syms", "-W", obj], runner.base_environ(), 60)
-            for line in out.stdout.splitlines():
-                f = line.split()
-                # Num: Value Size Type Bind Vis Ndx Name
-                if len(f) >= 8 and f[6] == "UND":
-                    names.add(f[7].split("@")[0])
-        _undefined_cache[obj] = names
+        try:
+            _undefined_cache[obj] = _elf_undefined(obj)
+        except (OSError, ValueError, struct.error):
+            _undefined_cache[obj] = set()
     return _undefined_cache[obj]
+
+
+def _elf_undefined(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[5] not in (1, 2):
+        raise ValueError("not an ELF file")
+    end = "<" if data[5] == 1 else ">"
+    if data[4] == 2:        # ELF64
+        shoff, = struct.unpack_from(end + "Q", data, 0x28)
+        shentsize, shnum = struct.unpack_from(end + "HH", data, 0x3A)
+        sh_fmt, sym_fmt, sym_size = end + "IIQQQQIIQQ", end + "IBBHQQ", 24
+    else:                   # ELF32
+        shoff, = struct.unpack_from(end + "I", data, 0x20)
+        shentsize, shnum = struct.unpack_from(end + "HH", data, 0x2E)
+        sh_fmt, sym_fmt, sym_size = end + "IIIIIIIIII", end + "IIIBBH", 16
+    sections = [struct.unpack_from(sh_fmt, data, shoff + i * shentsize) for i in range(shnum)]
+    names = set()
+    for sh in sections:
+        if sh[1] != 11:     # SHT_DYNSYM
+            continue
+        offset, size, link = sh[4], sh[5], sh[6]
+        strtab = sections[link][4]
+        for i in range(size // sym_size):
+            sym = struct.unpack_from(sym_fmt, data, offset + i * sym_size)
+            st_name, shndx = sym[0], (sym[3] if data[4] == 2 else sym[5])
+            if shndx == 0 and st_name:
+                names.add(data[strtab + st_name:data.index(b"\0", strtab + st_name)].decode())
+    return names
 
 
 def _follow(graph, sym, target, seen):
