@@ -195,8 +195,8 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def _pivot(summary, key, allocators, value, kind="num"):
-    """rows of [key, value per allocator] in first-seen key order"""
+def _pivot(summary, key):
+    """(keys in first-seen order, {key: {allocator: summary row}})"""
     by = {}
     order = []
     for m in summary:
@@ -209,7 +209,7 @@ def _pivot(summary, key, allocators, value, kind="num"):
 
 
 def workloads_markdown(summary, allocators, meta):
-    order, by = _pivot(summary, "benchmark", allocators, "ns_per_op")
+    order, by = _pivot(summary, "benchmark")
     units = {f["name"]: f["unit"] for f in meta.get("families", [])}
     out = []
     reps = max((m["runs"] for m in summary), default=0)
@@ -268,7 +268,7 @@ def instructions_markdown(rows, allocators):
 
 
 def programs_markdown(summary, allocators, meta):
-    order, by = _pivot(summary, "program", allocators, "wall_s")
+    order, by = _pivot(summary, "program")
     docs = dict(meta.get("programs", []))
     out = []
     reps = max((m["runs"] for m in summary), default=0)
@@ -307,7 +307,7 @@ def programs_markdown(summary, allocators, meta):
     return "\n".join(out)
 
 
-def targets_markdown(wsum, instr, psum, allocators):
+def targets_markdown(wsum, instr, allocators):
     """The issue's targets for poolmalloc, checked against this run."""
     if "poolmalloc" not in allocators:
         return ""
@@ -382,7 +382,7 @@ def generate(out_dir, meta):
                instructions_markdown(instr, allocators)]
     if psum:
         md += ["", "## Real programs", "", programs_markdown(psum, allocators, meta)]
-    t = targets_markdown(wsum, instr, psum, allocators)
+    t = targets_markdown(wsum, instr, allocators)
     if t:
         md += ["", "## Against the targets", "", t]
     f = families_markdown(meta) if wsum else ""
