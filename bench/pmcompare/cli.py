@@ -25,10 +25,10 @@ examples:
 def parse_args(argv, repo):
     p = argparse.ArgumentParser(
         prog="bench/compare", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Compare poolmalloc with glibc, jemalloc, mimalloc and tcmalloc: the pm_bench "
-                    "workloads (time per operation, peak RSS), instructions per malloc+free pair "
-                    "(callgrind), and real programs (wall time, peak RSS).  The allocators alternate "
-                    "run by run; tables report medians.",
+        description="Compare poolmalloc with glibc, jemalloc, mimalloc and tcmalloc: the pm_bench\n"
+                    "workloads (time per operation, peak RSS), instructions per malloc+free pair\n"
+                    "(callgrind), and real programs (wall time, peak RSS).  The allocators\n"
+                    "alternate run by run; tables report medians.  See docs/BENCHMARKS.md.",
         epilog=USAGE_EXAMPLES)
     p.add_argument("--build", default=os.path.join(repo, "build"),
                    help="build directory holding libpoolmalloc.so and bench/ (default: %(default)s)")
