@@ -133,7 +133,11 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
     clear_bits |= PM_GC_REACHABLE | PM_GC_TENTATIVE;
     while (l != young) {
         pm_gc_head *h = pm_gc_head_of_link(l);
-        intptr_t external = (intptr_t)l->prev;
+        intptr_t external = (intptr_t)l->prev;  /* (a pointer, so > 0, if moved back) */
+        if (pm_unlikely(external < 0))
+            _pm_gc_fatal("pm_gc_collect", "object has more references from tracked "
+                                          "objects than its count (a missing "
+                                          "pm_gc_incref?):", pm_gc_obj_of(h));
         if ((h->bits & PM_GC_REACHABLE) || external > 0) {
             l->prev = (uintptr_t)last;
             last = l;
@@ -146,10 +150,6 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
             }
             l = l->next;    /* read after traverse: it may have appended to l */
         } else {
-            if (pm_unlikely(external < 0))
-                _pm_gc_fatal("pm_gc_collect", "object has more references from tracked "
-                                              "objects than its count (a missing "
-                                              "pm_gc_incref?):", pm_gc_obj_of(h));
             pm_gc_link *next = l->next;
             last->next = next;
             if (next == young)

@@ -57,6 +57,7 @@ enum {
     PM_GC_WEAKREFS = 1u << 10,  /* weak references point here (see weakref.c) */
     PM_GC_CLEARED = 1u << 11,   /* children already released by the collector */
     PM_GC_PENDING = 1u << 12,   /* count reached 0: off every list, on the release stack */
+    PM_GC_DYING = 1u << 13,     /* count reached 0, its finalizer is running (count held at 1) */
     PM_GC_FLAGMASK = 0xffffu,
     PM_GC_MAGIC = 0x9c5au << 16,
 };

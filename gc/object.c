@@ -35,7 +35,12 @@ void _pm_gc_fatal(const char *call, const char *what, const void *obj)
 pm_gc_head *_pm_gc_check(const void *obj, const char *call)
 {
     pm_gc_head *h = pm_gc_head_of(obj);
-    if (pm_unlikely(((uintptr_t)obj & 7) || (h->bits & ~PM_GC_FLAGMASK) != PM_GC_MAGIC))
+    /* The head is read only where it can be: in obj's page (which the
+     * caller's pointer is in) or in a page of ours before it. */
+    if (pm_unlikely(((uintptr_t)obj & 7) ||
+                    (((uintptr_t)obj & (PM_PAGE_SIZE - 1)) < PM_GC_HEAD_SIZE &&
+                     pm_pagemap_get(h) == 0) ||
+                    (h->bits & ~PM_GC_FLAGMASK) != PM_GC_MAGIC))
         _pm_gc_fatal(call, "not a live tagged object (freed, or not from pm_gc_new)", obj);
     return h;
 }
@@ -154,11 +159,12 @@ static void gc_dealloc(pm_gc_head *h)
     void *obj = pm_gc_obj_of(h);
     const pm_gc_type *type = h->type;
     if (type->finalize && !(h->bits & PM_GC_FINALIZED)) {
-        h->bits |= PM_GC_FINALIZED;
+        h->bits |= PM_GC_FINALIZED | PM_GC_DYING;
         _pm_gc.pending_finalizers--;
         _pm_gc.stats.finalized++;
         h->refcnt = 1;              /* alive while its finalizer runs */
         type->finalize(obj);
+        h->bits &= ~PM_GC_DYING;
         if (--h->refcnt != 0) {     /* resurrected */
             _pm_gc.stats.resurrected++;
             if (h->bits & PM_GC_TRACKED)
@@ -199,6 +205,9 @@ void _pm_gc_drain(void)
 
 void _pm_gc_release_zero(pm_gc_head *h)
 {
+    if (pm_unlikely(h->bits & PM_GC_DYING))   /* its own finalizer let go of the hold */
+        _pm_gc_fatal("pm_gc_decref", "reference count below zero (in the finalizer of an "
+                                     "object whose count reached 0)", pm_gc_obj_of(h));
     if (h->bits & PM_GC_TRACKED) {
         pm_gc_untrack(h);
         h->bits = (h->bits & ~(PM_GC_TENTATIVE | PM_GC_UNREACH)) | PM_GC_PENDING;
