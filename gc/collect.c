@@ -1,0 +1,507 @@
+/* collect.c -- the generational cycle collector (layer 3): CPython's
+ * algorithm, in as few passes over the candidates as it allows.
+ *
+ * A collection of generation g takes the objects of generations 0..g (the
+ * candidates) and finds those no outside reference can reach:
+ *
+ *   1. subtract_refs: one pass over the candidates computes, in each one's
+ *      prev word, its count minus the references it gets from other
+ *      candidates ("external" references; from older generations, untracked
+ *      holders, locals and globals).
+ *   2. move_unreachable: one pass that keeps every candidate with external
+ *      references, and everything they reach, and moves the rest to an
+ *      "unreachable" list; a candidate moved there and reached later is moved
+ *      back to the end of the pass.  Survivors get the next generation's bit
+ *      as they are scanned, so the pass also promotes them.
+ *   3. the unreachable: weak references cleared; finalizers run once; if any
+ *      ran, 1 and 2 again over the unreachable list alone (what a finalizer
+ *      made reachable again survives); the rest is torn down: each object's
+ *      children lose the references it held, and the counts free them all.
+ *
+ * Nothing proportional to the heap is allocated: lists are intrusive, and
+ * the external count lives in the prev word, which pass 2 restores.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "gc/gc.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- pass 1 ---- */
+
+/* When list element l is reached by the walk, l->prev still holds the
+ * address of the element before it (which the walk just left) minus one for
+ * each reference some earlier candidate made to l: the address is known, so
+ * the pass turns the word into refcnt - references in place, with no pass to
+ * initialise it first.  Later references then decrement the count itself. */
+static void visit_subtract(void *child, void *arg)
+{
+    if (child == NULL)
+        return;
+    pm_gc_head *h = pm_gc_head_of(child);
+    if (h->bits & (uint32_t)(uintptr_t)arg)
+        pm_gc_link_of(h)->prev--;
+}
+
+static void subtract_refs(pm_gc_link *list, uint32_t cand_mask)
+{
+    uintptr_t before = (uintptr_t)list;
+    for (pm_gc_link *l = list->next; l != list; l = l->next) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        l->prev = l->prev - before + h->refcnt;
+        before = (uintptr_t)l;
+        h->type->traverse(pm_gc_obj_of(h), visit_subtract, (void *)(uintptr_t)cand_mask);
+    }
+}
+
+/* ---- pass 2 ---- */
+
+/* Candidates found reachable after the scan had moved them to the
+ * unreachable list are traversed from this stack (depth first), and stay on
+ * that list, marked, until the end of the scan.  The stack is kept between
+ * collections.  If it cannot grow, the object is moved back to the end of
+ * the list being scanned instead (CPython's way: no memory, but slower when
+ * many objects are reached late, as in a list whose links are shuffled). */
+static pm_gc_head **mark_stack;
+static size_t mark_cap;
+
+typedef struct scan_ctx {
+    pm_gc_link *young;      /* the list being scanned; survivors stay on it */
+    uint32_t cand_mask;
+    size_t depth;           /* entries on mark_stack */
+    size_t late;            /* objects marked while on the unreachable list */
+} scan_ctx;
+
+static int mark_stack_grow(void)
+{
+    size_t cap = mark_cap ? 2 * mark_cap : 1024;
+    pm_gc_head **grown = pm_malloc_inline(cap * sizeof *grown);
+    if (grown == NULL)
+        return 0;
+    for (size_t i = 0; i < mark_cap; i++)
+        grown[i] = mark_stack[i];
+    if (mark_stack)
+        pm_free_inline(mark_stack);
+    mark_stack = grown;
+    mark_cap = cap;
+    return 1;
+}
+
+/* child is referenced by a survivor.  Not scanned yet: mark it, the scan
+ * will traverse it.  Already on the unreachable list: mark it and traverse
+ * it from the mark stack. */
+static void visit_reachable(void *child, void *arg)
+{
+    if (child == NULL)
+        return;
+    scan_ctx *ctx = arg;
+    pm_gc_head *h = pm_gc_head_of(child);
+    uint32_t bits = h->bits;
+    if (!(bits & ctx->cand_mask) || (bits & PM_GC_REACHABLE))
+        return;
+    if (bits & PM_GC_TENTATIVE) {
+        if (pm_likely(ctx->depth < mark_cap || mark_stack_grow())) {
+            mark_stack[ctx->depth++] = h;
+            ctx->late++;
+        } else {
+            pm_gc_link *l = pm_gc_link_of(h);
+            pm_gc_list_unlink(l);
+            pm_gc_list_append(ctx->young, l);
+            bits &= ~PM_GC_TENTATIVE;
+        }
+    }
+    h->bits = bits | PM_GC_REACHABLE;
+}
+
+/* Scans young (whose prev words hold external counts).  Survivors end on
+ * young with prev restored and their generation bits replaced by set_bits;
+ * the others go to unreach, marked TENTATIVE.  Returns the survivors. */
+static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t cand_mask,
+                               uint32_t clear_bits, uint32_t set_bits)
+{
+    scan_ctx ctx = {young, cand_mask, 0, 0};
+    size_t kept = 0;
+    pm_gc_link *last = young;
+    pm_gc_link *l = young->next;
+    pm_gc_list_init(unreach);
+    clear_bits |= PM_GC_REACHABLE | PM_GC_TENTATIVE;
+    while (l != young) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        intptr_t external = (intptr_t)l->prev;
+        if ((h->bits & PM_GC_REACHABLE) || external > 0) {
+            l->prev = (uintptr_t)last;
+            last = l;
+            h->bits = (h->bits & ~clear_bits) | set_bits;
+            kept++;
+            h->type->traverse(pm_gc_obj_of(h), visit_reachable, &ctx);
+            while (ctx.depth) {
+                pm_gc_head *m = mark_stack[--ctx.depth];
+                m->type->traverse(pm_gc_obj_of(m), visit_reachable, &ctx);
+            }
+            l = l->next;    /* read after traverse: it may have appended to l */
+        } else {
+            if (pm_unlikely(external < 0))
+                _pm_gc_fatal("pm_gc_collect", "object has more references from tracked "
+                                              "objects than its count (a missing "
+                                              "pm_gc_incref?):", pm_gc_obj_of(h));
+            pm_gc_link *next = l->next;
+            last->next = next;
+            if (next == young)
+                young->prev = (uintptr_t)last;
+            pm_gc_list_append(unreach, l);
+            h->bits |= PM_GC_TENTATIVE;
+            l = next;
+        }
+    }
+    young->prev = (uintptr_t)last;
+    if (ctx.late) {
+        /* the objects reached late join the survivors */
+        pm_gc_link *next;
+        for (l = unreach->next; l != unreach; l = next) {
+            next = l->next;
+            pm_gc_head *h = pm_gc_head_of_link(l);
+            if (h->bits & PM_GC_REACHABLE) {
+                pm_gc_list_unlink(l);
+                pm_gc_list_append(young, l);
+                h->bits = (h->bits & ~clear_bits) | set_bits;
+                kept++;
+            }
+        }
+    }
+    return kept;
+}
+
+/* ---- pass 3 ---- */
+
+/* Runs each pending finalizer of the unreachable objects once; returns how
+ * many ran.  Each object is moved to a side list before its finalizer runs,
+ * so objects the finalizers free (which unlinks them) never upset the walk. */
+static size_t finalize_garbage(pm_gc_link *unreach)
+{
+    pm_gc_link seen;
+    pm_gc_list_init(&seen);
+    size_t ran = 0;
+    while (!pm_gc_list_empty(unreach)) {
+        pm_gc_link *l = unreach->next;
+        pm_gc_list_unlink(l);
+        pm_gc_list_append(&seen, l);
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        if (h->type->finalize && !(h->bits & PM_GC_FINALIZED)) {
+            h->bits |= PM_GC_FINALIZED;
+            _pm_gc.pending_finalizers--;
+            _pm_gc.stats.finalized++;
+            ran++;
+            h->refcnt++;
+            h->type->finalize(pm_gc_obj_of(h));
+            if (--h->refcnt == 0)
+                _pm_gc_release_zero(h);
+        }
+    }
+    pm_gc_list_splice(unreach, &seen);
+    return ran;
+}
+
+static void visit_release_outside(void *child, void *arg)
+{
+    (void)arg;
+    if (child && !(pm_gc_head_of(child)->bits & PM_GC_TENTATIVE))
+        _pm_gc_visit_release(child, NULL);
+}
+
+/* Frees the unreachable objects.  Nothing outside them refers to them, so
+ * the references among them need no counting: first each one drops the
+ * references it holds to objects outside the set (which may free those, by
+ * their counts, but can never reach back into the set), then all are freed.
+ * (Every pending finalizer of theirs has run: finalize_garbage runs whenever
+ * any live object has one.)  Returns how many were freed. */
+static size_t delete_garbage(pm_gc_link *unreach)
+{
+    _pm_gc.draining = 1;
+    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        h->type->traverse(pm_gc_obj_of(h), visit_release_outside, NULL);
+        if (_pm_gc.release_top)
+            _pm_gc_drain();
+    }
+    _pm_gc.draining = 0;
+    /* The list is mostly in address order: look each pool up once per run
+     * of its blocks, and free those of this thread's pools directly. */
+    size_t n = 0;
+    pm_gc_link *next;
+    pm_heap_t *heap = _pm_tls_heap;
+    pm_pool_t *pool = NULL;
+    uintptr_t pool_page = 1;
+    for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
+        next = l->next;
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        if (h->bits & PM_GC_WEAKREFS)       /* made by a finalizer */
+            _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
+        h->bits = 0;
+        n++;
+        uintptr_t page = (uintptr_t)l & ~(uintptr_t)(PM_POOL_SIZE - 1);
+        if (page != pool_page) {
+            uintptr_t entry = pm_pagemap_get(l);
+            pool = (entry & PM_PAGE_POOL) ? (pm_pool_t *)(entry & ~PM_PAGE_TAGS) : NULL;
+            if (pool == NULL || pool->heap != heap) {
+                pool_page = 1;
+                pm_free_inline(l);
+                continue;
+            }
+            pool_page = page;
+        }
+        /* a pool emptied by this free may be released: look up the next one */
+        if (pool->used == 1)
+            pool_page = 1;
+        pm_small_free_local(heap, pool, l, "pm_gc_collect");
+    }
+    pm_gc_list_init(unreach);
+    _pm_gc.gens[0].count = _pm_gc.gens[0].count > (int)n ? _pm_gc.gens[0].count - (int)n : 0;
+    return n;
+}
+
+static void clear_weakrefs(pm_gc_link *unreach)
+{
+    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        if (h->bits & PM_GC_WEAKREFS)
+            _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
+    }
+}
+
+/* ---- callbacks ---- */
+
+typedef struct gc_callback {
+    pm_gc_callback_fn fn;
+    void *arg;
+} gc_callback;
+
+static gc_callback *callbacks;
+static size_t callbacks_len, callbacks_cap;
+
+static void run_callbacks(int phase, int generation, size_t collected)
+{
+    pm_gc_callback_info info = {generation, collected, 0};
+    for (size_t i = 0; i < callbacks_len; i++)
+        callbacks[i].fn(phase, &info, callbacks[i].arg);
+}
+
+int pm_gc_callback_add(pm_gc_callback_fn fn, void *arg)
+{
+    if (fn == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (callbacks_len == callbacks_cap) {
+        size_t cap = callbacks_cap ? 2 * callbacks_cap : 8;
+        gc_callback *grown = pm_malloc_inline(cap * sizeof *grown);
+        if (grown == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        for (size_t i = 0; i < callbacks_len; i++)
+            grown[i] = callbacks[i];
+        if (callbacks)
+            pm_free_inline(callbacks);
+        callbacks = grown;
+        callbacks_cap = cap;
+    }
+    callbacks[callbacks_len++] = (gc_callback){fn, arg};
+    return 0;
+}
+
+int pm_gc_callback_remove(pm_gc_callback_fn fn, void *arg)
+{
+    for (size_t i = 0; i < callbacks_len; i++) {
+        if (callbacks[i].fn == fn && callbacks[i].arg == arg) {
+            for (size_t j = i + 1; j < callbacks_len; j++)
+                callbacks[j - 1] = callbacks[j];
+            callbacks_len--;
+            return 0;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+/* ---- one collection ---- */
+
+static size_t collect(int g)
+{
+    pm_gc_state *s = &_pm_gc;
+    run_callbacks(PM_GC_PHASE_START, g, 0);
+    uint64_t t0 = now_ns();
+
+    if (g + 1 < PM_GC_GENS)
+        s->gens[g + 1].count++;
+    uint32_t cand_mask = 0;
+    pm_gc_link young;
+    pm_gc_list_init(&young);
+    size_t candidates = 0;
+    for (int i = g; i >= 0; i--) {      /* oldest first: allocation order */
+        s->gens[i].count = 0;
+        candidates += s->gens[i].size;
+        s->gens[i].size = 0;
+        pm_gc_list_splice(&young, &s->gens[i].list);
+        cand_mask |= i == 2 ? s->gen2_bit : (uint32_t)PM_GC_GEN0 << i;
+    }
+    int old = g < 2 ? g + 1 : 2;
+    uint32_t old_bit = g == 0 ? PM_GC_GEN1
+                     : g == 1 ? s->gen2_bit
+                              : s->gen2_bit ^ (PM_GC_GEN2A | PM_GC_GEN2B);
+
+    pm_gc_link unreach;
+    subtract_refs(&young, cand_mask);
+    size_t kept = move_unreachable(&young, &unreach, cand_mask, PM_GC_GENMASK, old_bit);
+    size_t found = candidates - kept;
+
+    if (g == 1)
+        s->long_lived_pending += kept;
+    else if (g == 2) {
+        s->long_lived_pending = 0;
+        s->long_lived_total = kept;
+        s->gen2_bit = old_bit;
+    }
+    pm_gc_list_splice(&s->gens[old].list, &young);
+    s->gens[old].size += kept;
+
+    size_t survived = 0;
+    if (found) {
+        /* The unreachable keep their generation bits (any candidate bit) and
+         * TENTATIVE; from here on they are "on a collection's list". */
+        if (s->weakref_objects)
+            clear_weakrefs(&unreach);
+        if (s->pending_finalizers && finalize_garbage(&unreach)) {
+            /* Finalizers ran code: redo passes 1 and 2 over what is left. */
+            for (pm_gc_link *l = unreach.next; l != &unreach; l = l->next) {
+                pm_gc_head *h = pm_gc_head_of_link(l);
+                h->bits = (h->bits & ~(PM_GC_GENMASK | PM_GC_TENTATIVE)) | PM_GC_UNREACH;
+            }
+            pm_gc_link still;
+            subtract_refs(&unreach, PM_GC_UNREACH);
+            size_t resurrected = move_unreachable(&unreach, &still, PM_GC_UNREACH,
+                                                  PM_GC_UNREACH, old_bit);
+            s->stats.resurrected += resurrected;
+            survived += resurrected;
+            s->gens[old].size += resurrected;
+            pm_gc_list_splice(&s->gens[old].list, &unreach);
+            pm_gc_list_splice(&unreach, &still);
+        }
+        delete_garbage(&unreach);
+    }
+    /* what the finalizers freed through counts was unreachable too */
+    size_t collected = found - survived;
+
+    pm_gc_gen_stats *st = &s->stats.gen[g];
+    st->collections++;
+    st->collected += collected;
+    st->time_ns += now_ns() - t0;
+    run_callbacks(PM_GC_PHASE_STOP, g, collected);
+    return collected;
+}
+
+/* CPython's collect_generations: the oldest generation over its threshold,
+ * except that a full collection also waits for the objects promoted into
+ * generation 2 since the last one to reach 25% of those that survived it. */
+void _pm_gc_maybe_collect(void)
+{
+    pm_gc_state *s = &_pm_gc;
+    if (!s->enabled || s->gens[0].threshold == 0 || s->collecting)
+        return;
+    for (int i = PM_GC_GENS - 1; i >= 0; i--) {
+        if (s->gens[i].count > s->gens[i].threshold) {
+            if (i == PM_GC_GENS - 1 && s->long_lived_pending < s->long_lived_total / 4)
+                continue;
+            s->collecting = 1;
+            collect(i);
+            s->collecting = 0;
+            return;
+        }
+    }
+}
+
+size_t pm_gc_collect(int generation)
+{
+    if (generation < 0 || generation >= PM_GC_GENS) {
+        errno = EINVAL;
+        return 0;
+    }
+    if (_pm_gc.collecting)
+        return 0;
+    PM_GC_ENTER("pm_gc_collect");
+    _pm_gc.collecting = 1;
+    size_t n = collect(generation);
+    _pm_gc.collecting = 0;
+    PM_GC_LEAVE();
+    return n;
+}
+
+/* ---- settings ---- */
+
+void pm_gc_set_threshold(int t0, int t1, int t2)
+{
+    _pm_gc.gens[0].threshold = t0 > 0 ? t0 : 0;
+    _pm_gc.gens[1].threshold = t1 > 0 ? t1 : 0;
+    _pm_gc.gens[2].threshold = t2 > 0 ? t2 : 0;
+}
+
+void pm_gc_get_threshold(int out[3])
+{
+    for (int i = 0; i < PM_GC_GENS; i++)
+        out[i] = _pm_gc.gens[i].threshold;
+}
+
+void pm_gc_get_count(int out[3])
+{
+    for (int i = 0; i < PM_GC_GENS; i++)
+        out[i] = _pm_gc.gens[i].count;
+}
+
+void pm_gc_enable(void) { _pm_gc.enabled = 1; }
+void pm_gc_disable(void) { _pm_gc.enabled = 0; }
+int pm_gc_is_enabled(void) { return _pm_gc.enabled; }
+
+/* ---- freeze ---- */
+
+/* Moves list from into generation to, rewriting each object's bits. */
+static void move_generation(unsigned from, unsigned to, uint32_t bit)
+{
+    pm_gc_link *list = &_pm_gc.gens[from].list;
+    for (pm_gc_link *l = list->next; l != list; l = l->next) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        h->bits = (h->bits & ~PM_GC_GENMASK) | bit;
+    }
+    _pm_gc.gens[to].size += _pm_gc.gens[from].size;
+    _pm_gc.gens[from].size = 0;
+    pm_gc_list_splice(&_pm_gc.gens[to].list, list);
+}
+
+void pm_gc_freeze(void)
+{
+    PM_GC_ENTER("pm_gc_freeze");
+    for (unsigned i = 0; i < PM_GC_GENS; i++)
+        move_generation(i, 3, PM_GC_PERM);
+    _pm_gc.gens[0].count = 0;
+    PM_GC_LEAVE();
+}
+
+void pm_gc_unfreeze(void)
+{
+    PM_GC_ENTER("pm_gc_unfreeze");
+    move_generation(3, 2, _pm_gc.gen2_bit);
+    PM_GC_LEAVE();
+}
+
+size_t pm_gc_freeze_count(void) { return _pm_gc.gens[3].size; }
+
+void pm_gc_get_stats(pm_gc_stats *out)
+{
+    *out = _pm_gc.stats;
+    for (int i = 0; i < 4; i++)
+        out->tracked[i] = _pm_gc.gens[i].size;
+}
