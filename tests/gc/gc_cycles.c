@@ -8,8 +8,12 @@
  * held by the program, are kept intact.  References from an older
  * generation into the collected ones count as external.  Collections of a
  * live structure that is a long chain or a wide graph keep everything.
+ * Garbage of small, medium and large blocks, and garbage made by threads
+ * that have exited (serialized, as the thread contract asks), is reclaimed.
  * Automatic collection is off throughout. */
 #include "gc_test.h"
+
+#include <pthread.h>
 
 /* A cycle of each length 1..4, dropped: collect(2) returns its length, and
  * every member is finalized once. */
@@ -252,6 +256,89 @@ static void test_live_structures(void)
     CHECK("ring finalized", fin_total == N / 4);
 }
 
+/* tnode at the start of a payload of any size. */
+static tnode *sized(long id, size_t size)
+{
+    tnode *n = pm_gc_new(&t_fin, size);
+    if (!n)
+        exit(2);
+    n->id = id;
+    n->magic = GT_MAGIC;
+    return n;
+}
+
+static void test_sizes(void)
+{
+    gt_reset_fin();
+    /* small (pool), medium (span), large (own mapping) in one ring, twice */
+    static const size_t sizes[] = {48, 3000, 100000, 16384, 200, 20000};
+    tnode *n[6];
+    for (int i = 0; i < 6; i++)
+        n[i] = sized(800 + i, sizes[i]);
+    for (int i = 0; i < 6; i++)
+        gt_set(n[i], 0, n[(i + 1) % 6]);
+    gt_drop_all(n, 6);
+    CHECK("sizes: ring of small, medium and large reclaimed", pm_gc_collect(2) == 6);
+    CHECK("sizes: six finalizers", fin_total == 6);
+}
+
+/* Threads take turns (each joined before the next call), as the thread
+ * contract asks; the collector frees blocks of other threads' heaps. */
+enum { THREAD_RING = 5000, THREAD_CHAIN = 3000 };
+static tnode *thread_chain;
+static size_t thread_collected;
+
+static void *make_garbage_and_chain(void *arg)
+{
+    (void)arg;
+    static tnode *r[THREAD_RING];
+    gt_ring(&t_plain, r, THREAD_RING, -1);
+    gt_drop_all(r, THREAD_RING);
+    thread_chain = gt_new(&t_plain, -1);
+    for (int i = 1; i < THREAD_CHAIN; i++) {
+        tnode *n = gt_new(&t_plain, -1);
+        n->kid[0] = thread_chain;
+        thread_chain = n;
+    }
+    return NULL;
+}
+
+static void *collect_in_thread(void *arg)
+{
+    (void)arg;
+    thread_collected = pm_gc_collect(2);
+    return NULL;
+}
+
+static void run_thread(void *(*fn)(void *))
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, NULL) != 0)
+        exit(2);
+    pthread_join(t, NULL);
+}
+
+static void test_threads(void)
+{
+    gt_settle();
+    run_thread(make_garbage_and_chain); /* the thread has exited */
+    CHECK("threads: garbage of an exited thread reclaimed", pm_gc_collect(2) == THREAD_RING);
+    size_t len = 0;
+    for (tnode *p = thread_chain; p; p = p->kid[0])
+        len++;
+    CHECK("threads: its live chain kept", len == THREAD_CHAIN);
+    pm_gc_decref(thread_chain);
+
+    tnode *r[THREAD_RING / 10];
+    gt_ring(&t_plain, r, THREAD_RING / 10, -1);
+    gt_drop_all(r, THREAD_RING / 10);
+    run_thread(collect_in_thread);
+    CHECK("threads: main's garbage reclaimed by another thread",
+          thread_collected == THREAD_RING / 10);
+    pm_gc_stats s = gt_stats();
+    CHECK("threads: nothing left", gt_tracked(&s) == 0);
+}
+
 static void test_collect_args(void)
 {
     errno = 0;
@@ -278,6 +365,8 @@ int main(void)
     test_cascade_not_counted();
     test_older_is_external();
     test_live_structures();
+    test_sizes();
+    test_threads();
     test_collect_args();
     pm_gc_stats s = gt_stats();
     CHECK("nothing left tracked", gt_tracked(&s) == 0 && s.untracked == 0);

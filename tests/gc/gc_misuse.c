@@ -13,13 +13,24 @@
  *   decref_foreign       pm_gc_decref of a malloc'd block
  *   decref_interior      pm_gc_decref of a pointer inside an object
  *   incref_foreign       pm_gc_incref of a malloc'd block
+ *   incref_freed         pm_gc_incref of an object already freed
+ *   decref_large         pm_gc_decref of a large (page-aligned, mmap'd)
+ *                        malloc block
+ *   decref_page_start    pm_gc_decref of the first byte of a mapping whose
+ *                        preceding page is not mapped
+ *   decref_static        pm_gc_decref of a static array
  *   decref_in_finalizer  a finalizer running at count zero takes its own
  *                        count below zero
  *   overcount            a collection finds an object referenced by more
- *                        tracked objects than its count says
+ *                        tracked objects than its count says; the object
+ *                        comes after a holder in its generation, so the
+ *                        scan reaches it through that holder first
+ *   overcount_first      the same, the object created before its holders
  *   valid                control: correct use, exits 0 */
 #define _GNU_SOURCE
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "gc_test.h"
 
@@ -32,6 +43,8 @@ static void announce(const void *p)
 /* The compiler must not see through these. */
 static void (*volatile decref_fn)(void *) = pm_gc_decref;
 static void (*volatile incref_fn)(void *) = pm_gc_incref;
+
+static char static_array[256];
 
 static void self_decref(void *obj)
 {
@@ -84,11 +97,45 @@ int main(int argc, char **argv)
         announce(p);
         incref_fn(p);
         free(p);
+    } else if (!strcmp(c, "incref_freed")) {
+        tnode *a = gt_new(&t_plain, 100);
+        tnode *neighbour = gt_new(&t_plain, 101);
+        decref_fn(a);
+        announce(a);
+        incref_fn(a);
+        pm_gc_decref(neighbour);
+    } else if (!strcmp(c, "decref_large")) {
+        char *p = malloc(100000);
+        memset(p, 0, 100000);
+        announce(p);
+        decref_fn(p);
+        free(p);
+    } else if (!strcmp(c, "decref_page_start")) {
+        long pg = sysconf(_SC_PAGESIZE);
+        char *m = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return 2;
+        munmap(m, (size_t)pg); /* nothing mapped before m + pg */
+        announce(m + pg);
+        decref_fn(m + pg);
+    } else if (!strcmp(c, "decref_static")) {
+        announce(static_array + 64);
+        decref_fn(static_array + 64);
     } else if (!strcmp(c, "decref_in_finalizer")) {
         void *a = pm_gc_new(&t_self_decref, sizeof(tnode));
         decref_fn(a); /* count 0: its finalizer decrefs it once more */
-    } else if (!strcmp(c, "overcount")) {
-        tnode *a = gt_new(&t_plain, 100), *b = gt_new(&t_plain, 101), *d = gt_new(&t_plain, 102);
+    } else if (!strcmp(c, "overcount") || !strcmp(c, "overcount_first")) {
+        tnode *a, *b, *d;
+        if (!strcmp(c, "overcount")) {
+            a = gt_new(&t_plain, 100);
+            b = gt_new(&t_plain, 101);
+            d = gt_new(&t_plain, 102);
+        } else {
+            b = gt_new(&t_plain, 101);
+            a = gt_new(&t_plain, 100);
+            d = gt_new(&t_plain, 102);
+        }
         gt_set(a, 0, b); /* b: count 2 */
         d->kid[0] = b;   /* a second reference from a tracked object, not counted */
         pm_gc_decref(b); /* b: count 1, held by a and d */

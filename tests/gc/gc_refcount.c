@@ -8,17 +8,27 @@
  * are never tracked.  Automatic collection is off throughout. */
 #include "gc_test.h"
 
+/* Raw payloads (written all over by the test): a tracked type whose
+ * traverse reports nothing, and an untracked one. */
+static void no_refs(void *obj, pm_gc_visit_fn visit, void *arg)
+{
+    (void)obj, (void)visit, (void)arg;
+}
+static const pm_gc_type t_raw = {"raw", no_refs, NULL};
+static const pm_gc_type t_raw_leaf = {"raw_leaf", NULL, NULL};
+
 static void test_new(void)
 {
     static const size_t sizes[] = {1, 8, 16, 24, 100, 512, 4096, 100000};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        size_t sz = sizes[i];
-        unsigned char *p = pm_gc_new(&t_plain, sz);
+    for (size_t i = 0; i < 2 * sizeof sizes / sizeof sizes[0]; i++) {
+        size_t sz = sizes[i / 2];
+        const pm_gc_type *type = i % 2 ? &t_raw_leaf : &t_raw;
+        unsigned char *p = pm_gc_new(type, sz);
         CHECK("new returns an object", p != NULL);
         if (!p)
             continue;
         CHECK("new: count is 1", pm_gc_refcount(p) == 1);
-        CHECK("new: type", pm_gc_type_of(p) == &t_plain);
+        CHECK("new: type", pm_gc_type_of(p) == type);
         CHECK("new: 8-aligned", ((uintptr_t)p & 7) == 0);
         if (sz % 16 == 0)
             CHECK("new: 16-aligned for a multiple of 16", ((uintptr_t)p & 15) == 0);
@@ -31,8 +41,8 @@ static void test_new(void)
     }
 
     /* A freed object's memory is reused, and the payload is zeroed again. */
-    for (int round = 0; round < 3; round++) {
-        unsigned char *p = pm_gc_new(&t_plain, 48);
+    for (int round = 0; round < 6; round++) {
+        unsigned char *p = pm_gc_new(round % 2 ? &t_raw_leaf : &t_raw, 48);
         int zero = 1;
         for (int j = 0; j < 48; j++)
             zero &= p[j] == 0;
@@ -45,11 +55,16 @@ static void test_new(void)
     CHECK("new(NULL type) fails", pm_gc_new(NULL, 16) == NULL);
     CHECK("new(NULL type): EINVAL", errno == EINVAL);
     errno = 0;
-    CHECK("new(SIZE_MAX) fails", pm_gc_new(&t_plain, SIZE_MAX) == NULL);
+    CHECK("new(SIZE_MAX) fails", pm_gc_new(&t_raw, SIZE_MAX) == NULL);
     CHECK("new(SIZE_MAX): ENOMEM", errno == ENOMEM);
     errno = 0;
-    CHECK("new(SIZE_MAX - 8) fails", pm_gc_new(&t_plain, SIZE_MAX - 8) == NULL);
+    CHECK("new(SIZE_MAX - 8) fails", pm_gc_new(&t_raw_leaf, SIZE_MAX - 8) == NULL);
     CHECK("new(SIZE_MAX - 8): ENOMEM", errno == ENOMEM);
+    errno = 0;
+    CHECK("new(SIZE_MAX / 2) fails", pm_gc_new(&t_raw, SIZE_MAX / 2) == NULL);
+    CHECK("new(SIZE_MAX / 2): ENOMEM", errno == ENOMEM);
+    pm_gc_stats s = gt_stats();
+    CHECK("failed news leave nothing behind", gt_tracked(&s) == 0 && s.untracked == 0);
 }
 
 static void test_counts_and_null(void)

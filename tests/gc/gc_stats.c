@@ -46,9 +46,12 @@ static void test_generation_stats(void)
     garbage_ring(3);
     CHECK("collect(1) = 3", pm_gc_collect(1) == 3);
     CHECK("collect(1) = 0", pm_gc_collect(1) == 0);
-    garbage_ring(4);
+    tnode *r[4];
+    gt_ring(&t_fin, r, 4, -1);
+    gt_drop_all(r + 1, 3); /* held through r[0] */
     pm_gc_collect(0); /* -> generation 1 */
     pm_gc_collect(1); /* -> generation 2 */
+    pm_gc_decref(r[0]);
     CHECK("collect(2) = 4", pm_gc_collect(2) == 4);
     pm_gc_stats s1 = gt_stats();
     pm_gc_stats d = delta(&s0, &s1);
