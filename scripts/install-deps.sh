@@ -4,7 +4,7 @@
 # are not fetched again (no network needed then).
 set -eu
 PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
-      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev"
+      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev libgc-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
