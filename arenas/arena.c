@@ -12,17 +12,25 @@
  * pools concentrate in few arenas, so the others empty out and go back to the
  * OS.  Here the choice costs O(1): ctz of the mask.
  *
- * An arena whose pools are all free leaves its heap.  A few (option
- * ARENA_RESERVE, default 4) wait in a global reserve for the next heap that
- * needs one; the rest are unmapped at once.
+ * An arena whose pools are all free leaves its heap for a global reserve,
+ * newest first, where the next heap that needs an arena takes the newest
+ * (its pages are the most likely to be still in cache and faulted in).  The
+ * reserve keeps ARENA_RESERVE (4) arenas as long as they are not needed; the
+ * others are unmapped once they have been unused for ARENA_DECAY_MS (1 s),
+ * checked whenever an arena joins or leaves the reserve, and by malloc_trim.
+ * So a program that frees and rebuilds many objects in a loop (a batch, a
+ * garbage collection) reuses its arenas instead of unmapping and faulting
+ * them in again each time, while memory it stops using goes back to the OS.
  */
 #include "include/internal/internal.h"
 
 #include <errno.h>
 #include <string.h>
 
+/* The reserve: a list from newest (reserve_newest, following next) to
+ * oldest (reserve_oldest, following prev); reserve_count arenas. */
 static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
-static pm_arena_t *reserve_top;   /* stack of empty arenas, linked by next */
+static pm_arena_t *reserve_newest, *reserve_oldest;
 static size_t reserve_count;
 
 static inline pm_arena_t *arena_of(const void *p)
@@ -57,17 +65,68 @@ static void arena_link_locked(pm_heap_t *heap, pm_arena_t *a)
 }
 
 /* ---- getting and giving back whole arenas ---- */
+
+static void reserve_unlink_locked(pm_arena_t *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        reserve_newest = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    else
+        reserve_oldest = a->prev;
+    a->next = a->prev = NULL;
+    reserve_count--;
+    atomic_fetch_sub_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
+}
+
+/* Takes off the reserve, oldest first, the arenas beyond `keep` that are
+ * older than the decay time (all beyond keep when `all`); returns them
+ * linked by next, to be unmapped after the lock is released. */
+static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
+{
+    pm_arena_t *list = NULL;
+    uint64_t now = reserve_count > keep && !all ? _pm_os_now_ms() : 0;
+    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
+    while (reserve_count > keep) {
+        pm_arena_t *a = reserve_oldest;
+        if (!all && now - a->empty_since_ms < decay)
+            break;
+        reserve_unlink_locked(a);
+        a->next = list;
+        list = a;
+    }
+    return list;
+}
+
+static size_t arenas_unmap(pm_arena_t *list)
+{
+    size_t n = 0;
+    while (list) {
+        pm_arena_t *a = list;
+        list = a->next;
+        a->magic = 0;
+        _pm_os_unmap(a, PM_ARENA_SIZE);
+        atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
+        n++;
+    }
+    return n;
+}
+
 static pm_arena_t *arena_new(pm_heap_t *heap)
 {
-    pm_arena_t *a = NULL;
+    pm_arena_t *a = NULL, *expired = NULL;
+    size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
     pthread_mutex_lock(&reserve_lock);
-    if (reserve_top) {
-        a = reserve_top;
-        reserve_top = a->next;
-        reserve_count--;
-        atomic_fetch_sub_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
+    if (reserve_newest) {
+        a = reserve_newest;
+        reserve_unlink_locked(a);
     }
+    if (reserve_count > keep)
+        expired = reserve_expire_locked(keep, false);
     pthread_mutex_unlock(&reserve_lock);
+    arenas_unmap(expired);
     if (!a) {
         a = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
         if (!a)
@@ -86,45 +145,31 @@ static pm_arena_t *arena_new(pm_heap_t *heap)
 /* a is already off the heap's lists. */
 static void arena_release(pm_arena_t *a)
 {
+    size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
+    bool at_once = _pm_option_values[PM_OPTION_ARENA_DECAY_MS] == 0;
     a->heap = NULL;
+    a->empty_since_ms = at_once ? 0 : _pm_os_now_ms();
     pthread_mutex_lock(&reserve_lock);
-    if (reserve_count < (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE]) {
-        a->next = reserve_top;
-        reserve_top = a;
-        reserve_count++;
-        atomic_fetch_add_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
-        pthread_mutex_unlock(&reserve_lock);
-        return;
-    }
+    a->prev = NULL;
+    a->next = reserve_newest;
+    if (reserve_newest)
+        reserve_newest->prev = a;
+    else
+        reserve_oldest = a;
+    reserve_newest = a;
+    reserve_count++;
+    atomic_fetch_add_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
+    pm_arena_t *expired = reserve_count > keep ? reserve_expire_locked(keep, at_once) : NULL;
     pthread_mutex_unlock(&reserve_lock);
-    a->magic = 0;
-    _pm_os_unmap(a, PM_ARENA_SIZE);
-    atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
+    arenas_unmap(expired);
 }
 
 size_t _pm_arena_trim_reserve(size_t keep)
 {
-    pm_arena_t *list = NULL;
     pthread_mutex_lock(&reserve_lock);
-    while (reserve_count > keep) {
-        pm_arena_t *a = reserve_top;
-        reserve_top = a->next;
-        reserve_count--;
-        atomic_fetch_sub_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
-        a->next = list;
-        list = a;
-    }
+    pm_arena_t *list = reserve_expire_locked(keep, true);
     pthread_mutex_unlock(&reserve_lock);
-    size_t n = 0;
-    while (list) {     /* system calls after unlocking */
-        pm_arena_t *a = list;
-        list = a->next;
-        a->magic = 0;
-        _pm_os_unmap(a, PM_ARENA_SIZE);
-        atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
-        n++;
-    }
-    return n;
+    return arenas_unmap(list);     /* system calls after unlocking */
 }
 
 /* ---- page runs: pools (one page) and spans (1..16 pages) ---- */

@@ -161,9 +161,10 @@ struct pm_arena_s {
     uint32_t nfree;         /* number of free pages */
     uint32_t magic;         /* PM_ARENA_MAGIC while mapped */
     pm_heap_t *heap;        /* owner, NULL while in the global reserve */
-    pm_arena_t *next;       /* heap->by_nfree[nfree] list, or the reserve stack */
-    pm_arena_t *prev;
+    pm_arena_t *next;       /* heap->by_nfree[nfree] list, or the reserve (towards older) */
+    pm_arena_t *prev;       /* ... (towards newer) */
     uint64_t clean_pages;   /* free pages already given back with madvise (subset of free_pages) */
+    uint64_t empty_since_ms; /* in the reserve: when it joined */
 };
 #define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
 _Static_assert(sizeof(pm_arena_t) <= 64, "the arena header shares page 0 with 63 span descriptors");

@@ -1,8 +1,10 @@
 /* Arena and pool bookkeeping: pools come from the fullest arena, an arena is
- * released when its last pool empties, and the reserve is bounded. */
+ * released when its last pool empties, the reserve is bounded, and empty
+ * arenas beyond it are kept for ARENA_DECAY_MS before they are unmapped. */
 #include "pm_test.h"
 #include "include/internal/internal.h"
 #include <sys/mman.h>
+#include <time.h>
 
 #define PER_POOL ((PM_POOL_SIZE - PM_POOL_HEADER) / 512)   /* 7 blocks of 512 */
 #define PER_ARENA (PER_POOL * PM_ARENA_POOLS)
@@ -19,11 +21,12 @@ static uintptr_t arena_of(void *p) { return (uintptr_t)p & ~(uintptr_t)(PM_ARENA
 int main(void)
 {
     CHECK("reserve option", pm_option_set(PM_OPTION_ARENA_RESERVE, 0) == 0);
+    CHECK("decay option", pm_option_set(PM_OPTION_ARENA_DECAY_MS, 0) == 0);  /* at once */
     void *warm = pm_malloc(8);   /* thread heap exists */
     /* Fill the arena the heap already has, so the test starts on fresh ones. */
     static char *pad[PER_ARENA];
     size_t npad = 0;
-    static char *blk[2 * PER_ARENA];
+    static char *blk[4 * PER_ARENA];
     for (;;) {
         char *p = pm_malloc(512);
         if (arena_of(p) != arena_of(warm)) {
@@ -90,6 +93,38 @@ int main(void)
     pm_stats_t s6 = snap();
     CHECK("without trim the reserve keeps one arena", s6.arenas_reserved <= 1);
     (void)s4;
+
+    /* With a decay time, emptied arenas beyond the reserve wait that long:
+     * a batch freed and built again reuses them without new mappings. */
+    pm_option_set(PM_OPTION_ARENA_RESERVE, 0);
+    pm_option_set(PM_OPTION_ARENA_DECAY_MS, 200);
+    pm_malloc_trim(0);
+    pm_stats_t d0 = snap();
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < 4 * PER_ARENA; i++)
+            blk[i] = pm_malloc(512);
+        for (size_t i = 0; i < 4 * PER_ARENA; i++)
+            pm_free(blk[i]);
+    }
+    pm_stats_t d1 = snap();
+    size_t mapped = d1.arenas_mapped - d0.arenas_mapped, waiting = d1.arenas_reserved;
+    printf("decay: %zu arenas mapped over 3 rounds, %zu waiting in the reserve\n", mapped, waiting);
+    CHECK("decay: rounds after the first map no arena", mapped >= 3 && mapped <= 5);
+    CHECK("decay: emptied arenas wait in the reserve",
+          waiting >= 3 && d1.arenas_released == d0.arenas_released);
+    struct timespec pause = {0, 250 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    for (size_t i = 0; i < 2 * PER_ARENA; i++)   /* needs an arena: takes the newest */
+        blk[i] = pm_malloc(512);
+    pm_stats_t d2 = snap();
+    printf("after the decay: released %lu (before %lu) reserved %lu\n", (unsigned long)d2.arenas_released, (unsigned long)d0.arenas_released, (unsigned long)d2.arenas_reserved);
+    CHECK("decay: arenas unused for the decay time are unmapped",
+          d2.arenas_released == d0.arenas_released + waiting - 1 && d2.arenas_reserved == 0);
+    for (size_t i = 0; i < 2 * PER_ARENA; i++)
+        pm_free(blk[i]);
+    pm_option_set(PM_OPTION_ARENA_DECAY_MS, 0);
+    pm_malloc_trim(0);
+    pm_option_set(PM_OPTION_ARENA_RESERVE, 1);
 
     /* malloc_trim gives the free pages of a live arena back to the OS. */
     for (size_t i = 0; i < PER_ARENA; i++)
