@@ -19,7 +19,7 @@ static const pm_gc_type t_raw_leaf = {"raw_leaf", NULL, NULL};
 
 static void test_new(void)
 {
-    static const size_t sizes[] = {1, 8, 16, 24, 100, 512, 4096, 100000};
+    static const size_t sizes[] = {0, 1, 8, 16, 24, 100, 512, 4096, 100000};
     for (size_t i = 0; i < 2 * sizeof sizes / sizeof sizes[0]; i++) {
         size_t sz = sizes[i / 2];
         const pm_gc_type *type = i % 2 ? &t_raw_leaf : &t_raw;
