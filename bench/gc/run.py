@@ -3,11 +3,13 @@
 
 Runs gc_bench (poolmalloc), gc_bench.py (CPython) and boehm_bench (Boehm) in
 turn, ROUNDS times (A B C A B C ...), each doing REPS timed full collections
-per shape; takes the median of each program's medians over the rounds, and
-prints a table of ns per object with the ratios CPython/poolmalloc and
-Boehm/poolmalloc (above 1: poolmalloc is faster).  Writes the table to
-OUT_DIR/gc_bench.md and every measurement, with the exact command, to
-OUT_DIR/gc_bench.csv.
+per shape.  Prints a table of ns per object: the median over the rounds of
+each run's median, and the best run's median (the least disturbed on a shared
+machine); and the ratios CPython/poolmalloc and Boehm/poolmalloc (above 1:
+poolmalloc is faster), each the median over the rounds of the ratio within a
+round (runs next to each other in time see similar machine load).  Writes the
+table to OUT_DIR/gc_bench.md and every measurement, with the exact command,
+to OUT_DIR/gc_bench.csv.
 
 Usage (from a build tree; the CMake target gc-bench runs this):
   run.py --gc-bench build/bench/gc/gc_bench --boehm-bench build/bench/gc/boehm_bench
@@ -47,6 +49,14 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or "?"
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def main():
@@ -93,9 +103,15 @@ def main():
                     results[name][shape].append(v)
                     w.writerow([rnd + 1, name, shape, a.n, "%.2f" % v, shown])
 
-    med = {name: {s: statistics.median(v) for s, v in r.items() if v}
-           for name, r in results.items()}
-    have_boehm = "Boehm" in med
+    def cell(name, shape):
+        v = results[name][shape]
+        return "%.1f (%.1f)" % (statistics.median(v), min(v))
+
+    def ratio(name, shape):
+        pairs = zip(results[name][shape], results["poolmalloc"][shape])
+        return statistics.median(x / pm for x, pm in pairs)
+
+    have_boehm = "Boehm" in results
     head = ["shape", "poolmalloc ns/obj", "CPython %s ns/obj" % pyver]
     if have_boehm:
         head.append("Boehm ns/obj")
@@ -104,22 +120,23 @@ def main():
         head.append("Boehm / poolmalloc")
     rows = []
     for shape, desc in SHAPES:
-        pm = med["poolmalloc"][shape]
-        row = ["%s: %s" % (shape, desc), "%.1f" % pm, "%.1f" % med["CPython"][shape]]
+        row = ["%s: %s" % (shape, desc), cell("poolmalloc", shape), cell("CPython", shape)]
         if have_boehm:
-            row.append("%.1f" % med["Boehm"][shape])
-        row.append("%.1f" % (med["CPython"][shape] / pm))
+            row.append(cell("Boehm", shape))
+        row.append("%.1f" % ratio("CPython", shape))
         if have_boehm:
-            row.append("%.2f" % (med["Boehm"][shape] / pm))
+            row.append("%.2f" % ratio("Boehm", shape))
         rows.append(row)
 
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     note = ("%d objects per shape; %d rounds of the programs in turn, %d timed full "
-            "collections per run; medians of the per-run medians. CPU: %s, %d cores "
-            "visible. Boehm: GC_MARKERS=%s." % (a.n, a.rounds, a.reps, cpu_name(),
-                                               os.cpu_count() or 0,
-                                               a.boehm_markers or "default"))
+            "collections per run. ns/obj: median over the rounds of each run's median "
+            "(in parentheses: the best run's). Ratios: median over the rounds of the "
+            "ratio within the round. CPU: %s, %d cores visible, load average %s at the "
+            "end. Boehm: GC_MARKERS=%s." % (a.n, a.rounds, a.reps, cpu_name(),
+                                            os.cpu_count() or 0, loadavg(),
+                                            a.boehm_markers or "default"))
     text = "\n".join(lines) + "\n\n" + note + "\n"
     print(text)
     with open(md_path, "w") as f:
