@@ -219,7 +219,9 @@ static void visit_release_outside(void *child, void *arg)
  * references it holds to objects outside the set (which may free those, by
  * their counts, but can never reach back into the set), then all are freed.
  * (Every pending finalizer of theirs has run: finalize_garbage runs whenever
- * any live object has one.)  Returns how many were freed. */
+ * any live object has one; and no weak reference leads to them any more, so
+ * the code that freeing outside objects runs cannot reach them either.)
+ * Returns how many were freed. */
 static size_t delete_garbage(pm_gc_link *unreach)
 {
     _pm_gc.draining = 1;
@@ -240,8 +242,6 @@ static size_t delete_garbage(pm_gc_link *unreach)
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
         next = l->next;
         pm_gc_head *h = pm_gc_head_of_link(l);
-        if (h->bits & PM_GC_WEAKREFS)       /* made by a finalizer */
-            _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
         h->bits = 0;
         n++;
         uintptr_t page = (uintptr_t)l & ~(uintptr_t)(PM_POOL_SIZE - 1);
@@ -391,6 +391,10 @@ static size_t collect(int g)
             s->gens[old].size += resurrected;
             pm_gc_list_splice(&s->gens[old].list, &unreach);
             pm_gc_list_splice(&unreach, &still);
+            /* weak references the finalizers made to what is still garbage:
+             * cleared before the teardown runs any more code */
+            if (s->weakref_objects)
+                clear_weakrefs(&unreach);
         }
         delete_garbage(&unreach);
     }
