@@ -3,7 +3,8 @@
  * Allocates rounds of 1000 blocks of 8..512 bytes (deterministic mix),
  * writes a byte in each, frees them in a shuffled order; prints nanoseconds
  * per malloc+free pair and peak RSS.  The same binary runs under every
- * allocator by LD_PRELOAD (bench/compare comes with the benchmark issue).
+ * allocator by LD_PRELOAD.  The README's first figure; the harness runs the
+ * same pattern as pm_bench's small_loop workload (bench/compare).
  *   small_loop [rounds]      default 20000 rounds (20 M pairs)
  */
 #define _GNU_SOURCE

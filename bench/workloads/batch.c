@@ -1,0 +1,64 @@
+/* batch.c -- allocate a batch of objects, then free them all.
+ *
+ * batch_lifo/SIZE, batch_fifo/SIZE, batch_random/SIZE: 10^5 blocks of SIZE
+ * bytes are allocated and written, then freed in LIFO order (the last
+ * allocated first), FIFO order (the first allocated first) or a random
+ * order.  The
+ * order decides how an allocator's free lists end up, and how many pages
+ * it must touch, empty and give back.  One operation is one malloc and one
+ * free.
+ */
+#include "workloads.h"
+
+enum { ORDER_LIFO = 0, ORDER_FIFO = 1, ORDER_RANDOM = 2 };
+
+static void batch_run(pmb_state *st, int order_kind)
+{
+    size_t size = (size_t)pmb_arg(st, 0);
+    const size_t count = 100000;
+    char **blocks = pmb_check(malloc(count * sizeof *blocks), count * sizeof *blocks);
+    uint32_t *order = NULL;
+    if (order_kind == ORDER_RANDOM) {
+        order = pmb_check(malloc(count * sizeof *order), count * sizeof *order);
+        pmb_shuffle(order, count, 0x243F6A8885A308D3ULL);
+    }
+    while (pmb_keep_running_batch(st, (int64_t)count)) {
+        for (size_t i = 0; i < count; i++) {
+            char *p = pmb_check(malloc(size), size);
+            p[0] = (char)i;
+            blocks[i] = p;
+        }
+        pmb_clobber_memory();
+        switch (order_kind) {
+        case ORDER_LIFO:
+            for (size_t i = count; i-- > 0;)
+                free(blocks[i]);
+            break;
+        case ORDER_FIFO:
+            for (size_t i = 0; i < count; i++)
+                free(blocks[i]);
+            break;
+        default:
+            for (size_t i = 0; i < count; i++)
+                free(blocks[order[i]]);
+            break;
+        }
+    }
+    free(order);
+    free(blocks);
+}
+
+void pmb_batch_lifo(pmb_state *st)
+{
+    batch_run(st, ORDER_LIFO);
+}
+
+void pmb_batch_fifo(pmb_state *st)
+{
+    batch_run(st, ORDER_FIFO);
+}
+
+void pmb_batch_random(pmb_state *st)
+{
+    batch_run(st, ORDER_RANDOM);
+}

@@ -1,0 +1,111 @@
+/* registry.c -- the families and cases pm_bench runs.
+ *
+ * A family is a workload and the real pattern it stands for (the sentence
+ * that docs/BENCHMARKS.md and `pm_bench --pm_describe` show); a case is a
+ * family with its arguments.  The benchmark names are FAMILY/ARG0/ARG1
+ * (google benchmark appends /real_time and /threads:N to threaded ones).
+ * max_size classifies a case: the targets treat cases of 512 bytes or less
+ * apart from larger ones.
+ */
+#include "workloads.h"
+
+enum {
+    F_FIXED, F_RANDOM_MIX, F_SMALL_LOOP, F_BATCH_LIFO, F_BATCH_FIFO, F_BATCH_RANDOM,
+    F_OBJECT_CHURN, F_PRODUCER_CONSUMER, F_LARSON, F_THREADS_SMALL_LOOP,
+    F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_COUNT
+};
+
+const pmb_family_t pmb_families[F_COUNT + 1] = {
+    [F_FIXED] = {"fixed", pmb_fixed, PMB_SINGLE, "malloc+free",
+        "A buffer of one size allocated, used and freed within one call, over and over "
+        "(a scratch string, a per-request parse buffer, a temporary array)."},
+    [F_RANDOM_MIX] = {"random_mix", pmb_random_mix, PMB_SINGLE, "malloc+free",
+        "A long-running program's steady state: a working set of 1024 small objects of "
+        "random sizes up to 512 bytes, one replaced at random per operation "
+        "(a cache, a symbol table, message objects)."},
+    [F_SMALL_LOOP] = {"small_loop", pmb_small_loop, PMB_SINGLE, "malloc+free",
+        "A phase that allocates a thousand small objects of mixed sizes and then drops them "
+        "in no particular order (handling one request, one compiler pass); "
+        "the pattern of bench/small_loop.c."},
+    [F_BATCH_LIFO] = {"batch_lifo", pmb_batch_lifo, PMB_SINGLE, "malloc+free",
+        "Building a structure of 10^5 nodes and unwinding it newest first "
+        "(a stack of scopes, a recursive descent's nodes)."},
+    [F_BATCH_FIFO] = {"batch_fifo", pmb_batch_fifo, PMB_SINGLE, "malloc+free",
+        "Building a structure of 10^5 nodes and freeing it oldest first "
+        "(a queue, a log buffer, a list freed from its head)."},
+    [F_BATCH_RANDOM] = {"batch_random", pmb_batch_random, PMB_SINGLE, "malloc+free",
+        "Building a structure of 10^5 nodes and freeing it in random order "
+        "(tearing down a hash table or a graph)."},
+    [F_OBJECT_CHURN] = {"object_churn", pmb_object_churn, PMB_SINGLE, "malloc+free",
+        "An interpreter's object heap: a few hot sizes of a scripting language's objects "
+        "(CPython's floats, ints, tuples, lists, strings, dicts), most dying young, "
+        "some promoted into a long-lived set."},
+    [F_PRODUCER_CONSUMER] = {"producer_consumer", pmb_producer_consumer, PMB_PAIR, "block passed",
+        "A pipeline where one thread creates messages and another consumes and frees them "
+        "(a work queue, a logging thread): every free is a free of another thread's block."},
+    [F_LARSON] = {"larson", pmb_larson, PMB_ALL_CORES, "malloc+free",
+        "A server whose worker threads replace entries of shared state (a connection table, "
+        "a cache), so most blocks are freed by a thread that did not allocate them "
+        "(after Larson and Krishnan's server benchmark)."},
+    [F_THREADS_SMALL_LOOP] = {"threads_small_loop", pmb_small_loop, PMB_SCALING, "malloc+free",
+        "Independent worker threads each running the small-object loop: how a "
+        "thread-per-request server scales from one thread to all cores."},
+    [F_REALLOC_APPEND] = {"realloc_append", pmb_realloc_append, PMB_SINGLE, "realloc",
+        "A string or buffer grown by small appends of 16 bytes (a string builder, "
+        "reading input piece by piece into one buffer)."},
+    [F_REALLOC_DOUBLE] = {"realloc_double", pmb_realloc_double, PMB_SINGLE, "realloc",
+        "An array doubling its capacity as it fills (std::vector, Python lists, "
+        "reading a file of unknown size)."},
+    [F_CALLOC] = {"calloc", pmb_calloc, PMB_SINGLE, "calloc+free",
+        "Zeroed allocations: structs and tables that must start zeroed "
+        "(hash tables, arrays of counters, sqlite's and Python's zeroed objects)."},
+    [F_ALIGNED] = {"aligned", pmb_aligned, PMB_SINGLE, "aligned_alloc+free",
+        "Over-aligned allocations: cache-line aligned per-thread structs that must not share "
+        "a line, SIMD buffers, page-aligned I/O buffers."},
+    [F_LOCALITY_FRESH] = {"locality_fresh", pmb_locality_fresh, PMB_SINGLE, "node visited",
+        "Walking a linked list whose nodes were malloc'd one by one between other, "
+        "partly freed allocations on a fresh heap: how closely the allocator packs "
+        "objects that are used together."},
+    [F_LOCALITY_CHURNED] = {"locality_churned", pmb_locality_churned, PMB_SINGLE, "node visited",
+        "The same list built after the heap was churned (blocks of the same sizes freed "
+        "in random order), as in a program that has run for a while: whether the "
+        "allocator's reuse order scatters new objects."},
+    [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
+};
+
+#define FAM(f) (&pmb_families[f])
+
+const pmb_case_t pmb_cases[] = {
+    {FAM(F_FIXED), 1, {8}, 8},
+    {FAM(F_FIXED), 1, {16}, 16},
+    {FAM(F_FIXED), 1, {64}, 64},
+    {FAM(F_FIXED), 1, {256}, 256},
+    {FAM(F_FIXED), 1, {512}, 512},
+    {FAM(F_FIXED), 1, {513}, 513},
+    {FAM(F_FIXED), 1, {1024}, 1024},
+    {FAM(F_FIXED), 1, {4096}, 4096},
+    {FAM(F_FIXED), 1, {65536}, 65536},
+    {FAM(F_FIXED), 1, {1 << 20}, 1 << 20},
+    {FAM(F_RANDOM_MIX), 0, {0}, 512},
+    {FAM(F_SMALL_LOOP), 0, {0}, 512},
+    {FAM(F_BATCH_LIFO), 1, {64}, 64},
+    {FAM(F_BATCH_FIFO), 1, {64}, 64},
+    {FAM(F_BATCH_RANDOM), 1, {64}, 64},
+    {FAM(F_OBJECT_CHURN), 0, {0}, 512},
+    {FAM(F_PRODUCER_CONSUMER), 0, {0}, 512},
+    {FAM(F_LARSON), 0, {0}, 512},
+    {FAM(F_THREADS_SMALL_LOOP), 0, {0}, 512},
+    {FAM(F_REALLOC_APPEND), 1, {512}, 512},
+    {FAM(F_REALLOC_APPEND), 1, {16384}, 16384},
+    {FAM(F_REALLOC_DOUBLE), 1, {1 << 20}, 1 << 20},
+    {FAM(F_CALLOC), 1, {64}, 64},
+    {FAM(F_CALLOC), 1, {512}, 512},
+    {FAM(F_CALLOC), 1, {4096}, 4096},
+    {FAM(F_CALLOC), 1, {65536}, 65536},
+    {FAM(F_ALIGNED), 2, {64, 64}, 64},
+    {FAM(F_ALIGNED), 2, {64, 512}, 512},
+    {FAM(F_ALIGNED), 2, {4096, 4096}, 4096},
+    {FAM(F_LOCALITY_FRESH), 1, {100000}, 128},
+    {FAM(F_LOCALITY_CHURNED), 1, {100000}, 128},
+    {NULL, 0, {0}, 0},
+};
