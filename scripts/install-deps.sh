@@ -7,7 +7,7 @@
 # to install them is reported and not fatal.
 set -eu
 PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
-      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev"
+      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev libgc-dev"
 OPT_PKGS="libmimalloc2.0 libtcmalloc-minimal4 redis-server redis-tools python3-matplotlib
       gnuplot-nox"
 missing=""
