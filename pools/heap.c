@@ -35,6 +35,17 @@
 #include <string.h>
 
 __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+__thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
+
+/* Called whenever _pm_tls_heap or _pm_slow changes for this thread.  A
+ * change of _pm_slow made by another thread (pm_option_set of the
+ * statistics) reaches this thread at its next slow path: the generic paths
+ * of pool.c turn the route off, _pm_small_alloc_generic turns it back on. */
+void _pm_heap_route(void)
+{
+    pm_heap_t *heap = _pm_tls_heap;
+    _pm_tls_fast = (uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && !_pm_slow ? heap : PM_ROUTE_GENERIC;
+}
 
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_heap_t *heaps_all;        /* every heap, linked by next_all */
@@ -201,7 +212,8 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
     }
 }
 
-void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+/* The owner of small block b, which must be out. */
+static pm_heap_t *pool_owner_checked(pm_pool_t *pool, pm_block_t *b, const char *call)
 {
     pm_heap_t *owner = pool->heap;
     uint64_t bit;
@@ -209,6 +221,26 @@ void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
     if (!owner || ((uintptr_t)b & 7) ||
         !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, b, call);
+    return owner;
+}
+
+void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    heap_free_remote(pool_owner_checked(pool, b, call), pool, NULL, b, call);
+}
+
+/* Every free of a small block that the inline path did not take: a block of
+ * another thread's heap, a thread without a heap of its own, or slow mode. */
+void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    pm_heap_t *owner = pool_owner_checked(pool, b, call);
+    if (pm_unlikely(_pm_slow)) {
+        _pm_slow_free(b, pool->block_size, pool->size_class);
+        if (owner == _pm_tls_heap) {
+            _pm_pool_free_local(owner, pool, b, call);
+            return;
+        }
+    }
     heap_free_remote(owner, pool, NULL, b, call);
 }
 

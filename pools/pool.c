@@ -100,9 +100,13 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     _pm_arena_pool_return(heap, pool);
 }
 
-/* ---- slow path of malloc ---- */
+/* ---- slow path of malloc ----
+ * Also the only way blocks leave a pool in slow mode (and for allocator
+ * metadata): everything the inline pop does is repeated here. */
 void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
 {
+    if (pm_unlikely(_pm_slow))
+        _pm_tls_fast = PM_ROUTE_GENERIC;  /* slow mode was switched on by another thread */
     if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
         _pm_heap_collect(heap);       /* blocks freed by other threads come home */
     for (;;) {
@@ -134,8 +138,6 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         pool->used++;
         pm_live_set(pool, b);
         pool_check(pool);
-        if (pm_unlikely(_pm_stats_on))
-            _pm_stats_count_alloc(c);
         return b;
     }
 }
@@ -143,6 +145,8 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
 /* ---- slow path of free: the pool was FULL, or is now EMPTY ---- */
 void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
 {
+    if (pm_unlikely(_pm_slow))
+        _pm_tls_fast = PM_ROUTE_GENERIC;
     pool_check(pool);
     pm_assert(pool->heap == heap);
     if (!pool->listed)

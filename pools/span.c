@@ -163,8 +163,6 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                               ((uint64_t)1 << idx),
                           memory_order_relaxed);
     span_check(s);
-    if (pm_unlikely(_pm_stats_on))
-        _pm_stats_count_alloc(PM_CLASS_COUNT + m);
     return b;
 }
 
@@ -197,8 +195,6 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     if (!exact || !(live & bit))
         span_bad_free(s, p, call);
     atomic_store_explicit(&s->live, live & ~bit, memory_order_relaxed);
-    if (pm_unlikely(_pm_stats_on))
-        _pm_stats_count_free(PM_CLASS_COUNT + s->medium_class);
     pm_block_t *b = p;
     b->next = s->free;
     s->free = b;
@@ -215,6 +211,10 @@ void _pm_span_free(uintptr_t entry, void *p, const char *call)
 {
     pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
     pm_heap_t *heap = _pm_tls_heap;
+    if (pm_unlikely(_pm_slow)) {
+        _pm_span_check(entry, p, call);
+        _pm_slow_free(p, s->block_size, PM_CLASS_COUNT + s->medium_class);
+    }
     if (pm_likely(s->heap == heap)) {
         _pm_span_free_local(heap, s, p, call);
         return;

@@ -25,7 +25,7 @@ void _pm_process_init(void)
         return;
     int saved = errno;
     _pm_options_init();
-    if (_pm_stats_on)
+    if (_pm_slow & PM_SLOW_STATS)
         stats_fd = _pm_os_dup_stderr();
     _pm_heap_backup();
     atomic_store_explicit(&_pm_initialized, 1, memory_order_release);
@@ -38,6 +38,7 @@ static void thread_exit(void *value)
     pm_heap_t *heap = value;
     if ((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && heap == _pm_tls_heap) {
         _pm_tls_heap = PM_HEAP_DEAD;
+        _pm_heap_route();
         _pm_heap_abandon(heap);
     }
 }
@@ -93,6 +94,6 @@ __attribute__((constructor)) static void pm_constructor(void)
 
 __attribute__((destructor)) static void pm_destructor(void)
 {
-    if (_pm_stats_on)
+    if (_pm_slow & PM_SLOW_STATS)
         pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
 }

@@ -199,6 +199,11 @@ PM_INTERNAL extern pm_span_t _pm_empty_span;
 /* Values of the thread's heap pointer besides a real heap. */
 #define PM_HEAP_NONE ((pm_heap_t *)0)  /* thread has not allocated yet */
 #define PM_HEAP_DEAD ((pm_heap_t *)1)  /* thread is exiting: heap handed over */
+/* The value of the fast-path route (_pm_tls_fast) while the inline fast
+ * paths must not run: before the thread's first allocation, after its exit,
+ * and in slow mode.  No pool has this owner, so free's ownership test fails
+ * too and sends the block to the out-of-line path. */
+#define PM_ROUTE_GENERIC ((pm_heap_t *)1)
 
 /* ---- large path (arenas/large.c) ------------------------------------------
  * A request over 512 bytes gets its own mapping.  Its record lives in a small
@@ -245,8 +250,20 @@ static inline uintptr_t pm_pagemap_get(const void *p)
         memory_order_acquire);
 }
 
+/* ---- slow mode --------------------------------------------------------------
+ * The inline fast paths (internal.h) do no bookkeeping beyond the free lists.
+ * Anything else done per call -- per-class statistics, valgrind client
+ * requests, strict checking -- puts the process in slow mode: _pm_slow is
+ * non-zero, every thread's fast-path route (_pm_tls_fast) is
+ * PM_ROUTE_GENERIC, and malloc and free of every size go through the
+ * out-of-line paths, which call the hooks in pools/slow.c.  The fast paths
+ * therefore test no flag at all.  Bits: */
+#define PM_SLOW_STATS 1u    /* PM_OPTION_STATS: per-class counters (can change at run time) */
+#define PM_SLOW_VALGRIND 2u /* running under valgrind: client requests (set once, at start-up) */
+#define PM_SLOW_STRICT 4u   /* POOLMALLOC_STRICT build: fill freed blocks, check them on reuse */
+PM_INTERNAL extern unsigned _pm_slow;
+
 /* ---- options and statistics ----------------------------------------------- */
-PM_INTERNAL extern int _pm_stats_on; /* PM_OPTION_STATS, copied for the fast path */
 
 typedef struct pm_class_counters_s {
     _Atomic uint64_t allocs, frees, current, peak;
