@@ -135,12 +135,27 @@ pm_heap_t *_pm_heap_acquire(void)
     return h;
 }
 
+/* The heap owning the pool or span of block b; NULL if b is not a block. */
+static pm_heap_t *block_owner(const pm_block_t *b)
+{
+    uintptr_t entry = pm_pagemap_get(b);
+    if (entry & PM_PAGE_POOL)
+        return ((pm_pool_t *)(entry & ~PM_PAGE_TAGS))->heap;
+    if (entry & PM_PAGE_SPAN)
+        return ((pm_span_t *)(entry & ~PM_PAGE_TAGS))->heap;
+    return NULL;
+}
+
 /* Frees every block of the stack into heap; the caller owns heap (or holds
- * its lock while it is abandoned). */
+ * its lock while it is abandoned).  Each link is checked before it is
+ * followed (safe linking, types.h): it must lead to NULL or to a block of
+ * this heap. */
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
     while (b) {
-        pm_block_t *next = b->next;
+        pm_block_t *next = pm_link_decode(b);
+        if (pm_unlikely(next && block_owner(next) != heap))
+            _pm_fatal_link("corrupted remote free list of heap", heap, b);
         uintptr_t entry = pm_pagemap_get(b);
         if (entry & PM_PAGE_POOL)
             _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
@@ -182,7 +197,7 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
         if (state == PM_HEAP_LIVE) {
             pm_block_t *head = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
             do {
-                b->next = head;
+                b->link = pm_link_encode(b, head);
             } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &head, b,
                                                             memory_order_seq_cst,
                                                             memory_order_relaxed));

@@ -41,9 +41,13 @@ PM_INTERNAL void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_
 PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools released */
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *pool, void *p,
                                                                    const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *pool,
+                                                                  const pm_block_t *b);
 PM_INTERNAL const char *_pm_freed_word(const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
                                                                const char *what, const void *p);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
+                                                                const void *block);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -111,6 +115,40 @@ PM_INTERNAL extern _Atomic int _pm_initialized;
 
 /* ======================= fast paths ======================================= */
 
+/* The secret of safe linking (types.h, pm_block_s): random, set once at
+ * start-up before any block is freed. */
+PM_INTERNAL extern uintptr_t _pm_secret;
+
+static inline uintptr_t pm_link_encode(const pm_block_t *b, const void *next)
+{
+    return (uintptr_t)next ^ (uintptr_t)b ^ _pm_secret;
+}
+
+static inline pm_block_t *pm_link_decode(const pm_block_t *b)
+{
+    return (pm_block_t *)(b->link ^ (uintptr_t)b ^ _pm_secret);
+}
+
+/* True for a block of a pool's free list, false for its end (the pool's
+ * address) and for the empty sentinel pool's NULL: blocks never start at
+ * page offset 0, where the pool header is. */
+static inline bool pm_pool_is_block(const pm_block_t *b)
+{
+    return ((uintptr_t)b & (PM_POOL_SIZE - 1)) != 0;
+}
+
+/* Takes free block b, the head of pool's list, off the list.  The decoded
+ * link xor b must have no bit outside bits 3..11 set: next is in b's own
+ * page and 8-aligned like b.  With the mangling that is one xor with the
+ * secret, one test, one xor with b. */
+static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b)
+{
+    uintptr_t d = b->link ^ _pm_secret;      /* next ^ b */
+    if (pm_unlikely(d & ~(uintptr_t)(PM_POOL_SIZE - 8)))
+        _pm_pool_corrupt(pool, b);
+    pool->free = (pm_block_t *)(d ^ (uintptr_t)b);
+}
+
 /* Marks block b of pool as out (1) or free (0) in the live bitmap. */
 static inline uint64_t *pm_live_word(pm_pool_t *pool, const void *b, uint64_t *bit)
 {
@@ -132,8 +170,8 @@ static inline void *pm_small_alloc(pm_heap_t *heap, unsigned c)
 {
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
-    if (pm_likely(b != NULL)) {
-        pool->free = b->next;
+    if (pm_likely(pm_pool_is_block(b))) {
+        pm_pool_pop(pool, b);
         pool->used++;
         pm_live_set(pool, b);
         return b;
@@ -152,8 +190,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
         _pm_pool_bad_free(pool, p, call);
     atomic_store_explicit(w, word & ~bit, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
-    pm_block_t *head = pool->free;
-    b->next = head;
+    b->link = pm_link_encode(b, pool->free);
     pool->free = b;
     if (pm_unlikely(--pool->used == 0 || !pool->listed))
         _pm_pool_free_generic(heap, pool);

@@ -83,9 +83,23 @@ typedef struct pm_heap_s pm_heap_t;
 typedef struct pm_large_s pm_large_t;
 typedef struct pm_span_s pm_span_t;
 
-/* A free block: its first word links the free list it is on. */
+/* A free block: its first word links the free list it is on, mangled
+ * ("safe linking", as glibc 2.32 does for its tcache):
+ *
+ *     link = next ^ (address of the block) ^ _pm_secret
+ *
+ * _pm_secret is random per process (lifecycle.c), so a program that
+ * overwrites a freed block (a stale pointer, a heap overflow from the block
+ * before) cannot aim the next allocation somewhere of its choosing, and a
+ * link it clobbered decodes to garbage that the pop catches:
+ *   pools:  next must lie in the block's own page, 8-aligned (one test, see
+ *           pm_pool_pop); a pool's list ends with the pool's own address,
+ *           not NULL, so that even the last link passes the same test;
+ *   spans:  next must be a block start of the span that is not out, or NULL;
+ *   remote: next must be a block of a pool or span of the same heap, or NULL.
+ * A failed check aborts: "malloc(): corrupted free list in pool 0x...". */
 struct pm_block_s {
-    pm_block_t *next;
+    uintptr_t link;
 };
 
 /* ---- pool (pools/pool.c) --------------------------------------------------
@@ -96,7 +110,8 @@ struct pm_block_s {
  * Invariant: used + (blocks on `free`) + (limit - bump) / size == capacity,
  * and the live bit of a block's first granule is 1 exactly while it is out. */
 struct pm_pool_s {
-    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path) */
+    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
+                               list ends with the pool's own address (empty: free == pool) */
     uint32_t used;          /* blocks handed out and not yet freed */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
@@ -192,7 +207,8 @@ struct pm_heap_s {
 };
 
 /* Sentinel pool that every empty class list points to: its free list is
- * always NULL, so the fast path needs no NULL check on the pool. */
+ * always NULL, which the fast path takes for an empty list (page offset 0,
+ * like a real pool's end of list), so it needs no NULL check on the pool. */
 PM_INTERNAL extern pm_pool_t _pm_empty_pool;
 PM_INTERNAL extern pm_span_t _pm_empty_span;
 
