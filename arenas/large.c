@@ -75,7 +75,7 @@ static void unmap_list(pm_large_t *list)
         pm_large_t *next = list->next;
         _pm_os_unmap(list->base, list->map_size);
         atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
-        pm_free(list);
+        _pm_internal_free(list);
         list = next;
     }
 }
@@ -126,18 +126,20 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
         atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                                   memory_order_relaxed);
+        if (pm_unlikely(_pm_slow))
+            _pm_slow_alloc(rec->user, size, _pm_large_usable(rec), -1, zero);
         if (zero)
             memset(rec->user, 0, size);
         return rec->user;
     }
 
     /* 2. a new mapping (zeroed by the kernel) */
-    rec = pm_malloc(sizeof(pm_large_t));
+    rec = _pm_internal_alloc(sizeof(pm_large_t));
     if (!rec)
         return NULL;
     char *base = _pm_os_map(need, align);
     if (!base) {
-        pm_free(rec);
+        _pm_internal_free(rec);
         errno = ENOMEM;
         return NULL;
     }
@@ -150,13 +152,15 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
     rec->freed_ms = 0;
     if (_pm_pagemap_set(base, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
         _pm_os_unmap(base, need);
-        pm_free(rec);
+        _pm_internal_free(rec);
         errno = ENOMEM;
         return NULL;
     }
     atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
+    if (pm_unlikely(_pm_slow))
+        _pm_slow_alloc(base, size, need, -1, zero);
     return base;
 }
 
@@ -178,6 +182,8 @@ size_t _pm_large_usable(const pm_large_t *rec)
 
 void _pm_large_free(pm_large_t *rec)
 {
+    if (pm_unlikely(_pm_slow))
+        _pm_slow_free(rec->user, _pm_large_usable(rec), -1);
     size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
@@ -220,6 +226,8 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     }
     size_t usable = _pm_large_usable(rec);
     if (need <= usable) {
+        if (pm_unlikely(_pm_slow))
+            _pm_slow_resize(ptr, usable, size);
         if (need < usable / 2 && rec->user == rec->base) {
             /* Shrinking a lot: give the tail back (mremap never moves here). */
             void *same = _pm_os_remap(rec->base, rec->map_size, need);
@@ -232,7 +240,10 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         rec->size = size;
         return ptr;
     }
-    if (rec->user != rec->base) {   /* over-aligned mapping: move it */
+    /* An over-aligned mapping moves by copy, and so does every block under
+     * valgrind: memcheck would take the contents mremap moved for new,
+     * uninitialised memory. */
+    if (rec->user != rec->base || pm_unlikely(_pm_slow & PM_SLOW_VALGRIND)) {
         void *q = _pm_large_alloc(size, 0, false);
         if (!q)
             return NULL;

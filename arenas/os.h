@@ -39,6 +39,10 @@ void _pm_os_write(int fd, const char *buf, size_t len);
 int _pm_os_dup_stderr(void);
 /* Monotonic milliseconds, cheap (vDSO coarse clock). */
 uint64_t _pm_os_now_ms(void);
+/* 64 random bits for the process's secrets: the kernel's getrandom, or if
+ * that fails (old kernel, no entropy yet) the AT_RANDOM bytes the kernel
+ * gave the process, hashed.  Never allocates. */
+uint64_t _pm_os_random(void);
 /* Writes "poolmalloc: <msg>\n" to stderr and aborts the process. */
 __attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
 

@@ -1,5 +1,5 @@
 /* os_linux.c -- the OS layer for Linux (layer 0): mmap, munmap, mremap,
- * madvise, the environment, stderr and time.  See os.h. */
+ * madvise, the environment, stderr, time and randomness.  See os.h. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +117,28 @@ uint64_t _pm_os_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t _pm_os_random(void)
+{
+    int saved = errno;
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        /* AT_RANDOM: 16 bytes, also the source of glibc's stack canary and
+         * pointer guard, so only a hash of them is used. */
+        const unsigned char *at = (const unsigned char *)getauxval(AT_RANDOM);
+        uint64_t lo = 0, hi = 0;
+        if (at) {
+            memcpy(&lo, at, 8);
+            memcpy(&hi, at + 8, 8);
+        }
+        r = lo * 0x9e3779b97f4a7c15ULL ^ hi ^ (uint64_t)(uintptr_t)&r ^ _pm_os_now_ms();
+        r ^= r >> 31;
+        r *= 0xbf58476d1ce4e5b9ULL;
+        r ^= r >> 29;
+    }
+    errno = saved;
+    return r;
 }
 
 void _pm_os_fatal(const char *msg)

@@ -23,6 +23,7 @@ static pm_heap_t *thread_heap_init(void)
         return NULL;
     }
     _pm_tls_heap = heap;
+    _pm_heap_route();
     _pm_thread_init_late();   /* may allocate: the heap is already in place */
     return heap;
 }
@@ -45,14 +46,38 @@ static void *alloc_without_heap(void *(*alloc)(pm_heap_t *, unsigned), unsigned 
     return p;
 }
 
-static void *small_alloc_fn(pm_heap_t *heap, unsigned c) { return pm_small_alloc(heap, c); }
-
-void *_pm_small_alloc_generic(size_t size)
+/* A block of small class c for the calling thread, whatever its state,
+ * without the hooks of slow mode. */
+static void *small_alloc_class(unsigned c)
 {
-    return alloc_without_heap(small_alloc_fn, pm_class_of(size));
+    pm_heap_t *heap = _pm_tls_heap;
+    if (pm_likely((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD))
+        return _pm_pool_alloc_generic(heap, c);
+    return alloc_without_heap(_pm_pool_alloc_generic, c);
 }
 
-/* 513..16384 bytes: a block of a medium span (span.c). */
+/* The same for a request of `size` bytes made through the malloc API, in
+ * slow mode. */
+static void *small_alloc_slow(unsigned c, size_t size)
+{
+    void *p = small_alloc_class(c);
+    if (p)
+        _pm_slow_alloc(p, size, pm_class_size(c), (int)c, false);
+    return p;
+}
+
+/* malloc of at most 512 bytes when the fast route is off: the thread's
+ * first allocation, a thread that is exiting, or slow mode. */
+void *_pm_small_alloc_generic(size_t size)
+{
+    if (pm_unlikely(_pm_slow))
+        return small_alloc_slow(pm_class_of(size), size);
+    void *p = small_alloc_class(pm_class_of(size));
+    _pm_heap_route();         /* a new heap, or slow mode switched off: fast route on */
+    return p;
+}
+
+/* 513..16384 bytes: a block of a medium span (span.c), without hooks. */
 static void *medium_alloc_class(unsigned m)
 {
     pm_heap_t *heap = _pm_tls_heap;
@@ -61,7 +86,35 @@ static void *medium_alloc_class(unsigned m)
     return alloc_without_heap(_pm_span_alloc, m);
 }
 
-void *_pm_medium_alloc(size_t size) { return medium_alloc_class(pm_medium_class_of(size)); }
+static void *medium_alloc_api(unsigned m, size_t size)
+{
+    void *p = medium_alloc_class(m);
+    if (pm_unlikely(_pm_slow) && p)
+        _pm_slow_alloc(p, size, pm_medium_size(m), PM_CLASS_COUNT + (int)m, false);
+    return p;
+}
+
+void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_of(size), size); }
+
+/* Allocator metadata (the large path's records) lives in small blocks that
+ * are not the program's: no statistics, and under valgrind they are plain
+ * defined memory, not heap blocks (so they are not reported as leaks). */
+void *_pm_internal_alloc(size_t size)
+{
+    void *p = small_alloc_class(pm_class_of(size));
+    return p;
+}
+
+void _pm_internal_free(void *p)
+{
+    uintptr_t entry = pm_pagemap_get(p);
+    pm_assert(entry & PM_PAGE_POOL);
+    pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+    if (pool->heap == _pm_tls_heap)
+        _pm_pool_free_local(pool->heap, pool, p, "free");
+    else
+        _pm_heap_free_remote_raw(pool, p, "free");
+}
 
 /* A medium class whose blocks are all aligned to align (<= 4096): spans
  * start on a page, so a block size that is a multiple of align will do. */
@@ -136,15 +189,21 @@ void *pm_realloc(void *p, size_t size)
     size_t old_size;
     if (entry & PM_PAGE_POOL) {
         pm_pool_t *pool = small_check(entry, p, "realloc");
-        if (size <= PM_SMALL_MAX && pm_class_of(size) == pool->size_class)
-            return p;                         /* same class: stays in place */
         old_size = pool->block_size;
+        if (size <= PM_SMALL_MAX && pm_class_of(size) == pool->size_class) {
+            if (pm_unlikely(_pm_slow))
+                _pm_slow_resize(p, old_size, size);
+            return p;                         /* same class: stays in place */
+        }
     } else if (entry & PM_PAGE_SPAN) {
         pm_span_t *span = _pm_span_check(entry, p, "realloc");
-        if (size > PM_SMALL_MAX && size <= PM_MEDIUM_MAX &&
-            pm_medium_class_of(size) == span->medium_class)
-            return p;
         old_size = span->block_size;
+        if (size > PM_SMALL_MAX && size <= PM_MEDIUM_MAX &&
+            pm_medium_class_of(size) == span->medium_class) {
+            if (pm_unlikely(_pm_slow))
+                _pm_slow_resize(p, old_size, size);
+            return p;
+        }
     } else if (entry & PM_PAGE_LARGE) {
         pm_large_t *rec = _pm_large_check(entry, p, "realloc");
         if (size > PM_MEDIUM_MAX)
@@ -156,6 +215,8 @@ void *pm_realloc(void *p, size_t size)
     void *q = pm_malloc_inline(size);
     if (!q)
         return NULL;                          /* p untouched, errno = ENOMEM */
+    if (pm_unlikely(_pm_slow))
+        old_size = _pm_slow_usable(p, old_size);   /* valgrind: only what was asked for */
     memcpy(q, p, old_size < size ? old_size : size);
     pm_free_inline(p);
     return q;
@@ -183,11 +244,12 @@ void *_pm_alloc_aligned(size_t align, size_t size)
         if (n == 0)
             n = align;
         if (n <= PM_SMALL_MAX)
-            return pm_malloc_inline(n);
+            return pm_unlikely(_pm_slow) ? small_alloc_slow(pm_class_of(n), size)
+                                         : pm_malloc_inline(n);
     }
     int m = medium_class_aligned(align, size);
     if (m >= 0)
-        return medium_alloc_class((unsigned)m);
+        return medium_alloc_api((unsigned)m, size);
     return _pm_large_alloc(size, align, false);
 }
 
@@ -241,13 +303,18 @@ size_t pm_malloc_usable_size(void *p)
     if (!p)
         return 0;
     uintptr_t entry = pm_pagemap_get(p);
+    size_t n;
     if (entry & PM_PAGE_POOL)
-        return small_check(entry, p, "malloc_usable_size")->block_size;
-    if (entry & PM_PAGE_SPAN)
-        return _pm_span_check(entry, p, "malloc_usable_size")->block_size;
-    if (entry & PM_PAGE_LARGE)
-        return _pm_large_usable(_pm_large_check(entry, p, "malloc_usable_size"));
-    _pm_fatal_ptr("malloc_usable_size", "invalid pointer", p);
+        n = small_check(entry, p, "malloc_usable_size")->block_size;
+    else if (entry & PM_PAGE_SPAN)
+        n = _pm_span_check(entry, p, "malloc_usable_size")->block_size;
+    else if (entry & PM_PAGE_LARGE)
+        n = _pm_large_usable(_pm_large_check(entry, p, "malloc_usable_size"));
+    else
+        _pm_fatal_ptr("malloc_usable_size", "invalid pointer", p);
+    if (pm_unlikely(_pm_slow))
+        n = _pm_slow_usable(p, n);
+    return n;
 }
 
 int pm_malloc_trim(size_t pad)

@@ -35,6 +35,17 @@
 #include <string.h>
 
 __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+__thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
+
+/* Called whenever _pm_tls_heap or _pm_slow changes for this thread.  A
+ * change of _pm_slow made by another thread (pm_option_set of the
+ * statistics) reaches this thread at its next slow path: the generic paths
+ * of pool.c turn the route off, _pm_small_alloc_generic turns it back on. */
+void _pm_heap_route(void)
+{
+    pm_heap_t *heap = _pm_tls_heap;
+    _pm_tls_fast = (uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && !_pm_slow ? heap : PM_ROUTE_GENERIC;
+}
 
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_heap_t *heaps_all;        /* every heap, linked by next_all */
@@ -124,12 +135,27 @@ pm_heap_t *_pm_heap_acquire(void)
     return h;
 }
 
+/* The heap owning the pool or span of block b; NULL if b is not a block. */
+static pm_heap_t *block_owner(const pm_block_t *b)
+{
+    uintptr_t entry = pm_pagemap_get(b);
+    if (entry & PM_PAGE_POOL)
+        return ((pm_pool_t *)(entry & ~PM_PAGE_TAGS))->heap;
+    if (entry & PM_PAGE_SPAN)
+        return ((pm_span_t *)(entry & ~PM_PAGE_TAGS))->heap;
+    return NULL;
+}
+
 /* Frees every block of the stack into heap; the caller owns heap (or holds
- * its lock while it is abandoned). */
+ * its lock while it is abandoned).  Each link is checked before it is
+ * followed (safe linking, types.h): it must lead to NULL or to a block of
+ * this heap. */
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
     while (b) {
-        pm_block_t *next = b->next;
+        pm_block_t *next = pm_link_decode(b);
+        if (pm_unlikely(next && block_owner(next) != heap))
+            _pm_fatal_link("corrupted remote free list of heap", heap, b);
         uintptr_t entry = pm_pagemap_get(b);
         if (entry & PM_PAGE_POOL)
             _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
@@ -171,7 +197,7 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
         if (state == PM_HEAP_LIVE) {
             pm_block_t *head = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
             do {
-                b->next = head;
+                b->link = pm_link_encode(b, head);
             } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &head, b,
                                                             memory_order_seq_cst,
                                                             memory_order_relaxed));
@@ -201,7 +227,8 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
     }
 }
 
-void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+/* The owner of small block b, which must be out. */
+static pm_heap_t *pool_owner_checked(pm_pool_t *pool, pm_block_t *b, const char *call)
 {
     pm_heap_t *owner = pool->heap;
     uint64_t bit;
@@ -209,6 +236,26 @@ void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
     if (!owner || ((uintptr_t)b & 7) ||
         !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, b, call);
+    return owner;
+}
+
+void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    heap_free_remote(pool_owner_checked(pool, b, call), pool, NULL, b, call);
+}
+
+/* Every free of a small block that the inline path did not take: a block of
+ * another thread's heap, a thread without a heap of its own, or slow mode. */
+void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    pm_heap_t *owner = pool_owner_checked(pool, b, call);
+    if (pm_unlikely(_pm_slow)) {
+        _pm_slow_free(b, pool->block_size, pool->size_class);
+        if (owner == _pm_tls_heap) {
+            _pm_pool_free_local(owner, pool, b, call);
+            return;
+        }
+    }
     heap_free_remote(owner, pool, NULL, b, call);
 }
 

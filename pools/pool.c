@@ -35,8 +35,8 @@ pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list poin
 __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
 {
     size_t nfree = 0;
-    for (const pm_block_t *b = pool->free; b; b = b->next)
-        if (++nfree > pool->capacity)
+    for (const pm_block_t *b = pool->free; pm_pool_is_block(b); b = pm_link_decode(b))
+        if (++nfree > pool->capacity || ((uintptr_t)b & ~(PM_POOL_SIZE - 1)) != (uintptr_t)pool)
             return false;
     size_t uncarved = (size_t)(pool->limit - pool->bump) / pool->block_size;
     size_t live = 0;
@@ -75,7 +75,7 @@ static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool)
 static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
     size_t size = pm_class_size(c);
-    pool->free = NULL;
+    pool->free = (pm_block_t *)pool;     /* empty list: it ends at once */
     pool->used = 0;
     pool->size_class = (uint16_t)c;
     pool->block_size = (uint16_t)size;
@@ -100,9 +100,13 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     _pm_arena_pool_return(heap, pool);
 }
 
-/* ---- slow path of malloc ---- */
+/* ---- slow path of malloc ----
+ * Also the only way blocks leave a pool in slow mode (and for allocator
+ * metadata): everything the inline pop does is repeated here. */
 void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
 {
+    if (pm_unlikely(_pm_slow))
+        _pm_tls_fast = PM_ROUTE_GENERIC;  /* slow mode was switched on by another thread */
     if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
         _pm_heap_collect(heap);       /* blocks freed by other threads come home */
     for (;;) {
@@ -122,8 +126,8 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
             pool_link_front(heap, pool);
         }
         pm_block_t *b = pool->free;
-        if (b) {
-            pool->free = b->next;
+        if (pm_pool_is_block(b)) {
+            pm_pool_pop(pool, b);
         } else if (pool->bump < pool->limit) {
             b = (pm_block_t *)pool->bump;     /* carve a never-used block */
             pool->bump += pool->block_size;
@@ -134,8 +138,6 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         pool->used++;
         pm_live_set(pool, b);
         pool_check(pool);
-        if (pm_unlikely(_pm_stats_on))
-            _pm_stats_count_alloc(c);
         return b;
     }
 }
@@ -143,6 +145,8 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
 /* ---- slow path of free: the pool was FULL, or is now EMPTY ---- */
 void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
 {
+    if (pm_unlikely(_pm_slow))
+        _pm_tls_fast = PM_ROUTE_GENERIC;
     pool_check(pool);
     pm_assert(pool->heap == heap);
     if (!pool->listed)
@@ -177,38 +181,67 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
     return n;
 }
 
-/* ---- misuse ---- */
-static char *fmt_hex(char *out, uintptr_t v)
+/* ---- misuse ----
+ * Messages are one line, built on the stack (the heap may be corrupt):
+ * "<call>(): <what> 0x<pointer>[ (<more>)]". */
+typedef struct msg_s {
+    char buf[200];
+    size_t n;
+} msg_t;
+
+static void msg_str(msg_t *m, const char *s)
 {
-    char tmp[2 + 16];
-    int n = 0;
+    while (*s && m->n < sizeof m->buf - 20)
+        m->buf[m->n++] = *s++;
+}
+
+static void msg_ptr(msg_t *m, const void *p)
+{
+    uintptr_t v = (uintptr_t)p;
+    char tmp[16];
+    int k = 0;
     do {
-        tmp[n++] = "0123456789abcdef"[v & 15];
+        tmp[k++] = "0123456789abcdef"[v & 15];
         v >>= 4;
     } while (v);
-    *out++ = '0';
-    *out++ = 'x';
-    while (n)
-        *out++ = tmp[--n];
-    return out;
+    m->buf[m->n++] = '0';
+    m->buf[m->n++] = 'x';
+    while (k)
+        m->buf[m->n++] = tmp[--k];
+}
+
+static void msg_head(msg_t *m, const char *call, const char *what, const void *p)
+{
+    m->n = 0;
+    msg_str(m, call);
+    msg_str(m, "(): ");
+    msg_str(m, what);
+    msg_str(m, " ");
+    msg_ptr(m, p);
+}
+
+__attribute__((noreturn)) static void msg_fatal(msg_t *m)
+{
+    m->buf[m->n] = 0;
+    _pm_os_fatal(m->buf);
 }
 
 void _pm_fatal_ptr(const char *call, const char *what, const void *p)
 {
-    char msg[160];
-    char *o = msg;
-    for (const char *s = call; *s && o < msg + 60; s++)
-        *o++ = *s;
-    *o++ = '(';
-    *o++ = ')';
-    *o++ = ':';
-    *o++ = ' ';
-    for (const char *s = what; *s && o < msg + 120; s++)
-        *o++ = *s;
-    *o++ = ' ';
-    o = fmt_hex(o, (uintptr_t)p);
-    *o = 0;
-    _pm_os_fatal(msg);
+    msg_t m;
+    msg_head(&m, call, what, p);
+    msg_fatal(&m);
+}
+
+/* "malloc(): corrupted free list in pool 0x... (link in block 0x...)" */
+void _pm_fatal_link(const char *what, const void *where, const void *block)
+{
+    msg_t m;
+    msg_head(&m, "malloc", what, where);
+    msg_str(&m, " (link in block ");
+    msg_ptr(&m, block);
+    msg_str(&m, ")");
+    msg_fatal(&m);
 }
 
 /* The words for a block that was already freed: "double free" when it is
@@ -216,6 +249,12 @@ void _pm_fatal_ptr(const char *call, const char *what, const void *p)
 const char *_pm_freed_word(const char *call)
 {
     return call[0] == 'f' && call[1] == 'r' ? "double free" : "pointer already freed";
+}
+
+/* The link in free block b of pool failed its check on pop (internal.h). */
+void _pm_pool_corrupt(pm_pool_t *pool, const pm_block_t *b)
+{
+    _pm_fatal_link("corrupted free list in pool", pool, b);
 }
 
 /* p is in pool's page but its live bit is clear (or p is misaligned):

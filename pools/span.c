@@ -49,7 +49,7 @@ static inline unsigned span_index(const pm_span_t *s, const void *p, bool *exact
 __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
 {
     size_t nfree = 0;
-    for (const pm_block_t *b = s->free; b; b = b->next)
+    for (const pm_block_t *b = s->free; b; b = pm_link_decode(b))
         if (++nfree > s->capacity)
             return false;
     size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
@@ -124,13 +124,28 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
     _pm_arena_pages_return(heap, base, s->pages);
 }
 
+/* Takes free block b, the head of s's list, off the list.  The decoded link
+ * (safe linking, types.h) must be NULL or a block start of s that is not
+ * out; span_index checks both range and alignment exactly. */
+static inline void span_pop(pm_span_t *s, pm_block_t *b)
+{
+    pm_block_t *next = pm_link_decode(b);
+    if (next) {
+        bool exact;
+        unsigned idx = span_index(s, next, &exact);
+        if (pm_unlikely(!exact || (atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1))
+            _pm_fatal_link("corrupted free list in span", span_base(s), b);
+    }
+    s->free = next;
+}
+
 /* ---- allocation (owner, or holder of an abandoned heap's lock) ---- */
 void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
 {
     pm_span_t *s = heap->spans[m];
     pm_block_t *b = s->free;
     if (pm_likely(b != NULL)) {
-        s->free = b->next;
+        span_pop(s, b);
     } else {
         if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
             _pm_heap_collect(heap);
@@ -144,7 +159,7 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                 span_link_front(heap, s);
             }
             if ((b = s->free) != NULL) {
-                s->free = b->next;
+                span_pop(s, b);
                 break;
             }
             if (s->bump < span_limit(s)) {
@@ -163,8 +178,6 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                               ((uint64_t)1 << idx),
                           memory_order_relaxed);
     span_check(s);
-    if (pm_unlikely(_pm_stats_on))
-        _pm_stats_count_alloc(PM_CLASS_COUNT + m);
     return b;
 }
 
@@ -197,10 +210,8 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     if (!exact || !(live & bit))
         span_bad_free(s, p, call);
     atomic_store_explicit(&s->live, live & ~bit, memory_order_relaxed);
-    if (pm_unlikely(_pm_stats_on))
-        _pm_stats_count_free(PM_CLASS_COUNT + s->medium_class);
     pm_block_t *b = p;
-    b->next = s->free;
+    b->link = pm_link_encode(b, s->free);
     s->free = b;
     s->used--;
     span_check(s);
@@ -215,6 +226,10 @@ void _pm_span_free(uintptr_t entry, void *p, const char *call)
 {
     pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
     pm_heap_t *heap = _pm_tls_heap;
+    if (pm_unlikely(_pm_slow)) {
+        _pm_span_check(entry, p, call);
+        _pm_slow_free(p, s->block_size, PM_CLASS_COUNT + s->medium_class);
+    }
     if (pm_likely(s->heap == heap)) {
         _pm_span_free_local(heap, s, p, call);
         return;

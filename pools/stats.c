@@ -1,7 +1,7 @@
 /* stats.c -- counters and the statistics report (layer 1).
  *
- * Per-class counters cost nothing unless POOLMALLOC_STATS=1: the fast paths
- * test one flag.  When on, they are process-wide atomics, so current and
+ * Per-class counters cost nothing unless POOLMALLOC_STATS=1, which puts the
+ * process in slow mode (types.h): the hooks of slow.c count each block.  When on, they are process-wide atomics, so current and
  * peak bytes are exact for the whole process (at the price of an atomic add
  * per call: statistics mode is for diagnosis, not for timing).  Arena,
  * large-path and heap counters are kept always; they change on slow paths
@@ -127,7 +127,7 @@ void pm_stats_print(int fd)
     out_str(&o, "poolmalloc: statistics (pid ");
     out_num(&o, (uint64_t)getpid(), 0);
     out_str(&o, ")\n");
-    if (_pm_stats_on) {
+    if (_pm_slow & PM_SLOW_STATS) {
         out_str(&o, "poolmalloc: class  size       allocs        frees    cur-bytes   peak-bytes\n");
         for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
             pm_class_stats_t *k = &s.classes[c];

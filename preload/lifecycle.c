@@ -14,6 +14,7 @@
 #include <sched.h>
 
 _Atomic int _pm_initialized;
+uintptr_t _pm_secret;   /* safe linking (types.h); fixed before the first block exists */
 static _Atomic int late_claimed;
 static _Atomic int key_ready;
 static pthread_key_t heap_key;
@@ -24,8 +25,13 @@ void _pm_process_init(void)
     if (pm_likely(atomic_load_explicit(&_pm_initialized, memory_order_acquire)))
         return;
     int saved = errno;
+    /* Once, even if two threads get here first at the same time: blocks
+     * freed under one secret must be read back under the same one. */
+    uintptr_t none = 0, secret = (uintptr_t)_pm_os_random() | 1;
+    __atomic_compare_exchange_n(&_pm_secret, &none, secret, false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
     _pm_options_init();
-    if (_pm_stats_on)
+    if (_pm_slow & PM_SLOW_STATS)
         stats_fd = _pm_os_dup_stderr();
     _pm_heap_backup();
     atomic_store_explicit(&_pm_initialized, 1, memory_order_release);
@@ -38,6 +44,7 @@ static void thread_exit(void *value)
     pm_heap_t *heap = value;
     if ((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && heap == _pm_tls_heap) {
         _pm_tls_heap = PM_HEAP_DEAD;
+        _pm_heap_route();
         _pm_heap_abandon(heap);
     }
 }
@@ -93,6 +100,6 @@ __attribute__((constructor)) static void pm_constructor(void)
 
 __attribute__((destructor)) static void pm_destructor(void)
 {
-    if (_pm_stats_on)
+    if (_pm_slow & PM_SLOW_STATS)
         pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
 }

@@ -31,7 +31,15 @@ long _pm_option_values[PM_OPTION_COUNT] = {
     [PM_OPTION_ARENA_DECAY_MS] = 1000,
 };
 
-int _pm_stats_on;
+unsigned _pm_slow;
+
+static void stats_mode_set(long on)
+{
+    if (on)
+        _pm_slow |= PM_SLOW_STATS;
+    else
+        _pm_slow &= ~PM_SLOW_STATS;
+}
 
 /* Parses "123", "64K", "64M", "1G"; returns 0 or EINVAL. */
 static int parse_value(const char *s, long *out)
@@ -80,7 +88,7 @@ void _pm_options_init(void)
             _pm_os_write(2, msg, n);
         }
     }
-    _pm_stats_on = (int)_pm_option_values[PM_OPTION_STATS];
+    stats_mode_set(_pm_option_values[PM_OPTION_STATS]);
 }
 
 long pm_option_get(pm_option_t option)
@@ -97,7 +105,10 @@ int pm_option_set(pm_option_t option, long value)
         return EINVAL;
     _pm_process_init();   /* so that the environment does not override it later */
     _pm_option_values[option] = value;
-    if (option == PM_OPTION_STATS)
-        _pm_stats_on = (int)value;
+    if (option == PM_OPTION_STATS) {
+        /* Other threads follow at their next slow path (heap.c). */
+        stats_mode_set(value);
+        _pm_heap_route();
+    }
     return 0;
 }

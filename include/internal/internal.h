@@ -41,9 +41,13 @@ PM_INTERNAL void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_
 PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools released */
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *pool, void *p,
                                                                    const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *pool,
+                                                                  const pm_block_t *b);
 PM_INTERNAL const char *_pm_freed_word(const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
                                                                const char *what, const void *p);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
+                                                                const void *block);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -55,12 +59,19 @@ PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
 PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
 
 /* ---- pools/heap.c ---- */
+/* The calling thread's heap: a heap, PM_HEAP_NONE or PM_HEAP_DEAD. */
 PM_INTERNAL extern __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+/* The heap the inline fast paths use: _pm_tls_heap while it is a heap and
+ * the process is not in slow mode (types.h), else PM_ROUTE_GENERIC.  Only
+ * the fast paths read it; _pm_heap_route sets it. */
+PM_INTERNAL extern __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec")));
+PM_INTERNAL void _pm_heap_route(void);                   /* recompute _pm_tls_fast */
 PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
 PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is exiting */
 PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
 PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b,
                                                   const char *call);
+PM_INTERNAL void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
 PM_INTERNAL size_t _pm_heaps_trim(void);
@@ -71,12 +82,27 @@ PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
 
 /* ---- pools/alloc.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(size_t size);
+PM_INTERNAL void *_pm_internal_alloc(size_t size);  /* allocator metadata: a small block, no hooks */
+PM_INTERNAL void _pm_internal_free(void *p);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
 PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
 PM_INTERNAL void _pm_stats_count_free(unsigned c);
+
+/* ---- pools/slow.c: the hooks of slow mode (types.h) ----
+ * Called only while _pm_slow is set, around each block the malloc API hands
+ * out or takes back (not around allocator metadata).  `counter` is the
+ * statistics index: the small class, PM_CLASS_COUNT + the medium class, or
+ * -1 for a large allocation; `size` is what the caller asked for, `block`
+ * the usable size. */
+PM_INTERNAL void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed);
+PM_INTERNAL void _pm_slow_free(void *p, size_t block, int counter);
+PM_INTERNAL void _pm_slow_resize(void *p, size_t old_size, size_t new_size);
+/* What malloc_usable_size reports for a block of `block` usable bytes: the
+ * block, except under valgrind, where only the bytes asked for may be used. */
+PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);
 
 /* ---- preload/options.c ---- */
 PM_INTERNAL void _pm_options_init(void);
@@ -88,6 +114,40 @@ PM_INTERNAL void _pm_thread_init_late(void); /* thread-exit key, fork handlers *
 PM_INTERNAL extern _Atomic int _pm_initialized;
 
 /* ======================= fast paths ======================================= */
+
+/* The secret of safe linking (types.h, pm_block_s): random, set once at
+ * start-up before any block is freed. */
+PM_INTERNAL extern uintptr_t _pm_secret;
+
+static inline uintptr_t pm_link_encode(const pm_block_t *b, const void *next)
+{
+    return (uintptr_t)next ^ (uintptr_t)b ^ _pm_secret;
+}
+
+static inline pm_block_t *pm_link_decode(const pm_block_t *b)
+{
+    return (pm_block_t *)(b->link ^ (uintptr_t)b ^ _pm_secret);
+}
+
+/* True for a block of a pool's free list, false for its end (the pool's
+ * address) and for the empty sentinel pool's NULL: blocks never start at
+ * page offset 0, where the pool header is. */
+static inline bool pm_pool_is_block(const pm_block_t *b)
+{
+    return ((uintptr_t)b & (PM_POOL_SIZE - 1)) != 0;
+}
+
+/* Takes free block b, the head of pool's list, off the list.  The decoded
+ * link xor b must have no bit outside bits 3..11 set: next is in b's own
+ * page and 8-aligned like b.  With the mangling that is one xor with the
+ * secret, one test, one xor with b. */
+static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b)
+{
+    uintptr_t d = b->link ^ _pm_secret;      /* next ^ b */
+    if (pm_unlikely(d & ~(uintptr_t)(PM_POOL_SIZE - 8)))
+        _pm_pool_corrupt(pool, b);
+    pool->free = (pm_block_t *)(d ^ (uintptr_t)b);
+}
 
 /* Marks block b of pool as out (1) or free (0) in the live bitmap. */
 static inline uint64_t *pm_live_word(pm_pool_t *pool, const void *b, uint64_t *bit)
@@ -110,12 +170,10 @@ static inline void *pm_small_alloc(pm_heap_t *heap, unsigned c)
 {
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
-    if (pm_likely(b != NULL)) {
-        pool->free = b->next;
+    if (pm_likely(pm_pool_is_block(b))) {
+        pm_pool_pop(pool, b);
         pool->used++;
         pm_live_set(pool, b);
-        if (pm_unlikely(_pm_stats_on))
-            _pm_stats_count_alloc(c);
         return b;
     }
     return _pm_pool_alloc_generic(heap, c);
@@ -131,11 +189,8 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
     if (pm_unlikely(!(word & bit) || ((uintptr_t)p & 7)))
         _pm_pool_bad_free(pool, p, call);
     atomic_store_explicit(w, word & ~bit, memory_order_relaxed);
-    if (pm_unlikely(_pm_stats_on))
-        _pm_stats_count_free(pool->size_class);
     pm_block_t *b = (pm_block_t *)p;
-    pm_block_t *head = pool->free;
-    b->next = head;
+    b->link = pm_link_encode(b, pool->free);
     pool->free = b;
     if (pm_unlikely(--pool->used == 0 || !pool->listed))
         _pm_pool_free_generic(heap, pool);
@@ -145,8 +200,8 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
 static inline void *pm_malloc_inline(size_t size)
 {
     if (pm_likely(size <= PM_SMALL_MAX)) {
-        pm_heap_t *heap = _pm_tls_heap;
-        if (pm_likely((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD))
+        pm_heap_t *heap = _pm_tls_fast;
+        if (pm_likely((uintptr_t)heap > (uintptr_t)PM_ROUTE_GENERIC))
             return pm_small_alloc(heap, pm_class_of(size));
         return _pm_small_alloc_generic(size);
     }
@@ -155,13 +210,14 @@ static inline void *pm_malloc_inline(size_t size)
     return _pm_large_alloc(size, 0, false);
 }
 
-/* free: one page-map lookup, then a list push when the block is ours. */
+/* free: one page-map lookup, then a list push when the block is ours and
+ * the thread may use the fast path (any other case: _pm_heap_free_remote). */
 static inline void pm_free_inline(void *p)
 {
     uintptr_t entry = pm_pagemap_get(p);
     if (pm_likely(entry & PM_PAGE_POOL)) {
         pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-        pm_heap_t *heap = _pm_tls_heap;
+        pm_heap_t *heap = _pm_tls_fast;
         if (pm_likely(pool->heap == heap)) {
             pm_small_free_local(heap, pool, p, "free");
             return;

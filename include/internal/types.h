@@ -83,9 +83,23 @@ typedef struct pm_heap_s pm_heap_t;
 typedef struct pm_large_s pm_large_t;
 typedef struct pm_span_s pm_span_t;
 
-/* A free block: its first word links the free list it is on. */
+/* A free block: its first word links the free list it is on, mangled
+ * ("safe linking", as glibc 2.32 does for its tcache):
+ *
+ *     link = next ^ (address of the block) ^ _pm_secret
+ *
+ * _pm_secret is random per process (lifecycle.c), so a program that
+ * overwrites a freed block (a stale pointer, a heap overflow from the block
+ * before) cannot aim the next allocation somewhere of its choosing, and a
+ * link it clobbered decodes to garbage that the pop catches:
+ *   pools:  next must lie in the block's own page, 8-aligned (one test, see
+ *           pm_pool_pop); a pool's list ends with the pool's own address,
+ *           not NULL, so that even the last link passes the same test;
+ *   spans:  next must be a block start of the span that is not out, or NULL;
+ *   remote: next must be a block of a pool or span of the same heap, or NULL.
+ * A failed check aborts: "malloc(): corrupted free list in pool 0x...". */
 struct pm_block_s {
-    pm_block_t *next;
+    uintptr_t link;
 };
 
 /* ---- pool (pools/pool.c) --------------------------------------------------
@@ -96,7 +110,8 @@ struct pm_block_s {
  * Invariant: used + (blocks on `free`) + (limit - bump) / size == capacity,
  * and the live bit of a block's first granule is 1 exactly while it is out. */
 struct pm_pool_s {
-    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path) */
+    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
+                               list ends with the pool's own address (empty: free == pool) */
     uint32_t used;          /* blocks handed out and not yet freed */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
@@ -193,13 +208,19 @@ struct pm_heap_s {
 };
 
 /* Sentinel pool that every empty class list points to: its free list is
- * always NULL, so the fast path needs no NULL check on the pool. */
+ * always NULL, which the fast path takes for an empty list (page offset 0,
+ * like a real pool's end of list), so it needs no NULL check on the pool. */
 PM_INTERNAL extern pm_pool_t _pm_empty_pool;
 PM_INTERNAL extern pm_span_t _pm_empty_span;
 
 /* Values of the thread's heap pointer besides a real heap. */
 #define PM_HEAP_NONE ((pm_heap_t *)0)  /* thread has not allocated yet */
 #define PM_HEAP_DEAD ((pm_heap_t *)1)  /* thread is exiting: heap handed over */
+/* The value of the fast-path route (_pm_tls_fast) while the inline fast
+ * paths must not run: before the thread's first allocation, after its exit,
+ * and in slow mode.  No pool has this owner, so free's ownership test fails
+ * too and sends the block to the out-of-line path. */
+#define PM_ROUTE_GENERIC ((pm_heap_t *)1)
 
 /* ---- large path (arenas/large.c) ------------------------------------------
  * A request over 512 bytes gets its own mapping.  Its record lives in a small
@@ -246,8 +267,20 @@ static inline uintptr_t pm_pagemap_get(const void *p)
         memory_order_acquire);
 }
 
+/* ---- slow mode --------------------------------------------------------------
+ * The inline fast paths (internal.h) do no bookkeeping beyond the free lists.
+ * Anything else done per call -- per-class statistics, valgrind client
+ * requests, strict checking -- puts the process in slow mode: _pm_slow is
+ * non-zero, every thread's fast-path route (_pm_tls_fast) is
+ * PM_ROUTE_GENERIC, and malloc and free of every size go through the
+ * out-of-line paths, which call the hooks in pools/slow.c.  The fast paths
+ * therefore test no flag at all.  Bits: */
+#define PM_SLOW_STATS 1u    /* PM_OPTION_STATS: per-class counters (can change at run time) */
+#define PM_SLOW_VALGRIND 2u /* running under valgrind: client requests (set once, at start-up) */
+#define PM_SLOW_STRICT 4u   /* POOLMALLOC_STRICT build: fill freed blocks, check them on reuse */
+PM_INTERNAL extern unsigned _pm_slow;
+
 /* ---- options and statistics ----------------------------------------------- */
-PM_INTERNAL extern int _pm_stats_on; /* PM_OPTION_STATS, copied for the fast path */
 
 typedef struct pm_class_counters_s {
     _Atomic uint64_t allocs, frees, current, peak;

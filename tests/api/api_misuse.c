@@ -8,13 +8,18 @@
  * program reaches the end and exits 3, which the driver reports as failure.
  *
  * Cases: double_free_small double_free_large interior_small interior_large
- *        free_stack free_static realloc_stack (and "valid", which must exit 0). */
+ *        free_stack free_static realloc_stack (and "valid", which must exit 0),
+ *        more below; the remote_* cases free from a second thread, the
+ *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
+ *        block (safe linking must catch it when the link is next followed). */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "pm_test.h"
@@ -58,6 +63,40 @@ __attribute__((noinline)) static void realloc_stack(void)
     void *q = realloc_fn(p, 256);
     laundered = q;
     __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+/* What a stale pointer or an overflow writes into a freed block. */
+static void clobber_word(void *p)
+{
+    volatile uint64_t *w = launder_ptr(p);
+    *w = 0x4141414141414141ULL;
+}
+
+/* Frees `arg` from a thread that does not own it, `free_twice` times. */
+static int free_twice;
+static void *remote_free_thread(void *arg)
+{
+    for (int i = 0; i < free_twice; i++)
+        free_fn(arg);
+    return NULL;
+}
+
+static void free_in_thread(void *p, int times)
+{
+    pthread_t t;
+    free_twice = times;
+    if (pthread_create(&t, NULL, remote_free_thread, p) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "pthread failed\n");
+        exit(2);
+    }
+}
+
+/* The owner takes back blocks freed by other threads when its fast path
+ * runs dry: more allocations of one class than a pool holds get it there. */
+static void owner_runs_dry(void)
+{
+    for (int i = 0; i < 1200; i++)
+        laundered = malloc(8);
 }
 
 int main(int argc, char **argv)
@@ -137,6 +176,90 @@ int main(int argc, char **argv)
         free_fn(bad);
     } else if (!strcmp(c, "realloc_stack")) {
         realloc_stack();
+    } else if (!strcmp(c, "uaf_write_small")) {
+        char *p = malloc(40);
+        char *keep = malloc(40);
+        free_fn(p);
+        announce(p);
+        clobber_word(p);          /* write after free over the link */
+        laundered = malloc(40);   /* pops p: the link must fail its check */
+        free(keep);
+    } else if (!strcmp(c, "overflow_small")) {
+        /* Two neighbours a, b (b right after a); b is freed, then a write
+         * runs 8 bytes past the end of a, over b's link. */
+        char *a = malloc(40), *b = malloc(40);
+        for (int i = 0; i < 1000 && b != a + 40; i++) {
+            a = b;
+            b = malloc(40);
+        }
+        if (b != a + 40) {
+            fprintf(stderr, "no adjacent blocks\n");
+            return 2;
+        }
+        free_fn(b);
+        announce(b);
+        memset(launder_ptr(a), 'x', 48);
+        laundered = malloc(40);
+    } else if (!strcmp(c, "uaf_write_medium")) {
+        char *p = malloc(3000);
+        char *keep = malloc(3000);
+        free_fn(p);
+        announce(p);
+        clobber_word(p);
+        laundered = malloc(3000);
+        free(keep);
+    } else if (!strcmp(c, "uaf_write_remote")) {
+        char *p = malloc(40);
+        char *keep = malloc(40);
+        announce(p);              /* before: printing may allocate, and take p back */
+        free_in_thread(p, 1);     /* p waits on this thread's remote-free stack */
+        clobber_word(p);
+        owner_runs_dry();
+        free(keep);
+    } else if (!strcmp(c, "remote_double_free_small")) {
+        char *p = malloc(40);
+        char *keep = malloc(40);
+        announce(p);
+        free_in_thread(p, 2);     /* caught when this thread takes p back */
+        owner_runs_dry();
+        free(keep);
+    } else if (!strcmp(c, "remote_double_free_medium")) {
+        char *p = malloc(3000);
+        char *keep = malloc(3000);
+        announce(p);
+        free_in_thread(p, 2);
+        owner_runs_dry();
+        laundered = malloc(3000);
+        free(keep);
+    } else if (!strcmp(c, "remote_interior_small")) {
+        char *p = malloc(64);
+        void *bad = launder_ptr(p + 8);
+        announce(bad);
+        free_in_thread(bad, 1);
+    } else if (!strcmp(c, "interior_large_page")) {
+        char *p = malloc(100000);
+        void *bad = launder_ptr(p + 8192);   /* not the mapping's first page */
+        announce(bad);
+        free_fn(bad);
+    } else if (!strcmp(c, "double_free_huge")) {
+        char *p = malloc((size_t)32 << 20);  /* over a quarter of the large cache: unmapped at free */
+        announce(p);
+        free_fn(p);
+        free_fn(p);
+    } else if (!strcmp(c, "realloc_freed")) {
+        char *p = malloc(40);
+        char *keep = malloc(40);
+        free_fn(p);
+        announce(p);
+        laundered = realloc_fn(p, 100);
+        free(keep);
+    } else if (!strcmp(c, "free_mmap")) {
+        char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return 2;
+        void *bad = launder_ptr(m + 16);
+        announce(bad);
+        free_fn(bad);
     } else if (!strcmp(c, "valid")) {
         /* Control case: correct use must not abort. */
         char *p = malloc(32);

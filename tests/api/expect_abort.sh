@@ -27,6 +27,16 @@ double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
 interior_small | interior_medium | interior_large | free_stack | free_static)
     re='poolmalloc: free\(\): invalid pointer' ;;
 realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
+realloc_freed) re='poolmalloc: realloc\(\): pointer already freed' ;;
+remote_double_free_small | remote_double_free_medium) re='poolmalloc: free\(\): double free' ;;
+remote_interior_small | interior_large_page | free_mmap) re='poolmalloc: free\(\): invalid pointer' ;;
+double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
+uaf_write_small | overflow_small)
+    re='poolmalloc: malloc\(\): corrupted free list in pool 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
+uaf_write_medium)
+    re='poolmalloc: malloc\(\): corrupted free list in span 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
+uaf_write_remote)
+    re='poolmalloc: malloc\(\): corrupted remote free list of heap 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
 *) re=$any ;;
 esac
 if [ $# -ge 3 ]; then
