@@ -236,7 +236,7 @@ static size_t delete_garbage(pm_gc_link *unreach)
      * of its blocks, and free those of this thread's pools directly. */
     size_t n = 0;
     pm_gc_link *next;
-    pm_heap_t *heap = _pm_tls_heap;
+    pm_heap_t *heap = _pm_tls_fast;     /* PM_ROUTE_GENERIC in slow mode: pm_free_inline */
     pm_pool_t *pool = NULL;
     uintptr_t pool_page = 1;
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
