@@ -6,8 +6,8 @@
  * `capacity` blocks; the blocks of classes that are multiples of 16 bytes
  * are 16-aligned because the header is.  Like obmalloc, a pool hands out
  * blocks from two places: `free`, the list of blocks given back, and the
- * never-used tail [bump, limit), carved one block at a time only when the
- * list is empty, so a pool's memory is touched only as far as it is used.
+ * never-used tail [bump, limit), carved into the list all at once when the
+ * list first runs dry (the pool is one page: nothing more is touched).
  *
  * Pool states and transitions (see types.h for the invariant):
  *
@@ -18,11 +18,10 @@
  *     +--------------------+  +--------------------+
  *
  * A USED pool is on its class list in its heap; the head of that list is
- * where the fast path allocates.  An EMPTY pool goes back to its arena at
- * once (CPython does the same), except the only pool of a class, which is
- * kept so that a loop of malloc/free of one size does not take and return a
- * page every time.  Such kept pools are released at thread exit and by
- * malloc_trim.
+ * where the fast path allocates; it is never EMPTY while it is the head (it
+ * holds a pin, see pool_link_front).  An EMPTY pool goes back to its arena
+ * (CPython does the same), except one per class kept as a spare (see
+ * pool_emptied).  Kept pools are released at thread exit and by malloc_trim.
  */
 #include "include/internal/internal.h"
 
@@ -43,28 +42,52 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
     for (size_t i = 0; i < PM_POOL_GRANULES / 64; i++)
         live += (size_t)__builtin_popcountll(atomic_load_explicit(&pool->live[i],
                                                                   memory_order_relaxed));
-    return pool->used + nfree + uncarved == pool->capacity && live == pool->used;
+    uint32_t out = pool->listed && !pool->prev ? pool->used - 1 : pool->used;
+    return out + nfree + uncarved == pool->capacity && live == out;
 }
 #define pool_check(pool) pm_assert(PM_DEBUG < 2 || pool_is_valid(pool))
 
-/* ---- class lists ---- */
+/* ---- class lists ----
+ * The head of a class list (the pool the fast path allocates from) holds
+ * one extra count in `used`, its pin: its count never reaches 0 on the fast
+ * path of free, so a malloc/free loop that empties and refills it never
+ * leaves the fast path.  pool_out() is the number of blocks out. */
+static inline bool pool_is_head(const pm_heap_t *heap, const pm_pool_t *pool)
+{
+    return heap->pools[pool->size_class] == pool;
+}
+
+static inline uint32_t pool_out(const pm_heap_t *heap, const pm_pool_t *pool)
+{
+    return pool->used - (pool_is_head(heap, pool) ? 1 : 0);
+}
+
+static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool);
+
 static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
 {
-    pm_pool_t *head = heap->pools[pool->size_class];
+    pm_pool_t *old = heap->pools[pool->size_class];
     pool->prev = NULL;
-    pool->next = head == &_pm_empty_pool ? NULL : head;
+    pool->next = old == &_pm_empty_pool ? NULL : old;
     if (pool->next)
         pool->next->prev = pool;
     heap->pools[pool->size_class] = pool;
     pool->listed = 1;
+    pool->used++;                               /* the pin moves to pool */
+    if (old != &_pm_empty_pool && --old->used == 0)
+        pool_emptied(heap, old);
 }
 
 static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool)
 {
-    if (pool->prev)
+    if (pool->prev) {
         pool->prev->next = pool->next;
-    else
+    } else {                                    /* the head: the pin moves on */
+        pool->used--;
         heap->pools[pool->size_class] = pool->next ? pool->next : &_pm_empty_pool;
+        if (pool->next)
+            pool->next->used++;
+    }
     if (pool->next)
         pool->next->prev = pool->prev;
     pool->next = pool->prev = NULL;
@@ -100,6 +123,38 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     _pm_arena_pool_return(heap, pool);
 }
 
+/* A pool that is not its list's head has no block out any more.  One per
+ * class waits off the list as the class's spare, so that a batch that
+ * overflows into a second pool and is freed does not return that pool to
+ * its arena and take it back (and carve it again) every time; any more go
+ * back to their arena.  Spares are released by malloc_trim and at thread
+ * exit (_pm_pool_release_empty). */
+static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
+{
+    unsigned c = pool->size_class;
+    if (heap->spare_pools[c] == NULL) {
+        if (pool->listed)
+            pool_unlink(heap, pool);
+        heap->spare_pools[c] = pool;
+        return;
+    }
+    pool_release(heap, pool);
+}
+
+/* Links every never-used block of pool into its free list (the list is
+ * empty): a pool is one page, so this touches no page the first block did
+ * not, and the fast path then pops them one by one. */
+static void pool_carve(pm_pool_t *pool)
+{
+    size_t bs = pool->block_size;
+    char *b = pool->bump, *end = pool->limit;
+    for (; b + bs < end; b += bs)
+        ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, b + bs);
+    ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, pool);  /* the list's end */
+    pool->free = (pm_block_t *)pool->bump;
+    pool->bump = pool->limit;
+}
+
 /* ---- slow path of malloc ----
  * Also the only way blocks leave a pool in slow mode (and for allocator
  * metadata): everything the inline pop does is repeated here. */
@@ -111,7 +166,11 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         _pm_heap_collect(heap);       /* blocks freed by other threads come home */
     for (;;) {
         pm_pool_t *pool = heap->pools[c];
-        if (pool == &_pm_empty_pool) {
+        if (pool == &_pm_empty_pool && heap->spare_pools[c] != NULL) {
+            pool = heap->spare_pools[c];
+            heap->spare_pools[c] = NULL;
+            pool_link_front(heap, pool);
+        } else if (pool == &_pm_empty_pool) {
             pool = _pm_arena_pool_take(heap);
             if (!pool) {
                 errno = ENOMEM;
@@ -126,11 +185,12 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
             pool_link_front(heap, pool);
         }
         pm_block_t *b = pool->free;
+        if (!pm_pool_is_block(b) && pool->bump < pool->limit) {
+            pool_carve(pool);
+            b = pool->free;
+        }
         if (pm_pool_is_block(b)) {
             pm_pool_pop(pool, b);
-        } else if (pool->bump < pool->limit) {
-            b = (pm_block_t *)pool->bump;     /* carve a never-used block */
-            pool->bump += pool->block_size;
         } else {
             pool_unlink(heap, pool);          /* USED -> FULL */
             continue;
@@ -150,13 +210,9 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
     pool_check(pool);
     pm_assert(pool->heap == heap);
     if (!pool->listed)
-        pool_link_front(heap, pool);          /* FULL -> USED */
-    if (pool->used == 0) {
-        pm_pool_t *head = heap->pools[pool->size_class];
-        if (head == pool && pool->next == NULL)
-            return;                           /* keep the class's only pool */
-        pool_release(heap, pool);             /* USED -> EMPTY */
-    }
+        pool_link_front(heap, pool);          /* FULL -> USED (and pinned as the head) */
+    else if (pool->used == 0)
+        pool_emptied(heap, pool);             /* USED -> EMPTY (never the head) */
 }
 
 void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
@@ -168,10 +224,16 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
 {
     size_t n = 0;
     for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
+        if (heap->spare_pools[c]) {
+            pm_pool_t *spare = heap->spare_pools[c];
+            heap->spare_pools[c] = NULL;
+            pool_release(heap, spare);
+            n++;
+        }
         pm_pool_t *pool = heap->pools[c];
         while (pool != &_pm_empty_pool && pool) {
             pm_pool_t *next = pool->next;
-            if (pool->used == 0) {
+            if (pool_out(heap, pool) == 0) {
                 pool_release(heap, pool);
                 n++;
             }

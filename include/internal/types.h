@@ -107,12 +107,14 @@ struct pm_block_s {
  * carved: it is on its class's list in the owning heap), FULL (no block left:
  * off every list, it rejoins the list when a block comes back) or EMPTY (no
  * block out: returned to its arena, page map entry cleared).
- * Invariant: used + (blocks on `free`) + (limit - bump) / size == capacity,
- * and the live bit of a block's first granule is 1 exactly while it is out. */
+ * Invariant, with out = used - 1 for the head of its class list (the pin,
+ * pool.c) and out = used otherwise: out + (blocks on `free`) +
+ * (limit - bump) / size == capacity, and the live bit of a block's first
+ * granule is 1 exactly while it is out. */
 struct pm_pool_s {
     pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
                                list ends with the pool's own address (empty: free == pool) */
-    uint32_t used;          /* blocks handed out and not yet freed */
+    uint32_t used;          /* blocks handed out and not yet freed, +1 for a list head */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
     char *bump;             /* next never-used block: carved on demand */
@@ -197,6 +199,7 @@ struct pm_heap_s {
                                           empty sentinel pool; fast path field first */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
+    pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: an EMPTY pool kept off the list */
     _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
     _Atomic int state;                 /* PM_HEAP_* */
     pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
