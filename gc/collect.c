@@ -256,7 +256,7 @@ static size_t delete_garbage(pm_gc_link *unreach)
             pool_page = page;
         }
         /* a pool emptied by this free may be released: look up the next one */
-        if (pool->used == 1)
+        if (pool->used <= 1)        /* the free takes the slow path (types.h) */
             pool_page = 1;
         pm_small_free_local(heap, pool, l, "pm_gc_collect");
     }

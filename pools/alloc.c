@@ -77,6 +77,13 @@ void *_pm_small_alloc_generic(size_t size)
     return p;
 }
 
+void *_pm_small_alloc_miss(pm_heap_t *heap, size_t size)
+{
+    if (heap == PM_ROUTE_GENERIC)
+        return _pm_small_alloc_generic(size);
+    return _pm_pool_alloc_generic(heap, pm_class_of(size));
+}
+
 /* 513..16384 bytes: a block of a medium span (span.c), without hooks. */
 static void *medium_alloc_class(unsigned m)
 {
@@ -148,10 +155,10 @@ void _pm_free_generic(void *p, uintptr_t entry, const char *call)
 static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
 {
     pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-    uint64_t bit;
-    uint64_t *w = pm_live_word(pool, p, &bit);
+    uint64_t bit = pm_live_bit(p);
+    _Atomic uint64_t *w = pm_live_word(pool, p);
     if (((uintptr_t)p & 7) ||
-        !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
+        !(atomic_load_explicit(w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, p, call);
     return pool;
 }

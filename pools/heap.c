@@ -35,6 +35,10 @@
 #include <string.h>
 
 __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+/* The route of threads that may not use the fast paths: a heap whose class
+ * lists are all empty, so malloc's fast path misses without a test of its
+ * own (and no pool has it as owner, so free's fast path misses too). */
+pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool}};
 __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
 
 /* Called whenever _pm_tls_heap or _pm_slow changes for this thread.  A
@@ -231,10 +235,10 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
 static pm_heap_t *pool_owner_checked(pm_pool_t *pool, pm_block_t *b, const char *call)
 {
     pm_heap_t *owner = pool->heap;
-    uint64_t bit;
-    uint64_t *w = pm_live_word(pool, b, &bit);
+    uint64_t bit = pm_live_bit(b);
+    _Atomic uint64_t *w = pm_live_word(pool, b);
     if (!owner || ((uintptr_t)b & 7) ||
-        !(atomic_load_explicit((_Atomic uint64_t *)w, memory_order_relaxed) & bit))
+        !(atomic_load_explicit(w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, b, call);
     return owner;
 }

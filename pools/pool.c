@@ -42,8 +42,9 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
     for (size_t i = 0; i < PM_POOL_GRANULES / 64; i++)
         live += (size_t)__builtin_popcountll(atomic_load_explicit(&pool->live[i],
                                                                   memory_order_relaxed));
-    uint32_t out = pool->listed && !pool->prev ? pool->used - 1 : pool->used;
-    return out + nfree + uncarved == pool->capacity && live == out;
+    int32_t out = !pool->listed ? pool->used + PM_POOL_UNLISTED
+                : !pool->prev ? pool->used - 1 : pool->used;
+    return (size_t)out + nfree + uncarved == pool->capacity && live == (size_t)out;
 }
 #define pool_check(pool) pm_assert(PM_DEBUG < 2 || pool_is_valid(pool))
 
@@ -57,9 +58,9 @@ static inline bool pool_is_head(const pm_heap_t *heap, const pm_pool_t *pool)
     return heap->pools[pool->size_class] == pool;
 }
 
-static inline uint32_t pool_out(const pm_heap_t *heap, const pm_pool_t *pool)
+static inline int32_t pool_out(const pm_heap_t *heap, const pm_pool_t *pool)
 {
-    return pool->used - (pool_is_head(heap, pool) ? 1 : 0);
+    return pool->used - (pool_is_head(heap, pool) ? 1 : 0) + (pool->listed ? 0 : PM_POOL_UNLISTED);
 }
 
 static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool);
@@ -73,7 +74,7 @@ static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
         pool->next->prev = pool;
     heap->pools[pool->size_class] = pool;
     pool->listed = 1;
-    pool->used++;                               /* the pin moves to pool */
+    pool->used += PM_POOL_UNLISTED + 1;         /* on the list, and the pin moves to pool */
     if (old != &_pm_empty_pool && --old->used == 0)
         pool_emptied(heap, old);
 }
@@ -92,6 +93,7 @@ static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool)
         pool->next->prev = pool->prev;
     pool->next = pool->prev = NULL;
     pool->listed = 0;
+    pool->used -= PM_POOL_UNLISTED;
 }
 
 /* A page fresh from the arena becomes an empty pool of class c. */
@@ -99,7 +101,7 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
     size_t size = pm_class_size(c);
     pool->free = (pm_block_t *)pool;     /* empty list: it ends at once */
-    pool->used = 0;
+    pool->used = -PM_POOL_UNLISTED;     /* off the lists */
     pool->size_class = (uint16_t)c;
     pool->block_size = (uint16_t)size;
     pool->capacity = (uint32_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);

@@ -82,6 +82,9 @@ PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
 
 /* ---- pools/alloc.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(size_t size);
+/* malloc's fast path missed: the list head has no free block, or the
+ * thread is on the route heap (types.h).  size is 1..512. */
+PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t size);
 PM_INTERNAL void *_pm_internal_alloc(size_t size);  /* allocator metadata: a small block, no hooks */
 PM_INTERNAL void _pm_internal_free(void *p);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
@@ -149,24 +152,28 @@ static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b)
     pool->free = (pm_block_t *)(d ^ (uintptr_t)b);
 }
 
-/* Marks block b of pool as out (1) or free (0) in the live bitmap. */
-static inline uint64_t *pm_live_word(pm_pool_t *pool, const void *b, uint64_t *bit)
+/* The live bitmap: bit g of the 512 is 8-byte granule g of the page.  The
+ * word is (b >> 9) & 7; the bit, (b >> 3) & 63. */
+static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
 {
-    uintptr_t g = ((uintptr_t)b & (PM_POOL_SIZE - 1)) >> 3;
-    *bit = (uint64_t)1 << (g & 63);
-    return (uint64_t *)&pool->live[g >> 6];
+    return (_Atomic uint64_t *)&pool->live[((uintptr_t)b >> 9) & 7];
+}
+
+static inline uint64_t pm_live_bit(const void *b)
+{
+    return (uint64_t)1 << (((uintptr_t)b >> 3) & 63);
 }
 
 static inline void pm_live_set(pm_pool_t *pool, const void *b)
 {
-    uint64_t bit;
-    _Atomic uint64_t *w = (_Atomic uint64_t *)pm_live_word(pool, b, &bit);
-    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit,
+    _Atomic uint64_t *w = pm_live_word(pool, b);
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | pm_live_bit(b),
                           memory_order_relaxed);
 }
 
-/* Pops a block of class c from the thread's heap; NULL only if out of memory. */
-static inline void *pm_small_alloc(pm_heap_t *heap, unsigned c)
+/* Pops a block of class c (for a request of `size` bytes, 1..512) from
+ * heap's list head; the route heap and an empty list miss. */
+static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
 {
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
@@ -176,37 +183,36 @@ static inline void *pm_small_alloc(pm_heap_t *heap, unsigned c)
         pm_live_set(pool, b);
         return b;
     }
-    return _pm_pool_alloc_generic(heap, c);
+    return _pm_small_alloc_miss(heap, size);
 }
 
 /* Frees block p of pool, whose owner is the calling thread's heap. */
 static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p,
                                        const char *call)
 {
-    uint64_t bit;
-    _Atomic uint64_t *w = (_Atomic uint64_t *)pm_live_word(pool, p, &bit);
+    _Atomic uint64_t *w = pm_live_word(pool, p);
     uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
+    uint64_t bit = pm_live_bit(p);
     if (pm_unlikely(!(word & bit) || ((uintptr_t)p & 7)))
         _pm_pool_bad_free(pool, p, call);
-    atomic_store_explicit(w, word & ~bit, memory_order_relaxed);
+    atomic_store_explicit(w, word ^ bit, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
     b->link = pm_link_encode(b, pool->free);
     pool->free = b;
-    if (pm_unlikely(--pool->used == 0 || !pool->listed))
+    if (pm_unlikely(--pool->used <= 0))     /* emptied, or off its list (types.h) */
         _pm_pool_free_generic(heap, pool);
 }
 
 /* malloc: the thread's heap, one list pop. */
 static inline void *pm_malloc_inline(size_t size)
 {
-    if (pm_likely(size <= PM_SMALL_MAX)) {
-        pm_heap_t *heap = _pm_tls_fast;
-        if (pm_likely((uintptr_t)heap > (uintptr_t)PM_ROUTE_GENERIC))
-            return pm_small_alloc(heap, pm_class_of(size));
-        return _pm_small_alloc_generic(size);
-    }
-    if (pm_likely(size <= PM_MEDIUM_MAX))
+    size_t m = size - 1;                    /* size 0 wraps around */
+    if (pm_likely(m < PM_SMALL_MAX))
+        return pm_small_alloc(_pm_tls_fast, m >> 3, size);
+    if (pm_likely(m < PM_MEDIUM_MAX))
         return _pm_medium_alloc(size);
+    if (size == 0)
+        return _pm_small_alloc_generic(0);
     return _pm_large_alloc(size, 0, false);
 }
 

@@ -107,14 +107,18 @@ struct pm_block_s {
  * carved: it is on its class's list in the owning heap), FULL (no block left:
  * off every list, it rejoins the list when a block comes back) or EMPTY (no
  * block out: returned to its arena, page map entry cleared).
- * Invariant, with out = used - 1 for the head of its class list (the pin,
- * pool.c) and out = used otherwise: out + (blocks on `free`) +
+ * `used` is biased so that free's fast path needs one test (used <= 0 after
+ * the decrement: the pool emptied, or is not on its list): a pool off its
+ * class list (FULL, spare, fresh) has PM_POOL_UNLISTED subtracted, and the
+ * head of the list has 1 added (its pin, pool.c).
+ * Invariant, with out = used unbiased: out + (blocks on `free`) +
  * (limit - bump) / size == capacity, and the live bit of a block's first
  * granule is 1 exactly while it is out. */
+#define PM_POOL_UNLISTED (1 << 30)
 struct pm_pool_s {
     pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
                                list ends with the pool's own address (empty: free == pool) */
-    uint32_t used;          /* blocks handed out and not yet freed, +1 for a list head */
+    int32_t used;           /* blocks out, +1 for a list head, -PM_POOL_UNLISTED off the lists */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
     char *bump;             /* next never-used block: carved on demand */
@@ -223,7 +227,8 @@ PM_INTERNAL extern pm_span_t _pm_empty_span;
  * paths must not run: before the thread's first allocation, after its exit,
  * and in slow mode.  No pool has this owner, so free's ownership test fails
  * too and sends the block to the out-of-line path. */
-#define PM_ROUTE_GENERIC ((pm_heap_t *)1)
+PM_INTERNAL extern pm_heap_t _pm_route_heap;   /* heap.c: every class list empty */
+#define PM_ROUTE_GENERIC (&_pm_route_heap)
 
 /* ---- large path (arenas/large.c) ------------------------------------------
  * A request over 512 bytes gets its own mapping.  Its record lives in a small
