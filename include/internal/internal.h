@@ -186,20 +186,20 @@ static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
     return _pm_small_alloc_miss(heap, size);
 }
 
-/* Frees block p of pool, whose owner is the calling thread's heap. */
+/* Frees block p of pool, whose owner is the calling thread's heap.  p is
+ * 8-aligned (pm_free_inline checks; the other callers check themselves). */
 static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p,
                                        const char *call)
 {
     _Atomic uint64_t *w = pm_live_word(pool, p);
     uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
-    uint64_t bit = pm_live_bit(p);
-    if (pm_unlikely(!(word & bit) || ((uintptr_t)p & 7)))
+    if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 3)))
         _pm_pool_bad_free(pool, p, call);
-    atomic_store_explicit(w, word ^ bit, memory_order_relaxed);
+    atomic_store_explicit(w, word, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
     b->link = pm_link_encode(b, pool->free);
     pool->free = b;
-    if (pm_unlikely(--pool->used <= 0))     /* emptied, or off its list (types.h) */
+    if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (types.h) */
         _pm_pool_free_generic(heap, pool);
 }
 
@@ -217,22 +217,29 @@ static inline void *pm_malloc_inline(size_t size)
 }
 
 /* free: one page-map lookup, then a list push when the block is ours and
- * the thread may use the fast path (any other case: _pm_heap_free_remote). */
+ * the thread may use the fast path (any other case: _pm_heap_free_remote).
+ * One test sends pointers that are misaligned or beyond the page map to
+ * the out-of-line path, which names what is wrong with them. */
 static inline void pm_free_inline(void *p)
 {
-    uintptr_t entry = pm_pagemap_get(p);
-    if (pm_likely(entry & PM_PAGE_POOL)) {
-        pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-        pm_heap_t *heap = _pm_tls_fast;
-        if (pm_likely(pool->heap == heap)) {
-            pm_small_free_local(heap, pool, p, "free");
+    const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
+    if (pm_likely(!((uintptr_t)p & odd))) {
+        uintptr_t entry = pm_pagemap_get_low(p);
+        if (pm_likely(entry & PM_PAGE_POOL)) {
+            pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+            pm_heap_t *heap = _pm_tls_fast;
+            if (pm_likely(pool->heap == heap)) {
+                pm_small_free_local(heap, pool, p, "free");
+                return;
+            }
+            _pm_heap_free_remote(pool, (pm_block_t *)p, "free");
             return;
         }
-        _pm_heap_free_remote(pool, (pm_block_t *)p, "free");
+        if (p)
+            _pm_free_generic(p, entry, "free");
         return;
     }
-    if (p)
-        _pm_free_generic(p, entry, "free");
+    _pm_free_generic(p, pm_pagemap_get(p), "free");
 }
 
 #endif

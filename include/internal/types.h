@@ -261,6 +261,48 @@ struct pm_large_s {
 
 PM_INTERNAL extern _Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
 
+/* ---- two fast-path primitives GCC does not fuse on its own ---- */
+
+/* Clears bit (g mod 64) of *w and returns whether it was set. */
+static inline bool pm_bit_take(uint64_t *w, uint64_t g)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool was;
+    __asm__("btrq %2, %0" : "+r"(*w), "=@ccc"(was) : "r"(g));
+    return was;
+#else
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    bool was = (*w & bit) != 0;
+    *w &= ~bit;
+    return was;
+#endif
+}
+
+/* Decrements *n and returns whether it is now <= 0. */
+static inline bool pm_dec_le0(int32_t *n)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool le;
+    __asm__("decl %0" : "+m"(*n), "=@ccle"(le));
+    return le;
+#else
+    return --*n <= 0;
+#endif
+}
+
+/* The entry of p's page, for p below 2^PM_VA_BITS. */
+static inline uintptr_t pm_pagemap_get_low(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    _Atomic uintptr_t *leaf = atomic_load_explicit(
+        &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
+    if (pm_unlikely(!leaf))
+        return 0;
+    return atomic_load_explicit(
+        &leaf[(a >> PM_PAGE_SHIFT) & (((uintptr_t)1 << PM_PAGEMAP_LEAF_BITS) - 1)],
+        memory_order_acquire);
+}
+
 static inline uintptr_t pm_pagemap_get(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
