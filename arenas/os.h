@@ -42,4 +42,21 @@ uint64_t _pm_os_now_ms(void);
 /* Writes "poolmalloc: <msg>\n" to stderr and aborts the process. */
 __attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
 
+#ifdef PM_FAULT_INJECTION
+/* Fault injection (test builds only, -DPM_FAULT_INJECTION): every mmap and
+ * mremap the functions above make counts as one call, numbered from 1 after
+ * _pm_os_fault_set(nth, sticky).  Call nth fails as if memory were exhausted
+ * (so do all later ones when sticky); nth == 0 turns injection off.  The OS
+ * layer also records every mapping it hands out until it is unmapped:
+ * _pm_os_mappings calls fn for each (fn may allocate) and returns how many
+ * there are; _pm_os_mapping_errors counts unmaps and remaps of ranges that
+ * were not mapped as a whole. */
+#include <stdbool.h>
+void _pm_os_fault_set(uint64_t nth, bool sticky);
+uint64_t _pm_os_fault_calls(void);    /* calls since _pm_os_fault_set */
+uint64_t _pm_os_fault_failed(void);   /* of which made to fail */
+size_t _pm_os_mappings(void (*fn)(void *addr, size_t size, void *arg), void *arg);
+uint64_t _pm_os_mapping_errors(void);
+#endif
+
 #endif
