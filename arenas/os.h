@@ -22,9 +22,17 @@
 void *_pm_os_map(size_t size, size_t align);
 /* Returns [addr, addr+size) to the OS. */
 void _pm_os_unmap(void *addr, size_t size);
-/* Resizes a mapping obtained from _pm_os_map(size, PM_OS_PAGE); may move it.
- * Returns the new address or NULL (the old mapping is then untouched). */
-void *_pm_os_remap(void *addr, size_t old_size, size_t new_size);
+/* Resizes a mapping obtained from _pm_os_map(old_size, PM_OS_PAGE).
+ * dest == NULL: in place (shrinking always can; growing only while the pages
+ * after it are free); returns addr, or NULL.  dest != NULL: moves it onto
+ * [dest, dest + new_size), a mapping the caller made with
+ * _pm_os_map(new_size, PM_OS_PAGE), which it replaces; returns dest, or NULL
+ * (then the caller still owns and unmaps dest).  On NULL the old mapping is
+ * untouched.  Moving onto a mapping the caller already holds, instead of
+ * letting the kernel choose, means the new place is known (and indexed)
+ * before the block moves, and the address space it needs is already paid
+ * for: the kernel checks its limits before it unmaps dest. */
+void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * range stays mapped and reads back as zeros. */
 void _pm_os_decommit(void *addr, size_t size);

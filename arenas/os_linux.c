@@ -88,12 +88,20 @@ void _pm_os_unmap(void *addr, size_t size)
     errno = saved;
 }
 
-void *_pm_os_remap(void *addr, size_t old_size, size_t new_size)
+void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
 {
     int saved = errno;
-    void *p = os_fault_hit() ? MAP_FAILED : mremap(addr, old_size, new_size, MREMAP_MAYMOVE);
+    void *p = MAP_FAILED;
+    if (!os_fault_hit()) {
+        if (dest)
+            p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+        else
+            p = mremap(addr, old_size, new_size, 0);
+    }
     if (p != MAP_FAILED) {
         os_track_remove(addr, old_size);
+        if (dest)
+            os_track_remove(dest, new_size);
         os_track_add(p, new_size);
     }
     errno = saved;
