@@ -3,8 +3,11 @@
 # benchmark, from Debian 12 packages.  Run as root; packages already present
 # are not fetched again (no network needed then).
 set -eu
+# clang + libclang-rt-14-dev: the libFuzzer harness (libclang_rt.fuzzer);
+# libasan8, libubsan1, libtsan2: gcc's sanitizer runtimes (tests/sanitize).
 PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
-      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev"
+      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev
+      clang libclang-rt-14-dev libasan8 libubsan1 libtsan2"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
