@@ -258,13 +258,17 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
             errno = ENOMEM;
             return NULL;
         }
+        /* The old place leaves the page map before mremap unmaps it: from
+         * then on another thread may be given those pages and index them,
+         * and clearing the entry afterwards would erase theirs. */
+        _pm_pagemap_set(rec->base, 1, 0);
         if (!_pm_os_remap(rec->base, rec->map_size, need, moved)) {
+            _pm_pagemap_set(rec->base, 1, (uintptr_t)rec | PM_PAGE_LARGE); /* leaf exists */
             _pm_pagemap_set(moved, 1, 0);
             _pm_os_unmap(moved, need);
             errno = ENOMEM;
             return NULL;
         }
-        _pm_pagemap_set(rec->base, 1, 0);
     }
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need - rec->map_size,
                               memory_order_relaxed);

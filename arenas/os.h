@@ -30,8 +30,9 @@ void _pm_os_unmap(void *addr, size_t size);
  * (then the caller still owns and unmaps dest).  On NULL the old mapping is
  * untouched.  Moving onto a mapping the caller already holds, instead of
  * letting the kernel choose, means the new place is known (and indexed)
- * before the block moves, and the address space it needs is already paid
- * for: the kernel checks its limits before it unmaps dest. */
+ * before the block moves, and the address space the move needs is already
+ * paid for by dest (the kernel checks its map-count limit before it unmaps
+ * dest; only an internal kernel allocation failure could then fail it). */
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * range stays mapped and reads back as zeros. */

@@ -175,10 +175,11 @@ void _pm_os_fatal(const char *msg)
 
 #ifdef PM_FAULT_INJECTION
 /* ---- fault injection and the mapping record (test builds only) ----------
- * fault_at counts down the calls left before the one that fails: calls are
- * numbered from 1 after each _pm_os_fault_set.  The record is a fixed table
- * guarded by a spinlock (the OS layer must not allocate, and the lock is
- * held for a few instructions only). */
+ * Calls are numbered from 1 after each _pm_os_fault_set (which a test makes
+ * while no other thread allocates); call fault_nth fails, and so do all
+ * later ones when fault_sticky.  The record is a fixed table guarded by a
+ * spinlock: the OS layer must not allocate, and the lock is held for a few
+ * instructions only. */
 #define TRACK_MAX 16384
 
 static _Atomic uint64_t fault_calls;    /* calls since _pm_os_fault_set */
