@@ -15,7 +15,8 @@
  * is freed.
  *
  * The main thread samples VmRSS every second and prints it with the
- * operation rate.  After the warm-up (a fifth of the run, at least 10 s) the
+ * operation rate and poolmalloc's own figures from mallinfo2 (MiB in arenas,
+ * in live large mappings, in the cache of freed large mappings).  After the warm-up (a fifth of the run, at least 10 s) the
  * samples are split: the largest RSS of the last half must not exceed the
  * largest of the first quarter by more than 10% (plus 4 MiB, for small
  * absolute values).  Any damaged block or failed allocation fails as well.
@@ -193,13 +194,20 @@ int main(int argc, char **argv)
     printf("soak: %d threads, %d s (warm-up %d s); VmRSS every second\n", started, seconds,
            warmup);
     long last_ops = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int s = 1; s <= seconds; s++) {
-        struct timespec ts = {1, 0};
-        nanosleep(&ts, NULL);
+        /* Absolute deadlines: a main thread starved by the workers does not
+         * stretch the run. */
+        struct timespec due = {t0.tv_sec + s, t0.tv_nsec};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0)
+            ;
         long ops = atomic_load(&ops_total);
         rss[s] = rss_mib();
-        printf("t=%4ds  rss=%8.1f MiB  ops/s=%9ld%s\n", s, rss[s], ops - last_ops,
-               s <= warmup ? "  (warm-up)" : "");
+        struct mallinfo2 m = mallinfo2();   /* poolmalloc's view, see README */
+        printf("t=%4ds  rss=%7.1f MiB  arenas=%6.1f  large=%6.1f  cached=%5.1f  ops/s=%9ld%s\n",
+               s, rss[s], (double)m.arena / 1048576, (double)m.hblkhd / 1048576,
+               (double)m.keepcost / 1048576, ops - last_ops, s <= warmup ? "  (warm-up)" : "");
         fflush(stdout);
         last_ops = ops;
     }
