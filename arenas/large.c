@@ -13,6 +13,8 @@
  * mappings unused for LARGE_DECAY_MS are unmapped at the next large call, and
  * malloc_trim() unmaps them all.  A cached mapping keeps its record and page
  * map entry, marked PM_LARGE_CACHED, so a second free of it is caught.
+ * realloc grows a mapping with mremap, in place or onto a new mapping made
+ * and indexed first (os.h, _pm_os_remap): the pages move, nothing is copied.
  *
  * Lock order: the cache lock is a leaf.  Records are allocated before and
  * freed after it is held, and system calls are made outside it.
@@ -230,7 +232,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
             _pm_slow_resize(ptr, usable, size);
         if (need < usable / 2 && rec->user == rec->base) {
             /* Shrinking a lot: give the tail back (mremap never moves here). */
-            void *same = _pm_os_remap(rec->base, rec->map_size, need);
+            void *same = _pm_os_remap(rec->base, rec->map_size, need, NULL);
             if (same == rec->base) {
                 atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes,
                                           rec->map_size - need, memory_order_relaxed);
@@ -251,21 +253,33 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         _pm_large_free(rec);
         return q;
     }
-    char *moved = _pm_os_remap(rec->base, rec->map_size, need);
+    /* Growing: in place if the pages after the mapping are free.  Otherwise
+     * onto a new mapping that is indexed in the page map before anything
+     * moves, so that every failure (no address space, no page-map leaf for
+     * the new place, mremap refused) leaves the block where it was. */
+    char *moved = _pm_os_remap(rec->base, rec->map_size, need, NULL);
     if (!moved) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (moved != rec->base) {
-        if (_pm_pagemap_set(moved, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
-            /* cannot index the new place: put it back where it was */
-            char *back = _pm_os_remap(moved, need, rec->map_size);
-            if (back != rec->base)
-                _pm_os_fatal("realloc(): cannot index a moved mapping");
+        moved = _pm_os_map(need, PM_OS_PAGE);
+        if (!moved) {
             errno = ENOMEM;
             return NULL;
         }
+        if (_pm_pagemap_set(moved, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
+            _pm_os_unmap(moved, need);
+            errno = ENOMEM;
+            return NULL;
+        }
+        /* The old place leaves the page map before mremap unmaps it: from
+         * then on another thread may be given those pages and index them,
+         * and clearing the entry afterwards would erase theirs. */
         _pm_pagemap_set(rec->base, 1, 0);
+        if (!_pm_os_remap(rec->base, rec->map_size, need, moved)) {
+            _pm_pagemap_set(rec->base, 1, (uintptr_t)rec | PM_PAGE_LARGE); /* leaf exists */
+            _pm_pagemap_set(moved, 1, 0);
+            _pm_os_unmap(moved, need);
+            errno = ENOMEM;
+            return NULL;
+        }
     }
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need - rec->map_size,
                               memory_order_relaxed);

@@ -22,9 +22,18 @@
 void *_pm_os_map(size_t size, size_t align);
 /* Returns [addr, addr+size) to the OS. */
 void _pm_os_unmap(void *addr, size_t size);
-/* Resizes a mapping obtained from _pm_os_map(size, PM_OS_PAGE); may move it.
- * Returns the new address or NULL (the old mapping is then untouched). */
-void *_pm_os_remap(void *addr, size_t old_size, size_t new_size);
+/* Resizes a mapping obtained from _pm_os_map(old_size, PM_OS_PAGE).
+ * dest == NULL: in place (shrinking always can; growing only while the pages
+ * after it are free); returns addr, or NULL.  dest != NULL: moves it onto
+ * [dest, dest + new_size), a mapping the caller made with
+ * _pm_os_map(new_size, PM_OS_PAGE), which it replaces; returns dest, or NULL
+ * (then the caller still owns and unmaps dest).  On NULL the old mapping is
+ * untouched.  Moving onto a mapping the caller already holds, instead of
+ * letting the kernel choose, means the new place is known (and indexed)
+ * before the block moves, and the address space the move needs is already
+ * paid for by dest (the kernel checks its map-count limit before it unmaps
+ * dest; only an internal kernel allocation failure could then fail it). */
+void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * range stays mapped and reads back as zeros. */
 void _pm_os_decommit(void *addr, size_t size);
@@ -45,5 +54,22 @@ uint64_t _pm_os_now_ms(void);
 uint64_t _pm_os_random(void);
 /* Writes "poolmalloc: <msg>\n" to stderr and aborts the process. */
 __attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
+
+#ifdef PM_FAULT_INJECTION
+/* Fault injection (test builds only, -DPM_FAULT_INJECTION): every mmap and
+ * mremap the functions above make counts as one call, numbered from 1 after
+ * _pm_os_fault_set(nth, sticky).  Call nth fails as if memory were exhausted
+ * (so do all later ones when sticky); nth == 0 turns injection off.  The OS
+ * layer also records every mapping it hands out until it is unmapped:
+ * _pm_os_mappings calls fn for each (fn may allocate) and returns how many
+ * there are; _pm_os_mapping_errors counts unmaps and remaps of ranges that
+ * were not mapped as a whole. */
+#include <stdbool.h>
+void _pm_os_fault_set(uint64_t nth, bool sticky);
+uint64_t _pm_os_fault_calls(void);    /* calls since _pm_os_fault_set */
+uint64_t _pm_os_fault_failed(void);   /* of which made to fail */
+size_t _pm_os_mappings(void (*fn)(void *addr, size_t size, void *arg), void *arg);
+uint64_t _pm_os_mapping_errors(void);
+#endif
 
 #endif

@@ -1,5 +1,12 @@
 /* os_linux.c -- the OS layer for Linux (layer 0): mmap, munmap, mremap,
- * madvise, the environment, stderr, time and randomness.  See os.h. */
+ * madvise, the environment, stderr, time and randomness.  See os.h.
+ *
+ * Built with -DPM_FAULT_INJECTION (test builds only: the object library
+ * poolmalloc-core-fault), it also carries the fault-injection hook declared
+ * at the end of os.h: every mmap and mremap goes through os_fault_hit(),
+ * which can make it fail as if memory were exhausted, and every mapping the
+ * allocator holds is recorded, so that a test can list what is still mapped.
+ * Release builds contain none of it (the hooks below compile to nothing). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -8,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -18,15 +27,34 @@
 
 extern char **environ;
 
+#ifdef PM_FAULT_INJECTION
+static bool os_fault_hit(void);
+static void os_track_add(void *addr, size_t size);
+static void os_track_remove(void *addr, size_t size);
+#else
+#define os_fault_hit() false
+#define os_track_add(addr, size) ((void)0)
+#define os_track_remove(addr, size) ((void)0)
+#endif
+
+/* Fresh anonymous memory: every mapping poolmalloc makes starts here. */
+static void *os_mmap(size_t size)
+{
+    if (os_fault_hit())
+        return MAP_FAILED;
+    return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
 void *_pm_os_map(size_t size, size_t align)
 {
     int saved = errno;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = os_mmap(size);
     if (p == MAP_FAILED) {
         errno = saved;
         return NULL;
     }
     if (align <= PM_OS_PAGE || ((uintptr_t)p & (align - 1)) == 0) {
+        os_track_add(p, size);
         errno = saved;
         return p;
     }
@@ -37,7 +65,7 @@ void *_pm_os_map(size_t size, size_t align)
         errno = saved;
         return NULL;
     }
-    char *raw = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *raw = os_mmap(over);
     if (raw == MAP_FAILED) {
         errno = saved;
         return NULL;
@@ -49,6 +77,7 @@ void *_pm_os_map(size_t size, size_t align)
         munmap(raw, head);
     if (tail)
         munmap(aligned + size, tail);
+    os_track_add(aligned, size);
     errno = saved;
     return aligned;
 }
@@ -56,14 +85,27 @@ void *_pm_os_map(size_t size, size_t align)
 void _pm_os_unmap(void *addr, size_t size)
 {
     int saved = errno;
+    os_track_remove(addr, size);
     munmap(addr, size);
     errno = saved;
 }
 
-void *_pm_os_remap(void *addr, size_t old_size, size_t new_size)
+void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
 {
     int saved = errno;
-    void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE);
+    void *p = MAP_FAILED;
+    if (!os_fault_hit()) {
+        if (dest)
+            p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+        else
+            p = mremap(addr, old_size, new_size, 0);
+    }
+    if (p != MAP_FAILED) {
+        os_track_remove(addr, old_size);
+        if (dest)
+            os_track_remove(dest, new_size);
+        os_track_add(p, new_size);
+    }
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
 }
@@ -154,3 +196,96 @@ void _pm_os_fatal(const char *msg)
     _pm_os_write(2, buf, n);
     abort();
 }
+
+#ifdef PM_FAULT_INJECTION
+/* ---- fault injection and the mapping record (test builds only) ----------
+ * Calls are numbered from 1 after each _pm_os_fault_set (which a test makes
+ * while no other thread allocates); call fault_nth fails, and so do all
+ * later ones when fault_sticky.  The record is a fixed table guarded by a
+ * spinlock: the OS layer must not allocate, and the lock is held for a few
+ * instructions only. */
+#define TRACK_MAX 16384
+
+static _Atomic uint64_t fault_calls;    /* calls since _pm_os_fault_set */
+static _Atomic uint64_t fault_failed;   /* calls made to fail since then */
+static _Atomic uint64_t fault_nth;      /* 0: off */
+static _Atomic bool fault_sticky;
+
+static atomic_flag track_lock = ATOMIC_FLAG_INIT;
+static struct { void *addr; size_t size; } track[TRACK_MAX];
+static size_t track_count;
+static _Atomic uint64_t track_errors;   /* unmaps of ranges never mapped, table full */
+
+void _pm_os_fault_set(uint64_t nth, bool sticky)
+{
+    atomic_store(&fault_nth, 0);
+    atomic_store(&fault_calls, 0);
+    atomic_store(&fault_failed, 0);
+    atomic_store(&fault_sticky, sticky);
+    atomic_store(&fault_nth, nth);
+}
+
+uint64_t _pm_os_fault_calls(void) { return atomic_load(&fault_calls); }
+uint64_t _pm_os_fault_failed(void) { return atomic_load(&fault_failed); }
+
+static bool os_fault_hit(void)
+{
+    uint64_t call = atomic_fetch_add(&fault_calls, 1) + 1;
+    uint64_t nth = atomic_load(&fault_nth);
+    if (nth == 0 || call < nth || (call > nth && !atomic_load(&fault_sticky)))
+        return false;
+    atomic_fetch_add(&fault_failed, 1);
+    return true;
+}
+
+static void track_acquire(void)
+{
+    while (atomic_flag_test_and_set_explicit(&track_lock, memory_order_acquire))
+        ;
+}
+
+static void track_release(void) { atomic_flag_clear_explicit(&track_lock, memory_order_release); }
+
+static void os_track_add(void *addr, size_t size)
+{
+    track_acquire();
+    if (track_count < TRACK_MAX) {
+        track[track_count].addr = addr;
+        track[track_count].size = size;
+        track_count++;
+    } else {
+        atomic_fetch_add(&track_errors, 1);
+    }
+    track_release();
+}
+
+/* Removes the record of exactly [addr, addr + size): poolmalloc always
+ * unmaps and remaps whole mappings, anything else is an error. */
+static void os_track_remove(void *addr, size_t size)
+{
+    track_acquire();
+    size_t i = 0;
+    while (i < track_count && (track[i].addr != addr || track[i].size != size))
+        i++;
+    if (i < track_count)
+        track[i] = track[--track_count];
+    else
+        atomic_fetch_add(&track_errors, 1);
+    track_release();
+}
+
+size_t _pm_os_mappings(void (*fn)(void *addr, size_t size, void *arg), void *arg)
+{
+    /* Copied out first: fn may call back into the allocator. */
+    static struct { void *addr; size_t size; } copy[TRACK_MAX];
+    track_acquire();
+    size_t n = track_count;
+    memcpy(copy, track, n * sizeof copy[0]);
+    track_release();
+    for (size_t i = 0; fn && i < n; i++)
+        fn(copy[i].addr, copy[i].size, arg);
+    return n;
+}
+
+uint64_t _pm_os_mapping_errors(void) { return atomic_load(&track_errors); }
+#endif

@@ -327,9 +327,11 @@ size_t pm_malloc_usable_size(void *p)
 int pm_malloc_trim(size_t pad)
 {
     (void)pad;
-    size_t released = _pm_heaps_trim();
+    /* The large cache first: unmapping a cached mapping frees its record, a
+     * small block, whose pool may then empty and be released below. */
+    size_t released = (size_t)_pm_large_trim(true);
+    released += _pm_heaps_trim();
     released += _pm_arena_trim_reserve(0);
-    released += (size_t)_pm_large_trim(true);
     return released ? 1 : 0;
 }
 

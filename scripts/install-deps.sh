@@ -6,8 +6,11 @@
 # plotting tools; the harness skips whatever of them is missing, so a failure
 # to install them is reported and not fatal.
 set -eu
+# clang + libclang-rt-14-dev: the libFuzzer harness (libclang_rt.fuzzer);
+# libasan8, libubsan1, libtsan2: gcc's sanitizer runtimes (tests/sanitize).
 PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
-      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev libgc-dev"
+      valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev libgc-dev
+      clang libclang-rt-14-dev libasan8 libubsan1 libtsan2"
 OPT_PKGS="libmimalloc2.0 libtcmalloc-minimal4 redis-server redis-tools python3-matplotlib
       gnuplot-nox"
 missing=""

@@ -4,7 +4,8 @@
  * main() ends with `return pm_test_finish();`, which prints
  * "N passed, N failed" and exits non-zero if anything failed.
  * pm_test_require_poolmalloc() proves that malloc in this process really
- * resolves into libpoolmalloc (the tests run with it preloaded). */
+ * resolves into libpoolmalloc (the tests run with it preloaded; in programs
+ * built onto the prefixed API with pm_prefixed.h there is nothing to prove). */
 #ifndef PM_TEST_H
 #define PM_TEST_H
 
@@ -29,6 +30,10 @@ static int pm_test_passed, pm_test_failed;
         }                                                                        \
     } while (0)
 
+#ifdef PM_TEST_PREFIXED
+/* Built onto the prefixed API (pm_prefixed.h): malloc is pm_malloc. */
+static inline void pm_test_require_poolmalloc(void) {}
+#else
 /* Aborts the test unless malloc and free come from libpoolmalloc. */
 static inline void pm_test_require_poolmalloc(void)
 {
@@ -45,6 +50,7 @@ static inline void pm_test_require_poolmalloc(void)
         }
     }
 }
+#endif
 
 static inline int pm_test_finish(void)
 {
