@@ -15,9 +15,10 @@
  * An arena whose pools are all free leaves its heap for a global reserve,
  * newest first, where the next heap that needs an arena takes the newest
  * (its pages are the most likely to be still in cache and faulted in).  The
- * reserve keeps ARENA_RESERVE (4) arenas as long as they are not needed; the
- * others are unmapped once they have been unused for ARENA_DECAY_MS (1 s),
- * checked whenever an arena joins or leaves the reserve, and by malloc_trim.
+ * reserve keeps ARENA_RESERVE (4) arenas as long as they are not needed, and
+ * up to ARENA_CACHE bytes (16 MiB) more for ARENA_DECAY_MS (1 s): older ones
+ * are unmapped whenever an arena joins or leaves the reserve, and by
+ * malloc_trim; ones beyond the byte bound at once.
  * So a program that frees and rebuilds many objects in a loop (a batch, a
  * garbage collection) reuses its arenas instead of unmapping and faulting
  * them in again each time, while memory it stops using goes back to the OS.
@@ -89,9 +90,10 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
     pm_arena_t *list = NULL;
     uint64_t now = reserve_count > keep && !all ? _pm_os_now_ms() : 0;
     uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
+    size_t most = keep + (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE;
     while (reserve_count > keep) {
         pm_arena_t *a = reserve_oldest;
-        if (!all && now - a->empty_since_ms < decay)
+        if (!all && now - a->empty_since_ms < decay && reserve_count <= most)
             break;
         reserve_unlink_locked(a);
         a->next = list;
@@ -251,6 +253,11 @@ size_t _pm_arena_decommit_free(pm_heap_t *heap)
         }
     }
     return n;
+}
+
+bool _pm_arena_page_is_last(const void *page)
+{
+    return arena_of(page)->nfree == PM_ARENA_POOLS - 1;
 }
 
 pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap)

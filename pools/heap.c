@@ -220,7 +220,7 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
                 if (span)
                     _pm_span_free_local(owner, span, b, call);
                 else
-                    _pm_pool_free_local(owner, pool, b, call);
+                    _pm_pool_free_abandoned(owner, pool, b, call);
                 pthread_mutex_unlock(&owner->lock);
                 return;
             }

@@ -130,11 +130,16 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
  * overflows into a second pool and is freed does not return that pool to
  * its arena and take it back (and carve it again) every time; any more go
  * back to their arena.  Spares are released by malloc_trim and at thread
- * exit (_pm_pool_release_empty). */
+ * exit (_pm_pool_release_empty).  A pool that is its arena's last page in use
+ * is never kept (its arena can go back to the OS instead), nor one of an
+ * abandoned heap. */
 static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
 {
     unsigned c = pool->size_class;
-    if (heap->spare_pools[c] == NULL) {
+    /* Not the last page in use of its arena: a spare must not keep a whole
+     * arena from going back to the OS. */
+    if (heap->spare_pools[c] == NULL && !_pm_arena_page_is_last(pool) &&
+        atomic_load_explicit(&heap->state, memory_order_relaxed) == PM_HEAP_LIVE) {
         if (pool->listed)
             pool_unlink(heap, pool);
         heap->spare_pools[c] = pool;
@@ -220,6 +225,17 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
 void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
 {
     pm_small_free_local(heap, pool, b, call);
+}
+
+/* Frees block b of pool into its heap, which is ABANDONED (the caller holds
+ * its lock): no thread allocates from it, so nothing is kept for reuse, not
+ * even the list head's pool, and an empty pool goes back at once. */
+void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
+{
+    bool head = pool_is_head(heap, pool);     /* pinned: the free cannot release it */
+    pm_small_free_local(heap, pool, b, call);
+    if (head && pool_out(heap, pool) == 0)
+        pool_release(heap, pool);
 }
 
 size_t _pm_pool_release_empty(pm_heap_t *heap)

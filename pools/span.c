@@ -218,8 +218,11 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     pm_assert(s->heap == heap);
     if (!s->listed)
         span_link_front(heap, s);     /* FULL -> USED */
-    if (s->used == 0 && !(heap->spans[s->medium_class] == s && s->next == NULL))
-        span_release(heap, s);        /* USED -> EMPTY, unless it is the class's only span */
+    if (s->used == 0 && !(heap->spans[s->medium_class] == s && s->next == NULL &&
+                          atomic_load_explicit(&heap->state, memory_order_relaxed) ==
+                              PM_HEAP_LIVE))
+        span_release(heap, s);        /* USED -> EMPTY, unless it is a live heap's
+                                         only span of the class */
 }
 
 void _pm_span_free(uintptr_t entry, void *p, const char *call)

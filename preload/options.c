@@ -21,6 +21,7 @@ static const pm_option_desc_t option_descs[PM_OPTION_COUNT] = {
     [PM_OPTION_LARGE_CACHE] = {"POOLMALLOC_LARGE_CACHE", 64L << 20, 0, 1L << 40},
     [PM_OPTION_LARGE_DECAY_MS] = {"POOLMALLOC_LARGE_DECAY_MS", 1000, 0, 3600L * 1000},
     [PM_OPTION_ARENA_DECAY_MS] = {"POOLMALLOC_ARENA_DECAY_MS", 1000, 0, 3600L * 1000},
+    [PM_OPTION_ARENA_CACHE] = {"POOLMALLOC_ARENA_CACHE", 16L << 20, 0, 1L << 40},
 };
 
 long _pm_option_values[PM_OPTION_COUNT] = {
@@ -29,6 +30,7 @@ long _pm_option_values[PM_OPTION_COUNT] = {
     [PM_OPTION_LARGE_CACHE] = 64L << 20,
     [PM_OPTION_LARGE_DECAY_MS] = 1000,
     [PM_OPTION_ARENA_DECAY_MS] = 1000,
+    [PM_OPTION_ARENA_CACHE] = 16L << 20,
 };
 
 unsigned _pm_slow;

@@ -18,6 +18,7 @@ PM_INTERNAL void *_pm_arena_pages_take(pm_heap_t *heap, unsigned npages); /* fir
 PM_INTERNAL void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned npages);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);           /* returns arenas released */
 PM_INTERNAL size_t _pm_arena_decommit_free(pm_heap_t *heap);      /* returns pages given back */
+PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
 PM_INTERNAL void _pm_arena_fork_prepare(void);
 PM_INTERNAL void _pm_arena_fork_parent(void);
 PM_INTERNAL void _pm_arena_fork_child(void);
@@ -39,6 +40,8 @@ PM_INTERNAL PM_NOINLINE void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *p
 PM_INTERNAL void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
                                      const char *call);
 PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools released */
+PM_INTERNAL void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
+                                         const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *pool, void *p,
                                                                    const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *pool,

@@ -10,10 +10,15 @@
  *   start     before the first block (the pointer table is already resident)
  *   peak      with every block allocated: must be at least start + 1 GiB,
  *             or the test measured nothing
- *   freed     after the last free, before any malloc_trim: the design
- *             promises that an arena whose last pool empties is unmapped on
- *             its own (beyond a reserve of 4 arenas), so this must already be
- *             within start + 32 MiB
+ *   freed     after the last free, before any malloc_trim: an arena whose
+ *             last pool empties goes back to the OS on its own, except what
+ *             the allocator keeps for reuse on purpose: the reserve (4
+ *             arenas), up to ARENA_CACHE (16 MiB) of empty arenas for
+ *             ARENA_DECAY_MS, and per size class the arenas holding the
+ *             class's list head and spare pool (at most 2 x 63 arenas of
+ *             which a page or two are in use, but all of whose pages this
+ *             test touched).  So: within start + 64 MiB, under 6% of the
+ *             1135 MiB the blocks took
  *   trimmed   after malloc_trim(0): within start + 32 MiB too, and not above
  *             freed
  *
@@ -32,7 +37,8 @@
 
 #include "pm_test.h"
 
-#define SLACK_MIB 32
+#define SLACK_MIB 32      /* after malloc_trim */
+#define SLACK_OWN_MIB 64  /* without it: see "freed" above */
 
 static double rss_mib(void)
 {
@@ -127,7 +133,7 @@ int main(int argc, char **argv)
     printf("VmRSS trimmed %8.1f MiB  (+%.1f, after malloc_trim(0))\n", trimmed, trimmed - start);
     CHECK("blocks intact until freed", bad == 0);
     CHECK("the blocks really were resident", peak - start >= 0.9 * (double)mib);
-    CHECK("memory back to the OS on its own (no trim)", freed - start <= SLACK_MIB);
+    CHECK("memory back to the OS on its own (no trim)", freed - start <= SLACK_OWN_MIB);
     CHECK("memory back to the OS after malloc_trim", trimmed - start <= SLACK_MIB);
     CHECK("malloc_trim does not raise RSS", trimmed <= freed + 1.0);
 
@@ -140,7 +146,7 @@ int main(int argc, char **argv)
     printf("VmRSS again   %8.1f MiB  (%zu MiB allocated), %.1f MiB once freed\n", again,
            mib / 4, after);
     CHECK("second round intact", bad == 0);
-    CHECK("second round back down", after - start <= SLACK_MIB);
+    CHECK("second round back down", after - start <= SLACK_OWN_MIB);
     munmap(b.ptr, cap * sizeof *b.ptr);
     return pm_test_finish();
 }
