@@ -42,26 +42,44 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
     for (size_t i = 0; i < PM_POOL_GRANULES / 64; i++)
         live += (size_t)__builtin_popcountll(atomic_load_explicit(&pool->live[i],
                                                                   memory_order_relaxed));
-    int32_t out = !pool->listed ? pool->used + PM_POOL_UNLISTED
-                : !pool->prev ? pool->used - 1 : pool->used;
+    int32_t out = pool->used + pool->bias;
     return (size_t)out + nfree + uncarved == pool->capacity && live == (size_t)out;
 }
 #define pool_check(pool) pm_assert(PM_DEBUG < 2 || pool_is_valid(pool))
 
 /* ---- class lists ----
- * The head of a class list (the pool the fast path allocates from) holds
- * one extra count in `used`, its pin: its count never reaches 0 on the fast
- * path of free, so a malloc/free loop that empties and refills it never
- * leaves the fast path.  pool_out() is the number of blocks out. */
+ * `used` is out (blocks handed out) minus `bias`, and free's fast path takes
+ * the slow path when used drops to 0 or below.  The bias encodes the pool's
+ * place:
+ *   - the head of its class list (where malloc allocates): bias -1, a pin
+ *     that keeps it from ever reaching 0, so a malloc/free loop that empties
+ *     and refills it never leaves the fast path;
+ *   - another pool on the list: bias 0, the slow path when it empties;
+ *   - FULL (off the list): bias capacity - rejoin, so that the slow path
+ *     runs when `rejoin` (1/8 of the pool) blocks have come back, and the
+ *     pool rejoins the list with that many to hand out.  A pool that got a
+ *     single block back would only send the next malloc to the slow path
+ *     again (programs that free long-lived objects at random do that
+ *     constantly);
+ *   - spare or fresh, nothing out: bias PM_POOL_UNLISTED. */
+static inline void pool_set_bias(pm_pool_t *pool, int32_t bias)
+{
+    pool->used += pool->bias - bias;
+    pool->bias = bias;
+}
+
+static inline int32_t pool_full_bias(const pm_pool_t *pool)
+{
+    int32_t rejoin = pool->capacity / 8 ? (int32_t)pool->capacity / 8 : 1;
+    return (int32_t)pool->capacity - rejoin;
+}
+
 static inline bool pool_is_head(const pm_heap_t *heap, const pm_pool_t *pool)
 {
     return heap->pools[pool->size_class] == pool;
 }
 
-static inline int32_t pool_out(const pm_heap_t *heap, const pm_pool_t *pool)
-{
-    return pool->used - (pool_is_head(heap, pool) ? 1 : 0) + (pool->listed ? 0 : PM_POOL_UNLISTED);
-}
+static inline int32_t pool_out(const pm_pool_t *pool) { return pool->used + pool->bias; }
 
 static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool);
 
@@ -74,26 +92,30 @@ static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
         pool->next->prev = pool;
     heap->pools[pool->size_class] = pool;
     pool->listed = 1;
-    pool->used += PM_POOL_UNLISTED + 1;         /* on the list, and the pin moves to pool */
-    if (old != &_pm_empty_pool && --old->used == 0)
-        pool_emptied(heap, old);
+    pool_set_bias(pool, -1);                    /* the pin moves to pool */
+    if (old != &_pm_empty_pool) {
+        pool_set_bias(old, 0);
+        if (old->used == 0)
+            pool_emptied(heap, old);
+    }
 }
 
-static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool)
+/* Takes pool off its list; `bias` is its new one (pool_full_bias or
+ * PM_POOL_UNLISTED). */
+static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool, int32_t bias)
 {
     if (pool->prev) {
         pool->prev->next = pool->next;
     } else {                                    /* the head: the pin moves on */
-        pool->used--;
         heap->pools[pool->size_class] = pool->next ? pool->next : &_pm_empty_pool;
         if (pool->next)
-            pool->next->used++;
+            pool_set_bias(pool->next, -1);
     }
     if (pool->next)
         pool->next->prev = pool->prev;
     pool->next = pool->prev = NULL;
     pool->listed = 0;
-    pool->used -= PM_POOL_UNLISTED;
+    pool_set_bias(pool, bias);
 }
 
 /* A page fresh from the arena becomes an empty pool of class c. */
@@ -101,10 +123,11 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
     size_t size = pm_class_size(c);
     pool->free = (pm_block_t *)pool;     /* empty list: it ends at once */
-    pool->used = -PM_POOL_UNLISTED;     /* off the lists */
+    pool->used = -PM_POOL_UNLISTED;     /* nothing out, off the lists */
+    pool->bias = PM_POOL_UNLISTED;
     pool->size_class = (uint16_t)c;
     pool->block_size = (uint16_t)size;
-    pool->capacity = (uint32_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);
+    pool->capacity = (uint16_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);
     pool->bump = (char *)pool + PM_POOL_HEADER;
     pool->limit = pool->bump + (size_t)pool->capacity * size;
     pool->heap = heap;
@@ -118,7 +141,7 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
 {
     if (pool->listed)
-        pool_unlink(heap, pool);
+        pool_unlink(heap, pool, PM_POOL_UNLISTED);
     _pm_pagemap_set(pool, 1, 0);
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;
@@ -141,7 +164,7 @@ static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
     if (heap->spare_pools[c] == NULL && !_pm_arena_page_is_last(pool) &&
         atomic_load_explicit(&heap->state, memory_order_relaxed) == PM_HEAP_LIVE) {
         if (pool->listed)
-            pool_unlink(heap, pool);
+            pool_unlink(heap, pool, PM_POOL_UNLISTED);
         heap->spare_pools[c] = pool;
         return;
     }
@@ -199,7 +222,7 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         if (pm_pool_is_block(b)) {
             pm_pool_pop(pool, b);
         } else {
-            pool_unlink(heap, pool);          /* USED -> FULL */
+            pool_unlink(heap, pool, pool_full_bias(pool));   /* USED -> FULL */
             continue;
         }
         pool->used++;
@@ -217,7 +240,7 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
     pool_check(pool);
     pm_assert(pool->heap == heap);
     if (!pool->listed)
-        pool_link_front(heap, pool);          /* FULL -> USED (and pinned as the head) */
+        pool_link_front(heap, pool);          /* FULL -> USED, with 1/8 free (and pinned) */
     else if (pool->used == 0)
         pool_emptied(heap, pool);             /* USED -> EMPTY (never the head) */
 }
@@ -234,7 +257,7 @@ void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, co
 {
     bool head = pool_is_head(heap, pool);     /* pinned: the free cannot release it */
     pm_small_free_local(heap, pool, b, call);
-    if (head && pool_out(heap, pool) == 0)
+    if (head && pool_out(pool) == 0)
         pool_release(heap, pool);
 }
 
@@ -251,7 +274,7 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
         pm_pool_t *pool = heap->pools[c];
         while (pool != &_pm_empty_pool && pool) {
             pm_pool_t *next = pool->next;
-            if (pool_out(heap, pool) == 0) {
+            if (pool_out(pool) == 0) {
                 pool_release(heap, pool);
                 n++;
             }

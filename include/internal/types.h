@@ -107,18 +107,20 @@ struct pm_block_s {
  * carved: it is on its class's list in the owning heap), FULL (no block left:
  * off every list, it rejoins the list when a block comes back) or EMPTY (no
  * block out: returned to its arena, page map entry cleared).
- * `used` is biased so that free's fast path needs one test (used <= 0 after
- * the decrement: the pool emptied, or is not on its list): a pool off its
- * class list (FULL, spare, fresh) has PM_POOL_UNLISTED subtracted, and the
- * head of the list has 1 added (its pin, pool.c).
- * Invariant, with out = used unbiased: out + (blocks on `free`) +
+ * `used` is the number of blocks out ("out") minus a bias chosen so that
+ * free's fast path needs one test, used <= 0 after the decrement, to find
+ * every event of the slow path: a listed pool emptied (bias 0), a FULL pool
+ * with enough free blocks to rejoin its list (bias capacity - rejoin
+ * count), never for the head of the list (bias -1, its pin) nor a pool with
+ * nothing out (spare, fresh: bias PM_POOL_UNLISTED).  See pool.c.
+ * Invariant: out + (blocks on `free`) +
  * (limit - bump) / size == capacity, and the live bit of a block's first
  * granule is 1 exactly while it is out. */
 #define PM_POOL_UNLISTED (1 << 30)
 struct pm_pool_s {
     pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
                                list ends with the pool's own address (empty: free == pool) */
-    int32_t used;           /* blocks out, +1 for a list head, -PM_POOL_UNLISTED off the lists */
+    int32_t used;           /* out - bias: see below */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
     char *bump;             /* next never-used block: carved on demand */
@@ -126,8 +128,9 @@ struct pm_pool_s {
     pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
     pm_pool_t *next;        /* the class list of the heap (USED pools only) */
     pm_pool_t *prev;
-    uint32_t capacity;      /* blocks that fit after the header */
-    uint32_t listed;        /* 1 while on the heap's class list */
+    uint16_t capacity;      /* blocks that fit after the header */
+    uint16_t listed;        /* 1 while on the heap's class list */
+    int32_t bias;           /* out = used + bias (pool.c, pool_set_bias) */
     /* One bit per 8-byte granule of the pool; set while a block starting
      * there is allocated.  Written by the owner with relaxed atomics (plain
      * moves on x86-64), read by other threads to catch double frees early. */
