@@ -35,7 +35,7 @@ pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list poin
 __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
 {
     size_t nfree = 0;
-    for (const pm_block_t *b = pool->free; pm_pool_is_block(b); b = pm_link_decode(b))
+    for (const pm_block_t *b = pool->free; pm_pool_is_block(b); b = pm_link_decode(b, false))
         if (++nfree > pool->capacity || ((uintptr_t)b & ~(PM_POOL_SIZE - 1)) != (uintptr_t)pool)
             return false;
     size_t uncarved = (size_t)(pool->limit - pool->bump) / pool->block_size;
@@ -45,7 +45,7 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
                                                                   memory_order_relaxed));
     return pool->used + nfree + uncarved == pool->capacity && live == pool->used;
 }
-#define pool_check(pool) pm_assert(PM_DEBUG < 2 || pool_is_valid(pool))
+#define pool_check(pool) pm_assert(PM_DEBUG < 2 || pm_vg_on() || pool_is_valid(pool))
 
 /* ---- class lists ---- */
 static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
@@ -74,14 +74,24 @@ static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool)
 /* A page fresh from the arena becomes an empty pool of class c. */
 static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
+    if (pm_vg_any()) {
+        /* The page may have been part of a span, its bytes no-access to
+         * memcheck since a block there was freed: the header is ours again,
+         * every block no-access until it is handed out.  The live bitmap is
+         * read by freeing threads with atomics alone. */
+        PM_VG_UNDEFINED(pool, PM_POOL_HEADER);
+        PM_VG_NOACCESS((char *)pool + PM_POOL_HEADER, PM_POOL_SIZE - PM_POOL_HEADER);
+        PM_VG_ATOMIC_WORDS(pool->live, sizeof pool->live);
+    }
     size_t size = pm_class_size(c);
     pool->free = (pm_block_t *)pool;     /* empty list: it ends at once */
     pool->used = 0;
     pool->size_class = (uint16_t)c;
     pool->block_size = (uint16_t)size;
     pool->capacity = (uint32_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);
-    pool->bump = (char *)pool + PM_POOL_HEADER;
-    pool->limit = pool->bump + (size_t)pool->capacity * size;
+    pool->bump = PM_POOL_HEADER;
+    pool->limit = PM_POOL_HEADER + pool->capacity * (uint32_t)size;
+    pool->reserved = 0;
     pool->heap = heap;
     pool->next = pool->prev = NULL;
     pool->listed = 0;
@@ -94,10 +104,34 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
 {
     if (pool->listed)
         pool_unlink(heap, pool);
+    PM_VG_ATOMIC_WORDS_END(pool->live, sizeof pool->live);   /* the page may hold blocks next */
     _pm_pagemap_set(pool, 1, 0);
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;
     _pm_arena_pool_return(heap, pool);
+}
+
+/* A new pool of class c at the head of heap's list; NULL if out of memory.
+ * Out of line: it would weigh on the carving path's prologue. */
+static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
+{
+    pm_pool_t *pool = _pm_arena_pool_take(heap);
+    if (!pool)
+        return NULL;
+    if (pool_init(heap, pool, c) != 0) {
+        pool->heap = NULL;
+        _pm_arena_pool_return(heap, pool);
+        return NULL;
+    }
+    pool_link_front(heap, pool);
+    return pool;
+}
+
+/* pm_pool_pop under memcheck, out of line: the request's argument block
+ * would otherwise cost the carving path below a stack frame. */
+static PM_NOINLINE void pool_pop_vg(pm_pool_t *pool, pm_block_t *b)
+{
+    pm_pool_pop(pool, b, true);
 }
 
 /* ---- slow path of malloc ----
@@ -111,25 +145,18 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         _pm_heap_collect(heap);       /* blocks freed by other threads come home */
     for (;;) {
         pm_pool_t *pool = heap->pools[c];
-        if (pool == &_pm_empty_pool) {
-            pool = _pm_arena_pool_take(heap);
-            if (!pool) {
-                errno = ENOMEM;
-                return NULL;
-            }
-            if (pool_init(heap, pool, c) != 0) {
-                pool->heap = NULL;
-                _pm_arena_pool_return(heap, pool);
-                errno = ENOMEM;
-                return NULL;
-            }
-            pool_link_front(heap, pool);
+        if (pool == &_pm_empty_pool && !(pool = pool_new(heap, c))) {
+            errno = ENOMEM;
+            return NULL;
         }
         pm_block_t *b = pool->free;
         if (pm_pool_is_block(b)) {
-            pm_pool_pop(pool, b);
+            if (pm_vg_on())
+                pool_pop_vg(pool, b);
+            else
+                pm_pool_pop(pool, b, false);
         } else if (pool->bump < pool->limit) {
-            b = (pm_block_t *)pool->bump;     /* carve a never-used block */
+            b = (pm_block_t *)((char *)pool + pool->bump);   /* carve a never-used block */
             pool->bump += pool->block_size;
         } else {
             pool_unlink(heap, pool);          /* USED -> FULL */
@@ -161,7 +188,7 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
 
 void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
 {
-    pm_small_free_local(heap, pool, b, call);
+    pm_small_free_local(heap, pool, b, call, pm_vg_on());
 }
 
 size_t _pm_pool_release_empty(pm_heap_t *heap)
@@ -228,6 +255,11 @@ __attribute__((noreturn)) static void msg_fatal(msg_t *m)
 
 void _pm_fatal_ptr(const char *call, const char *what, const void *p)
 {
+    /* Under memcheck, a bad pointer given to free or realloc is shown to
+     * memcheck as freed first: it reports it with what it knows (the block it
+     * is in, where that was allocated and freed) before we abort. */
+    if (pm_vg_on() && (call[0] == 'f' || call[0] == 'r'))
+        PM_VG_FREELIKE(p);
     msg_t m;
     msg_head(&m, call, what, p);
     msg_fatal(&m);
@@ -264,7 +296,7 @@ void _pm_pool_bad_free(pm_pool_t *pool, void *p, const char *call)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
     if (off >= PM_POOL_HEADER && (off - PM_POOL_HEADER) % pool->block_size == 0 &&
-        (char *)p < pool->bump)
+        off < pool->bump)
         _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
 }

@@ -115,8 +115,12 @@ struct pm_pool_s {
     uint32_t used;          /* blocks handed out and not yet freed */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
-    char *bump;             /* next never-used block: carved on demand */
-    char *limit;            /* end of the last whole block */
+    /* Offsets, not pointers: the end of a pool's last block can be the first
+     * block of the next page, and memcheck's leak check would take a pointer
+     * to it for a reference (vg.h). */
+    uint32_t bump;          /* offset of the next never-used block: carved on demand */
+    uint32_t limit;         /* offset of the end of the last whole block */
+    uint64_t reserved;      /* keeps the header at PM_POOL_HEADER bytes */
     pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
     pm_pool_t *next;        /* the class list of the heap (USED pools only) */
     pm_pool_t *prev;
@@ -148,7 +152,9 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << 
  * States and invariant as for pools (used + free list + uncarved == capacity). */
 struct pm_span_s {
     pm_block_t *free;       /* freed blocks, ready for reuse */
-    char *bump;             /* next never-used block */
+    uint32_t bump;          /* offset from the span's first byte of the next never-used
+                               block (not a pointer: see pm_pool_s) */
+    uint32_t reserved2;
     pm_heap_t *heap;        /* owner while in use */
     pm_span_t *next;        /* the heap's list for this medium class */
     pm_span_t *prev;
@@ -222,15 +228,15 @@ PM_INTERNAL extern pm_span_t _pm_empty_span;
 #define PM_ROUTE_GENERIC ((pm_heap_t *)1)
 
 /* ---- large path (arenas/large.c) ------------------------------------------
- * A request over 512 bytes gets its own mapping.  Its record lives in a small
+ * A request over PM_MEDIUM_MAX bytes gets its own mapping.  Its record lives in a small
  * block (not in the mapping, so the mapping is exactly whole pages and a
  * pointer's page finds the record through the page map).  Freed mappings stay
  * in a cache, most recent first, until reused, evicted by the byte bound, or
  * unused for the decay time. */
 struct pm_large_s {
     uint64_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
-    char *user;             /* pointer handed out */
-    char *base;             /* start of the mapping */
+    uintptr_t user_x;       /* pointer handed out, mangled (large.c, rec_user) */
+    uintptr_t base_x;       /* start of the mapping, mangled (rec_base) */
     size_t map_size;        /* bytes mapped */
     size_t size;            /* bytes requested */
     pm_large_t *next;       /* cache list (cached records only) */
