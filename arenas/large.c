@@ -201,7 +201,8 @@ void _pm_large_free(pm_large_t *rec)
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                               memory_order_relaxed);
-    if (rec->map_size > limit / 4) {   /* too big to keep: straight back to the OS */
+    if (rec->map_size > limit / 4 || PM_STRICT) {   /* too big to keep (or strict mode):
+                                                        straight back to the OS */
         rec->magic = 0;
         _pm_pagemap_set(rec_user(rec), 1, 0);
         rec->next = NULL;

@@ -96,6 +96,8 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
     pool->next = pool->prev = NULL;
     pool->listed = 0;
     memset((void *)pool->live, 0, sizeof pool->live);
+    if (PM_STRICT)   /* every block, carved or not, is always filled while free */
+        _pm_strict_fill((char *)pool + PM_POOL_HEADER, PM_POOL_SIZE - PM_POOL_HEADER);
     /* Published last: from here on free() recognises the page as ours. */
     return _pm_pagemap_set(pool, 1, (uintptr_t)pool | PM_PAGE_POOL);
 }
@@ -161,6 +163,12 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
         } else {
             pool_unlink(heap, pool);          /* USED -> FULL */
             continue;
+        }
+        if (PM_STRICT) {
+            _pm_strict_taken(b, pool->block_size);
+            uint64_t bit;
+            if (*pm_live_word(pool, b, &bit) & bit)   /* a link led to a block that is out */
+                _pm_pool_corrupt(pool, b);
         }
         pool->used++;
         pm_live_set(pool, b);
@@ -265,15 +273,28 @@ void _pm_fatal_ptr(const char *call, const char *what, const void *p)
     msg_fatal(&m);
 }
 
-/* "malloc(): corrupted free list in pool 0x... (link in block 0x...)" */
-void _pm_fatal_link(const char *what, const void *where, const void *block)
+/* "malloc(): <what> 0x<where> (<which> 0x<block>[ <after>])" */
+void _pm_fatal_link2(const char *what, const void *where, const char *which, const void *block,
+                     const char *after)
 {
     msg_t m;
     msg_head(&m, "malloc", what, where);
-    msg_str(&m, " (link in block ");
+    msg_str(&m, " (");
+    msg_str(&m, which);
+    msg_str(&m, " ");
     msg_ptr(&m, block);
+    if (after) {
+        msg_str(&m, " ");
+        msg_str(&m, after);
+    }
     msg_str(&m, ")");
     msg_fatal(&m);
+}
+
+/* "malloc(): corrupted free list in pool 0x... (link in block 0x...)" */
+void _pm_fatal_link(const char *what, const void *where, const void *block)
+{
+    _pm_fatal_link2(what, where, "link in block", block, NULL);
 }
 
 /* The words for a block that was already freed: "double free" when it is

@@ -16,6 +16,9 @@
  * What they do, by bit of _pm_slow:
  *   PM_SLOW_STATS     per-class counters (stats.c)
  *   PM_SLOW_VALGRIND  memcheck's client requests (vg.h)
+ *   PM_SLOW_STRICT    junk in new blocks, the free filling of freed ones
+ *                     (types.h; checked by _pm_strict_taken when the pool
+ *                     layer hands the block out again)
  */
 #include "include/internal/internal.h"
 
@@ -69,6 +72,13 @@ void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed
 {
     if ((_pm_slow & PM_SLOW_STATS) && counter >= 0)
         _pm_stats_count_alloc((unsigned)counter);
+    if (PM_STRICT && !zeroed) {
+        /* The whole usable block of a small or medium one; what was asked
+         * for of a large mapping. */
+        size_t n = counter >= 0 ? block : size;
+        PM_VG_UNDEFINED(p, n);
+        memset(p, PM_ALLOC_JUNK, n);
+    }
     /* The block becomes a heap block of `size` bytes; what is left of it
      * stays no-access, so that a write past the request is reported (a
      * large mapping's tail was defined memory until now). */
@@ -85,8 +95,40 @@ void _pm_slow_free(void *p, size_t block, int counter)
     (void)block;
     if ((_pm_slow & PM_SLOW_STATS) && counter >= 0)
         _pm_stats_count_free((unsigned)counter);
+    if (PM_STRICT && counter >= 0)   /* large blocks are unmapped instead */
+        _pm_strict_fill((char *)p + sizeof(pm_block_t), block - sizeof(pm_block_t));
     PM_VG_FREELIKE(p);
     (void)p;
+}
+
+void _pm_strict_fill(void *p, size_t n)
+{
+    PM_VG_UNDEFINED(p, n);
+    memset(p, PM_FREE_JUNK, n);
+    PM_VG_NOACCESS(p, n);
+}
+
+/* A write after free to `at` in block b: one line, then abort. */
+__attribute__((noreturn, cold)) static void strict_write_after_free(const char *at, const void *b)
+{
+    _pm_fatal_link2("write after free to", at, "block", b, "freed earlier");
+}
+
+void _pm_strict_taken(void *b, size_t block)
+{
+    const uint64_t junk = 0x0101010101010101ULL * PM_FREE_JUNK;
+    const char *p = (const char *)b + sizeof(pm_block_t), *end = (const char *)b + block;
+    PM_VG_DEFINED(p, (size_t)(end - p));
+    for (; p < end; p += sizeof(uint64_t)) {   /* blocks are multiples of 8 bytes */
+        uint64_t w;
+        memcpy(&w, p, sizeof w);
+        if (pm_unlikely(w != junk)) {
+            while ((unsigned char)*p == PM_FREE_JUNK)
+                p++;
+            strict_write_after_free(p, b);
+        }
+    }
+    PM_VG_NOACCESS((char *)b + sizeof(pm_block_t), block - sizeof(pm_block_t));
 }
 
 void _pm_slow_resize(void *p, size_t old_block, size_t new_size)

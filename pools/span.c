@@ -106,6 +106,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
         PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */
         PM_VG_ATOMIC_WORDS(&s->live, sizeof s->live);     /* read by freeing threads */
     }
+    if (PM_STRICT)
+        _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
     s->block_size = (uint32_t)size;
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
     if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN) != 0) {
@@ -176,6 +178,8 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
             span_unlink(heap, s);   /* USED -> FULL */
         }
     }
+    if (PM_STRICT)
+        _pm_strict_taken(b, s->block_size);
     s->used++;
     bool exact;
     unsigned idx = span_index(s, b, &exact);

@@ -49,6 +49,10 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
                                                                const char *what, const void *p);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
                                                                 const void *block);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link2(const char *what, const void *where,
+                                                                 const char *which,
+                                                                 const void *block,
+                                                                 const char *after);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -104,6 +108,12 @@ PM_INTERNAL void _pm_slow_resize(void *p, size_t old_size, size_t new_size);
 /* What malloc_usable_size reports for a block of `block` usable bytes: the
  * block, except under valgrind, where only the bytes asked for may be used. */
 PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);
+/* Strict mode (types.h): fill [p, p + n) with PM_FREE_JUNK (a freed
+ * block's link word is left out by the caller); check a block's filling,
+ * all but its link word, when it is taken off its free list or carved
+ * (aborts on a write after free). */
+PM_INTERNAL void _pm_strict_fill(void *p, size_t n);
+PM_INTERNAL void _pm_strict_taken(void *b, size_t block);
 
 /* ---- preload/options.c ---- */
 PM_INTERNAL void _pm_options_init(void);

@@ -49,6 +49,18 @@
 #define pm_assert(expr) ((void)0)
 #endif
 
+/* Strict mode (CMake option POOLMALLOC_STRICT, the poolmalloc-strict test
+ * library): the process runs in slow mode; every block that is freed is
+ * filled with PM_FREE_JUNK except its link word, and the filling is checked
+ * when the block is handed out again (a write after free aborts); new
+ * blocks are filled with PM_ALLOC_JUNK; freed large blocks are unmapped at
+ * once, so that touching one faults.  Costly; for finding bugs. */
+#ifndef PM_STRICT
+#define PM_STRICT 0
+#endif
+#define PM_ALLOC_JUNK 0xaa
+#define PM_FREE_JUNK 0x55
+
 /* ---- geometry ------------------------------------------------------------ */
 #define PM_PAGE_SHIFT 12
 #define PM_PAGE_SIZE ((size_t)1 << PM_PAGE_SHIFT)
