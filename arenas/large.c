@@ -26,6 +26,20 @@
 
 #define CACHE_MAX_ENTRIES 128
 
+/* A record keeps its pointers into the mapping mangled with the secret of
+ * safe linking (types.h).  Memcheck's leak check scans records, which are
+ * defined allocator memory, and would count a plain pointer there as a
+ * reference to the block, hiding its leak; and a record overwritten by an
+ * overflow of the small block before it cannot be aimed at memory of the
+ * writer's choosing. */
+static inline char *rec_user(const pm_large_t *r) { return (char *)(r->user_x ^ _pm_secret); }
+static inline char *rec_base(const pm_large_t *r) { return (char *)(r->base_x ^ _pm_secret); }
+static inline void rec_set(pm_large_t *r, char *user, char *base)
+{
+    r->user_x = (uintptr_t)user ^ _pm_secret;
+    r->base_x = (uintptr_t)base ^ _pm_secret;
+}
+
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_large_t *cache_head;   /* most recently freed */
 static pm_large_t *cache_tail;   /* least recently freed */
@@ -54,7 +68,7 @@ static void cache_unlink_locked(pm_large_t *r)
 static void cache_evict_locked(pm_large_t *r, pm_large_t **out)
 {
     cache_unlink_locked(r);
-    _pm_pagemap_set(r->user, 1, 0);
+    _pm_pagemap_set(rec_user(r), 1, 0);
     r->magic = 0;
     r->next = *out;
     *out = r;
@@ -75,7 +89,7 @@ static void unmap_list(pm_large_t *list)
 {
     while (list) {
         pm_large_t *next = list->next;
-        _pm_os_unmap(list->base, list->map_size);
+        _pm_os_unmap(rec_base(list), list->map_size);
         atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
         _pm_internal_free(list);
         list = next;
@@ -106,7 +120,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
     pthread_mutex_lock(&cache_lock);
     for (pm_large_t *r = cache_head; r; r = r->next) {
         if (r->map_size >= need && r->map_size - need <= need / 4 &&
-            ((uintptr_t)r->user & (align - 1)) == 0 &&
+            ((uintptr_t)rec_user(r) & (align - 1)) == 0 &&
             (!rec || r->map_size < rec->map_size)) {
             rec = r;
             if (r->map_size == need)
@@ -129,10 +143,10 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
         atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                                   memory_order_relaxed);
         if (pm_unlikely(_pm_slow))
-            _pm_slow_alloc(rec->user, size, _pm_large_usable(rec), -1, zero);
+            _pm_slow_alloc(rec_user(rec), size, _pm_large_usable(rec), -1, zero);
         if (zero)
-            memset(rec->user, 0, size);
-        return rec->user;
+            memset(rec_user(rec), 0, size);
+        return rec_user(rec);
     }
 
     /* 2. a new mapping (zeroed by the kernel) */
@@ -146,8 +160,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
         return NULL;
     }
     rec->magic = PM_LARGE_LIVE;
-    rec->user = base;
-    rec->base = base;
+    rec_set(rec, base, base);
     rec->map_size = need;
     rec->size = size;
     rec->next = rec->prev = NULL;
@@ -169,7 +182,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
 pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
 {
     pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
-    if (rec->user != (char *)ptr)
+    if (rec_user(rec) != (char *)ptr)
         _pm_fatal_ptr(call, "invalid pointer", ptr);
     if (rec->magic != PM_LARGE_LIVE)
         _pm_fatal_ptr(call, rec->magic == PM_LARGE_CACHED ? _pm_freed_word(call) : "invalid pointer",
@@ -179,20 +192,21 @@ pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
 
 size_t _pm_large_usable(const pm_large_t *rec)
 {
-    return rec->map_size - (size_t)(rec->user - rec->base);
+    return rec->map_size - (size_t)(rec_user(rec) - rec_base(rec));
 }
 
 void _pm_large_free(pm_large_t *rec)
 {
     if (pm_unlikely(_pm_slow))
-        _pm_slow_free(rec->user, _pm_large_usable(rec), -1);
+        _pm_slow_free(rec_user(rec), _pm_large_usable(rec), -1);
     size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                               memory_order_relaxed);
-    if (rec->map_size > limit / 4) {   /* too big to keep: straight back to the OS */
+    if (rec->map_size > limit / 4 || PM_STRICT) {   /* too big to keep (or strict mode):
+                                                        straight back to the OS */
         rec->magic = 0;
-        _pm_pagemap_set(rec->user, 1, 0);
+        _pm_pagemap_set(rec_user(rec), 1, 0);
         rec->next = NULL;
         unmap_list(rec);
         return;
@@ -230,10 +244,10 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     if (need <= usable) {
         if (pm_unlikely(_pm_slow))
             _pm_slow_resize(ptr, usable, size);
-        if (need < usable / 2 && rec->user == rec->base) {
+        if (need < usable / 2 && rec_user(rec) == rec_base(rec)) {
             /* Shrinking a lot: give the tail back (mremap never moves here). */
-            void *same = _pm_os_remap(rec->base, rec->map_size, need, NULL);
-            if (same == rec->base) {
+            void *same = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);
+            if (same == rec_base(rec)) {
                 atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes,
                                           rec->map_size - need, memory_order_relaxed);
                 rec->map_size = need;
@@ -245,7 +259,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     /* An over-aligned mapping moves by copy, and so does every block under
      * valgrind: memcheck would take the contents mremap moved for new,
      * uninitialised memory. */
-    if (rec->user != rec->base || pm_unlikely(_pm_slow & PM_SLOW_VALGRIND)) {
+    if (rec_user(rec) != rec_base(rec) || pm_unlikely(_pm_slow & PM_SLOW_VALGRIND)) {
         void *q = _pm_large_alloc(size, 0, false);
         if (!q)
             return NULL;
@@ -257,7 +271,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
      * onto a new mapping that is indexed in the page map before anything
      * moves, so that every failure (no address space, no page-map leaf for
      * the new place, mremap refused) leaves the block where it was. */
-    char *moved = _pm_os_remap(rec->base, rec->map_size, need, NULL);
+    char *moved = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);
     if (!moved) {
         moved = _pm_os_map(need, PM_OS_PAGE);
         if (!moved) {
@@ -272,9 +286,9 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         /* The old place leaves the page map before mremap unmaps it: from
          * then on another thread may be given those pages and index them,
          * and clearing the entry afterwards would erase theirs. */
-        _pm_pagemap_set(rec->base, 1, 0);
-        if (!_pm_os_remap(rec->base, rec->map_size, need, moved)) {
-            _pm_pagemap_set(rec->base, 1, (uintptr_t)rec | PM_PAGE_LARGE); /* leaf exists */
+        _pm_pagemap_set(rec_base(rec), 1, 0);
+        if (!_pm_os_remap(rec_base(rec), rec->map_size, need, moved)) {
+            _pm_pagemap_set(rec_base(rec), 1, (uintptr_t)rec | PM_PAGE_LARGE); /* leaf exists */
             _pm_pagemap_set(moved, 1, 0);
             _pm_os_unmap(moved, need);
             errno = ENOMEM;
@@ -283,7 +297,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     }
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need - rec->map_size,
                               memory_order_relaxed);
-    rec->base = rec->user = moved;
+    rec_set(rec, moved, moved);
     rec->map_size = need;
     rec->size = size;
     return moved;

@@ -37,6 +37,10 @@ static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
     _Atomic uintptr_t *fresh = _pm_os_map(LEAF_BYTES, PM_OS_PAGE);
     if (!fresh)
         return NULL;
+    /* Entries are atomics written and read by any thread; the same page's
+     * entry is written by whichever thread gets the address from the kernel
+     * next, an order helgrind and drd cannot see (vg.h). */
+    PM_VG_ATOMIC_WORDS(fresh, LEAF_BYTES);
     _Atomic uintptr_t *expected = NULL;
     if (atomic_compare_exchange_strong_explicit(&_pm_pagemap_root[i], &expected, fresh,
                                                 memory_order_acq_rel, memory_order_acquire))

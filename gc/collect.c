@@ -258,7 +258,7 @@ static size_t delete_garbage(pm_gc_link *unreach)
         /* a pool emptied by this free may be released: look up the next one */
         if (pool->used <= 1)        /* the free takes the slow path (types.h) */
             pool_page = 1;
-        pm_small_free_local(heap, pool, l, "pm_gc_collect");
+        pm_small_free_local(heap, pool, l, "pm_gc_collect", false);  /* never in slow mode */
     }
     pm_gc_list_init(unreach);
     _pm_gc.gens[0].count = _pm_gc.gens[0].count > (int)n ? _pm_gc.gens[0].count - (int)n : 0;

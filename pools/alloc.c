@@ -109,6 +109,8 @@ void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_of
 void *_pm_internal_alloc(size_t size)
 {
     void *p = small_alloc_class(pm_class_of(size));
+    if (p)
+        PM_VG_UNDEFINED(p, size);   /* ours to write, like any fresh memory */
     return p;
 }
 
@@ -117,6 +119,9 @@ void _pm_internal_free(void *p)
     uintptr_t entry = pm_pagemap_get(p);
     pm_assert(entry & PM_PAGE_POOL);
     pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+    if (PM_STRICT)
+        _pm_strict_fill((char *)p + sizeof(pm_block_t), pool->block_size - sizeof(pm_block_t));
+    PM_VG_NOACCESS(p, pool->block_size);   /* free blocks are no-access */
     if (pool->heap == _pm_tls_heap)
         _pm_pool_free_local(pool->heap, pool, p, "free");
     else

@@ -68,6 +68,8 @@ static void heap_init(pm_heap_t *h, int state)
         h->spans[m] = &_pm_empty_span;
     atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->state, state, memory_order_relaxed);
+    PM_VG_ATOMIC_WORDS(&h->xthread_free, sizeof h->xthread_free);   /* heaps are never unmapped */
+    PM_VG_ATOMIC_WORDS(&h->state, sizeof h->state);
     pthread_mutex_init(&h->lock, NULL);
     memset(h->by_nfree, 0, sizeof h->by_nfree);
     h->arenas_with_free = 0;
@@ -156,8 +158,9 @@ static pm_heap_t *block_owner(const pm_block_t *b)
  * this heap. */
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
+    const bool vg = pm_vg_on();
     while (b) {
-        pm_block_t *next = pm_link_decode(b);
+        pm_block_t *next = pm_link_decode(b, vg);
         if (pm_unlikely(next && block_owner(next) != heap))
             _pm_fatal_link("corrupted remote free list of heap", heap, b);
         uintptr_t entry = pm_pagemap_get(b);
@@ -172,6 +175,7 @@ static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 void _pm_heap_collect(pm_heap_t *heap)
 {
     pm_block_t *b = atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_acquire);
+    PM_VG_HAPPENS_AFTER(&heap->xthread_free);
     heap_drain(heap, b);
 }
 
@@ -179,7 +183,9 @@ void _pm_heap_abandon(pm_heap_t *heap)
 {
     pthread_mutex_lock(&heap->lock);
     atomic_store_explicit(&heap->state, PM_HEAP_ABANDONED, memory_order_seq_cst);
-    heap_drain(heap, atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_seq_cst));
+    pm_block_t *pending = atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_seq_cst);
+    PM_VG_HAPPENS_AFTER(&heap->xthread_free);
+    heap_drain(heap, pending);
     _pm_pool_release_empty(heap);
     _pm_span_release_empty(heap);
     pthread_mutex_unlock(&heap->lock);
@@ -201,7 +207,8 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
         if (state == PM_HEAP_LIVE) {
             pm_block_t *head = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
             do {
-                b->link = pm_link_encode(b, head);
+                pm_link_store(b, head, pm_vg_on());
+                PM_VG_HAPPENS_BEFORE(&owner->xthread_free);   /* our writes to b, then the owner's */
             } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &head, b,
                                                             memory_order_seq_cst,
                                                             memory_order_relaxed));

@@ -34,7 +34,7 @@ pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list poin
 __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
 {
     size_t nfree = 0;
-    for (const pm_block_t *b = pool->free; pm_pool_is_block(b); b = pm_link_decode(b))
+    for (const pm_block_t *b = pool->free; pm_pool_is_block(b); b = pm_link_decode(b, false))
         if (++nfree > pool->capacity || ((uintptr_t)b & ~(PM_POOL_SIZE - 1)) != (uintptr_t)pool)
             return false;
     size_t uncarved = (size_t)(pool->limit - pool->bump) / pool->block_size;
@@ -45,7 +45,7 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
     int32_t out = pool->used + pool->bias;
     return (size_t)out + nfree + uncarved == pool->capacity && live == (size_t)out;
 }
-#define pool_check(pool) pm_assert(PM_DEBUG < 2 || pool_is_valid(pool))
+#define pool_check(pool) pm_assert(PM_DEBUG < 2 || pm_vg_on() || pool_is_valid(pool))
 
 /* ---- class lists ----
  * `used` is out (blocks handed out) minus `bias`, and free's fast path takes
@@ -121,6 +121,15 @@ static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool, int32_t bias)
 /* A page fresh from the arena becomes an empty pool of class c. */
 static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
+    if (pm_vg_any()) {
+        /* The page may have been part of a span, its bytes no-access to
+         * memcheck since a block there was freed: the header is ours again,
+         * every block no-access until it is handed out.  The live bitmap is
+         * read by freeing threads with atomics alone. */
+        PM_VG_UNDEFINED(pool, PM_POOL_HEADER);
+        PM_VG_NOACCESS((char *)pool + PM_POOL_HEADER, PM_POOL_SIZE - PM_POOL_HEADER);
+        PM_VG_ATOMIC_WORDS(pool->live, sizeof pool->live);
+    }
     size_t size = pm_class_size(c);
     pool->free = (pm_block_t *)pool;     /* empty list: it ends at once */
     pool->used = -PM_POOL_UNLISTED;     /* nothing out, off the lists */
@@ -128,12 +137,15 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
     pool->size_class = (uint16_t)c;
     pool->block_size = (uint16_t)size;
     pool->capacity = (uint16_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);
-    pool->bump = (char *)pool + PM_POOL_HEADER;
-    pool->limit = pool->bump + (size_t)pool->capacity * size;
+    pool->bump = PM_POOL_HEADER;
+    pool->limit = PM_POOL_HEADER + pool->capacity * (uint32_t)size;
+    pool->reserved = 0;
     pool->heap = heap;
     pool->next = pool->prev = NULL;
     pool->listed = 0;
     memset((void *)pool->live, 0, sizeof pool->live);
+    if (PM_STRICT)   /* every block, carved or not, is always filled while free */
+        _pm_strict_fill((char *)pool + PM_POOL_HEADER, PM_POOL_SIZE - PM_POOL_HEADER);
     /* Published last: from here on free() recognises the page as ours. */
     return _pm_pagemap_set(pool, 1, (uintptr_t)pool | PM_PAGE_POOL);
 }
@@ -142,6 +154,7 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
 {
     if (pool->listed)
         pool_unlink(heap, pool, PM_POOL_UNLISTED);
+    PM_VG_ATOMIC_WORDS_END(pool->live, sizeof pool->live);   /* the page may hold blocks next */
     _pm_pagemap_set(pool, 1, 0);
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;
@@ -177,12 +190,35 @@ static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
 static void pool_carve(pm_pool_t *pool)
 {
     size_t bs = pool->block_size;
-    char *b = pool->bump, *end = pool->limit;
+    char *b = (char *)pool + pool->bump, *end = (char *)pool + pool->limit;
+    pool->free = (pm_block_t *)b;
     for (; b + bs < end; b += bs)
         ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, b + bs);
     ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, pool);  /* the list's end */
-    pool->free = (pm_block_t *)pool->bump;
     pool->bump = pool->limit;
+}
+
+/* A new pool of class c at the head of heap's list; NULL if out of memory.
+ * Out of line: it would weigh on the carving path's prologue. */
+static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
+{
+    pm_pool_t *pool = _pm_arena_pool_take(heap);
+    if (!pool)
+        return NULL;
+    if (pool_init(heap, pool, c) != 0) {
+        pool->heap = NULL;
+        _pm_arena_pool_return(heap, pool);
+        return NULL;
+    }
+    pool_link_front(heap, pool);
+    return pool;
+}
+
+/* pm_pool_pop under memcheck, out of line: the request's argument block
+ * would otherwise cost the carving path below a stack frame. */
+static PM_NOINLINE void pool_pop_vg(pm_pool_t *pool, pm_block_t *b)
+{
+    pm_pool_pop(pool, b, true);
 }
 
 /* ---- slow path of malloc ----
@@ -200,30 +236,34 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
             pool = heap->spare_pools[c];
             heap->spare_pools[c] = NULL;
             pool_link_front(heap, pool);
-        } else if (pool == &_pm_empty_pool) {
-            pool = _pm_arena_pool_take(heap);
-            if (!pool) {
-                errno = ENOMEM;
-                return NULL;
-            }
-            if (pool_init(heap, pool, c) != 0) {
-                pool->heap = NULL;
-                _pm_arena_pool_return(heap, pool);
-                errno = ENOMEM;
-                return NULL;
-            }
-            pool_link_front(heap, pool);
+        } else if (pool == &_pm_empty_pool && !(pool = pool_new(heap, c))) {
+            errno = ENOMEM;
+            return NULL;
         }
         pm_block_t *b = pool->free;
-        if (!pm_pool_is_block(b) && pool->bump < pool->limit) {
+        bool vg = pm_vg_on();
+        if (!pm_pool_is_block(b) && pool->bump < pool->limit && !vg) {
             pool_carve(pool);
             b = pool->free;
         }
         if (pm_pool_is_block(b)) {
-            pm_pool_pop(pool, b);
+            if (vg)
+                pool_pop_vg(pool, b);
+            else
+                pm_pool_pop(pool, b, false);
+        } else if (pool->bump < pool->limit) {
+            /* under memcheck, one block at a time: the page is no-access */
+            b = (pm_block_t *)((char *)pool + pool->bump);
+            pool->bump += pool->block_size;
         } else {
             pool_unlink(heap, pool, pool_full_bias(pool));   /* USED -> FULL */
             continue;
+        }
+        if (PM_STRICT) {
+            _pm_strict_taken(b, pool->block_size);
+            if (atomic_load_explicit(pm_live_word(pool, b), memory_order_relaxed) &
+                pm_live_bit(b))                        /* a link led to a block that is out */
+                _pm_pool_corrupt(pool, b);
         }
         pool->used++;
         pm_live_set(pool, b);
@@ -247,7 +287,7 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
 
 void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
 {
-    pm_small_free_local(heap, pool, b, call);
+    pm_small_free_local(heap, pool, b, call, pm_vg_on());
 }
 
 /* Frees block b of pool into its heap, which is ABANDONED (the caller holds
@@ -256,7 +296,7 @@ void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const 
 void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const char *call)
 {
     bool head = pool_is_head(heap, pool);     /* pinned: the free cannot release it */
-    pm_small_free_local(heap, pool, b, call);
+    pm_small_free_local(heap, pool, b, call, pm_vg_on());
     if (head && pool_out(pool) == 0)
         pool_release(heap, pool);
 }
@@ -331,20 +371,38 @@ __attribute__((noreturn)) static void msg_fatal(msg_t *m)
 
 void _pm_fatal_ptr(const char *call, const char *what, const void *p)
 {
+    /* Under memcheck, a bad pointer given to free or realloc is shown to
+     * memcheck as freed first: it reports it with what it knows (the block it
+     * is in, where that was allocated and freed) before we abort. */
+    if (pm_vg_on() && (call[0] == 'f' || call[0] == 'r'))
+        PM_VG_FREELIKE(p);
     msg_t m;
     msg_head(&m, call, what, p);
+    msg_fatal(&m);
+}
+
+/* "malloc(): <what> 0x<where> (<which> 0x<block>[ <after>])" */
+void _pm_fatal_link2(const char *what, const void *where, const char *which, const void *block,
+                     const char *after)
+{
+    msg_t m;
+    msg_head(&m, "malloc", what, where);
+    msg_str(&m, " (");
+    msg_str(&m, which);
+    msg_str(&m, " ");
+    msg_ptr(&m, block);
+    if (after) {
+        msg_str(&m, " ");
+        msg_str(&m, after);
+    }
+    msg_str(&m, ")");
     msg_fatal(&m);
 }
 
 /* "malloc(): corrupted free list in pool 0x... (link in block 0x...)" */
 void _pm_fatal_link(const char *what, const void *where, const void *block)
 {
-    msg_t m;
-    msg_head(&m, "malloc", what, where);
-    msg_str(&m, " (link in block ");
-    msg_ptr(&m, block);
-    msg_str(&m, ")");
-    msg_fatal(&m);
+    _pm_fatal_link2(what, where, "link in block", block, NULL);
 }
 
 /* The words for a block that was already freed: "double free" when it is
@@ -367,7 +425,7 @@ void _pm_pool_bad_free(pm_pool_t *pool, void *p, const char *call)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
     if (off >= PM_POOL_HEADER && (off - PM_POOL_HEADER) % pool->block_size == 0 &&
-        (char *)p < pool->bump)
+        off < pool->bump)
         _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
 }

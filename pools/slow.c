@@ -4,38 +4,139 @@
  * anything must be done per call besides moving blocks on and off free
  * lists, every thread's fast route is off (types.h, "slow mode") and the
  * out-of-line paths call these hooks for each block the malloc API hands
- * out or takes back:
+ * out or takes back (never for allocator metadata):
  *
  *   _pm_slow_alloc   after a block was taken for the program
  *   _pm_slow_free    after a freed pointer was checked, before the block
- *                    goes back on any list (where another thread could take it)
+ *                    goes back on any list (where another thread could take
+ *                    it and hand it out again)
  *   _pm_slow_resize  realloc kept the block in place
+ *   _pm_slow_usable  what malloc_usable_size may promise
  *
  * What they do, by bit of _pm_slow:
- *   PM_SLOW_STATS    per-class counters (stats.c)
+ *   PM_SLOW_STATS     per-class counters (stats.c)
+ *   PM_SLOW_VALGRIND  memcheck's client requests (vg.h)
+ *   PM_SLOW_STRICT    junk in new blocks, the free filling of freed ones
+ *                     (types.h; checked by _pm_strict_taken when the pool
+ *                     layer hands the block out again)
  */
 #include "include/internal/internal.h"
 
+#include <string.h>
+
+#if defined(PM_VALGRIND) && PM_VALGRIND
+int _pm_vg_race_tool;
+
+/* The bytes of a block memcheck lets the program use: the size it asked
+ * for, i.e. the addressable prefix of the block (_pm_slow_alloc made the
+ * rest no-access, RESIZEINPLACE moves the boundary).  GET_VBITS of a
+ * no-access byte fails quietly, so a binary search finds the boundary
+ * without storing sizes anywhere. */
+static size_t vg_requested(const char *p, size_t block)
+{
+    size_t lo = 0, hi = block;   /* the answer is in [lo, hi] */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        unsigned char vbits;
+        if (VALGRIND_GET_VBITS(p + mid - 1, &vbits, 1) == 1)
+            lo = mid;            /* byte mid-1 is addressable */
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+#endif
+
+void _pm_vg_init(void)
+{
+#if defined(PM_VALGRIND) && PM_VALGRIND
+    if (!RUNNING_ON_VALGRIND)
+        return;
+    /* Each tool answers only its own requests; the others return the
+     * default.  Only memcheck keeps validity bits (GET_VBITS succeeds),
+     * only helgrind counts addressable bytes for GET_ABITS (the default
+     * comes back as an unsigned -2), only drd numbers threads. */
+    uint64_t probe = 0;
+    unsigned char vbits[sizeof probe];
+    if (VALGRIND_GET_VBITS(&probe, vbits, sizeof probe) == 1)
+        _pm_slow |= PM_SLOW_VALGRIND;
+    if (VALGRIND_HG_GET_ABITS(&probe, NULL, sizeof probe) == (long)sizeof probe ||
+        DRD_GET_VALGRIND_THREADID != 0) {
+        _pm_vg_race_tool = 1;
+        PM_VG_ATOMIC_WORDS(_pm_pagemap_root, sizeof _pm_pagemap_root);   /* leaves published by CAS */
+    }
+#endif
+}
+
 void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed)
 {
+    if ((_pm_slow & PM_SLOW_STATS) && counter >= 0)
+        _pm_stats_count_alloc((unsigned)counter);
+    if (PM_STRICT && !zeroed) {
+        /* The whole usable block of a small or medium one; what was asked
+         * for of a large mapping. */
+        size_t n = counter >= 0 ? block : size;
+        PM_VG_UNDEFINED(p, n);
+        memset(p, PM_ALLOC_JUNK, n);
+    }
+    /* The block becomes a heap block of `size` bytes; what is left of it
+     * stays no-access, so that a write past the request is reported (a
+     * large mapping's tail was defined memory until now). */
+    PM_VG_MALLOCLIKE(p, size, zeroed);
+    PM_VG_NOACCESS((char *)p + size, block - size);
     (void)p;
     (void)size;
     (void)block;
     (void)zeroed;
-    if ((_pm_slow & PM_SLOW_STATS) && counter >= 0)
-        _pm_stats_count_alloc((unsigned)counter);
 }
 
 void _pm_slow_free(void *p, size_t block, int counter)
 {
-    (void)p;
     (void)block;
     if ((_pm_slow & PM_SLOW_STATS) && counter >= 0)
         _pm_stats_count_free((unsigned)counter);
+    if (PM_STRICT && counter >= 0)   /* large blocks are unmapped instead */
+        _pm_strict_fill((char *)p + sizeof(pm_block_t), block - sizeof(pm_block_t));
+    PM_VG_FREELIKE(p);
+    (void)p;
+}
+
+void _pm_strict_fill(void *p, size_t n)
+{
+    PM_VG_UNDEFINED(p, n);
+    memset(p, PM_FREE_JUNK, n);
+    PM_VG_NOACCESS(p, n);
+}
+
+/* A write after free to `at` in block b: one line, then abort. */
+__attribute__((noreturn, cold)) static void strict_write_after_free(const char *at, const void *b)
+{
+    _pm_fatal_link2("write after free to", at, "block", b, "freed earlier");
+}
+
+void _pm_strict_taken(void *b, size_t block)
+{
+    const uint64_t junk = 0x0101010101010101ULL * PM_FREE_JUNK;
+    const char *p = (const char *)b + sizeof(pm_block_t), *end = (const char *)b + block;
+    PM_VG_DEFINED(p, (size_t)(end - p));
+    for (; p < end; p += sizeof(uint64_t)) {   /* blocks are multiples of 8 bytes */
+        uint64_t w;
+        memcpy(&w, p, sizeof w);
+        if (pm_unlikely(w != junk)) {
+            while ((unsigned char)*p == PM_FREE_JUNK)
+                p++;
+            strict_write_after_free(p, b);
+        }
+    }
+    PM_VG_NOACCESS((char *)b + sizeof(pm_block_t), block - sizeof(pm_block_t));
 }
 
 void _pm_slow_resize(void *p, size_t old_block, size_t new_size)
 {
+#if defined(PM_VALGRIND) && PM_VALGRIND
+    if (pm_vg_on())
+        VALGRIND_RESIZEINPLACE_BLOCK(p, vg_requested(p, old_block), new_size, 0);
+#endif
     (void)p;
     (void)old_block;
     (void)new_size;
@@ -43,6 +144,10 @@ void _pm_slow_resize(void *p, size_t old_block, size_t new_size)
 
 size_t _pm_slow_usable(void *p, size_t block)
 {
+#if defined(PM_VALGRIND) && PM_VALGRIND
+    if (pm_vg_on())
+        return vg_requested(p, block);
+#endif
     (void)p;
     return block;
 }

@@ -31,9 +31,10 @@ static inline char *span_base(const pm_span_t *s)
     return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
 }
 
-static inline char *span_limit(const pm_span_t *s)
+/* Offset of the end of the span's last block. */
+static inline uint32_t span_limit(const pm_span_t *s)
 {
-    return span_base(s) + (size_t)s->capacity * s->block_size;
+    return (uint32_t)s->capacity * s->block_size;
 }
 
 /* Index of block p in span s; *exact is false when p is not a block start. */
@@ -49,14 +50,14 @@ static inline unsigned span_index(const pm_span_t *s, const void *p, bool *exact
 __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
 {
     size_t nfree = 0;
-    for (const pm_block_t *b = s->free; b; b = pm_link_decode(b))
+    for (const pm_block_t *b = s->free; b; b = pm_link_decode(b, false))
         if (++nfree > s->capacity)
             return false;
     size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
     size_t live = (size_t)__builtin_popcountll(atomic_load_explicit(&s->live, memory_order_relaxed));
     return s->used + nfree + uncarved == s->capacity && live == s->used;
 }
-#define span_check(s) pm_assert(PM_DEBUG < 2 || span_is_valid(s))
+#define span_check(s) pm_assert(PM_DEBUG < 2 || pm_vg_on() || span_is_valid(s))
 
 /* ---- lists ---- */
 static void span_link_front(pm_heap_t *heap, pm_span_t *s)
@@ -92,7 +93,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     pm_span_t *s = (pm_span_t *)(a + (((uintptr_t)base - a) >> PM_PAGE_SHIFT) * sizeof(pm_span_t));
     size_t size = pm_medium_size(m);
     s->free = NULL;
-    s->bump = base;
+    s->bump = 0;
     s->heap = heap;
     s->next = s->prev = NULL;
     s->used = 0;
@@ -101,6 +102,12 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->listed = 0;
     s->pages = (uint8_t)k;
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+    if (pm_vg_any()) {
+        PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */
+        PM_VG_ATOMIC_WORDS(&s->live, sizeof s->live);     /* read by freeing threads */
+    }
+    if (PM_STRICT)
+        _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
     s->block_size = (uint32_t)size;
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
     if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN) != 0) {
@@ -127,9 +134,9 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
 /* Takes free block b, the head of s's list, off the list.  The decoded link
  * (safe linking, types.h) must be NULL or a block start of s that is not
  * out; span_index checks both range and alignment exactly. */
-static inline void span_pop(pm_span_t *s, pm_block_t *b)
+static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
 {
-    pm_block_t *next = pm_link_decode(b);
+    pm_block_t *next = pm_link_decode(b, vg);
     if (next) {
         bool exact;
         unsigned idx = span_index(s, next, &exact);
@@ -142,10 +149,11 @@ static inline void span_pop(pm_span_t *s, pm_block_t *b)
 /* ---- allocation (owner, or holder of an abandoned heap's lock) ---- */
 void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
 {
+    const bool vg = pm_vg_on();
     pm_span_t *s = heap->spans[m];
     pm_block_t *b = s->free;
     if (pm_likely(b != NULL)) {
-        span_pop(s, b);
+        span_pop(s, b, vg);
     } else {
         if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
             _pm_heap_collect(heap);
@@ -159,17 +167,19 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                 span_link_front(heap, s);
             }
             if ((b = s->free) != NULL) {
-                span_pop(s, b);
+                span_pop(s, b, vg);
                 break;
             }
             if (s->bump < span_limit(s)) {
-                b = (pm_block_t *)s->bump;
+                b = (pm_block_t *)(span_base(s) + s->bump);
                 s->bump += s->block_size;
                 break;
             }
             span_unlink(heap, s);   /* USED -> FULL */
         }
     }
+    if (PM_STRICT)
+        _pm_strict_taken(b, s->block_size);
     s->used++;
     bool exact;
     unsigned idx = span_index(s, b, &exact);
@@ -186,7 +196,7 @@ __attribute__((noreturn, cold)) static void span_bad_free(pm_span_t *s, void *p,
 {
     bool exact;
     span_index(s, p, &exact);
-    if (exact && (char *)p < s->bump && s->heap)
+    if (exact && (uint64_t)((char *)p - span_base(s)) < s->bump && s->heap)
         _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
 }
@@ -211,7 +221,7 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
         span_bad_free(s, p, call);
     atomic_store_explicit(&s->live, live & ~bit, memory_order_relaxed);
     pm_block_t *b = p;
-    b->link = pm_link_encode(b, s->free);
+    pm_link_store(b, s->free, pm_vg_on());
     s->free = b;
     s->used--;
     span_check(s);

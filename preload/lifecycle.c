@@ -31,6 +31,9 @@ void _pm_process_init(void)
     __atomic_compare_exchange_n(&_pm_secret, &none, secret, false, __ATOMIC_RELAXED,
                                 __ATOMIC_RELAXED);
     _pm_options_init();
+    _pm_vg_init();
+    if (PM_STRICT)
+        _pm_slow |= PM_SLOW_STRICT;   /* every block through the hooks, for ever */
     if (_pm_slow & PM_SLOW_STATS)
         stats_fd = _pm_os_dup_stderr();
     _pm_heap_backup();

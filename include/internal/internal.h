@@ -4,6 +4,7 @@
 #define PM_INTERNAL_H
 
 #include "include/internal/types.h"
+#include "include/internal/vg.h"
 #include "poolmalloc.h"
 
 /* ---- arenas/pagemap.c ---- */
@@ -51,6 +52,10 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
                                                                const char *what, const void *p);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
                                                                 const void *block);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link2(const char *what, const void *where,
+                                                                 const char *which,
+                                                                 const void *block,
+                                                                 const char *after);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -109,6 +114,12 @@ PM_INTERNAL void _pm_slow_resize(void *p, size_t old_size, size_t new_size);
 /* What malloc_usable_size reports for a block of `block` usable bytes: the
  * block, except under valgrind, where only the bytes asked for may be used. */
 PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);
+/* Strict mode (types.h): fill [p, p + n) with PM_FREE_JUNK (a freed
+ * block's link word is left out by the caller); check a block's filling,
+ * all but its link word, when it is taken off its free list or carved
+ * (aborts on a write after free). */
+PM_INTERNAL void _pm_strict_fill(void *p, size_t n);
+PM_INTERNAL void _pm_strict_taken(void *b, size_t block);
 
 /* ---- preload/options.c ---- */
 PM_INTERNAL void _pm_options_init(void);
@@ -130,9 +141,32 @@ static inline uintptr_t pm_link_encode(const pm_block_t *b, const void *next)
     return (uintptr_t)next ^ (uintptr_t)b ^ _pm_secret;
 }
 
-static inline pm_block_t *pm_link_decode(const pm_block_t *b)
+/* Reading and writing a link.  `vg` is pm_vg_on(), tested once by the
+ * caller (a constant false on the inline fast paths, which never run under
+ * memcheck): the link word of a free block is no-access to memcheck, and is
+ * made addressable just for poolmalloc's own access (vg.h). */
+static inline uintptr_t pm_link_load(const pm_block_t *b, bool vg)
 {
-    return (pm_block_t *)(b->link ^ (uintptr_t)b ^ _pm_secret);
+    if (vg)
+        PM_VG_REQ_DEFINED(b, sizeof *b);
+    uintptr_t link = b->link;
+    if (vg)
+        PM_VG_REQ_NOACCESS(b, sizeof *b);
+    return link;
+}
+
+static inline void pm_link_store(pm_block_t *b, const void *next, bool vg)
+{
+    if (vg)
+        PM_VG_REQ_UNDEFINED(b, sizeof *b);
+    b->link = pm_link_encode(b, next);
+    if (vg)
+        PM_VG_REQ_NOACCESS(b, sizeof *b);
+}
+
+static inline pm_block_t *pm_link_decode(const pm_block_t *b, bool vg)
+{
+    return (pm_block_t *)(pm_link_load(b, vg) ^ (uintptr_t)b ^ _pm_secret);
 }
 
 /* True for a block of a pool's free list, false for its end (the pool's
@@ -147,9 +181,9 @@ static inline bool pm_pool_is_block(const pm_block_t *b)
  * link xor b must have no bit outside bits 3..11 set: next is in b's own
  * page and 8-aligned like b.  With the mangling that is one xor with the
  * secret, one test, one xor with b. */
-static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b)
+static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
 {
-    uintptr_t d = b->link ^ _pm_secret;      /* next ^ b */
+    uintptr_t d = pm_link_load(b, vg) ^ _pm_secret;   /* next ^ b */
     if (pm_unlikely(d & ~(uintptr_t)(PM_POOL_SIZE - 8)))
         _pm_pool_corrupt(pool, b);
     pool->free = (pm_block_t *)(d ^ (uintptr_t)b);
@@ -181,7 +215,7 @@ static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
     if (pm_likely(pm_pool_is_block(b))) {
-        pm_pool_pop(pool, b);
+        pm_pool_pop(pool, b, false);
         pool->used++;
         pm_live_set(pool, b);
         return b;
@@ -190,9 +224,10 @@ static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
 }
 
 /* Frees block p of pool, whose owner is the calling thread's heap.  p is
- * 8-aligned (pm_free_inline checks; the other callers check themselves). */
+ * 8-aligned (pm_free_inline checks; the other callers check themselves).
+ * `vg`: see pm_link_load. */
 static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p,
-                                       const char *call)
+                                       const char *call, bool vg)
 {
     _Atomic uint64_t *w = pm_live_word(pool, p);
     uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
@@ -200,7 +235,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
         _pm_pool_bad_free(pool, p, call);
     atomic_store_explicit(w, word, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
-    b->link = pm_link_encode(b, pool->free);
+    pm_link_store(b, pool->free, vg);
     pool->free = b;
     if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (types.h) */
         _pm_pool_free_generic(heap, pool);
@@ -232,7 +267,7 @@ static inline void pm_free_inline(void *p)
             pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
             pm_heap_t *heap = _pm_tls_fast;
             if (pm_likely(pool->heap == heap)) {
-                pm_small_free_local(heap, pool, p, "free");
+                pm_small_free_local(heap, pool, p, "free", false);
                 return;
             }
             _pm_heap_free_remote(pool, (pm_block_t *)p, "free");

@@ -49,6 +49,18 @@
 #define pm_assert(expr) ((void)0)
 #endif
 
+/* Strict mode (CMake option POOLMALLOC_STRICT, the poolmalloc-strict test
+ * library): the process runs in slow mode; every block that is freed is
+ * filled with PM_FREE_JUNK except its link word, and the filling is checked
+ * when the block is handed out again (a write after free aborts); new
+ * blocks are filled with PM_ALLOC_JUNK; freed large blocks are unmapped at
+ * once, so that touching one faults.  Costly; for finding bugs. */
+#ifndef PM_STRICT
+#define PM_STRICT 0
+#endif
+#define PM_ALLOC_JUNK 0xaa
+#define PM_FREE_JUNK 0x55
+
 /* ---- geometry ------------------------------------------------------------ */
 #define PM_PAGE_SHIFT 12
 #define PM_PAGE_SIZE ((size_t)1 << PM_PAGE_SHIFT)
@@ -123,8 +135,12 @@ struct pm_pool_s {
     int32_t used;           /* out - bias: see below */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
-    char *bump;             /* next never-used block: carved on demand */
-    char *limit;            /* end of the last whole block */
+    /* Offsets, not pointers: the end of a pool's last block can be the first
+     * block of the next page, and memcheck's leak check would take a pointer
+     * to it for a reference (vg.h). */
+    uint32_t bump;          /* offset of the next never-used block: carved on demand */
+    uint32_t limit;         /* offset of the end of the last whole block */
+    uint64_t reserved;      /* keeps the header at PM_POOL_HEADER bytes */
     pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
     pm_pool_t *next;        /* the class list of the heap (USED pools only) */
     pm_pool_t *prev;
@@ -157,7 +173,9 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << 
  * States and invariant as for pools (used + free list + uncarved == capacity). */
 struct pm_span_s {
     pm_block_t *free;       /* freed blocks, ready for reuse */
-    char *bump;             /* next never-used block */
+    uint32_t bump;          /* offset from the span's first byte of the next never-used
+                               block (not a pointer: see pm_pool_s) */
+    uint32_t reserved2;
     pm_heap_t *heap;        /* owner while in use */
     pm_span_t *next;        /* the heap's list for this medium class */
     pm_span_t *prev;
@@ -234,15 +252,15 @@ PM_INTERNAL extern pm_heap_t _pm_route_heap;   /* heap.c: every class list empty
 #define PM_ROUTE_GENERIC (&_pm_route_heap)
 
 /* ---- large path (arenas/large.c) ------------------------------------------
- * A request over 512 bytes gets its own mapping.  Its record lives in a small
+ * A request over PM_MEDIUM_MAX bytes gets its own mapping.  Its record lives in a small
  * block (not in the mapping, so the mapping is exactly whole pages and a
  * pointer's page finds the record through the page map).  Freed mappings stay
  * in a cache, most recent first, until reused, evicted by the byte bound, or
  * unused for the decay time. */
 struct pm_large_s {
     uint64_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
-    char *user;             /* pointer handed out */
-    char *base;             /* start of the mapping */
+    uintptr_t user_x;       /* pointer handed out, mangled (large.c, rec_user) */
+    uintptr_t base_x;       /* start of the mapping, mangled (rec_base) */
     size_t map_size;        /* bytes mapped */
     size_t size;            /* bytes requested */
     pm_large_t *next;       /* cache list (cached records only) */

@@ -11,7 +11,9 @@
  *        free_stack free_static realloc_stack (and "valid", which must exit 0),
  *        more below; the remote_* cases free from a second thread, the
  *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
- *        block (safe linking must catch it when the link is next followed). */
+ *        block (safe linking must catch it when the link is next followed);
+ *        the write_after_free_* cases write elsewhere in a freed block, which
+ *        only the strict library (libpoolmalloc-strict.so) detects. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -260,6 +262,31 @@ int main(int argc, char **argv)
         void *bad = launder_ptr(m + 16);
         announce(bad);
         free_fn(bad);
+    } else if (!strcmp(c, "write_after_free_small")) {
+        char *p = malloc(64);
+        char *keep = malloc(64);
+        free_fn(p);
+        announce(p + 24);
+        ((volatile char *)launder_ptr(p))[24] = 'x';
+        laundered = malloc(64);   /* hands p out again: its filling is checked */
+        free(keep);
+    } else if (!strcmp(c, "write_after_free_medium")) {
+        char *p = malloc(3000);
+        char *keep = malloc(3000);
+        free_fn(p);
+        announce(p + 2000);
+        ((volatile char *)launder_ptr(p))[2000] = 'x';
+        laundered = malloc(3000);
+        free(keep);
+    } else if (!strcmp(c, "write_after_free_remote")) {
+        char *p = malloc(64);
+        char *keep = malloc(64);
+        announce(p + 40);
+        free_in_thread(p, 1);     /* filled by the freeing thread */
+        ((volatile char *)launder_ptr(p))[40] = 'x';
+        owner_runs_dry();         /* p comes home... */
+        laundered = malloc(64);   /* ...and is handed out again */
+        free(keep);
     } else if (!strcmp(c, "valid")) {
         /* Control case: correct use must not abort. */
         char *p = malloc(32);

@@ -35,6 +35,8 @@ uaf_write_small | overflow_small)
     re='poolmalloc: malloc\(\): corrupted free list in pool 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
 uaf_write_medium)
     re='poolmalloc: malloc\(\): corrupted free list in span 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
+write_after_free_small | write_after_free_medium | write_after_free_remote)
+    re='poolmalloc: malloc\(\): write after free to 0x[0-9a-f]+ \(block 0x[0-9a-f]+ freed earlier\)$' ;;
 uaf_write_remote)
     re='poolmalloc: malloc\(\): corrupted remote free list of heap 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
 *) re=$any ;;

@@ -59,6 +59,38 @@ static inline unsigned char *slot_ptr(uintptr_t v)
 
 static atomic_int high_pointers;
 
+/* Blocks change hands through atomic exchanges on the slots.  helgrind and
+ * drd do not see C11 atomics as synchronisation, so under them each
+ * exchange is also marked as a happens-before edge (no-ops otherwise, and
+ * without the valgrind headers). */
+#if defined(__has_include)
+#if __has_include(<valgrind/helgrind.h>) && __has_include(<valgrind/drd.h>)
+#include <valgrind/drd.h>
+#include <valgrind/helgrind.h>
+#define SLOT_HB(req_hg, req_drd, obj)                                                      \
+    do {                                                                                   \
+        VALGRIND_DO_CLIENT_REQUEST_STMT(req_hg, (obj), 0, 0, 0, 0);                        \
+        VALGRIND_DO_CLIENT_REQUEST_STMT(req_drd, (obj), 0, 0, 0, 0);                       \
+    } while (0)
+#define SLOT_BEFORE(obj) \
+    SLOT_HB(_VG_USERREQ__HG_USERSO_SEND_PRE, VG_USERREQ__DRD_ANNOTATE_HAPPENS_BEFORE, obj)
+#define SLOT_AFTER(obj) \
+    SLOT_HB(_VG_USERREQ__HG_USERSO_RECV_POST, VG_USERREQ__DRD_ANNOTATE_HAPPENS_AFTER, obj)
+#endif
+#endif
+#ifndef SLOT_BEFORE
+#define SLOT_BEFORE(obj) ((void)0)
+#define SLOT_AFTER(obj) ((void)0)
+#endif
+
+static inline uintptr_t slot_swap(size_t slot, uintptr_t v)
+{
+    SLOT_BEFORE(&slots[slot]);   /* what we wrote into v's block, for its next taker */
+    uintptr_t old = atomic_exchange(&slots[slot], v);
+    SLOT_AFTER(&slots[slot]);    /* what the one who put `old` there wrote */
+    return old;
+}
+
 static inline uintptr_t encode(void *p, size_t size, uint64_t cookie)
 {
     if ((uintptr_t)p >> 48)
@@ -187,7 +219,7 @@ static void *worker(void *argp)
         unsigned action = (unsigned)((r >> 32) % 100);
         if (action < 8) {
             /* Realloc the block in this slot and put it back. */
-            uintptr_t v = atomic_exchange(&slots[slot], 0);
+            uintptr_t v = slot_swap(slot, 0);
             if (!v)
                 continue;
             size_t oldsize = verify_slot(v);
@@ -210,7 +242,7 @@ static void *worker(void *argp)
             }
             uint64_t cookie = cookie_base | (uint64_t)i;
             fill_block(q, newsize, cookie);
-            uintptr_t old = atomic_exchange(&slots[slot], encode(q, newsize, cookie));
+            uintptr_t old = slot_swap(slot, encode(q, newsize, cookie));
             if (old && verify_slot(old))
                 free(slot_ptr(old));
             ops++;
@@ -218,7 +250,7 @@ static void *worker(void *argp)
             /* Swap with the private set. */
             size_t li = (size_t)((r >> 40) % LOCAL);
             uintptr_t mine = local[li];
-            local[li] = atomic_exchange(&slots[slot], mine);
+            local[li] = slot_swap(slot, mine);
             ops++;
         } else {
             size_t size = random_size(&rng);
@@ -235,7 +267,7 @@ static void *worker(void *argp)
             }
             uint64_t cookie = cookie_base | (uint64_t)i;
             fill_block(p, size, cookie);
-            uintptr_t old = atomic_exchange(&slots[slot], encode(p, size, cookie));
+            uintptr_t old = slot_swap(slot, encode(p, size, cookie));
             if (old && verify_slot(old))
                 free(slot_ptr(old));
             ops++;
@@ -251,7 +283,7 @@ static void *worker(void *argp)
             if (verify_slot(v))
                 free(slot_ptr(v));
         } else {
-            uintptr_t old = atomic_exchange(&slots[(size_t)(pm_test_rand(&rng) % SLOTS)], v);
+            uintptr_t old = slot_swap((size_t)(pm_test_rand(&rng) % SLOTS), v);
             if (old && verify_slot(old))
                 free(slot_ptr(old));
         }
@@ -301,7 +333,7 @@ int main(int argc, char **argv)
     /* Free everything left in the slots. */
     long left = 0;
     for (size_t s = 0; s < SLOTS; s++) {
-        uintptr_t v = atomic_exchange(&slots[s], 0);
+        uintptr_t v = slot_swap(s, 0);
         if (v) {
             left++;
             if (verify_slot(v))

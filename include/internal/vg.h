@@ -1,0 +1,126 @@
+/* vg.h -- valgrind client requests for poolmalloc's blocks and lock-free
+ * hand-offs, behind macros that compile to nothing without the valgrind
+ * headers (CMake option POOLMALLOC_VALGRIND, on when valgrind/memcheck.h
+ * exists).
+ *
+ * By default memcheck replaces malloc everywhere, ours included; poolmalloc
+ * itself serves malloc under memcheck only with
+ * --soname-synonyms=somalloc=nouserintercepts (README, "Running under
+ * valgrind").  Memcheck then knows poolmalloc's blocks only from these
+ * requests.  Start-up (lifecycle.c) asks once whether the tool is memcheck;
+ * if it is, _pm_slow gets PM_SLOW_VALGRIND (types.h): the inline fast paths
+ * never run and every request below is issued from an out-of-line path.
+ * Outside valgrind none is ever reached, and each site costs one test of a
+ * flag on a path that is already slow.
+ *
+ * What memcheck is told, and where:
+ *   a block handed to the program   MALLOCLIKE with the size asked for, the
+ *                                   rest of the block no-access (slow.c)
+ *   a block the program frees       FREELIKE: no-access from then on (slow.c);
+ *                                   a bad pointer is FREELIKE'd too, so that
+ *                                   memcheck describes it before we abort
+ *   realloc in place                RESIZEINPLACE (slow.c)
+ *   a free-list link                made addressable just around each read or
+ *                                   write by poolmalloc, then no-access again
+ *                                   (pool.c, span.c, heap.c)
+ *   never-used and free blocks,     no-access (pool_init, span_new)
+ *   the slack at a pool's end
+ *   allocator metadata in small     defined while in use, no heap block
+ *   blocks (large records)          (alloc.c, _pm_internal_alloc)
+ *   pool headers, span descriptors, ordinary memory: only poolmalloc touches
+ *   arena headers, the page map     it; none of it holds a plain pointer to a
+ *                                   block handed out, so leaks stay leaks
+ * helgrind and drd (_pm_vg_race_tool, found at start-up): happens-before
+ * marks around the remote-free stacks, the one hand-off of memory between
+ * threads that takes no lock (heap.c); the words other threads read with
+ * atomics and no lock (live bitmaps, heap states and remote-free heads,
+ * the page map's root) are left untracked (PM_VG_ATOMIC_WORDS).
+ */
+#ifndef PM_VG_H
+#define PM_VG_H
+
+#include "include/internal/types.h"
+
+#if defined(PM_VALGRIND) && PM_VALGRIND
+#include <valgrind/drd.h>
+#include <valgrind/helgrind.h>
+#include <valgrind/memcheck.h>
+
+PM_INTERNAL extern int _pm_vg_race_tool; /* running under helgrind or drd (start-up) */
+
+#define pm_vg_on() pm_unlikely(_pm_slow & PM_SLOW_VALGRIND)   /* memcheck */
+#define pm_vg_race_on() pm_unlikely(_pm_vg_race_tool)         /* helgrind, drd */
+#define pm_vg_any() pm_unlikely((_pm_slow & PM_SLOW_VALGRIND) | (unsigned)_pm_vg_race_tool)
+
+/* The requests themselves, for paths that tested pm_vg_on() once already
+ * (the free-list links, inside loops). */
+#define PM_VG_REQ_NOACCESS(p, n) ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
+#define PM_VG_REQ_UNDEFINED(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define PM_VG_REQ_DEFINED(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
+
+/* Tested forms, for everything else. */
+#define PM_VG_IF(request)                                                                   \
+    do {                                                                                    \
+        if (pm_vg_on())                                                                     \
+            request;                                                                        \
+    } while (0)
+#define PM_VG_NOACCESS(p, n) PM_VG_IF(PM_VG_REQ_NOACCESS(p, n))
+#define PM_VG_UNDEFINED(p, n) PM_VG_IF(PM_VG_REQ_UNDEFINED(p, n))
+#define PM_VG_DEFINED(p, n) PM_VG_IF(PM_VG_REQ_DEFINED(p, n))
+#define PM_VG_MALLOCLIKE(p, n, zeroed) PM_VG_IF(VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, (zeroed)))
+#define PM_VG_FREELIKE(p) PM_VG_IF(VALGRIND_FREELIKE_BLOCK((p), 0))
+#define PM_VG_RESIZEINPLACE(p, old_size, new_size)                                          \
+    PM_VG_IF(VALGRIND_RESIZEINPLACE_BLOCK((p), (old_size), (new_size), 0))
+
+/* Happens-before for helgrind (its "user SO") and drd, on the address of
+ * obj: what a thread did before _BEFORE(obj) happens before what another
+ * does after a later _AFTER(obj). */
+#define PM_VG_RACE_IF(hg_request, drd_request, a, b)                                        \
+    do {                                                                                    \
+        if (pm_vg_race_on()) {                                                              \
+            VALGRIND_DO_CLIENT_REQUEST_STMT(hg_request, (a), (b), 0, 0, 0);                 \
+            VALGRIND_DO_CLIENT_REQUEST_STMT(drd_request, (a), (b), 0, 0, 0);                \
+        }                                                                                   \
+    } while (0)
+#define PM_VG_HAPPENS_BEFORE(obj)                                                           \
+    PM_VG_RACE_IF(_VG_USERREQ__HG_USERSO_SEND_PRE, VG_USERREQ__DRD_ANNOTATE_HAPPENS_BEFORE, obj, 0)
+#define PM_VG_HAPPENS_AFTER(obj)                                                            \
+    PM_VG_RACE_IF(_VG_USERREQ__HG_USERSO_RECV_POST, VG_USERREQ__DRD_ANNOTATE_HAPPENS_AFTER, obj, 0)
+/* [p, p + n) holds words that threads share through C11 atomics alone
+ * (relaxed or acquire/release, no lock): helgrind and drd do not model
+ * atomics and would report every such access as a race, so they are told
+ * not to track the range; _END when the memory may become a program's
+ * block again. */
+#define PM_VG_ATOMIC_WORDS(p, n)                                                            \
+    PM_VG_RACE_IF(_VG_USERREQ__HG_ARANGE_MAKE_UNTRACKED, VG_USERREQ__DRD_START_SUPPRESSION, p, n)
+#define PM_VG_ATOMIC_WORDS_END(p, n)                                                        \
+    PM_VG_RACE_IF(_VG_USERREQ__HG_ARANGE_MAKE_TRACKED, VG_USERREQ__DRD_FINISH_SUPPRESSION, p, n)
+
+#else /* no valgrind support compiled in */
+
+#define pm_vg_on() 0
+#define pm_vg_race_on() 0
+#define pm_vg_any() 0
+#define PM_VG_REQ_NOACCESS(p, n) ((void)0)
+#define PM_VG_REQ_UNDEFINED(p, n) ((void)0)
+#define PM_VG_REQ_DEFINED(p, n) ((void)0)
+#define PM_VG_NOACCESS(p, n) ((void)0)
+#define PM_VG_UNDEFINED(p, n) ((void)0)
+#define PM_VG_DEFINED(p, n) ((void)0)
+#define PM_VG_MALLOCLIKE(p, n, zeroed) ((void)0)
+#define PM_VG_FREELIKE(p) ((void)0)
+#define PM_VG_RESIZEINPLACE(p, old_size, new_size) ((void)0)
+#define PM_VG_HAPPENS_BEFORE(obj) ((void)0)
+#define PM_VG_HAPPENS_AFTER(obj) ((void)0)
+#define PM_VG_ATOMIC_WORDS(p, n) ((void)0)
+#define PM_VG_ATOMIC_WORDS_END(p, n) ((void)0)
+
+#endif
+
+/* Asks valgrind once, at start-up, which tool runs the program: memcheck
+ * sets PM_SLOW_VALGRIND, helgrind and drd _pm_vg_race_tool; any other tool
+ * (callgrind measuring the fast paths, say) leaves poolmalloc exactly as it
+ * runs natively.  Called by _pm_process_init (slow.c). */
+PM_INTERNAL void _pm_vg_init(void);
+
+#endif
