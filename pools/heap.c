@@ -38,7 +38,8 @@ __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
 /* The route of threads that may not use the fast paths: a heap whose class
  * lists are all empty, so malloc's fast path misses without a test of its
  * own (and no pool has it as owner, so free's fast path misses too). */
-pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool}};
+pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool},
+                            .spans = {[0 ... PM_MEDIUM_COUNT - 1] = &_pm_empty_span}};
 __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
 
 /* Called whenever _pm_tls_heap or _pm_slow changes for this thread.  A
@@ -225,7 +226,7 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
             pthread_mutex_lock(&owner->lock);
             if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
                 if (span)
-                    _pm_span_free_local(owner, span, b, call);
+                    _pm_span_free_abandoned(owner, span, b, call);
                 else
                     _pm_pool_free_abandoned(owner, pool, b, call);
                 pthread_mutex_unlock(&owner->lock);

@@ -25,11 +25,7 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 static const uint8_t span_pages[PM_MEDIUM_COUNT] = {2, 2, 2, 2, 3, 3, 4, 4, 4, 3,
                                                     4, 4, 5, 6, 7, 8, 10, 12, 14, 16};
 
-static inline char *span_base(const pm_span_t *s)
-{
-    uintptr_t a = (uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1);
-    return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
-}
+static inline char *span_base(const pm_span_t *s) { return pm_span_base(s); }
 
 /* Offset of the end of the span's last block. */
 static inline uint32_t span_limit(const pm_span_t *s)
@@ -55,11 +51,22 @@ __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
             return false;
     size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
     size_t live = (size_t)__builtin_popcountll(atomic_load_explicit(&s->live, memory_order_relaxed));
-    return s->used + nfree + uncarved == s->capacity && live == s->used;
+    size_t out = s->listed && !s->prev ? s->used - 1u : s->used;   /* the pin */
+    return out + nfree + uncarved == s->capacity && live == out;
 }
 #define span_check(s) pm_assert(PM_DEBUG < 2 || pm_vg_on() || span_is_valid(s))
 
 /* ---- lists ---- */
+/* As for pools, the head of a class list holds a pin: one extra count in
+ * `used`, so that a malloc/free loop that empties it never takes the slow
+ * path.  span_out() is the number of blocks out. */
+static inline unsigned span_out(const pm_heap_t *heap, const pm_span_t *s)
+{
+    return s->used - (heap->spans[s->medium_class] == s ? 1u : 0u);
+}
+
+static void span_release(pm_heap_t *heap, pm_span_t *s);
+
 static void span_link_front(pm_heap_t *heap, pm_span_t *s)
 {
     pm_span_t *head = heap->spans[s->medium_class];
@@ -69,14 +76,21 @@ static void span_link_front(pm_heap_t *heap, pm_span_t *s)
         s->next->prev = s;
     heap->spans[s->medium_class] = s;
     s->listed = 1;
+    s->used++;                        /* the pin moves to s */
+    if (head != &_pm_empty_span && --head->used == 0)
+        span_release(heap, head);
 }
 
 static void span_unlink(pm_heap_t *heap, pm_span_t *s)
 {
-    if (s->prev)
+    if (s->prev) {
         s->prev->next = s->next;
-    else
+    } else {                          /* the head: the pin moves on */
+        s->used--;
         heap->spans[s->medium_class] = s->next ? s->next : &_pm_empty_span;
+        if (s->next)
+            s->next->used++;
+    }
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
@@ -226,13 +240,37 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     s->used--;
     span_check(s);
     pm_assert(s->heap == heap);
+    if (!s->listed || s->used == 0)
+        _pm_span_free_generic(heap, s);
+}
+
+/* The slow path of free for span s of heap: it was FULL, or is now EMPTY. */
+void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s)
+{
     if (!s->listed)
         span_link_front(heap, s);     /* FULL -> USED */
-    if (s->used == 0 && !(heap->spans[s->medium_class] == s && s->next == NULL &&
-                          atomic_load_explicit(&heap->state, memory_order_relaxed) ==
-                              PM_HEAP_LIVE))
+    if (span_out(heap, s) == 0 &&
+        (heap->spans[s->medium_class] != s ||
+         atomic_load_explicit(&heap->state, memory_order_relaxed) != PM_HEAP_LIVE))
         span_release(heap, s);        /* USED -> EMPTY, unless it is a live heap's
-                                         only span of the class */
+                                         list head (pinned, kept for reuse) */
+}
+
+/* Frees block b of span s into its heap, which is ABANDONED (the caller
+ * holds its lock): nothing is kept for reuse, not even the list head. */
+void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b, const char *call)
+{
+    bool head = heap->spans[s->medium_class] == s;   /* pinned: the free cannot release it */
+    _pm_span_free_local(heap, s, b, call);
+    if (head && span_out(heap, s) == 0)
+        span_release(heap, s);
+}
+
+void _pm_span_bad_free(pm_span_t *s, void *p, const char *call) { span_bad_free(s, p, call); }
+
+void _pm_span_corrupt(pm_span_t *s, const pm_block_t *b)
+{
+    _pm_fatal_link("corrupted free list in span", span_base(s), b);
 }
 
 void _pm_span_free(uintptr_t entry, void *p, const char *call)
@@ -257,7 +295,7 @@ size_t _pm_span_release_empty(pm_heap_t *heap)
         pm_span_t *s = heap->spans[m];
         while (s && s != &_pm_empty_span) {
             pm_span_t *next = s->next;
-            if (s->used == 0) {
+            if (span_out(heap, s) == 0) {
                 span_release(heap, s);
                 n++;
             }

@@ -65,6 +65,13 @@ PM_INTERNAL void _pm_span_free(uintptr_t entry, void *p, const char *call);
 PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
                                      const char *call);
 PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
+PM_INTERNAL PM_NOINLINE void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s);
+PM_INTERNAL void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b,
+                                         const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_bad_free(pm_span_t *s, void *p,
+                                                                   const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_corrupt(pm_span_t *s,
+                                                                  const pm_block_t *b);
 
 /* ---- pools/heap.c ---- */
 /* The calling thread's heap: a heap, PM_HEAP_NONE or PM_HEAP_DEAD. */
@@ -241,6 +248,51 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
         _pm_pool_free_generic(heap, pool);
 }
 
+/* ---- medium blocks (513..16384 bytes, spans) ----
+ * The same two paths for spans, minus what only pools have (the pin, the
+ * bias): a span's blocks are found by a multiply (recip), and its free list
+ * ends with NULL.  The pop's check is the pools' one: the next block lies in
+ * the span and is 8-aligned.  Slow mode (route heap) and every miss go to
+ * span.c, whose checks are exact. */
+static inline void *pm_medium_alloc_inline(size_t size)
+{
+    pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_of(size)];
+    pm_block_t *b = s->free;
+    if (pm_likely(b != NULL)) {
+        uintptr_t base = (uintptr_t)pm_span_base(s);
+        uintptr_t next = b->link ^ (uintptr_t)b ^ _pm_secret;
+        if (pm_unlikely(next && ((next - base) >= ((uintptr_t)s->pages << PM_PAGE_SHIFT) ||
+                                 (next & 7))))
+            _pm_span_corrupt(s, b);
+        s->free = (pm_block_t *)next;
+        s->used++;
+        uint64_t idx = (((uintptr_t)b - base) * s->recip) >> 32;
+        atomic_store_explicit(&s->live,
+                              atomic_load_explicit(&s->live, memory_order_relaxed) |
+                                  ((uint64_t)1 << idx),
+                              memory_order_relaxed);
+        return b;
+    }
+    return _pm_medium_alloc(size);
+}
+
+/* Frees block p of span s, owned by the calling thread's heap. */
+static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pm_span_base(s);
+    uint64_t idx = (off * s->recip) >> 32;
+    uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
+    if (pm_unlikely(idx * s->block_size != off || idx >= s->capacity ||
+                    !pm_bit_take(&live, idx)))
+        _pm_span_bad_free(s, p, "free");
+    atomic_store_explicit(&s->live, live, memory_order_relaxed);
+    pm_block_t *b = (pm_block_t *)p;
+    b->link = pm_link_encode(b, s->free);
+    s->free = b;
+    if (pm_unlikely(--s->used == 0 || !s->listed))
+        _pm_span_free_generic(heap, s);
+}
+
 /* malloc: the thread's heap, one list pop. */
 static inline void *pm_malloc_inline(size_t size)
 {
@@ -248,7 +300,7 @@ static inline void *pm_malloc_inline(size_t size)
     if (pm_likely(m < PM_SMALL_MAX))
         return pm_small_alloc(_pm_tls_fast, m >> 3, size);
     if (pm_likely(m < PM_MEDIUM_MAX))
-        return _pm_medium_alloc(size);
+        return pm_medium_alloc_inline(size);
     if (size == 0)
         return _pm_small_alloc_generic(0);
     return _pm_large_alloc(size, 0, false);
@@ -272,6 +324,14 @@ static inline void pm_free_inline(void *p)
             }
             _pm_heap_free_remote(pool, (pm_block_t *)p, "free");
             return;
+        }
+        if (entry & PM_PAGE_SPAN) {
+            pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+            pm_heap_t *heap = _pm_tls_fast;
+            if (pm_likely(s->heap == heap)) {
+                pm_span_free_inline(heap, s, p);
+                return;
+            }
         }
         if (p)
             _pm_free_generic(p, entry, "free");

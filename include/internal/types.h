@@ -191,6 +191,14 @@ struct pm_span_s {
 };
 _Static_assert(sizeof(pm_span_t) == 64, "span descriptors are 64 bytes, one per arena page");
 
+/* The first byte of span s: the descriptor of the span at page p of an
+ * arena is at arena + 64 * p. */
+static inline char *pm_span_base(const pm_span_t *s)
+{
+    uintptr_t a = (uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
+}
+
 /* ---- arena (arenas/arena.c) -----------------------------------------------
  * Lives in the arena's first page, followed by the 63 span descriptors (one
  * per page; only the first page of a span uses its own).  Pages 1..63 are
