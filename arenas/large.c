@@ -244,8 +244,9 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     if (need <= usable) {
         if (pm_unlikely(_pm_slow))
             _pm_slow_resize(ptr, usable, size);
-        if (need < usable / 2 && rec_user(rec) == rec_base(rec)) {
-            /* Shrinking a lot: give the tail back (mremap never moves here). */
+        if (size < rec->size && need < usable / 2 && rec_user(rec) == rec_base(rec)) {
+            /* Shrinking a lot: give the tail back (mremap never moves here).
+             * Not when growing into the room a move left (below). */
             void *same = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);
             if (same == rec_base(rec)) {
                 atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes,
@@ -270,10 +271,21 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     /* Growing: in place if the pages after the mapping are free.  Otherwise
      * onto a new mapping that is indexed in the page map before anything
      * moves, so that every failure (no address space, no page-map leaf for
-     * the new place, mremap refused) leaves the block where it was. */
+     * the new place, mremap refused) leaves the block where it was.  A move
+     * leaves room to grow (twice the size, up to 64 MiB more): a buffer that
+     * keeps growing, as arrays that double do, then grows in place for a
+     * while.  The room is address space only until it is written. */
+    size_t room = need <= ((size_t)64 << 20) ? need : ((size_t)64 << 20);
+    if (need > (size_t)PTRDIFF_MAX - room)
+        room = 0;
     char *moved = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);
     if (!moved) {
-        moved = _pm_os_map(need, PM_OS_PAGE);
+        size_t grown = need;
+        if (room && (moved = _pm_os_map(need + room, PM_OS_PAGE)) != NULL)
+            grown = need + room;
+        else
+            moved = _pm_os_map(need, PM_OS_PAGE);
+        need = grown;
         if (!moved) {
             errno = ENOMEM;
             return NULL;
