@@ -265,22 +265,22 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         _pm_large_free(rec);
         return q;
     }
-    char *moved = _pm_os_remap(rec_base(rec), rec->map_size, need);
+    /* When the mapping moves, mremap gives the old address back to the
+     * kernel, which may hand it at once to another thread's mapping; that
+     * thread sets the page map entry of the address.  So the old entry is
+     * cleared before the move, never after, and set again if the mapping
+     * stays (the block is the caller's: nobody else may look it up now). */
+    char *old = rec_base(rec);
+    uintptr_t entry = (uintptr_t)rec | PM_PAGE_LARGE;
+    _pm_pagemap_set(old, 1, 0);
+    char *moved = _pm_os_remap(old, rec->map_size, need);
     if (!moved) {
+        _pm_pagemap_set(old, 1, entry);   /* its leaf exists: cannot fail */
         errno = ENOMEM;
         return NULL;
     }
-    if (moved != rec_base(rec)) {
-        if (_pm_pagemap_set(moved, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
-            /* cannot index the new place: put it back where it was */
-            char *back = _pm_os_remap(moved, need, rec->map_size);
-            if (back != rec_base(rec))
-                _pm_os_fatal("realloc(): cannot index a moved mapping");
-            errno = ENOMEM;
-            return NULL;
-        }
-        _pm_pagemap_set(rec_base(rec), 1, 0);
-    }
+    if (_pm_pagemap_set(moved, 1, entry) != 0)   /* no memory for a page map leaf */
+        _pm_os_fatal("realloc(): cannot index a moved mapping");
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need - rec->map_size,
                               memory_order_relaxed);
     rec_set(rec, moved, moved);
