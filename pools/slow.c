@@ -121,7 +121,7 @@ void _pm_strict_taken(void *b, size_t block)
     PM_VG_DEFINED(p, (size_t)(end - p));
     for (; p < end; p += sizeof(uint64_t)) {   /* blocks are multiples of 8 bytes */
         uint64_t w;
-        memcpy(&w, p, sizeof w);
+        __builtin_memcpy(&w, p, sizeof w);   /* one load, even with -fno-builtin */
         if (pm_unlikely(w != junk)) {
             while ((unsigned char)*p == PM_FREE_JUNK)
                 p++;

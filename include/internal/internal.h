@@ -117,7 +117,7 @@ PM_INTERNAL void _pm_stats_count_free(unsigned c);
  * the usable size. */
 PM_INTERNAL void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed);
 PM_INTERNAL void _pm_slow_free(void *p, size_t block, int counter);
-PM_INTERNAL void _pm_slow_resize(void *p, size_t old_size, size_t new_size);
+PM_INTERNAL void _pm_slow_resize(void *p, size_t old_block, size_t new_size); /* in place */
 /* What malloc_usable_size reports for a block of `block` usable bytes: the
  * block, except under valgrind, where only the bytes asked for may be used. */
 PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);

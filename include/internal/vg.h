@@ -19,7 +19,11 @@
  *   a block the program frees       FREELIKE: no-access from then on (slow.c);
  *                                   a bad pointer is FREELIKE'd too, so that
  *                                   memcheck describes it before we abort
- *   realloc in place                RESIZEINPLACE (slow.c)
+ *   realloc in place                RESIZEINPLACE (slow.c, _pm_slow_resize)
+ *   malloc_usable_size              the size asked for, found by probing
+ *                                   addressability (slow.c, vg_requested);
+ *                                   realloc copies that much, and a large
+ *                                   block moves by copy, not mremap (large.c)
  *   a free-list link                made addressable just around each read or
  *                                   write by poolmalloc, then no-access again
  *                                   (pool.c, span.c, heap.c)
@@ -29,7 +33,9 @@
  *   blocks (large records)          (alloc.c, _pm_internal_alloc)
  *   pool headers, span descriptors, ordinary memory: only poolmalloc touches
  *   arena headers, the page map     it; none of it holds a plain pointer to a
- *                                   block handed out, so leaks stay leaks
+ *                                   block handed out (bump and limit are
+ *                                   offsets, large records mangle theirs),
+ *                                   so a lost block is "definitely lost"
  * helgrind and drd (_pm_vg_race_tool, found at start-up): happens-before
  * marks around the remote-free stacks, the one hand-off of memory between
  * threads that takes no lock (heap.c); the words other threads read with
@@ -69,8 +75,6 @@ PM_INTERNAL extern int _pm_vg_race_tool; /* running under helgrind or drd (start
 #define PM_VG_DEFINED(p, n) PM_VG_IF(PM_VG_REQ_DEFINED(p, n))
 #define PM_VG_MALLOCLIKE(p, n, zeroed) PM_VG_IF(VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, (zeroed)))
 #define PM_VG_FREELIKE(p) PM_VG_IF(VALGRIND_FREELIKE_BLOCK((p), 0))
-#define PM_VG_RESIZEINPLACE(p, old_size, new_size)                                          \
-    PM_VG_IF(VALGRIND_RESIZEINPLACE_BLOCK((p), (old_size), (new_size), 0))
 
 /* Happens-before for helgrind (its "user SO") and drd, on the address of
  * obj: what a thread did before _BEFORE(obj) happens before what another
@@ -109,7 +113,6 @@ PM_INTERNAL extern int _pm_vg_race_tool; /* running under helgrind or drd (start
 #define PM_VG_DEFINED(p, n) ((void)0)
 #define PM_VG_MALLOCLIKE(p, n, zeroed) ((void)0)
 #define PM_VG_FREELIKE(p) ((void)0)
-#define PM_VG_RESIZEINPLACE(p, old_size, new_size) ((void)0)
 #define PM_VG_HAPPENS_BEFORE(obj) ((void)0)
 #define PM_VG_HAPPENS_AFTER(obj) ((void)0)
 #define PM_VG_ATOMIC_WORDS(p, n) ((void)0)
