@@ -78,19 +78,26 @@ typedef struct scan_ctx {
     size_t late;            /* objects marked while on the unreachable list */
 } scan_ctx;
 
+/* Doubles the array *items of *cap elements of `size` bytes (the first
+ * `used` are kept), starting at `first`; 0, or ENOMEM leaving it as it was. */
+static int array_grow(void **items, size_t *cap, size_t used, size_t size, size_t first)
+{
+    size_t n = *cap ? 2 * *cap : first;
+    char *grown = pm_malloc_inline(n * size);
+    if (grown == NULL)
+        return ENOMEM;
+    for (size_t i = 0; i < used * size; i++)
+        grown[i] = ((char *)*items)[i];
+    if (*items)
+        pm_free_inline(*items);
+    *items = grown;
+    *cap = n;
+    return 0;
+}
+
 static int mark_stack_grow(void)
 {
-    size_t cap = mark_cap ? 2 * mark_cap : 1024;
-    pm_gc_head **grown = pm_malloc_inline(cap * sizeof *grown);
-    if (grown == NULL)
-        return 0;
-    for (size_t i = 0; i < mark_cap; i++)
-        grown[i] = mark_stack[i];
-    if (mark_stack)
-        pm_free_inline(mark_stack);
-    mark_stack = grown;
-    mark_cap = cap;
-    return 1;
+    return array_grow((void **)&mark_stack, &mark_cap, mark_cap, sizeof *mark_stack, 1024) == 0;
 }
 
 /* child is referenced by a survivor.  Not scanned yet: mark it, the scan
@@ -297,19 +304,10 @@ int pm_gc_callback_add(pm_gc_callback_fn fn, void *arg)
         errno = EINVAL;
         return -1;
     }
-    if (callbacks_len == callbacks_cap) {
-        size_t cap = callbacks_cap ? 2 * callbacks_cap : 8;
-        gc_callback *grown = pm_malloc_inline(cap * sizeof *grown);
-        if (grown == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        for (size_t i = 0; i < callbacks_len; i++)
-            grown[i] = callbacks[i];
-        if (callbacks)
-            pm_free_inline(callbacks);
-        callbacks = grown;
-        callbacks_cap = cap;
+    if (callbacks_len == callbacks_cap &&
+        array_grow((void **)&callbacks, &callbacks_cap, callbacks_len, sizeof *callbacks, 8)) {
+        errno = ENOMEM;
+        return -1;
     }
     callbacks[callbacks_len++] = (gc_callback){fn, arg};
     return 0;
