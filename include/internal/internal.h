@@ -249,9 +249,9 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
 }
 
 /* ---- medium blocks (513..16384 bytes, spans) ----
- * The same two paths for spans, minus what only pools have (the pin, the
- * bias): a span's blocks are found by a multiply (recip), and its free list
- * ends with NULL.  The pop's check is the pools' one: the next block lies in
+ * The same two paths for spans (whose list head holds a pin too, span.c),
+ * minus the pools' bias: a span's blocks are found by a multiply (recip),
+ * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
  * the span and is 8-aligned.  Slow mode (route heap) and every miss go to
  * span.c, whose checks are exact. */
 static inline void *pm_medium_alloc_inline(size_t size)
