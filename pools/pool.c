@@ -14,8 +14,11 @@
  *        take from arena         last free block
  *   EMPTY ---------------> USED ----------------> FULL
  *     ^                    |  ^                    |
- *     |   last block back  |  |  a block comes back|
+ *     |   last block back  |  |   1/8 of it free   |
  *     +--------------------+  +--------------------+
+ *
+ * (Under memcheck, the tail is carved one block at a time: the page is
+ * no-access to memcheck until a block is handed out.)
  *
  * A USED pool is on its class list in its heap; the head of that list is
  * where the fast path allocates; it is never EMPTY while it is the head (it
