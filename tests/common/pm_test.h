@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int pm_test_passed, pm_test_failed;
 
@@ -51,6 +52,20 @@ static inline void pm_test_require_poolmalloc(void)
     }
 }
 #endif
+
+/* The process's resident set (VmRSS) in MiB, from /proc/self/statm; -1 if
+ * it cannot be read. */
+static inline double pm_test_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = -1;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = -1;
+        fclose(f);
+    }
+    return resident < 0 ? -1.0 : (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
 
 static inline int pm_test_finish(void)
 {

@@ -47,18 +47,6 @@ static atomic_long ops_total;
 static atomic_long damaged;
 static atomic_long failures;
 
-static double rss_mib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = -1;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-            resident = -1;
-        fclose(f);
-    }
-    return resident < 0 ? -1.0 : (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
-}
-
 static size_t random_size(unsigned long long *rng)
 {
     unsigned long long r = pm_test_rand(rng);
@@ -203,7 +191,7 @@ int main(int argc, char **argv)
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0)
             ;
         long ops = atomic_load(&ops_total);
-        rss[s] = rss_mib();
+        rss[s] = pm_test_rss_mib();
         struct mallinfo2 m = mallinfo2();   /* poolmalloc's view, see README */
         printf("t=%4ds  rss=%7.1f MiB  arenas=%6.1f  large=%6.1f  cached=%5.1f  ops/s=%9ld%s\n",
                s, rss[s], (double)m.arena / 1048576, (double)m.hblkhd / 1048576,
@@ -216,10 +204,10 @@ int main(int argc, char **argv)
         pthread_join(tids[t], NULL);
     for (size_t s = 0; s < SHARED; s++)
         release(atomic_exchange(&shared[s], NULL));
-    double end_freed = rss_mib();
+    double end_freed = pm_test_rss_mib();
     struct mallinfo2 mi = mallinfo2();   /* poolmalloc's: arena and large-cache bytes */
     malloc_trim(0);
-    double end_trimmed = rss_mib();
+    double end_trimmed = pm_test_rss_mib();
 
     /* After the warm-up: first quarter against last half. */
     int n = seconds - warmup;

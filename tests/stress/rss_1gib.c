@@ -40,18 +40,6 @@
 #define SLACK_MIB 32      /* after malloc_trim */
 #define SLACK_OWN_MIB 64  /* without it: see "freed" above */
 
-static double rss_mib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = -1;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
-            resident = -1;
-        fclose(f);
-    }
-    return resident < 0 ? -1.0 : (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
-}
-
 typedef struct {
     unsigned char **ptr;
     size_t count;
@@ -116,15 +104,15 @@ int main(int argc, char **argv)
     }
     unsigned long long rng = 0x1d1d1d;
 
-    double start = rss_mib();
+    double start = pm_test_rss_mib();
     int ok = allocate(&b, target, cap, &rng);
     CHECK("allocated the whole target", ok);
-    double peak = rss_mib();
+    double peak = pm_test_rss_mib();
     size_t count = b.count;
     size_t bad = free_shuffled(&b, &rng);
-    double freed = rss_mib();
+    double freed = pm_test_rss_mib();
     malloc_trim(0);
-    double trimmed = rss_mib();
+    double trimmed = pm_test_rss_mib();
 
     printf("%zu blocks of 16..512 bytes, %.1f MiB requested\n", count, (double)target / 1048576);
     printf("VmRSS start   %8.1f MiB\n", start);
@@ -140,9 +128,9 @@ int main(int argc, char **argv)
     /* Still working, and down again. */
     ok = allocate(&b, target / 4, cap, &rng);
     CHECK("allocating again", ok);
-    double again = rss_mib();
+    double again = pm_test_rss_mib();
     bad = free_shuffled(&b, &rng);
-    double after = rss_mib();
+    double after = pm_test_rss_mib();
     printf("VmRSS again   %8.1f MiB  (%zu MiB allocated), %.1f MiB once freed\n", again,
            mib / 4, after);
     CHECK("second round intact", bad == 0);

@@ -153,20 +153,6 @@ static void *thread_main(void *argp)
     return NULL;
 }
 
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 int main(int argc, char **argv)
 {
 #ifndef PM_TEST_SYSTEM_MALLOC
@@ -233,12 +219,12 @@ int main(int argc, char **argv)
         if (create_failures)
             break;
         if (rss_first < 0 && done >= 500)
-            rss_first = rss_kb();
+            rss_first = (long)(pm_test_rss_mib() * 1024);
     }
     for (int i = 0; i < batch; i++)
         for (int k = 0; k < HANDOFF; k++)
             release(&prev[i].handoff[k], &main_errors, "main");
-    long rss_end = rss_kb();
+    long rss_end = (long)(pm_test_rss_mib() * 1024);
     if (rss_first < 0)
         rss_first = rss_end;
 
