@@ -20,13 +20,7 @@
  *   shape=list n=1000000 reps=5 median_ns_per_obj=... min_ns_per_obj=... ns=t1,t2,...
  * Each timed collection's result is checked (N reclaimed for garbage, 0 for
  * the live shapes); a mismatch exits 1. */
-#define _GNU_SOURCE
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
+#include "gc_bench_common.h"
 
 #include "poolmalloc_gc.h"
 
@@ -53,42 +47,6 @@ static node *new_node(int val)
     }
     n->val = val;
     return n;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t rng_state;
-static uint64_t rng(void) /* splitmix64 */
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void report(const char *shape, long n, int reps, double *ns)
-{
-    double sorted[64];
-    memcpy(sorted, ns, (size_t)reps * sizeof *ns);
-    qsort(sorted, (size_t)reps, sizeof *sorted, cmp_double);
-    double median = reps % 2 ? sorted[reps / 2] : (sorted[reps / 2 - 1] + sorted[reps / 2]) / 2;
-    printf("shape=%s n=%ld reps=%d median_ns_per_obj=%.2f min_ns_per_obj=%.2f ns=", shape, n, reps,
-           median, sorted[0]);
-    for (int i = 0; i < reps; i++)
-        printf("%s%.2f", i ? "," : "", ns[i]);
-    printf("\n");
-    fflush(stdout);
 }
 
 static void check(const char *shape, size_t got, size_t want)
@@ -167,40 +125,8 @@ static void bench_list(long n, int reps, double *ns, int shuffled)
 
 int main(int argc, char **argv)
 {
-    long n = 1000000;
-    int reps = 5;
-    const char *shapes = "garbage,list,shuffled";
-    rng_state = 42;
-    int opt;
-    while ((opt = getopt(argc, argv, "n:r:s:S:")) != -1) {
-        switch (opt) {
-        case 'n': n = atol(optarg); break;
-        case 'r': reps = atoi(optarg); break;
-        case 's': shapes = optarg; break;
-        case 'S': rng_state = strtoull(optarg, NULL, 0); break;
-        default:
-            fprintf(stderr, "usage: %s [-n N] [-r REPS] [-s garbage,list,shuffled] [-S SEED]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
-    if (n < 2 || reps < 1 || reps > 64) {
-        fprintf(stderr, "gc_bench: need N >= 2 and 1 <= REPS <= 64\n");
-        return 2;
-    }
+    bench_opts o = bench_parse(argc, argv, "gc_bench");
     pm_gc_disable(); /* only the timed collections run */
-    double ns[64];
-    if (strstr(shapes, "garbage")) {
-        bench_garbage(n, reps, ns);
-        report("garbage", n, reps, ns);
-    }
-    if (strstr(shapes, "list")) {
-        bench_list(n, reps, ns, 0);
-        report("list", n, reps, ns);
-    }
-    if (strstr(shapes, "shuffled")) {
-        bench_list(n, reps, ns, 1);
-        report("shuffled", n, reps, ns);
-    }
+    bench_run(&o);
     return 0;
 }
