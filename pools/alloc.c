@@ -68,20 +68,21 @@ static void *small_alloc_slow(unsigned c, size_t size)
 
 /* malloc of at most 512 bytes when the fast route is off: the thread's
  * first allocation, a thread that is exiting, or slow mode. */
-void *_pm_small_alloc_generic(size_t size)
+void *_pm_small_alloc_generic(unsigned c, size_t size)
 {
+    _pm_process_init();       /* before _pm_slow is read: statistics, valgrind */
     if (pm_unlikely(_pm_slow))
-        return small_alloc_slow(pm_class_of(size), size);
-    void *p = small_alloc_class(pm_class_of(size));
+        return small_alloc_slow(c, size);
+    void *p = small_alloc_class(c);
     _pm_heap_route();         /* a new heap, or slow mode switched off: fast route on */
     return p;
 }
 
-void *_pm_small_alloc_miss(pm_heap_t *heap, size_t size)
+void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size)
 {
     if (heap == PM_ROUTE_GENERIC)
-        return _pm_small_alloc_generic(size);
-    return _pm_pool_alloc_generic(heap, pm_class_of(size));
+        return _pm_small_alloc_generic((unsigned)c, size);
+    return _pm_pool_alloc_generic(heap, (unsigned)c);
 }
 
 /* 513..16384 bytes: a block of a medium span (span.c), without hooks. */
@@ -202,7 +203,7 @@ void *pm_realloc(void *p, size_t size)
     if (entry & PM_PAGE_POOL) {
         pm_pool_t *pool = small_check(entry, p, "realloc");
         old_size = pool->block_size;
-        if (size <= PM_SMALL_MAX && pm_class_of(size) == pool->size_class) {
+        if (size <= PM_SMALL_MAX && pm_request_class(size) == pool->size_class) {
             if (pm_unlikely(_pm_slow))
                 _pm_slow_resize(p, old_size, size);
             return p;                         /* same class: stays in place */
@@ -247,6 +248,7 @@ void *pm_reallocarray(void *p, size_t count, size_t size)
 /* Aligned allocation; align is a power of two. */
 void *_pm_alloc_aligned(size_t align, size_t size)
 {
+    _pm_process_init();   /* _pm_slow is read below: it may be the first call */
     if (align <= PM_CLASS_SPACING)
         return pm_malloc_inline(size);        /* every block is 8-aligned */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
@@ -273,9 +275,11 @@ int pm_posix_memalign(void **out, size_t align, size_t size)
         return EINVAL;
     int saved = errno;
     void *p = _pm_alloc_aligned(align, size);
-    errno = saved;
-    if (!p)
+    if (!p) {
+        errno = ENOMEM;   /* as glibc leaves it (its tst-malloc-thread-fail relies on it) */
         return ENOMEM;
+    }
+    errno = saved;
     *out = p;
     return 0;
 }

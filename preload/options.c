@@ -22,6 +22,7 @@ static const pm_option_desc_t option_descs[PM_OPTION_COUNT] = {
     [PM_OPTION_LARGE_DECAY_MS] = {"POOLMALLOC_LARGE_DECAY_MS", 1000, 0, 3600L * 1000},
     [PM_OPTION_ARENA_DECAY_MS] = {"POOLMALLOC_ARENA_DECAY_MS", 1000, 0, 3600L * 1000},
     [PM_OPTION_ARENA_CACHE] = {"POOLMALLOC_ARENA_CACHE", 16L << 20, 0, 1L << 40},
+    [PM_OPTION_MIN_ALIGN] = {"POOLMALLOC_MIN_ALIGN", 8, 8, 16},
 };
 
 long _pm_option_values[PM_OPTION_COUNT] = {
@@ -31,9 +32,27 @@ long _pm_option_values[PM_OPTION_COUNT] = {
     [PM_OPTION_LARGE_DECAY_MS] = 1000,
     [PM_OPTION_ARENA_DECAY_MS] = 1000,
     [PM_OPTION_ARENA_CACHE] = 16L << 20,
+    [PM_OPTION_MIN_ALIGN] = 8,
 };
 
 unsigned _pm_slow;
+uintptr_t _pm_align_or;
+
+/* POOLMALLOC_MIN_ALIGN: 8 or 16 (types.h, _pm_align_or); anything else is
+ * rejected like an out-of-range value. */
+static bool option_valid(int option, long v)
+{
+    if (v < option_descs[option].min || v > option_descs[option].max)
+        return false;
+    return option != PM_OPTION_MIN_ALIGN || v == 8 || v == 16;
+}
+
+static void option_apply(int option, long v)
+{
+    _pm_option_values[option] = v;
+    if (option == PM_OPTION_MIN_ALIGN)
+        _pm_align_or = v == 16 ? PM_CLASS_SPACING : 0;
+}
 
 static void stats_mode_set(long on)
 {
@@ -78,8 +97,8 @@ void _pm_options_init(void)
         _pm_option_values[i] = option_descs[i].fallback;
         if (!s)
             continue;
-        if (parse_value(s, &v) == 0 && v >= option_descs[i].min && v <= option_descs[i].max) {
-            _pm_option_values[i] = v;
+        if (parse_value(s, &v) == 0 && option_valid(i, v)) {
+            option_apply(i, v);
         } else {
             char msg[96] = "ignoring bad value of ";
             size_t n = 22;
@@ -102,11 +121,10 @@ long pm_option_get(pm_option_t option)
 
 int pm_option_set(pm_option_t option, long value)
 {
-    if ((unsigned)option >= PM_OPTION_COUNT || value < option_descs[option].min ||
-        value > option_descs[option].max)
+    if ((unsigned)option >= PM_OPTION_COUNT || !option_valid((int)option, value))
         return EINVAL;
     _pm_process_init();   /* so that the environment does not override it later */
-    _pm_option_values[option] = value;
+    option_apply((int)option, value);
     if (option == PM_OPTION_STATS) {
         /* Other threads follow at their next slow path (heap.c). */
         stats_mode_set(value);

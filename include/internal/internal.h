@@ -96,10 +96,13 @@ PM_INTERNAL void _pm_heaps_fork_child(void);
 PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
 
 /* ---- pools/alloc.c ---- */
-PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(size_t size);
+/* A small block of class c for a request of `size` bytes (0..512) when the
+ * fast route is off; the class is the caller's (pm_request_class, or the
+ * C++ rule of pm_new_inline). */
+PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(unsigned c, size_t size);
 /* malloc's fast path missed: the list head has no free block, or the
- * thread is on the route heap (types.h).  size is 1..512. */
-PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t size);
+ * thread is on the route heap (types.h).  size is 1..512, c its class. */
+PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size);
 PM_INTERNAL void *_pm_internal_alloc(size_t size);  /* allocator metadata: a small block, no hooks */
 PM_INTERNAL void _pm_internal_free(void *p);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
@@ -227,7 +230,7 @@ static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
         pm_live_set(pool, b);
         return b;
     }
-    return _pm_small_alloc_miss(heap, size);
+    return _pm_small_alloc_miss(heap, c, size);
 }
 
 /* Frees block p of pool, whose owner is the calling thread's heap.  p is
@@ -293,17 +296,49 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
         _pm_span_free_generic(heap, s);
 }
 
+/* The small class malloc uses for a request of 1..512 bytes: its own
+ * class, or with POOLMALLOC_MIN_ALIGN=16 the next one whose blocks are
+ * 16-aligned (types.h, _pm_align_or). */
+static inline unsigned pm_request_class(size_t size)
+{
+    return (unsigned)(((size - 1) | _pm_align_or) >> 3);
+}
+
+/* Medium and large requests, and malloc(0): the rest of malloc once m =
+ * size - 1 is known not to be small. */
+static inline void *pm_malloc_not_small(size_t m, size_t size)
+{
+    if (pm_likely(m < PM_MEDIUM_MAX))
+        return pm_medium_alloc_inline(size);
+    if (size == 0)
+        return _pm_small_alloc_generic(pm_request_class(1), 0);
+    return _pm_large_alloc(size, 0, false);
+}
+
 /* malloc: the thread's heap, one list pop. */
 static inline void *pm_malloc_inline(size_t size)
 {
     size_t m = size - 1;                    /* size 0 wraps around */
     if (pm_likely(m < PM_SMALL_MAX))
-        return pm_small_alloc(_pm_tls_fast, m >> 3, size);
-    if (pm_likely(m < PM_MEDIUM_MAX))
-        return pm_medium_alloc_inline(size);
-    if (size == 0)
-        return _pm_small_alloc_generic(0);
-    return _pm_large_alloc(size, 0, false);
+        return pm_small_alloc(_pm_tls_fast, (m | _pm_align_or) >> 3, size);
+    return pm_malloc_not_small(m, size);
+}
+
+/* C++ operator new (preload/override_cxx.c): as malloc, but a request of
+ * more than 8 bytes always gets a class whose blocks are 16-aligned, since
+ * compilers assume __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16) for any object of
+ * 16 bytes or more that new returns (clang merges a constructor's stores
+ * into movaps).  Classes 1, 3, 5, ... are the multiples of 16; class 0
+ * (8 bytes) can hold no 16-aligned object.  NULL only when out of memory. */
+static inline void *pm_new_inline(size_t size)
+{
+    size_t m = size - 1;
+    if (pm_likely(m < PM_SMALL_MAX)) {
+        size_t c = (m | _pm_align_or) >> 3;
+        c |= (c != 0);
+        return pm_small_alloc(_pm_tls_fast, c, size);
+    }
+    return pm_malloc_not_small(m, size);
 }
 
 /* free: one page-map lookup, then a list push when the block is ours and

@@ -359,6 +359,16 @@ static inline uintptr_t pm_pagemap_get(const void *p)
 #define PM_SLOW_STRICT 4u   /* POOLMALLOC_STRICT build: fill freed blocks, check them on reuse */
 PM_INTERNAL extern unsigned _pm_slow;
 
+/* ---- minimum alignment (POOLMALLOC_MIN_ALIGN) -------------------------------
+ * 0, or PM_CLASS_SPACING when every malloc of more than 8 bytes must be
+ * 16-aligned.  malloc ors it into size - 1 before taking the class
+ * (pm_request_class): the class index becomes odd, so the block size is a
+ * multiple of 16, and blocks of such classes are 16-aligned (the pool
+ * header is 128 bytes; medium blocks are multiples of 128, large ones whole
+ * pages).  One instruction on the fast path; set at start-up or by
+ * pm_option_set (options.c). */
+PM_INTERNAL extern uintptr_t _pm_align_or;
+
 /* ---- options and statistics ----------------------------------------------- */
 
 typedef struct pm_class_counters_s {
