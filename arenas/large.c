@@ -1,4 +1,4 @@
-/* large.c -- the large path: requests over 16 KiB (layer 0).
+/* large.c -- the large path: one mapping per block (floor 1).
  *
  * Each large allocation is its own page-aligned mapping of whole pages; its
  * record (pm_large_t, types.h) is allocator metadata (meta.c), out of the
@@ -20,7 +20,7 @@
  * Lock order: the cache lock is a leaf.  Records are allocated before and
  * freed after it is held, and system calls are made outside it.
  */
-#include "include/internal/internal.h"
+#include "arenas/arenas.h"
 
 #include <errno.h>
 #include <string.h>
@@ -106,7 +106,7 @@ static inline size_t round_pages(size_t n, bool *overflow)
     return r;
 }
 
-void *_pm_large_alloc(size_t size, size_t align, bool zero)
+void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
 {
     bool overflow;
     size_t need = round_pages(size ? size : 1, &overflow);
@@ -145,10 +145,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
         atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                                   memory_order_relaxed);
-        if (pm_unlikely(_pm_slow))
-            _pm_slow_alloc(rec_user(rec), size, _pm_large_usable(rec), -1, zero);
-        if (zero)
-            memset(rec_user(rec), 0, size);
+        *fresh = false;
         return rec_user(rec);
     }
 
@@ -179,8 +176,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
     atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
-    if (pm_unlikely(_pm_slow))
-        _pm_slow_alloc(base, size, need, -1, zero);
+    *fresh = true;
     return base;
 }
 
@@ -195,6 +191,10 @@ pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
     return rec;
 }
 
+bool _pm_large_is_plain(const pm_large_t *rec) { return rec_user(rec) == rec_base(rec); }
+
+size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
+
 size_t _pm_large_usable(const pm_large_t *rec)
 {
     return rec->map_size - (size_t)(rec_user(rec) - rec_base(rec));
@@ -202,8 +202,6 @@ size_t _pm_large_usable(const pm_large_t *rec)
 
 void _pm_large_free(pm_large_t *rec)
 {
-    if (pm_unlikely(_pm_slow))
-        _pm_slow_free(rec_user(rec), _pm_large_usable(rec), -1);
     size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
@@ -247,8 +245,6 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     }
     size_t usable = _pm_large_usable(rec);
     if (need <= usable) {
-        if (pm_unlikely(_pm_slow))
-            _pm_slow_resize(ptr, usable, size);
         if (size < rec->size && need < usable / 2 && rec_user(rec) == rec_base(rec)) {
             /* Shrinking a lot: give the tail back (mremap never moves here).
              * Not when growing into the room a move left (below). */
@@ -262,17 +258,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         rec->size = size;
         return ptr;
     }
-    /* An over-aligned mapping moves by copy, and so does every block under
-     * valgrind: memcheck would take the contents mremap moved for new,
-     * uninitialised memory. */
-    if (rec_user(rec) != rec_base(rec) || pm_unlikely(_pm_slow & PM_SLOW_VALGRIND)) {
-        void *q = _pm_large_alloc(size, 0, false);
-        if (!q)
-            return NULL;
-        memcpy(q, ptr, rec->size < size ? rec->size : size);
-        _pm_large_free(rec);
-        return q;
-    }
+    pm_assert(_pm_large_is_plain(rec));   /* over-aligned ones move by copy (pools/alloc.c) */
     /* Growing: in place if the pages after the mapping are free.  Otherwise
      * onto a new mapping that is indexed in the page map before anything
      * moves, so that every failure (no address space, no page-map leaf for

@@ -1,4 +1,4 @@
-/* meta.c -- the allocator's own records (layer 0).
+/* meta.c -- the allocator's own records (floor 1).
  *
  * Records the allocator keeps about memory it hands out (today the large
  * path's pm_large_t, and the thread heaps) come from here, never from the
@@ -7,11 +7,11 @@
  * pointer cannot reach a record, and a record's list links cannot be
  * turned into writes of the program's choosing.
  *
- * Each kind of record (pm_meta_kind_t, internal.h) has a fixed size, a
+ * Each kind of record (pm_meta_kind_t, arenas.h) has a fixed size, a
  * power of two.  Its records are carved from 64 KiB chunks mapped for
  * metadata only, bump first (the chunk's first slot is its header: the list
  * of every chunk, for _pm_meta_owns), and a freed record goes on the kind's free list, whose links are
- * mangled like the pools' (types.h, pm_block_s) and checked when taken:
+ * mangled like the pools' (pools/pools.h, pm_block_s) and checked when taken:
  * the next record must be aligned to the kind's size, as every record is
  * (chunks are page-aligned, sizes are powers of two).  Chunks are never
  * unmapped: metadata is a small, bounded fraction of what it describes
@@ -20,7 +20,7 @@
  * Lock: one mutex for all kinds, a leaf (held only around list and bump
  * updates; the chunk's mmap is made with it held, rarely: once per 64 KiB).
  */
-#include "include/internal/internal.h"
+#include "arenas/arenas.h"
 
 #include <string.h>
 
@@ -34,6 +34,11 @@ typedef struct meta_chunk_s {
 } meta_chunk_t;
 static meta_chunk_t *meta_chunks;
 
+/* A free record: its first word links the kind's free list, mangled. */
+typedef struct meta_free_s {
+    uintptr_t link;
+} meta_free_t;
+
 static inline uintptr_t meta_link(const void *rec, const void *next)
 {
     return (uintptr_t)next ^ (uintptr_t)rec ^ _pm_secret;
@@ -42,12 +47,12 @@ static inline uintptr_t meta_link(const void *rec, const void *next)
 /* Caller holds meta_lock. */
 static void *meta_take_locked(pm_meta_kind_t *kind)
 {
-    pm_block_t *rec = kind->free;
+    meta_free_t *rec = kind->free;
     if (rec) {
         uintptr_t next = rec->link ^ (uintptr_t)rec ^ _pm_secret;
         if (pm_unlikely(next & (kind->size - 1)))
-            _pm_os_fatal("corrupted list of allocator records (a wild write into metadata)");
-        kind->free = (pm_block_t *)next;
+            _pm_fatal("corrupted list of allocator records (a wild write into metadata)");
+        kind->free = (meta_free_t *)next;
         return rec;
     }
     if (kind->left < kind->size) {
@@ -69,7 +74,7 @@ static void *meta_take_locked(pm_meta_kind_t *kind)
 
 void *_pm_meta_alloc(pm_meta_kind_t *kind)
 {
-    pm_assert(kind->size >= sizeof(pm_block_t) && !(kind->size & (kind->size - 1)) &&
+    pm_assert(kind->size >= sizeof(meta_free_t) && !(kind->size & (kind->size - 1)) &&
               kind->size <= PM_OS_PAGE);
     pthread_mutex_lock(&meta_lock);
     void *r = meta_take_locked(kind);
@@ -81,7 +86,7 @@ void *_pm_meta_alloc(pm_meta_kind_t *kind)
 
 void _pm_meta_free(pm_meta_kind_t *kind, void *rec)
 {
-    pm_block_t *b = rec;
+    meta_free_t *b = rec;
     pthread_mutex_lock(&meta_lock);
     b->link = meta_link(b, kind->free);
     kind->free = b;

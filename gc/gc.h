@@ -16,7 +16,7 @@
 #ifndef PM_GC_INTERNAL_H
 #define PM_GC_INTERNAL_H
 
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 #include "poolmalloc_gc.h"
 
 /* A doubly linked list element, and also the list head (a sentinel).

@@ -6,7 +6,7 @@
  * symbols in preload/override.c forward here.  Edge cases follow glibc's
  * documented behaviour; see README.md "API contract".
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <string.h>
@@ -104,6 +104,54 @@ static void *medium_alloc_api(unsigned m, size_t size)
 
 void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_of(size), size); }
 
+/* ---- the large path (arenas/large.c) with the malloc API's bookkeeping ----
+ * arenas/ is mechanism only: the hooks of slow mode for large blocks, and
+ * the choice to move a block by copy under valgrind, are made here. */
+void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
+{
+    _pm_process_init();   /* the secret mangles the record: it may be the first call */
+    bool fresh;
+    void *p = _pm_large_alloc(size, align, &fresh);
+    if (!p)
+        return NULL;
+    if (pm_unlikely(_pm_slow))
+        _pm_slow_alloc(p, size, _pm_large_usable(_pm_large_check(pm_pagemap_get(p), p, "malloc")),
+                       -1, zero);
+    if (zero && !fresh)
+        memset(p, 0, size);   /* a reused mapping (after the hook: memcheck sees a new block) */
+    return p;
+}
+
+static void large_free_api(pm_large_t *rec, void *p)
+{
+    if (pm_unlikely(_pm_slow))
+        _pm_slow_free(p, _pm_large_usable(rec), -1);
+    _pm_large_free(rec);
+}
+
+static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
+{
+    size_t usable = _pm_large_usable(rec);
+    if (size <= usable) {   /* in place */
+        if (pm_unlikely(_pm_slow))
+            _pm_slow_resize(p, usable, size);
+        return _pm_large_realloc(rec, p, size);
+    }
+    /* An over-aligned mapping moves by copy, and so does every block under
+     * valgrind: memcheck would take the contents mremap moved for new,
+     * uninitialised memory. */
+    if (!_pm_large_is_plain(rec) || pm_vg_on()) {
+        void *q = _pm_large_alloc_api(size, 0, false);
+        if (!q)
+            return NULL;
+        size_t old = _pm_large_requested(rec);
+        memcpy(q, p, old < size ? old : size);
+        large_free_api(rec, p);
+        return q;
+    }
+    return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
+}
+
 /* A medium class whose blocks are all aligned to align (<= 4096): spans
  * start on a page, so a block size that is a multiple of align will do. */
 static int medium_class_aligned(size_t align, size_t size)
@@ -126,7 +174,7 @@ void _pm_free_generic(void *p, uintptr_t entry, const char *call)
         return;
     }
     if (entry & PM_PAGE_LARGE) {
-        _pm_large_free(_pm_large_check(entry, p, call));
+        large_free_api(_pm_large_check(entry, p, call), p);
         return;
     }
     _pm_fatal_ptr(call, "invalid pointer", p);
@@ -156,7 +204,7 @@ void *pm_calloc(size_t count, size_t size)
         return NULL;
     }
     if (total > PM_MEDIUM_MAX)
-        return _pm_large_alloc(total, 0, true);
+        return _pm_large_alloc_api(total, 0, true);
     void *p = pm_malloc_inline(total);
     if (p)
         memset(p, 0, total);
@@ -195,7 +243,7 @@ void *pm_realloc(void *p, size_t size)
     } else if (entry & PM_PAGE_LARGE) {
         pm_large_t *rec = _pm_large_check(entry, p, "realloc");
         if (size > PM_MEDIUM_MAX)
-            return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
+            return large_realloc_api(rec, p, size);
         old_size = _pm_large_usable(rec);
     } else {
         _pm_fatal_ptr("realloc", "invalid pointer", p);
@@ -239,7 +287,7 @@ void *_pm_alloc_aligned(size_t align, size_t size)
     int m = medium_class_aligned(align, size);
     if (m >= 0)
         return medium_alloc_api((unsigned)m, size);
-    return _pm_large_alloc(size, align, false);
+    return _pm_large_alloc_api(size, align, false);
 }
 
 static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }

@@ -29,7 +29,7 @@
  * over (other key destructors, glibc's own clean-up): it is permanently
  * ABANDONED, so every use takes its lock.
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <string.h>
@@ -71,8 +71,7 @@ static void heap_init(pm_heap_t *h, int state)
     PM_VG_ATOMIC_WORDS(&h->xthread_free, sizeof h->xthread_free);   /* heaps are never unmapped */
     PM_VG_ATOMIC_WORDS(&h->state, sizeof h->state);
     pthread_mutex_init(&h->lock, NULL);
-    memset(h->by_nfree, 0, sizeof h->by_nfree);
-    h->arenas_with_free = 0;
+    memset(&h->arenas, 0, sizeof h->arenas);
     h->next_abandoned = NULL;
 }
 
@@ -279,7 +278,7 @@ size_t _pm_heaps_trim(void)
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
         n += _pm_span_release_empty(self);
-        n += _pm_arena_decommit_free(self);
+        n += _pm_arena_decommit_free(&self->arenas);
     }
     for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
         if (atomic_load_explicit(&h->state, memory_order_acquire) != PM_HEAP_ABANDONED)
@@ -289,7 +288,7 @@ size_t _pm_heaps_trim(void)
             _pm_heap_collect(h);
             n += _pm_pool_release_empty(h);
             n += _pm_span_release_empty(h);
-            n += _pm_arena_decommit_free(h);
+            n += _pm_arena_decommit_free(&h->arenas);
         }
         pthread_mutex_unlock(&h->lock);
     }

@@ -20,7 +20,7 @@ extern "C" {
 void *__cxa_begin_catch(void *) noexcept __attribute__((weak));
 void __cxa_end_catch() __attribute__((weak));
 __attribute__((visibility("hidden"))) void *_pm_new_retry(std::size_t size, std::size_t align);
-__attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
+__attribute__((visibility("hidden"), noreturn, cold)) void _pm_fatal(const char *msg);
 }
 namespace std {
 new_handler get_new_handler() noexcept __attribute__((weak));
@@ -37,7 +37,7 @@ _pm_new_failed(std::size_t size, std::size_t align, bool nothrow)
                 return nullptr;
             if (std::__throw_bad_alloc)
                 std::__throw_bad_alloc();
-            _pm_os_fatal("operator new: out of memory, and no C++ runtime to throw std::bad_alloc");
+            _pm_fatal("operator new: out of memory, and no C++ runtime to throw std::bad_alloc");
         }
         if (nothrow) {
             try {

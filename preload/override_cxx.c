@@ -16,7 +16,7 @@
  * This file is built with -fexceptions: std::bad_alloc and a handler's own
  * exception propagate through these frames.
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #define PM_EXPORT __attribute__((visibility("default")))
 

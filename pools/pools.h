@@ -1,58 +1,226 @@
-/* internal.h -- cross-file internals of poolmalloc, grouped by the file that
- * defines them, and the inline fast paths of malloc and free. */
-#ifndef PM_INTERNAL_H
-#define PM_INTERNAL_H
+/* pools.h -- floor 2: size classes, pools, medium spans, thread heaps, the
+ * malloc API and its inline fast paths.  Uses base/ and arenas/ only.
+ *
+ * Memory picture:
+ *
+ *   pool (one arena page, 4 KiB):
+ *   | header + live bitmap (128 B) | block | block | ... | slack |
+ *   span (1..16 arena pages): | block | block | ... |, its descriptor in
+ *   the arena's page 0 (arenas/arenas.h)
+ *
+ * Every page of a pool in use has an entry in the page map: `pool |
+ * PM_PAGE_POOL`, every page of a medium span `descriptor | PM_PAGE_SPAN`;
+ * the page holding a large allocation's first byte has `record |
+ * PM_PAGE_LARGE` (arenas/large.c).
+ */
+#ifndef PM_POOLS_H
+#define PM_POOLS_H
 
-#include "include/internal/types.h"
-#include "include/internal/vg.h"
-#include "poolmalloc.h"
+#include "arenas/arenas.h"
 
-/* ---- arenas/pagemap.c ---- */
-/* Sets the entries of [addr, addr + npages pages) to value; 0 on success,
- * ENOMEM if a leaf could not be mapped. */
-PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value);
+/* ---- geometry ------------------------------------------------------------ */
+#define PM_POOL_SIZE PM_PAGE_SIZE                  /* one pool = one page */
+#define PM_SMALL_MAX 512                           /* largest small request */
+#define PM_CLASS_COUNT 64                          /* classes 8, 16, ..., 512 */
+#define PM_CLASS_SPACING 8
+#define PM_POOL_HEADER 128                         /* pool header + live bitmap */
+#define PM_POOL_GRANULES (PM_POOL_SIZE / PM_CLASS_SPACING) /* 512: one bit each */
+#define PM_ALIGN_SMALL_MAX PM_POOL_HEADER          /* small blocks can honour this */
+#define PM_MEDIUM_MAX 16384                        /* largest medium request */
+#define PM_MEDIUM_COUNT 20                         /* classes 640, 768, ..., 16384 */
 
-/* ---- arenas/meta.c ---- */
-/* One kind of allocator record: fixed size (a power of two, 8..4096), its
- * free list and the chunk it is carving.  Statically initialised by its
- * user: pm_meta_kind_t k = PM_META_KIND(sizeof(struct)). */
-typedef struct pm_meta_kind_s {
-    size_t size;            /* record size */
-    pm_block_t *free;       /* freed records, links mangled (meta.c) */
-    char *bump;             /* next never-used record of the current chunk */
-    size_t left;            /* bytes left after bump in that chunk */
-} pm_meta_kind_t;
-#define PM_META_POW2(n) ((size_t)1 << (64 - __builtin_clzll((unsigned long long)(n) - 1)))
-#define PM_META_KIND(n) {.size = PM_META_POW2(n)}
-PM_INTERNAL void *_pm_meta_alloc(pm_meta_kind_t *kind);   /* a zeroed record, or NULL */
-PM_INTERNAL void _pm_meta_free(pm_meta_kind_t *kind, void *rec);
-PM_INTERNAL bool _pm_meta_owns(const void *addr);   /* in a metadata chunk (tests) */
-PM_INTERNAL void _pm_meta_fork_prepare(void);
-PM_INTERNAL void _pm_meta_fork_parent(void);
-PM_INTERNAL void _pm_meta_fork_child(void);
+_Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
+               "size classes must cover exactly 1..PM_SMALL_MAX");
+_Static_assert(PM_POOL_HEADER % 16 == 0, "blocks of 16-byte multiple classes must be 16-aligned");
+_Static_assert(PM_CLASS_SPACING == 8, "_pm_align_or (base.h) makes a class odd by or-ing 8");
 
-/* ---- arenas/arena.c ---- */
-PM_INTERNAL pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap);      /* page for a new pool, or NULL */
-PM_INTERNAL void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool);
-PM_INTERNAL void *_pm_arena_pages_take(pm_heap_t *heap, unsigned npages); /* first page, or NULL */
-PM_INTERNAL void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned npages);
-PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);           /* returns arenas released */
-PM_INTERNAL size_t _pm_arena_decommit_free(pm_heap_t *heap);      /* returns pages given back */
-PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
-PM_INTERNAL void _pm_arena_fork_prepare(void);
-PM_INTERNAL void _pm_arena_fork_parent(void);
-PM_INTERNAL void _pm_arena_fork_child(void);
+/* Class of a small request: 0 and 1..8 -> 0, 9..16 -> 1, ..., 505..512 -> 63. */
+static inline unsigned pm_class_of(size_t n) { return (unsigned)((n - (n != 0)) >> 3); }
+static inline size_t pm_class_size(unsigned c) { return (size_t)(c + 1) * PM_CLASS_SPACING; }
 
-/* ---- arenas/large.c ---- */
-PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool zero);
-PM_INTERNAL void _pm_large_free(pm_large_t *rec);   /* rec checked by _pm_large_check */
-PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size);
-PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
-PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);
-PM_INTERNAL int _pm_large_trim(bool all);   /* 1 if something was released */
-PM_INTERNAL void _pm_large_fork_prepare(void);
-PM_INTERNAL void _pm_large_fork_parent(void);
-PM_INTERNAL void _pm_large_fork_child(void);
+typedef struct pm_block_s pm_block_t;
+typedef struct pm_pool_s pm_pool_t;
+typedef struct pm_heap_s pm_heap_t;
+typedef struct pm_span_s pm_span_t;
+
+/* A free block: its first word links the free list it is on, mangled
+ * ("safe linking", as glibc 2.32 does for its tcache):
+ *
+ *     link = next ^ (address of the block) ^ _pm_secret
+ *
+ * _pm_secret is random per process (base/process.c), so a program that
+ * overwrites a freed block (a stale pointer, a heap overflow from the block
+ * before) cannot aim the next allocation somewhere of its choosing, and a
+ * link it clobbered decodes to garbage that the pop catches:
+ *   pools:  next must lie in the block's own page, 8-aligned (one test, see
+ *           pm_pool_pop); a pool's list ends with the pool's own address,
+ *           not NULL, so that even the last link passes the same test;
+ *   spans:  next must be a block start of the span that is not out, or NULL;
+ *   remote: next must be a block of a pool or span of the same heap, or NULL.
+ * A failed check aborts: "malloc(): corrupted free list in pool 0x...". */
+struct pm_block_s {
+    uintptr_t link;
+};
+
+/* ---- pool (pools/pool.c) --------------------------------------------------
+ * States (obmalloc's): a pool is USED (some blocks out, some free or not yet
+ * carved: it is on its class's list in the owning heap), FULL (no block left:
+ * off every list, it rejoins the list when a block comes back) or EMPTY (no
+ * block out: returned to its arena, page map entry cleared).
+ * `used` is the number of blocks out ("out") minus a bias chosen so that
+ * free's fast path needs one test, used <= 0 after the decrement, to find
+ * every event of the slow path: a listed pool emptied (bias 0), a FULL pool
+ * with enough free blocks to rejoin its list (bias capacity - rejoin
+ * count), never for the head of the list (bias -1, its pin) nor a pool with
+ * nothing out (spare, fresh: bias PM_POOL_UNLISTED).  See pool.c.
+ * Invariant: out + (blocks on `free`) +
+ * (limit - bump) / size == capacity, and the live bit of a block's first
+ * granule is 1 exactly while it is out. */
+#define PM_POOL_UNLISTED (1 << 30)
+struct pm_pool_s {
+    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
+                               list ends with the pool's own address (empty: free == pool) */
+    int32_t used;           /* out - bias: see below */
+    uint16_t size_class;    /* 0..63 */
+    uint16_t block_size;    /* pm_class_size(size_class) */
+    /* Offsets, not pointers: the end of a pool's last block can be the first
+     * block of the next page, and memcheck's leak check would take a pointer
+     * to it for a reference (vg.h). */
+    uint32_t bump;          /* offset of the next never-used block: carved on demand */
+    uint32_t limit;         /* offset of the end of the last whole block */
+    uint64_t reserved;      /* keeps the header at PM_POOL_HEADER bytes */
+    pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
+    pm_pool_t *next;        /* the class list of the heap (USED pools only) */
+    pm_pool_t *prev;
+    uint16_t capacity;      /* blocks that fit after the header */
+    uint16_t listed;        /* 1 while on the heap's class list */
+    int32_t bias;           /* out = used + bias (pool.c, pool_set_bias) */
+    /* One bit per 8-byte granule of the pool; set while a block starting
+     * there is allocated.  Written by the owner with relaxed atomics (plain
+     * moves on x86-64), read by other threads to catch double frees early. */
+    _Atomic uint64_t live[PM_POOL_GRANULES / 64];
+};
+_Static_assert(sizeof(pm_pool_t) == PM_POOL_HEADER, "pool header size");
+
+/* ---- medium classes (pools/span.c) ----------------------------------------
+ * Requests of 513..16384 bytes: four classes per doubling (640, 768, 896,
+ * 1024, 1280, ..., 16384), at most 25% slack.  Class m has blocks of
+ * (5 + m % 4) << (m / 4 + 7) bytes. */
+static inline unsigned pm_medium_class_of(size_t n)
+{
+    unsigned t = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 9..13 */
+    return (t - 9) * 4 + (unsigned)((n - 1) >> (t - 2)) - 4;
+}
+static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << (m / 4 + 7); }
+
+/* ---- span (pools/span.c) ---------------------------------------------------
+ * A span is 1..16 consecutive pages of an arena holding blocks of one medium
+ * class.  Its descriptor is not in the span (a header would waste most of a
+ * block) but in the arena's first page: the descriptor of the span that
+ * starts at page p is at arena + 64 * p, the span at arena + 4096 * p.
+ * States and invariant as for pools (used + free list + uncarved == capacity). */
+struct pm_span_s {
+    pm_block_t *free;       /* freed blocks, ready for reuse */
+    uint32_t bump;          /* offset from the span's first byte of the next never-used
+                               block (not a pointer: see pm_pool_s) */
+    uint32_t reserved2;
+    pm_heap_t *heap;        /* owner while in use */
+    pm_span_t *next;        /* the heap's list for this medium class */
+    pm_span_t *prev;
+    uint16_t used;          /* blocks out */
+    uint16_t capacity;      /* blocks in the span */
+    uint8_t medium_class;   /* 0..19 */
+    uint8_t listed;         /* on the heap's list */
+    uint8_t pages;          /* span length */
+    uint8_t reserved;
+    _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
+    uint32_t block_size;    /* pm_medium_size(medium_class) */
+    uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
+};
+_Static_assert(sizeof(pm_span_t) == 64, "span descriptors are 64 bytes, one per arena page");
+
+/* The first byte of span s: the descriptor of the span at page p of an
+ * arena is at arena + 64 * p. */
+static inline char *pm_span_base(const pm_span_t *s)
+{
+    uintptr_t a = (uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
+}
+
+/* ---- thread heap (pools/heap.c) -------------------------------------------
+ * Each running thread owns one heap: its pools and arenas.  The owner reads
+ * and writes everything without locks.  Other threads only push freed blocks
+ * onto `xthread_free`.  When the thread exits, the heap becomes ABANDONED:
+ * from then on `lock` guards it, and other threads free into it directly,
+ * until a new thread adopts it whole.  Heaps are never unmapped. */
+enum { PM_HEAP_LIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_ZOMBIE = 3 };
+
+struct pm_heap_s {
+    pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
+                                          empty sentinel pool; fast path field first */
+    pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
+                                          the empty sentinel span */
+    pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: an EMPTY pool kept off the list */
+    _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
+    _Atomic int state;                 /* PM_HEAP_* */
+    pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
+    pm_arena_set_t arenas;             /* its arenas (arenas/arenas.h) */
+    pm_heap_t *next_all;               /* every heap ever made (pm_heaps_all) */
+    pm_heap_t *next_abandoned;         /* the abandoned stack */
+    uint64_t id;                       /* for messages and tests */
+};
+
+/* Sentinel pool that every empty class list points to: its free list is
+ * always NULL, which the fast path takes for an empty list (page offset 0,
+ * like a real pool's end of list), so it needs no NULL check on the pool. */
+PM_INTERNAL extern pm_pool_t _pm_empty_pool;
+PM_INTERNAL extern pm_span_t _pm_empty_span;
+
+/* Values of the thread's heap pointer besides a real heap. */
+#define PM_HEAP_NONE ((pm_heap_t *)0)  /* thread has not allocated yet */
+#define PM_HEAP_DEAD ((pm_heap_t *)1)  /* thread is exiting: heap handed over */
+/* The value of the fast-path route (_pm_tls_fast) while the inline fast
+ * paths must not run: before the thread's first allocation, after its exit,
+ * and in slow mode.  No pool has this owner, so free's ownership test fails
+ * too and sends the block to the out-of-line path. */
+PM_INTERNAL extern pm_heap_t _pm_route_heap;   /* heap.c: every class list empty */
+#define PM_ROUTE_GENERIC (&_pm_route_heap)
+
+/* ---- two fast-path primitives GCC does not fuse on its own ---- */
+
+/* Clears bit (g mod 64) of *w and returns whether it was set. */
+static inline bool pm_bit_take(uint64_t *w, uint64_t g)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool was;
+    __asm__("btrq %2, %0" : "+r"(*w), "=@ccc"(was) : "r"(g));
+    return was;
+#else
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    bool was = (*w & bit) != 0;
+    *w &= ~bit;
+    return was;
+#endif
+}
+
+/* Decrements *n and returns whether it is now <= 0. */
+static inline bool pm_dec_le0(int32_t *n)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool le;
+    __asm__("decl %0" : "+m"(*n), "=@ccle"(le));
+    return le;
+#else
+    return --*n <= 0;
+#endif
+}
+
+/* The entry of p's page, for p below 2^PM_VA_BITS. */
+/* ---- per-class statistics (stats.c) ---- */
+typedef struct pm_class_counters_s {
+    _Atomic uint64_t allocs, frees, current, peak;
+} pm_class_counters_t;
+PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
 
 /* ---- pools/pool.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c);
@@ -66,15 +234,6 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *po
                                                                    const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *pool,
                                                                   const pm_block_t *b);
-PM_INTERNAL const char *_pm_freed_word(const char *call);
-__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
-                                                               const char *what, const void *p);
-__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
-                                                                const void *block);
-__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link2(const char *what, const void *where,
-                                                                 const char *which,
-                                                                 const void *block,
-                                                                 const char *after);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -96,7 +255,7 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_corrupt(pm_span_t *s,
 /* The calling thread's heap: a heap, PM_HEAP_NONE or PM_HEAP_DEAD. */
 PM_INTERNAL extern __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
 /* The heap the inline fast paths use: _pm_tls_heap while it is a heap and
- * the process is not in slow mode (types.h), else PM_ROUTE_GENERIC.  Only
+ * the process is not in slow mode (base/base.h), else PM_ROUTE_GENERIC.  Only
  * the fast paths read it; _pm_heap_route sets it. */
 PM_INTERNAL extern __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec")));
 PM_INTERNAL void _pm_heap_route(void);                   /* recompute _pm_tls_fast */
@@ -120,16 +279,19 @@ PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
  * C++ rule of pm_new_inline). */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(unsigned c, size_t size);
 /* malloc's fast path missed: the list head has no free block, or the
- * thread is on the route heap (types.h).  size is 1..512, c its class. */
+ * thread is on the route heap (above).  size is 1..512, c its class. */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
 PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
+/* The large path (arenas/large.c) for the malloc API: with the hooks of
+ * slow mode.  NULL with errno ENOMEM. */
+PM_INTERNAL PM_NOINLINE void *_pm_large_alloc_api(size_t size, size_t align, bool zero);
 
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
 PM_INTERNAL void _pm_stats_count_free(unsigned c);
 
-/* ---- pools/slow.c: the hooks of slow mode (types.h) ----
+/* ---- pools/slow.c: the hooks of slow mode (base/base.h) ----
  * Called only while _pm_slow is set, around each block the malloc API hands
  * out or takes back (not around allocator metadata).  `counter` is the
  * statistics index: the small class, PM_CLASS_COUNT + the medium class, or
@@ -141,27 +303,22 @@ PM_INTERNAL void _pm_slow_resize(void *p, size_t old_block, size_t new_size); /*
 /* What malloc_usable_size reports for a block of `block` usable bytes: the
  * block, except under valgrind, where only the bytes asked for may be used. */
 PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);
-/* Strict mode (types.h): fill [p, p + n) with PM_FREE_JUNK (a freed
+/* Strict mode (base/base.h): fill [p, p + n) with PM_FREE_JUNK (a freed
  * block's link word is left out by the caller); check a block's filling,
  * all but its link word, when it is taken off its free list or carved
  * (aborts on a write after free). */
 PM_INTERNAL void _pm_strict_fill(void *p, size_t n);
 PM_INTERNAL void _pm_strict_taken(void *b, size_t block);
 
-/* ---- preload/options.c ---- */
-PM_INTERNAL void _pm_options_init(void);
-PM_INTERNAL extern long _pm_option_values[PM_OPTION_COUNT];
-
-/* ---- preload/lifecycle.c ---- */
+/* ---- pools/lifecycle.c: the process and its threads ----
+ * poolmalloc initialises itself on first use, whenever that is (the
+ * dynamic loader and glibc call malloc before any constructor runs). */
 PM_INTERNAL void _pm_process_init(void);    /* idempotent, never allocates */
 PM_INTERNAL void _pm_thread_init_late(void); /* thread-exit key, fork handlers */
+PM_INTERNAL void _pm_process_exit(void);    /* the statistics report, if asked for */
 PM_INTERNAL extern _Atomic int _pm_initialized;
 
 /* ======================= fast paths ======================================= */
-
-/* The secret of safe linking (types.h, pm_block_s): random, set once at
- * start-up before any block is freed. */
-PM_INTERNAL extern uintptr_t _pm_secret;
 
 static inline uintptr_t pm_link_encode(const pm_block_t *b, const void *next)
 {
@@ -264,7 +421,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
     pm_block_t *b = (pm_block_t *)p;
     pm_link_store(b, pool->free, vg);
     pool->free = b;
-    if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (types.h) */
+    if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (pm_pool_s) */
         _pm_pool_free_generic(heap, pool);
 }
 
@@ -315,7 +472,7 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
 
 /* The small class malloc uses for a request of 1..512 bytes: its own
  * class, or with POOLMALLOC_MIN_ALIGN=16 the next one whose blocks are
- * 16-aligned (types.h, _pm_align_or). */
+ * 16-aligned (base/base.h, _pm_align_or). */
 static inline unsigned pm_request_class(size_t size)
 {
     return (unsigned)(((size - 1) | _pm_align_or) >> 3);
@@ -329,7 +486,7 @@ static inline void *pm_malloc_not_small(size_t m, size_t size)
         return pm_medium_alloc_inline(size);
     if (size == 0)
         return _pm_small_alloc_generic(pm_request_class(1), 0);
-    return _pm_large_alloc(size, 0, false);
+    return _pm_large_alloc_api(size, 0, false);
 }
 
 /* malloc: the thread's heap, one list pop. */
