@@ -93,6 +93,15 @@ PORT=$((50000 + $$ % 10000))
 export PGHOST="$PM_WORK" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres
 unset PGOPTIONS PGPASSWORD PGSERVICE PGSSLMODE
 
+# A failure once the server runs: say whether a server process crashed.
+pg_fail() {
+    if [ -f server.log ] && grep -q 'terminated by signal' server.log; then
+        grep 'terminated by signal' server.log | head -3 >&2
+        pm_fail "$* (a server process crashed)"
+    fi
+    pm_fail "$*"
+}
+
 # Clients (psql, pgbench) run preloaded too, as the invoking user.
 pg_client() {
     LD_PRELOAD=$PM_LIB "$@"
@@ -111,32 +120,32 @@ $AS env LD_PRELOAD="$PM_LIB" LD_DEBUG=bindings LD_DEBUG_OUTPUT="$PM_WORK/ld-serv
 PG_PID=$!
 i=0
 until "$PGBIN/pg_isready" -q -t 1; do
-    pg_alive || { tail -30 server.log >&2; pm_fail "the server exited while starting"; }
+    pg_alive || { tail -30 server.log >&2; pg_fail "the server exited while starting"; }
     i=$((i + 1))
-    [ $i -lt 60 ] || { tail -30 server.log >&2; pm_fail "the server did not accept connections in 30 s"; }
+    [ $i -lt 60 ] || { tail -30 server.log >&2; pg_fail "the server did not accept connections in 30 s"; }
     sleep 0.5
 done
 [ "$(head -n 1 "$DATA/postmaster.pid")" = "$PG_PID" ] ||
-    pm_fail "postmaster.pid says $(head -n 1 "$DATA/postmaster.pid"), the started process is $PG_PID"
+    pg_fail "postmaster.pid says $(head -n 1 "$DATA/postmaster.pid"), the started process is $PG_PID"
 grep -q 'libpoolmalloc[^/]*\.so' "/proc/$PG_PID/maps" ||
-    pm_fail "libpoolmalloc is not mapped in the postmaster (/proc/$PG_PID/maps)"
+    pg_fail "libpoolmalloc is not mapped in the postmaster (/proc/$PG_PID/maps)"
 echo "server $PG_PID up on $PM_WORK/.s.PGSQL.$PORT, libpoolmalloc mapped in the postmaster"
 
 pg_client "$PGBIN/psql" -X -At -c 'SHOW jit' -c 'SHOW jit_above_cost' -c 'SHOW jit_provider' >show.out 2>&1 ||
-    { cat show.out >&2; pm_fail "psql failed"; }
-[ "$(tr '\n' ' ' <show.out)" = "on 0 llvmjit " ] || { cat show.out >&2; pm_fail "JIT settings not in effect"; }
+    { cat show.out >&2; pg_fail "psql failed"; }
+[ "$(tr '\n' ' ' <show.out)" = "on 0 llvmjit " ] || { cat show.out >&2; pg_fail "JIT settings not in effect"; }
 
-pg_client "$PGBIN/pgbench" -i -s 1 -q >init.out 2>&1 || { tail -20 init.out >&2; tail -20 server.log >&2; pm_fail "pgbench -i failed"; }
+pg_client "$PGBIN/pgbench" -i -s 1 -q >init.out 2>&1 || { tail -20 init.out >&2; tail -20 server.log >&2; pg_fail "pgbench -i failed"; }
 echo "pgbench -i -s 1 done"
 
 PGOPTIONS='-c jit_inline_above_cost=-1 -c jit_optimize_above_cost=-1' \
-    pg_client "$PGBIN/pgbench" -c 2 -j 2 -T 4 >bench.out 2>&1 || { cat bench.out >&2; tail -20 server.log >&2; pm_fail "pgbench run failed"; }
+    pg_client "$PGBIN/pgbench" -c 2 -j 2 -T 4 >bench.out 2>&1 || { cat bench.out >&2; tail -20 server.log >&2; pg_fail "pgbench run failed"; }
 done_tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' bench.out)
 failed_tx=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' bench.out)
-[ -n "$done_tx" ] && [ "$done_tx" -gt 0 ] || { cat bench.out >&2; pm_fail "pgbench processed no transaction"; }
-[ "${failed_tx:-0}" -eq 0 ] || { cat bench.out >&2; pm_fail "pgbench: $failed_tx failed transactions"; }
-hist=$(pg_client "$PGBIN/psql" -X -At -c 'SELECT count(*) FROM pgbench_history') || pm_fail "psql failed"
-[ "$hist" = "$done_tx" ] || pm_fail "pgbench processed $done_tx transactions, pgbench_history holds $hist"
+[ -n "$done_tx" ] && [ "$done_tx" -gt 0 ] || { cat bench.out >&2; pg_fail "pgbench processed no transaction"; }
+[ "${failed_tx:-0}" -eq 0 ] || { cat bench.out >&2; pg_fail "pgbench: $failed_tx failed transactions"; }
+hist=$(pg_client "$PGBIN/psql" -X -At -c 'SELECT count(*) FROM pgbench_history') || pg_fail "psql failed"
+[ "$hist" = "$done_tx" ] || pg_fail "pgbench processed $done_tx transactions, pgbench_history holds $hist"
 echo "pgbench: $done_tx transactions, none failed, all in pgbench_history"
 
 pg_client "$PGBIN/psql" -X -A -q -f "$PM_DIR/postgres_queries.sql" >queries.out 2>queries.err
@@ -145,36 +154,36 @@ if [ $rc -ne 0 ] || ! cmp -s queries.out "$PM_DIR/postgres_queries.expected"; th
     cat queries.err >&2
     diff "$PM_DIR/postgres_queries.expected" queries.out >&2
     tail -20 server.log >&2
-    pm_fail "postgres_queries.sql (psql status $rc): results differ from postgres_queries.expected"
+    pg_fail "postgres_queries.sql (psql status $rc): results differ from postgres_queries.expected"
 fi
 echo "postgres_queries.sql: results as expected (JIT-compiled sort, join, aggregates; poolmalloc, llvmjit and libLLVM mapped in the backend)"
 
 pg_client "$PGBIN/psql" -X -At -c \
     "EXPLAIN (ANALYZE) SELECT sum(abalance), count(*) FROM pgbench_accounts WHERE aid % 7 = 3" \
-    >explain.out 2>&1 || { cat explain.out >&2; pm_fail "EXPLAIN ANALYZE failed"; }
+    >explain.out 2>&1 || { cat explain.out >&2; pg_fail "EXPLAIN ANALYZE failed"; }
 functions=$(sed -n 's/^ *Functions: \([0-9]*\).*/\1/p' explain.out)
 if ! grep -q '^JIT:' explain.out || [ -z "$functions" ] || [ "$functions" -le 0 ] ||
     ! grep -q 'Inlining true, Optimization true' explain.out; then
     cat explain.out >&2
-    pm_fail "EXPLAIN ANALYZE shows no JIT compilation with inlining and optimisation"
+    pg_fail "EXPLAIN ANALYZE shows no JIT compilation with inlining and optimisation"
 fi
 echo "EXPLAIN ANALYZE: JIT compiled $functions functions ($(grep 'Options:' explain.out | sed 's/^ *//'))"
 
-pg_alive || { tail -30 server.log >&2; pm_fail "the postmaster $PG_PID is gone"; }
+pg_alive || { tail -30 server.log >&2; pg_fail "the postmaster $PG_PID is gone"; }
 if grep -E 'terminated by signal|was terminated|server process .* exited with exit code|database system is in recovery' server.log; then
-    pm_fail "a server process died (server.log)"
+    pg_fail "a server process died (server.log)"
 fi
 
 # The binding trace (all server processes: backends are forked, not
 # exec'd, and write into the postmaster's file).
-cat ld-server.* >ld.all 2>/dev/null || pm_fail "no LD_DEBUG output from the server"
+cat ld-server.* >ld.all 2>/dev/null || pg_fail "no LD_DEBUG output from the server"
 for sym in malloc free calloc realloc; do
     grep -q "binding file [^ ]*/postgres \[0\] to [^ ]*libpoolmalloc[^ ]* \[0\]: normal symbol \`$sym'" ld.all ||
-        pm_fail "the postgres binary's $sym is not bound to libpoolmalloc (LD_DEBUG=bindings)"
+        pg_fail "the postgres binary's $sym is not bound to libpoolmalloc (LD_DEBUG=bindings)"
 done
 if grep "normal symbol \`\(malloc\|free\|calloc\|realloc\)'" ld.all | grep -v 'to [^ ]*libpoolmalloc[^ ]* \[0\]' | grep -q .; then
     grep "normal symbol \`\(malloc\|free\|calloc\|realloc\)'" ld.all | grep -v 'to [^ ]*libpoolmalloc[^ ]* \[0\]' | head -5 >&2
-    pm_fail "malloc/free of a server object bound to something other than libpoolmalloc"
+    pg_fail "malloc/free of a server object bound to something other than libpoolmalloc"
 fi
 echo "bindings: the server's malloc, free, calloc and realloc go to libpoolmalloc"
 pm_check_new_bindings server libLLVM llvmjit.so
@@ -182,7 +191,7 @@ rm -f ld.all ld-server.*
 
 pg_stop 30
 status=$?
-[ $status -eq 0 ] || { tail -20 server.log >&2; pm_fail "the postmaster exited with status $status after SIGINT"; }
-grep -q 'database system is shut down' server.log || { tail -20 server.log >&2; pm_fail "no clean shutdown in server.log"; }
+[ $status -eq 0 ] || { tail -20 server.log >&2; pg_fail "the postmaster exited with status $status after SIGINT"; }
+grep -q 'database system is shut down' server.log || { tail -20 server.log >&2; pg_fail "no clean shutdown in server.log"; }
 echo "server shut down cleanly"
 exit 0
