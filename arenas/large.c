@@ -1,7 +1,8 @@
-/* large.c -- the large path: requests over 512 bytes (layer 0).
+/* large.c -- the large path: requests over 16 KiB (layer 0).
  *
  * Each large allocation is its own page-aligned mapping of whole pages; its
- * record (pm_large_t, types.h) lives in a small block, and the page map entry
+ * record (pm_large_t, types.h) is allocator metadata (meta.c), out of the
+ * program's reach, and the page map entry
  * of the allocation's first page points to it, so free() and realloc()
  * validate a pointer without touching the mapping (mallocng's one-slot
  * group, told apart by the page map instead of an in-band header).
@@ -29,9 +30,9 @@
 /* A record keeps its pointers into the mapping mangled with the secret of
  * safe linking (types.h).  Memcheck's leak check scans records, which are
  * defined allocator memory, and would count a plain pointer there as a
- * reference to the block, hiding its leak; and a record overwritten by an
- * overflow of the small block before it cannot be aimed at memory of the
- * writer's choosing. */
+ * reference to the block, hiding its leak; and a record that a wild write
+ * ever reached (records are out of the program's reach, meta.c) still
+ * could not be aimed at memory of the writer's choosing. */
 static inline char *rec_user(const pm_large_t *r) { return (char *)(r->user_x ^ _pm_secret); }
 static inline char *rec_base(const pm_large_t *r) { return (char *)(r->base_x ^ _pm_secret); }
 static inline void rec_set(pm_large_t *r, char *user, char *base)
@@ -39,6 +40,8 @@ static inline void rec_set(pm_large_t *r, char *user, char *base)
     r->user_x = (uintptr_t)user ^ _pm_secret;
     r->base_x = (uintptr_t)base ^ _pm_secret;
 }
+
+static pm_meta_kind_t large_records = PM_META_KIND(sizeof(pm_large_t));
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_large_t *cache_head;   /* most recently freed */
@@ -91,7 +94,7 @@ static void unmap_list(pm_large_t *list)
         pm_large_t *next = list->next;
         _pm_os_unmap(rec_base(list), list->map_size);
         atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
-        _pm_internal_free(list);
+        _pm_meta_free(&large_records, list);
         list = next;
     }
 }
@@ -150,12 +153,14 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
     }
 
     /* 2. a new mapping (zeroed by the kernel) */
-    rec = _pm_internal_alloc(sizeof(pm_large_t));
-    if (!rec)
+    rec = _pm_meta_alloc(&large_records);
+    if (!rec) {
+        errno = ENOMEM;
         return NULL;
+    }
     char *base = _pm_os_map(need, align);
     if (!base) {
-        _pm_internal_free(rec);
+        _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
     }
@@ -167,7 +172,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
     rec->freed_ms = 0;
     if (_pm_pagemap_set(base, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
         _pm_os_unmap(base, need);
-        _pm_internal_free(rec);
+        _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
     }

@@ -104,31 +104,6 @@ static void *medium_alloc_api(unsigned m, size_t size)
 
 void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_of(size), size); }
 
-/* Allocator metadata (the large path's records) lives in small blocks that
- * are not the program's: no statistics, and under valgrind they are plain
- * defined memory, not heap blocks (so they are not reported as leaks). */
-void *_pm_internal_alloc(size_t size)
-{
-    void *p = small_alloc_class(pm_class_of(size));
-    if (p)
-        PM_VG_UNDEFINED(p, size);   /* ours to write, like any fresh memory */
-    return p;
-}
-
-void _pm_internal_free(void *p)
-{
-    uintptr_t entry = pm_pagemap_get(p);
-    pm_assert(entry & PM_PAGE_POOL);
-    pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-    if (PM_STRICT)
-        _pm_strict_fill((char *)p + sizeof(pm_block_t), pool->block_size - sizeof(pm_block_t));
-    PM_VG_NOACCESS(p, pool->block_size);   /* free blocks are no-access */
-    if (pool->heap == _pm_tls_heap)
-        _pm_pool_free_local(pool->heap, pool, p, "free");
-    else
-        _pm_heap_free_remote_raw(pool, p, "free");
-}
-
 /* A medium class whose blocks are all aligned to align (<= 4096): spans
  * start on a page, so a block size that is a multiple of align will do. */
 static int medium_class_aligned(size_t align, size_t size)
@@ -336,8 +311,8 @@ size_t pm_malloc_usable_size(void *p)
 int pm_malloc_trim(size_t pad)
 {
     (void)pad;
-    /* The large cache first: unmapping a cached mapping frees its record, a
-     * small block, whose pool may then empty and be released below. */
+    /* The large cache first, then empty pools and spans, then the arenas
+     * that emptied. */
     size_t released = (size_t)_pm_large_trim(true);
     released += _pm_heaps_trim();
     released += _pm_arena_trim_reserve(0);

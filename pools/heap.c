@@ -56,8 +56,7 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_heap_t *heaps_all;        /* every heap, linked by next_all */
 static pm_heap_t *heaps_abandoned;  /* stack, linked by next_abandoned */
 static uint64_t heaps_made;
-static char *heap_chunk;            /* bump space for new heap structs */
-static size_t heap_chunk_left;
+static pm_meta_kind_t heap_records = PM_META_KIND(sizeof(pm_heap_t)); /* never freed */
 static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
@@ -80,17 +79,9 @@ static void heap_init(pm_heap_t *h, int state)
 /* Caller holds heaps_lock. */
 static pm_heap_t *heap_new_locked(int state)
 {
-    size_t need = (sizeof(pm_heap_t) + 63) & ~(size_t)63;
-    if (heap_chunk_left < need) {
-        size_t chunk = 64 * 1024;
-        heap_chunk = _pm_os_map(chunk, PM_OS_PAGE);
-        if (!heap_chunk)
-            return NULL;
-        heap_chunk_left = chunk;
-    }
-    pm_heap_t *h = (pm_heap_t *)heap_chunk;
-    heap_chunk += need;
-    heap_chunk_left -= need;
+    pm_heap_t *h = _pm_meta_alloc(&heap_records);
+    if (!h)
+        return NULL;
     heap_init(h, state);
     h->id = ++heaps_made;
     h->next_all = heaps_all;

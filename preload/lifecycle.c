@@ -57,10 +57,12 @@ static void fork_prepare(void)
     _pm_heaps_fork_prepare();
     _pm_arena_fork_prepare();
     _pm_large_fork_prepare();
+    _pm_meta_fork_prepare();   /* a leaf: taken last */
 }
 
 static void fork_parent(void)
 {
+    _pm_meta_fork_parent();
     _pm_large_fork_parent();
     _pm_arena_fork_parent();
     _pm_heaps_fork_parent();
@@ -68,6 +70,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    _pm_meta_fork_child();
     _pm_large_fork_child();
     _pm_arena_fork_child();
     _pm_heaps_fork_child();

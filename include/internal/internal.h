@@ -12,6 +12,25 @@
  * ENOMEM if a leaf could not be mapped. */
 PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value);
 
+/* ---- arenas/meta.c ---- */
+/* One kind of allocator record: fixed size (a power of two, 8..4096), its
+ * free list and the chunk it is carving.  Statically initialised by its
+ * user: pm_meta_kind_t k = PM_META_KIND(sizeof(struct)). */
+typedef struct pm_meta_kind_s {
+    size_t size;            /* record size */
+    pm_block_t *free;       /* freed records, links mangled (meta.c) */
+    char *bump;             /* next never-used record of the current chunk */
+    size_t left;            /* bytes left after bump in that chunk */
+} pm_meta_kind_t;
+#define PM_META_POW2(n) ((size_t)1 << (64 - __builtin_clzll((unsigned long long)(n) - 1)))
+#define PM_META_KIND(n) {.size = PM_META_POW2(n)}
+PM_INTERNAL void *_pm_meta_alloc(pm_meta_kind_t *kind);   /* a zeroed record, or NULL */
+PM_INTERNAL void _pm_meta_free(pm_meta_kind_t *kind, void *rec);
+PM_INTERNAL bool _pm_meta_owns(const void *addr);   /* in a metadata chunk (tests) */
+PM_INTERNAL void _pm_meta_fork_prepare(void);
+PM_INTERNAL void _pm_meta_fork_parent(void);
+PM_INTERNAL void _pm_meta_fork_child(void);
+
 /* ---- arenas/arena.c ---- */
 PM_INTERNAL pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap);      /* page for a new pool, or NULL */
 PM_INTERNAL void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool);
@@ -103,8 +122,6 @@ PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(unsigned c, size_t size);
 /* malloc's fast path missed: the list head has no free block, or the
  * thread is on the route heap (types.h).  size is 1..512, c its class. */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size);
-PM_INTERNAL void *_pm_internal_alloc(size_t size);  /* allocator metadata: a small block, no hooks */
-PM_INTERNAL void _pm_internal_free(void *p);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
 PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 

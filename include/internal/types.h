@@ -260,9 +260,10 @@ PM_INTERNAL extern pm_heap_t _pm_route_heap;   /* heap.c: every class list empty
 #define PM_ROUTE_GENERIC (&_pm_route_heap)
 
 /* ---- large path (arenas/large.c) ------------------------------------------
- * A request over PM_MEDIUM_MAX bytes gets its own mapping.  Its record lives in a small
- * block (not in the mapping, so the mapping is exactly whole pages and a
- * pointer's page finds the record through the page map).  Freed mappings stay
+ * A request over PM_MEDIUM_MAX bytes gets its own mapping.  Its record is
+ * allocator metadata (arenas/meta.c), not in the mapping (so the mapping is
+ * exactly whole pages and a pointer's page finds the record through the
+ * page map) and never in memory a program block is carved from.  Freed mappings stay
  * in a cache, most recent first, until reused, evicted by the byte bound, or
  * unused for the decay time. */
 struct pm_large_s {
@@ -381,6 +382,7 @@ typedef struct pm_global_counters_s {
     _Atomic uint64_t large_allocs, large_frees, large_hits, large_misses, large_released;
     _Atomic uint64_t large_live_bytes, large_cached_bytes, large_cached_count;
     _Atomic uint64_t heaps_live, heaps_abandoned;
+    _Atomic uint64_t meta_bytes;   /* mapped for allocator records (arenas/meta.c) */
 } pm_global_counters_t;
 PM_INTERNAL extern pm_global_counters_t _pm_counters;
 

@@ -29,8 +29,8 @@
  *                                   (pool.c, span.c, heap.c)
  *   never-used and free blocks,     no-access (pool_init, span_new)
  *   the slack at a pool's end
- *   allocator metadata in small     defined while in use, no heap block
- *   blocks (large records)          (alloc.c, _pm_internal_alloc)
+ *   allocator records (large        mmap'd metadata chunks: defined, no heap
+ *   records, heaps)                 block (arenas/meta.c)
  *   pool headers, span descriptors, ordinary memory: only poolmalloc touches
  *   arena headers, the page map     it; none of it holds a plain pointer to a
  *                                   block handed out (bump and limit are
