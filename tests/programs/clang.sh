@@ -18,7 +18,7 @@ pm_find CLANG clang clang-14 /usr/lib/llvm-14/bin/clang
 
 cp "$PM_DIR/cc_input.c" "$PM_WORK/cc_input.c" || pm_fail "copy"
 cd "$PM_WORK" || pm_fail "cd"
-echo "$("$CLANG" --version | head -n 1)"
+"$CLANG" --version | head -n 1
 
 : >empty.c
 "$CLANG" -c empty.c -o empty-ref.o 2>ref.err || { cat ref.err >&2; pm_fail "reference compile of an empty file failed"; }

@@ -17,7 +17,7 @@ pm_find CLANGXX clang++ clang++-14 /usr/lib/llvm-14/bin/clang++
 
 cp "$PM_DIR/clangxx_input.cpp" "$PM_WORK/input.cpp" || pm_fail "copy"
 cd "$PM_WORK" || pm_fail "cd"
-echo "$("$CLANGXX" --version | head -n 1)"
+"$CLANGXX" --version | head -n 1
 
 "$CLANGXX" -O2 -Wall -c input.cpp -o ref.o 2>ref.err || { cat ref.err >&2; pm_fail "reference compile failed"; }
 pm_pre_traced c "$CLANGXX" -O2 -Wall -c input.cpp -o pm.o 2>c.err

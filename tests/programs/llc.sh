@@ -14,7 +14,7 @@ pm_find LLC llc llc-14 /usr/lib/llvm-14/bin/llc
 pm_find CC cc gcc clang
 
 cd "$PM_WORK" || pm_fail "cd"
-echo "$("$LLC" --version | grep -i 'llvm version' | head -n 1 | sed 's/^ *//')"
+"$LLC" --version | grep -i 'llvm version' | head -n 1 | sed 's/^ *//'
 
 "$LLC" -O2 -relocation-model=pic "$PM_DIR/llc_input.ll" -o ref.s 2>ref.err || { cat ref.err >&2; pm_fail "reference llc failed"; }
 "$LLC" -O2 -relocation-model=pic -filetype=obj "$PM_DIR/llc_input.ll" -o ref.o 2>>ref.err || { cat ref.err >&2; pm_fail "reference llc failed"; }

@@ -144,8 +144,8 @@ pm_check_new_bindings() {
     pm_all=$PM_WORK/new-bindings-$pm_tag
     cat "$PM_WORK/ld-$pm_tag".[0-9]* >"$pm_all" 2>/dev/null || pm_fail "no LD_DEBUG output for $pm_tag"
     for pm_obj in "$@"; do
-        if ! grep -q "binding file [^ ]*$pm_obj[^ ]* \[0\] to [^ ]*libpoolmalloc[^ ]* \[0\]: normal symbol \`_Znwm'" "$pm_all"; then
-            grep "binding file [^ ]*$pm_obj[^ ]* \[0\] to [^ ]* \[0\]: normal symbol \`_Znwm'" "$pm_all" | head -3 >&2
+        if ! grep -q "binding file [^ ]*${pm_obj}[^ ]* \[0\] to [^ ]*libpoolmalloc[^ ]* \[0\]: normal symbol \`_Znwm'" "$pm_all"; then
+            grep "binding file [^ ]*${pm_obj}[^ ]* \[0\] to [^ ]* \[0\]: normal symbol \`_Znwm'" "$pm_all" | head -3 >&2
             pm_fail "$pm_tag: operator new (_Znwm) of $pm_obj is not bound to libpoolmalloc (LD_DEBUG=bindings)"
         fi
     done

@@ -28,7 +28,7 @@
 pm_init postgres "$@"
 
 PGBIN=
-for d in /usr/lib/postgresql/15/bin $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -r); do
+for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
     if [ -x "$d/postgres" ] && [ -x "$d/initdb" ] && [ -x "$d/pgbench" ] && [ -x "$d/psql" ]; then
         PGBIN=$d
         break
