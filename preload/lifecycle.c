@@ -107,5 +107,5 @@ __attribute__((constructor)) static void pm_constructor(void)
 __attribute__((destructor)) static void pm_destructor(void)
 {
     if (_pm_slow & PM_SLOW_STATS)
-        pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
+        _pm_stats_report_exit(stats_fd >= 0 ? stats_fd : 2);   /* stats.c: file, JSON */
 }

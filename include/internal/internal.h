@@ -128,6 +128,16 @@ PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
 PM_INTERNAL void _pm_stats_count_free(unsigned c);
+PM_INTERNAL void _pm_stats_count_large(void);   /* a large block was handed out: peak */
+/* The report at exit, to POOLMALLOC_STATS_FILE or else to fd; JSON if
+ * POOLMALLOC_STATS_JSON. */
+PM_INTERNAL void _pm_stats_report_exit(int fd);
+/* Writes v in decimal into buf (at least 21 bytes), NUL-terminated;
+ * returns the number of digits.  No allocation, no locale. */
+PM_INTERNAL size_t _pm_fmt_u64(char *buf, uint64_t v);
+/* malloc_info's XML (glibc's shape), handed to sink piece by piece. */
+typedef void (*pm_sink_fn)(void *arg, const char *buf, size_t len);
+PM_INTERNAL void _pm_stats_print_xml(pm_sink_fn sink, void *arg);
 
 /* ---- pools/slow.c: the hooks of slow mode (types.h) ----
  * Called only while _pm_slow is set, around each block the malloc API hands
@@ -150,6 +160,8 @@ PM_INTERNAL void _pm_strict_taken(void *b, size_t block);
 
 /* ---- preload/options.c ---- */
 PM_INTERNAL void _pm_options_init(void);
+#define PM_STATS_FILE_MAX 1024
+PM_INTERNAL extern char _pm_stats_file[PM_STATS_FILE_MAX]; /* POOLMALLOC_STATS_FILE, absolute, or "" */
 PM_INTERNAL extern long _pm_option_values[PM_OPTION_COUNT];
 
 /* ---- preload/lifecycle.c ---- */

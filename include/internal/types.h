@@ -379,6 +379,7 @@ PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_ME
 
 typedef struct pm_global_counters_s {
     _Atomic uint64_t arenas_mapped, arenas_released, arenas_reserved, pools_live, spans_live;
+    _Atomic uint64_t span_pages_live;   /* pages of the live spans (span.c) */
     _Atomic uint64_t large_allocs, large_frees, large_hits, large_misses, large_released;
     _Atomic uint64_t large_live_bytes, large_cached_bytes, large_cached_count;
     _Atomic uint64_t heaps_live, heaps_abandoned;
