@@ -122,8 +122,8 @@ tree)
     # Names set or read by scripts (not CMake options, not C macros).
     names=$(find "$src/tests" "$src/scripts" "$src/tools" "$src/bench" \
                 \( -name '*.sh' -o -name '*.py' -o -name '*.in' -o -name compare -o -name '*.txt' \) \
-                ! -path "*/tests/interface/options.sh" -type f 2>/dev/null |
-            xargs grep -ho 'POOLMALLOC_[A-Z0-9_]*[A-Z0-9]' 2>/dev/null | sort -u |
+                ! -path "*/tests/interface/options.sh" -type f \
+                -exec grep -ho 'POOLMALLOC_[A-Z0-9_]*[A-Z0-9]' {} + 2>/dev/null | sort -u |
             grep -Ev '^POOLMALLOC_(BUILD_[A-Z_]*|DEBUG|STRICT|VALGRIND|SOAK|SOAK_SECONDS|H|GC_H|VERSION[A-Z_]*)$')
     [ -n "$names" ] || fail "no POOLMALLOC_ variables found under $src"
     bad=
