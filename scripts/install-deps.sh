@@ -1,5 +1,5 @@
 #!/bin/sh
-# install-deps.sh [--bench] [--list] -- install, from Debian 12 packages,
+# install-deps.sh [--bench] [--list] [--services-off] -- install, from Debian 12 packages,
 # what poolmalloc needs to build and run its test suite; with --bench also
 # what the benchmark harness (bench/compare) compares with and plots.
 #   (default)  build + ctest: compilers, cmake, valgrind, the programs the
