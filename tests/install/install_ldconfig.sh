@@ -13,6 +13,7 @@ build=$1
 src=$2
 [ "$(id -u)" -eq 0 ] || { echo "not root: skipped"; exit 77; }
 command -v unshare >/dev/null 2>&1 || { echo "no unshare: skipped"; exit 77; }
+unshare -m true 2>/dev/null || { echo "mount namespaces not allowed here: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/etc-u" "$tmp/etc-w" "$tmp/loc-u" "$tmp/loc-w"
