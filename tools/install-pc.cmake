@@ -19,6 +19,10 @@ foreach(kind LIBDIR INCLUDEDIR)
     set(PM_PC_${kind} "\${prefix}/${PM_PC_${kind}}")
   endif()
 endforeach()
-configure_file("${PM_PC_TEMPLATE}" "${PM_PC_WORK}/poolmalloc-install.pc" @ONLY)
+# One scratch file per destination: installs to two prefixes from the same
+# build tree may run at once (the install tests do).
+string(MD5 pm_pc_key "$ENV{DESTDIR}|${CMAKE_INSTALL_PREFIX}")
+set(pm_pc_tmp "${PM_PC_WORK}/pkgconfig-install/poolmalloc-${pm_pc_key}.pc")
+configure_file("${PM_PC_TEMPLATE}" "${pm_pc_tmp}" @ONLY)
 file(INSTALL DESTINATION "${PM_PC_LIBDIR_FULL}/pkgconfig" TYPE FILE
-  RENAME poolmalloc.pc FILES "${PM_PC_WORK}/poolmalloc-install.pc")
+  RENAME poolmalloc.pc FILES "${pm_pc_tmp}")
