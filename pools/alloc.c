@@ -166,20 +166,6 @@ static int medium_class_aligned(size_t align, size_t size)
     return -1;
 }
 
-/* free() of a pointer that is not a small block: large, or not ours. */
-void _pm_free_generic(void *p, uintptr_t entry, const char *call)
-{
-    if (entry & PM_PAGE_SPAN) {
-        _pm_span_free(entry, p, call);
-        return;
-    }
-    if (entry & PM_PAGE_LARGE) {
-        large_free_api(_pm_large_check(entry, p, call), p);
-        return;
-    }
-    _pm_fatal_ptr(call, "invalid pointer", p);
-}
-
 /* Checks that p is a live small block; returns its pool. */
 static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
 {
@@ -191,6 +177,37 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
         _pm_pool_bad_free(pool, p, call);
     return pool;
 }
+
+/* The out-of-line free door: every free the inline path does not finish
+ * (another thread's block, a thread without a heap of its own, slow mode, a
+ * large block, a pointer that is not ours) comes through here, and only
+ * here are the hooks of slow mode called for a freed block: after the
+ * pointer is checked, before the block goes back on any list (where another
+ * thread could take it and hand it out again). */
+void _pm_free_generic(void *p, uintptr_t entry, const char *call)
+{
+    if (entry & PM_PAGE_POOL) {
+        pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+        if (pm_unlikely(_pm_slow))
+            _pm_slow_free(p, small_check(entry, p, call)->block_size, pool->size_class);
+        _pm_heap_free_small(pool, p, call);
+        return;
+    }
+    if (entry & PM_PAGE_SPAN) {
+        if (pm_unlikely(_pm_slow)) {
+            pm_span_t *s = _pm_span_check(entry, p, call);
+            _pm_slow_free(p, s->block_size, PM_CLASS_COUNT + s->medium_class);
+        }
+        _pm_span_free(entry, p, call);
+        return;
+    }
+    if (entry & PM_PAGE_LARGE) {
+        large_free_api(_pm_large_check(entry, p, call), p);
+        return;
+    }
+    _pm_fatal_ptr(call, "invalid pointer", p);
+}
+
 
 void *pm_malloc(size_t size) { return pm_malloc_inline(size); }
 

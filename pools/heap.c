@@ -246,17 +246,15 @@ void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call)
     heap_free_remote(pool_owner_checked(pool, b, call), pool, NULL, b, call);
 }
 
-/* Every free of a small block that the inline path did not take: a block of
+/* Every free of a small block that the inline path did not take (through
+ * alloc.c's door, which has called the hooks of slow mode): a block of
  * another thread's heap, a thread without a heap of its own, or slow mode. */
-void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b, const char *call)
+void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call)
 {
     pm_heap_t *owner = pool_owner_checked(pool, b, call);
-    if (pm_unlikely(_pm_slow)) {
-        _pm_slow_free(b, pool->block_size, pool->size_class);
-        if (owner == _pm_tls_heap) {
-            _pm_pool_free_local(owner, pool, b, call);
-            return;
-        }
+    if (pm_unlikely(_pm_slow) && owner == _pm_tls_heap) {
+        _pm_pool_free_local(owner, pool, b, call);
+        return;
     }
     heap_free_remote(owner, pool, NULL, b, call);
 }

@@ -262,8 +262,7 @@ PM_INTERNAL void _pm_heap_route(void);                   /* recompute _pm_tls_fa
 PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
 PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is exiting */
 PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
-PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b,
-                                                  const char *call);
+PM_INTERNAL void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
@@ -526,7 +525,7 @@ static inline void *pm_new_inline(size_t size)
 }
 
 /* free: one page-map lookup, then a list push when the block is ours and
- * the thread may use the fast path (any other case: _pm_heap_free_remote).
+ * the thread may use the fast path (any other case: the door, _pm_free_generic).
  * One test sends pointers that are misaligned or beyond the page map to
  * the out-of-line path, which names what is wrong with them. */
 static inline void pm_free_inline(void *p)
@@ -541,7 +540,7 @@ static inline void pm_free_inline(void *p)
                 pm_small_free_local(heap, pool, p, "free", false);
                 return;
             }
-            _pm_heap_free_remote(pool, (pm_block_t *)p, "free");
+            _pm_free_generic(p, entry, "free");
             return;
         }
         if (entry & PM_PAGE_SPAN) {

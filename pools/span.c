@@ -279,10 +279,6 @@ void _pm_span_free(uintptr_t entry, void *p, const char *call)
 {
     pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
     pm_heap_t *heap = _pm_tls_heap;
-    if (pm_unlikely(_pm_slow)) {
-        _pm_span_check(entry, p, call);
-        _pm_slow_free(p, s->block_size, PM_CLASS_COUNT + s->medium_class);
-    }
     if (pm_likely(s->heap == heap)) {
         _pm_span_free_local(heap, s, p, call);
         return;
