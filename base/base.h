@@ -127,19 +127,30 @@ PM_INTERNAL void _pm_options_init(void);
 PM_INTERNAL int _pm_option_store(int option, long value);
 
 /* ---- messages (msg.c) ---------------------------------------------------------
- * One builder for every line poolmalloc writes (fatal reports, the
- * statistics, option warnings): on the stack, no allocation, truncated
- * rather than overflowed. */
+ * One builder for every line poolmalloc writes (fatal reports, option
+ * warnings, the statistics in text, JSON and XML): on the stack, no
+ * allocation.  A zeroed pm_msg_t builds one line, truncated rather than
+ * overflowed; a streaming one (pm_msg_stream) hands its buffer to a file
+ * descriptor, or to a sink, whenever it fills, for output of any length. */
+typedef void (*pm_sink_fn)(void *arg, const char *buf, size_t len);
 typedef struct pm_msg_s {
+    bool streaming;     /* flush when full (else truncate) */
+    int fd;             /* streaming without a sink: written here */
+    pm_sink_fn sink;    /* else handed here */
+    void *arg;
+    size_t n;           /* bytes in buf */
     char buf[512];
-    size_t n;
 } pm_msg_t;
+PM_INTERNAL void pm_msg_stream(pm_msg_t *m, int fd, pm_sink_fn sink, void *arg);
 PM_INTERNAL void pm_msg_str(pm_msg_t *m, const char *s);
 PM_INTERNAL void pm_msg_ptr(pm_msg_t *m, const void *p);         /* 0x... */
 PM_INTERNAL void pm_msg_u64(pm_msg_t *m, uint64_t v);            /* decimal */
 PM_INTERNAL void pm_msg_u64w(pm_msg_t *m, uint64_t v, int width); /* right-aligned */
 PM_INTERNAL void pm_msg_bytes(pm_msg_t *m, uint64_t v);          /* 1.5 MiB */
-PM_INTERNAL void pm_msg_flush(pm_msg_t *m, int fd);              /* write, empty */
+PM_INTERNAL void pm_msg_bytesw(pm_msg_t *m, uint64_t v, int width); /* right-aligned */
+PM_INTERNAL void pm_msg_flush(pm_msg_t *m, int fd);              /* write to fd, empty */
+PM_INTERNAL void pm_msg_out(pm_msg_t *m);                        /* streaming: flush */
+PM_INTERNAL void pm_msg_pad(pm_msg_t *m, const char *s, int width, bool right); /* padded */
 
 /* A fatal report: "poolmalloc: <msg>" on stderr, then abort. */
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal(const char *msg);

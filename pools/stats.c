@@ -156,107 +156,28 @@ void pm_stats_get(pm_stats_t *out)
     errno = saved;
 }
 
-/* ---- a tiny formatter ---- */
-typedef struct out_s {
-    int fd;             /* written with _pm_os_write, unless sink is set */
-    pm_sink_fn sink;
-    void *arg;
-    size_t len;
-    char buf[512];
-} out_t;
-
-static void out_flush(out_t *o)
-{
-    if (o->sink)
-        o->sink(o->arg, o->buf, o->len);
-    else
-        _pm_os_write(o->fd, o->buf, o->len);
-    o->len = 0;
-}
-
-static void out_str(out_t *o, const char *s)
-{
-    for (; *s; s++) {
-        if (o->len == sizeof o->buf)
-            out_flush(o);
-        o->buf[o->len++] = *s;
-    }
-}
-
-size_t _pm_fmt_u64(char *buf, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0, k = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        buf[k++] = tmp[--n];
-    buf[k] = 0;
-    return k;
-}
-
-/* Unsigned decimal, right-aligned in `width` columns (0: no padding). */
-static void out_num(out_t *o, uint64_t v, int width)
-{
-    char num[24];
-    int n = (int)_pm_fmt_u64(num, v);
-    for (int pad = width - n; pad > 0; pad--)
-        out_str(o, " ");
-    out_str(o, num);
-}
-
-static void out_pad(out_t *o, const char *s, int width)
-{
-    out_str(o, s);
-    for (int pad = width - (int)strlen(s); pad > 0; pad--)
-        out_str(o, " ");
-}
-
-/* "1.5 MiB": one decimal, rounded down, binary units; "512 B" below 1 KiB. */
-static void fmt_human(char *buf, uint64_t v)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    uint64_t unit = 1;
-    while (u < 4 && v >= unit * 1024) {
-        unit *= 1024;
-        u++;
-    }
-    size_t n = _pm_fmt_u64(buf, v / unit);
-    if (u > 0) {
-        buf[n++] = '.';
-        buf[n++] = (char)('0' + (v % unit) * 10 / unit);
-    }
-    buf[n++] = ' ';
-    for (const char *s = units[u]; *s;)
-        buf[n++] = *s++;
-    buf[n] = 0;
-}
+/* ---- output: the message builder (base/msg.c), streaming to an fd or a
+ * sink (malloc_info's FILE) ---- */
+typedef pm_msg_t out_t;
 
 static void out_kv(out_t *o, const char *key, uint64_t v)
 {
-    out_str(o, " ");
-    out_str(o, key);
-    out_str(o, "=");
-    out_num(o, v, 0);
+    pm_msg_str(o, " ");
+    pm_msg_str(o, key);
+    pm_msg_str(o, "=");
+    pm_msg_u64(o, v);
 }
 
 /* One line of the totals block: "poolmalloc:   LABEL   1.5 MiB  (N bytes" --
  * the caller adds the details and the closing parenthesis. */
 static void out_total(out_t *o, const char *label, uint64_t v)
 {
-    char h[32];
-    fmt_human(h, v);
-    out_str(o, "poolmalloc:   ");
-    out_pad(o, label, 10);
-    for (int pad = 10 - (int)strlen(h); pad > 0; pad--)
-        out_str(o, " ");
-    out_str(o, h);
-    out_str(o, "  (");
-    out_num(o, v, 0);
-    out_str(o, " bytes");
+    pm_msg_str(o, "poolmalloc:   ");
+    pm_msg_pad(o, label, 10, false);
+    pm_msg_bytesw(o, v, 10);
+    pm_msg_str(o, "  (");
+    pm_msg_u64(o, v);
+    pm_msg_str(o, " bytes");
 }
 
 static uint64_t class_sum(const pm_stats_t *s, unsigned from, unsigned to, int what)
@@ -274,77 +195,71 @@ static uint64_t class_sum(const pm_stats_t *s, unsigned from, unsigned to, int w
 
 static void stats_text(out_t *o, const pm_stats_t *s)
 {
-    out_str(o, "poolmalloc: statistics of pid ");
-    out_num(o, (uint64_t)getpid(), 0);
-    out_str(o, " (poolmalloc ");
-    out_str(o, pm_version());
-    out_str(o, s->counting ? "; counting blocks)\n"
+    pm_msg_str(o, "poolmalloc: statistics of pid ");
+    pm_msg_u64(o, (uint64_t)getpid());
+    pm_msg_str(o, " (poolmalloc ");
+    pm_msg_str(o, pm_version());
+    pm_msg_str(o, s->counting ? "; counting blocks)\n"
                            : "; counting is off: POOLMALLOC_STATS=1 counts blocks, for bytes in "
                              "use, peak and the per-class table)\n");
     if (s->counting) {
         out_total(o, "in use", s->bytes_in_use);
-        out_str(o, ": small ");
-        out_num(o, class_sum(s, SMALL, 2), 0);
-        out_str(o, ", medium ");
-        out_num(o, class_sum(s, MEDIUM, 2), 0);
-        out_str(o, ", large ");
-        out_num(o, s->large_live_bytes, 0);
-        out_str(o, ")\npoolmalloc:   peak      ");
-        char h[32];
-        fmt_human(h, s->bytes_peak);
-        for (int pad = 10 - (int)strlen(h); pad > 0; pad--)
-            out_str(o, " ");
-        out_str(o, h);
-        out_str(o, "  (");
-        out_num(o, s->bytes_peak, 0);
-        out_str(o, " bytes, of blocks in use at once)\n");
+        pm_msg_str(o, ": small ");
+        pm_msg_u64(o, class_sum(s, SMALL, 2));
+        pm_msg_str(o, ", medium ");
+        pm_msg_u64(o, class_sum(s, MEDIUM, 2));
+        pm_msg_str(o, ", large ");
+        pm_msg_u64(o, s->large_live_bytes);
+        pm_msg_str(o, ")\npoolmalloc:   peak      ");
+        pm_msg_bytesw(o, s->bytes_peak, 10);
+        pm_msg_str(o, "  (");
+        pm_msg_u64(o, s->bytes_peak);
+        pm_msg_str(o, " bytes, of blocks in use at once)\n");
     } else {
-        out_str(o, "poolmalloc:   in use    not counted (at most the bytes in pages)\n");
+        pm_msg_str(o, "poolmalloc:   in use    not counted (at most the bytes in pages)\n");
     }
     out_total(o, "in pages", s->bytes_in_pages);
-    out_str(o, ": pools ");
-    out_num(o, s->pools_live * PM_PAGE_SIZE, 0);
-    out_str(o, ", spans ");
-    out_num(o, s->span_pages_live * PM_PAGE_SIZE, 0);
-    out_str(o, ", large ");
-    out_num(o, s->large_live_bytes, 0);
-    out_str(o, ")\n");
+    pm_msg_str(o, ": pools ");
+    pm_msg_u64(o, s->pools_live * PM_PAGE_SIZE);
+    pm_msg_str(o, ", spans ");
+    pm_msg_u64(o, s->span_pages_live * PM_PAGE_SIZE);
+    pm_msg_str(o, ", large ");
+    pm_msg_u64(o, s->large_live_bytes);
+    pm_msg_str(o, ")\n");
     out_total(o, "mapped", s->bytes_mapped);
-    out_str(o, ": arenas ");
-    out_num(o, s->arenas_live * PM_ARENA_SIZE, 0);
-    out_str(o, ", large ");
-    out_num(o, s->large_live_bytes + s->large_cached_bytes, 0);
-    out_str(o, ")\n");
+    pm_msg_str(o, ": arenas ");
+    pm_msg_u64(o, s->arenas_live * PM_ARENA_SIZE);
+    pm_msg_str(o, ", large ");
+    pm_msg_u64(o, s->large_live_bytes + s->large_cached_bytes);
+    pm_msg_str(o, ")\n");
     out_total(o, "cached", s->bytes_cached);
-    out_str(o, ": empty arenas ");
-    out_num(o, s->arenas_reserved * PM_ARENA_SIZE, 0);
-    out_str(o, ", large mappings ");
-    out_num(o, s->large_cached_bytes, 0);
-    out_str(o, ")\n");
+    pm_msg_str(o, ": empty arenas ");
+    pm_msg_u64(o, s->arenas_reserved * PM_ARENA_SIZE);
+    pm_msg_str(o, ", large mappings ");
+    pm_msg_u64(o, s->large_cached_bytes);
+    pm_msg_str(o, ")\n");
     out_total(o, "resident", s->bytes_resident);
-    out_str(o, ", the whole process; peak ");
-    char h[32];
-    fmt_human(h, s->bytes_resident_peak);
-    out_str(o, h);
-    out_str(o, ")\n");
+    pm_msg_str(o, ", the whole process; peak ");
+    pm_msg_bytes(o, s->bytes_resident_peak);
+    pm_msg_str(o, ")\n");
 
     if (s->counting) {
-        out_str(o, "poolmalloc: class  size       allocs        frees    cur-bytes   peak-bytes\n");
+        pm_msg_str(o, "poolmalloc: class  size       allocs        frees    cur-bytes   peak-bytes\n");
         for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
             const pm_class_stats_t *k = &s->classes[c];
             if (!k->allocs)
                 continue;
-            out_str(o, "poolmalloc: ");
-            out_num(o, c, 5);
-            out_num(o, pm_class_block_size((int)c), 6);
-            out_num(o, k->allocs, 13);
-            out_num(o, k->frees, 13);
-            out_num(o, k->current_bytes, 13);
-            out_num(o, k->peak_bytes, 13);
-            out_str(o, "\n");
+            pm_msg_str(o, "poolmalloc: ");
+            pm_msg_u64w(o, c, 5);
+            pm_msg_u64w(o, pm_class_block_size((int)c), 6);
+            pm_msg_u64w(o, k->allocs, 13);
+            pm_msg_u64w(o, k->frees, 13);
+            pm_msg_u64w(o, k->current_bytes, 13);
+            pm_msg_u64w(o, k->peak_bytes, 13);
+            pm_msg_str(o, "\n");
         }
     }
-    out_str(o, "poolmalloc: arenas:");
+    pm_msg_str(o, "poolmalloc: arenas:");
     out_kv(o, "mapped", s->arenas_mapped);
     out_kv(o, "released", s->arenas_released);
     out_kv(o, "live", s->arenas_live);
@@ -352,7 +267,7 @@ static void stats_text(out_t *o, const pm_stats_t *s)
     out_kv(o, "pools-live", s->pools_live);
     out_kv(o, "spans-live", s->spans_live);
     out_kv(o, "span-pages-live", s->span_pages_live);
-    out_str(o, "\npoolmalloc: large:");
+    pm_msg_str(o, "\npoolmalloc: large:");
     out_kv(o, "allocs", s->large_allocs);
     out_kv(o, "frees", s->large_frees);
     out_kv(o, "hits", s->large_hits);
@@ -361,40 +276,40 @@ static void stats_text(out_t *o, const pm_stats_t *s)
     out_kv(o, "cached-bytes", s->large_cached_bytes);
     out_kv(o, "cached", s->large_cached_count);
     out_kv(o, "released", s->large_released);
-    out_str(o, "\npoolmalloc: heaps:");
+    pm_msg_str(o, "\npoolmalloc: heaps:");
     out_kv(o, "live", s->heaps_live);
     out_kv(o, "abandoned", s->heaps_abandoned);
-    out_str(o, "\n");
+    pm_msg_str(o, "\n");
     if (s->counting) {
-        out_str(o, "poolmalloc: totals:");
+        pm_msg_str(o, "poolmalloc: totals:");
         out_kv(o, "small-allocs", class_sum(s, SMALL, 0));
         out_kv(o, "small-frees", class_sum(s, SMALL, 1));
         out_kv(o, "large-allocs", s->large_allocs);
         out_kv(o, "large-frees", s->large_frees);
         out_kv(o, "medium-allocs", class_sum(s, MEDIUM, 0));
         out_kv(o, "medium-frees", class_sum(s, MEDIUM, 1));
-        out_str(o, "\n");
+        pm_msg_str(o, "\n");
     }
 }
 
 /* ---- JSON ---- */
 static void json_kv(out_t *o, const char *key, uint64_t v, bool last)
 {
-    out_str(o, "\"");
-    out_str(o, key);
-    out_str(o, "\": ");
-    out_num(o, v, 0);
-    out_str(o, last ? "" : ", ");
+    pm_msg_str(o, "\"");
+    pm_msg_str(o, key);
+    pm_msg_str(o, "\": ");
+    pm_msg_u64(o, v);
+    pm_msg_str(o, last ? "" : ", ");
 }
 
 static void stats_json(out_t *o, const pm_stats_t *s)
 {
-    out_str(o, "{\"poolmalloc\": \"");
-    out_str(o, pm_version());
-    out_str(o, "\", ");
+    pm_msg_str(o, "{\"poolmalloc\": \"");
+    pm_msg_str(o, pm_version());
+    pm_msg_str(o, "\", ");
     json_kv(o, "pid", (uint64_t)getpid(), false);
-    out_str(o, s->counting ? "\"counting\": true,\n" : "\"counting\": false,\n");
-    out_str(o, " \"bytes\": {");
+    pm_msg_str(o, s->counting ? "\"counting\": true,\n" : "\"counting\": false,\n");
+    pm_msg_str(o, " \"bytes\": {");
     if (s->counting) {
         json_kv(o, "in_use", s->bytes_in_use, false);
         json_kv(o, "in_use_small", class_sum(s, SMALL, 2), false);
@@ -402,7 +317,7 @@ static void stats_json(out_t *o, const pm_stats_t *s)
         json_kv(o, "in_use_large", s->large_live_bytes, false);
         json_kv(o, "peak", s->bytes_peak, false);
     } else {
-        out_str(o, "\"in_use\": null, \"peak\": null, ");
+        pm_msg_str(o, "\"in_use\": null, \"peak\": null, ");
     }
     json_kv(o, "in_pages", s->bytes_in_pages, false);
     json_kv(o, "in_pools", s->pools_live * PM_PAGE_SIZE, false);
@@ -415,7 +330,7 @@ static void stats_json(out_t *o, const pm_stats_t *s)
     json_kv(o, "cached_large", s->large_cached_bytes, false);
     json_kv(o, "resident", s->bytes_resident, false);
     json_kv(o, "resident_peak", s->bytes_resident_peak, true);
-    out_str(o, "},\n \"arenas\": {");
+    pm_msg_str(o, "},\n \"arenas\": {");
     json_kv(o, "mapped", s->arenas_mapped, false);
     json_kv(o, "released", s->arenas_released, false);
     json_kv(o, "live", s->arenas_live, false);
@@ -423,7 +338,7 @@ static void stats_json(out_t *o, const pm_stats_t *s)
     json_kv(o, "pools_live", s->pools_live, false);
     json_kv(o, "spans_live", s->spans_live, false);
     json_kv(o, "span_pages_live", s->span_pages_live, true);
-    out_str(o, "},\n \"large\": {");
+    pm_msg_str(o, "},\n \"large\": {");
     json_kv(o, "allocs", s->large_allocs, false);
     json_kv(o, "frees", s->large_frees, false);
     json_kv(o, "hits", s->large_hits, false);
@@ -432,29 +347,29 @@ static void stats_json(out_t *o, const pm_stats_t *s)
     json_kv(o, "cached_bytes", s->large_cached_bytes, false);
     json_kv(o, "cached", s->large_cached_count, false);
     json_kv(o, "released", s->large_released, true);
-    out_str(o, "},\n \"heaps\": {");
+    pm_msg_str(o, "},\n \"heaps\": {");
     json_kv(o, "live", s->heaps_live, false);
     json_kv(o, "abandoned", s->heaps_abandoned, true);
-    out_str(o, "},\n \"totals\": ");
+    pm_msg_str(o, "},\n \"totals\": ");
     if (s->counting) {
-        out_str(o, "{");
+        pm_msg_str(o, "{");
         json_kv(o, "small_allocs", class_sum(s, SMALL, 0), false);
         json_kv(o, "small_frees", class_sum(s, SMALL, 1), false);
         json_kv(o, "medium_allocs", class_sum(s, MEDIUM, 0), false);
         json_kv(o, "medium_frees", class_sum(s, MEDIUM, 1), false);
         json_kv(o, "large_allocs", s->large_allocs, false);
         json_kv(o, "large_frees", s->large_frees, true);
-        out_str(o, "}");
+        pm_msg_str(o, "}");
     } else {
-        out_str(o, "null");
+        pm_msg_str(o, "null");
     }
-    out_str(o, ",\n \"classes\": [");
+    pm_msg_str(o, ",\n \"classes\": [");
     bool first = true;
     for (unsigned c = 0; s->counting && c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
         const pm_class_stats_t *k = &s->classes[c];
         if (!k->allocs)
             continue;
-        out_str(o, first ? "\n  {" : ",\n  {");
+        pm_msg_str(o, first ? "\n  {" : ",\n  {");
         first = false;
         json_kv(o, "class", c, false);
         json_kv(o, "size", pm_class_block_size((int)c), false);
@@ -462,9 +377,9 @@ static void stats_json(out_t *o, const pm_stats_t *s)
         json_kv(o, "frees", k->frees, false);
         json_kv(o, "current_bytes", k->current_bytes, false);
         json_kv(o, "peak_bytes", k->peak_bytes, true);
-        out_str(o, "}");
+        pm_msg_str(o, "}");
     }
-    out_str(o, "]}\n");
+    pm_msg_str(o, "]}\n");
 }
 
 /* ---- malloc_info: glibc's XML elements, poolmalloc's figures ----
@@ -475,25 +390,25 @@ static void stats_json(out_t *o, const pm_stats_t *s)
  * <poolmalloc> element adds the totals of the text report. */
 static void xml_attr(out_t *o, const char *name, uint64_t v)
 {
-    out_str(o, " ");
-    out_str(o, name);
-    out_str(o, "=\"");
-    out_num(o, v, 0);
-    out_str(o, "\"");
+    pm_msg_str(o, " ");
+    pm_msg_str(o, name);
+    pm_msg_str(o, "=\"");
+    pm_msg_u64(o, v);
+    pm_msg_str(o, "\"");
 }
 
 static void xml_total(out_t *o, const char *elem, const char *type, int with_count,
                       uint64_t count, uint64_t size)
 {
-    out_str(o, "<");
-    out_str(o, elem);
-    out_str(o, " type=\"");
-    out_str(o, type);
-    out_str(o, "\"");
+    pm_msg_str(o, "<");
+    pm_msg_str(o, elem);
+    pm_msg_str(o, " type=\"");
+    pm_msg_str(o, type);
+    pm_msg_str(o, "\"");
     if (with_count)
         xml_attr(o, "count", count);
     xml_attr(o, "size", size);
-    out_str(o, "/>\n");
+    pm_msg_str(o, "/>\n");
 }
 
 static void stats_xml(out_t *o, const pm_stats_t *s)
@@ -503,14 +418,14 @@ static void stats_xml(out_t *o, const pm_stats_t *s)
     uint64_t free_arena = arena_bytes > used_pages ? arena_bytes - used_pages : 0;
     uint64_t free_pages = free_arena / PM_PAGE_SIZE;
     uint64_t large_live = s->large_allocs - s->large_frees;
-    out_str(o, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
+    pm_msg_str(o, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
     xml_total(o, "total", "fast", 1, 0, 0);
     xml_total(o, "total", "rest", 1, free_pages, free_arena);
     xml_total(o, "system", "current", 0, 0, arena_bytes);
     xml_total(o, "system", "max", 0, 0, arena_bytes);
     xml_total(o, "aspace", "total", 0, 0, arena_bytes);
     xml_total(o, "aspace", "mprotect", 0, 0, arena_bytes);
-    out_str(o, "</heap>\n");
+    pm_msg_str(o, "</heap>\n");
     xml_total(o, "total", "fast", 1, 0, 0);
     xml_total(o, "total", "rest", 1, free_pages + s->large_cached_count,
               free_arena + s->large_cached_bytes);
@@ -519,9 +434,9 @@ static void stats_xml(out_t *o, const pm_stats_t *s)
     xml_total(o, "system", "max", 0, 0, s->bytes_mapped);
     xml_total(o, "aspace", "total", 0, 0, s->bytes_mapped);
     xml_total(o, "aspace", "mprotect", 0, 0, s->bytes_mapped);
-    out_str(o, "<poolmalloc version=\"");
-    out_str(o, pm_version());
-    out_str(o, "\"");
+    pm_msg_str(o, "<poolmalloc version=\"");
+    pm_msg_str(o, pm_version());
+    pm_msg_str(o, "\"");
     xml_attr(o, "counting", s->counting);
     xml_attr(o, "in_use", s->bytes_in_use);
     xml_attr(o, "peak", s->bytes_peak);
@@ -529,7 +444,7 @@ static void stats_xml(out_t *o, const pm_stats_t *s)
     xml_attr(o, "mapped", s->bytes_mapped);
     xml_attr(o, "cached", s->bytes_cached);
     xml_attr(o, "resident", s->bytes_resident);
-    out_str(o, "/>\n</malloc>\n");
+    pm_msg_str(o, "/>\n</malloc>\n");
 }
 
 /* ---- entry points ---- */
@@ -541,14 +456,15 @@ static void stats_emit(int form, int fd, pm_sink_fn sink, void *arg)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pm_stats_t s;
     pm_stats_get(&s);
-    out_t o = {.fd = fd, .sink = sink, .arg = arg, .len = 0};
+    out_t o;
+    pm_msg_stream(&o, fd, sink, arg);
     if (form == FORM_JSON)
         stats_json(&o, &s);
     else if (form == FORM_XML)
         stats_xml(&o, &s);
     else
         stats_text(&o, &s);
-    out_flush(&o);
+    pm_msg_out(&o);
     pthread_setcancelstate(cancel, NULL);
 }
 
@@ -563,10 +479,12 @@ static bool stats_file_path(char *path, size_t cap)
 {
     size_t n = 0;
     for (const char *s = _pm_stats_file; *s; s++) {
-        char num[24];
+        pm_msg_t pid = {.n = 0};
+        char *num = pid.buf;
         const char *piece = num;
         if (s[0] == '%' && s[1] == 'p') {
-            _pm_fmt_u64(num, (uint64_t)getpid());
+            pm_msg_u64(&pid, (uint64_t)getpid());
+            pid.buf[pid.n] = 0;
             s++;
         } else if (s[0] == '%' && s[1] == '%') {
             piece = "%";
@@ -604,13 +522,14 @@ void _pm_stats_report_exit(int fd)
             errno = saved;
             return;
         }
-        out_t o = {.fd = fd, .len = 0};
-        out_str(&o, "poolmalloc: cannot write the statistics to ");
-        out_str(&o, errno == ENAMETOOLONG ? _pm_stats_file : path);
-        out_str(&o, " (errno ");
-        out_num(&o, (uint64_t)errno, 0);
-        out_str(&o, "); they follow here\n");
-        out_flush(&o);
+        out_t o;
+        pm_msg_stream(&o, fd, NULL, NULL);
+        pm_msg_str(&o, "poolmalloc: cannot write the statistics to ");
+        pm_msg_str(&o, errno == ENAMETOOLONG ? _pm_stats_file : path);
+        pm_msg_str(&o, " (errno ");
+        pm_msg_u64(&o, (uint64_t)errno);
+        pm_msg_str(&o, "); they follow here\n");
+        pm_msg_out(&o);
         errno = saved;
     }
     stats_emit(form, fd, NULL, NULL);
