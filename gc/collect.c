@@ -63,41 +63,24 @@ static void subtract_refs(pm_gc_link *list, uint32_t cand_mask)
 /* ---- pass 2 ---- */
 
 /* Candidates found reachable after the scan had moved them to the
- * unreachable list are traversed from this stack (depth first), and stay on
- * that list, marked, until the end of the scan.  The stack is kept between
- * collections.  If it cannot grow, the object is moved back to the end of
- * the list being scanned instead (CPython's way: no memory, but slower when
- * many objects are reached late, as in a list whose links are shuffled). */
-static pm_gc_head **mark_stack;
-static size_t mark_cap;
-
+ * unreachable list are traversed from the state's mark_stack (depth first),
+ * and stay on that list, marked, until the end of the scan.  The stack is
+ * kept between collections.  If it cannot grow, the object is moved back to
+ * the end of the list being scanned instead (CPython's way: no memory, but
+ * slower when many objects are reached late, as in a list whose links are
+ * shuffled). */
 typedef struct scan_ctx {
     pm_gc_link *young;      /* the list being scanned; survivors stay on it */
     uint32_t cand_mask;
     size_t depth;           /* entries on mark_stack */
     size_t late;            /* objects marked while on the unreachable list */
+    pm_gc_state *s;
 } scan_ctx;
 
-/* Doubles the array *items of *cap elements of `size` bytes (the first
- * `used` are kept), starting at `first`; 0, or ENOMEM leaving it as it was. */
-static int array_grow(void **items, size_t *cap, size_t used, size_t size, size_t first)
+static int mark_stack_grow(pm_gc_state *s)
 {
-    size_t n = *cap ? 2 * *cap : first;
-    char *grown = pm_malloc_inline(n * size);
-    if (grown == NULL)
-        return ENOMEM;
-    for (size_t i = 0; i < used * size; i++)
-        grown[i] = ((char *)*items)[i];
-    if (*items)
-        pm_free_inline(*items);
-    *items = grown;
-    *cap = n;
-    return 0;
-}
-
-static int mark_stack_grow(void)
-{
-    return array_grow((void **)&mark_stack, &mark_cap, mark_cap, sizeof *mark_stack, 1024) == 0;
+    return _pm_gc_array_grow((void **)&s->mark_stack, &s->mark_cap, s->mark_cap,
+                             sizeof *s->mark_stack, 1024) == 0;
 }
 
 /* child is referenced by a survivor.  Not scanned yet: mark it, the scan
@@ -113,8 +96,8 @@ static void visit_reachable(void *child, void *arg)
     if (!(bits & ctx->cand_mask) || (bits & PM_GC_REACHABLE))
         return;
     if (bits & PM_GC_TENTATIVE) {
-        if (pm_likely(ctx->depth < mark_cap || mark_stack_grow())) {
-            mark_stack[ctx->depth++] = h;
+        if (pm_likely(ctx->depth < ctx->s->mark_cap || mark_stack_grow(ctx->s))) {
+            ctx->s->mark_stack[ctx->depth++] = h;
             ctx->late++;
         } else {
             pm_gc_link *l = pm_gc_link_of(h);
@@ -132,7 +115,7 @@ static void visit_reachable(void *child, void *arg)
 static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t cand_mask,
                                uint32_t clear_bits, uint32_t set_bits)
 {
-    scan_ctx ctx = {young, cand_mask, 0, 0};
+    scan_ctx ctx = {young, cand_mask, 0, 0, pm_gc_ctx()};
     size_t kept = 0;
     pm_gc_link *last = young;
     pm_gc_link *l = young->next;
@@ -142,9 +125,9 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
         pm_gc_head *h = pm_gc_head_of_link(l);
         intptr_t external = (intptr_t)l->prev;  /* (a pointer, so > 0, if moved back) */
         if (pm_unlikely(external < 0))
-            _pm_gc_fatal("pm_gc_collect", "object has more references from tracked "
-                                          "objects than its count (a missing "
-                                          "pm_gc_incref?):", pm_gc_obj_of(h));
+            _pm_gc_fatal_obj("pm_gc_collect", "object has more references from tracked "
+                                              "objects than its count (a missing "
+                                              "pm_gc_incref?)", pm_gc_obj_of(h));
         if ((h->bits & PM_GC_REACHABLE) || external > 0) {
             l->prev = (uintptr_t)last;
             last = l;
@@ -152,7 +135,7 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
             kept++;
             h->type->traverse(pm_gc_obj_of(h), visit_reachable, &ctx);
             while (ctx.depth) {
-                pm_gc_head *m = mark_stack[--ctx.depth];
+                pm_gc_head *m = ctx.s->mark_stack[--ctx.depth];
                 m->type->traverse(pm_gc_obj_of(m), visit_reachable, &ctx);
             }
             l = l->next;    /* read after traverse: it may have appended to l */
@@ -208,6 +191,10 @@ static size_t finalize_garbage(pm_gc_link *unreach)
             h->type->finalize(pm_gc_obj_of(h));
             if (--h->refcnt == 0)
                 _pm_gc_release_zero(h);
+            /* what it released is freed now, even inside an outer drain:
+             * the garbage's lists must hold no pending object later */
+            if (_pm_gc_release_pending())
+                _pm_gc_drain();
         }
     }
     pm_gc_list_splice(unreach, &seen);
@@ -231,14 +218,23 @@ static void visit_release_outside(void *child, void *arg)
  * Returns how many were freed. */
 static size_t delete_garbage(pm_gc_link *unreach)
 {
-    _pm_gc.draining = 1;
+    pm_gc_state *s = pm_gc_ctx();
+    /* While the garbage releases what it holds, code runs (finalizers of
+     * outside objects, weak reference callbacks); a borrowed pointer may
+     * lead it into the garbage: tearing_down makes pm_gc_weakref_new refuse
+     * those objects, pm_gc_weakref_get return NULL and pm_gc_incref abort.
+     * The drains are not recursive, and draining is restored afterwards: this
+     * collection may run inside a drain (a finalizer allocated). */
+    int saved = s->draining;
+    s->draining = 1;
+    s->tearing_down = 1;
     for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         h->type->traverse(pm_gc_obj_of(h), visit_release_outside, NULL);
-        if (_pm_gc.release_top)
+        if (_pm_gc_release_pending())
             _pm_gc_drain();
     }
-    _pm_gc.draining = 0;
+    s->draining = saved;
     /* The list is mostly in address order: look each pool up once per run
      * of its blocks, and free those of this thread's pools directly. */
     size_t n = 0;
@@ -249,6 +245,10 @@ static size_t delete_garbage(pm_gc_link *unreach)
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
         next = l->next;
         pm_gc_head *h = pm_gc_head_of_link(l);
+        if (pm_unlikely(h->bits & PM_GC_WEAKREFS))     /* none can be made: belt and braces */
+            _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
+        if (h->type->dealloc)
+            h->type->dealloc(pm_gc_obj_of(h));
         h->bits = 0;
         n++;
         uintptr_t page = (uintptr_t)l & ~(uintptr_t)(PM_POOL_SIZE - 1);
@@ -267,11 +267,36 @@ static size_t delete_garbage(pm_gc_link *unreach)
             pool_page = 1;
         pm_small_free_local(heap, pool, l, "pm_gc_collect", false);  /* never in slow mode */
     }
+    s->tearing_down = 0;
     pm_gc_list_init(unreach);
-    _pm_gc.gens[0].count = _pm_gc.gens[0].count > (int)n ? _pm_gc.gens[0].count - (int)n : 0;
+    s->gens[0].count = s->gens[0].count > (int)n ? s->gens[0].count - (int)n : 0;
     return n;
 }
 
+/* DEBUG_SAVEALL: the garbage is kept, each object held by the garbage list,
+ * and tracked in generation old (bit old_bit).  Returns 0, or ENOMEM (then
+ * nothing was kept). */
+static int save_garbage(pm_gc_link *unreach, size_t n, unsigned old, uint32_t old_bit)
+{
+    pm_gc_state *s = pm_gc_ctx();
+    while (s->garbage_cap < s->garbage_len + n)
+        if (_pm_gc_array_grow((void **)&s->garbage, &s->garbage_cap, s->garbage_len,
+                              sizeof *s->garbage, 64) != 0)
+            return ENOMEM;
+    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        h->bits = (h->bits & ~(uint32_t)(PM_GC_GENMASK | PM_GC_TENTATIVE | PM_GC_UNREACH |
+                                         PM_GC_REACHABLE)) | old_bit;
+        h->refcnt++;
+        s->garbage[s->garbage_len++] = pm_gc_obj_of(h);
+    }
+    s->gens[old].size += n;
+    pm_gc_list_splice(&s->gens[old].list, unreach);
+    return 0;
+}
+
+/* Clears the weak references to the unreachable objects, then runs the
+ * callbacks due (CPython's handle_weakrefs: all cleared first). */
 static void clear_weakrefs(pm_gc_link *unreach)
 {
     for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
@@ -279,23 +304,17 @@ static void clear_weakrefs(pm_gc_link *unreach)
         if (h->bits & PM_GC_WEAKREFS)
             _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
     }
+    _pm_gc_weakref_callbacks_run();
 }
 
 /* ---- callbacks ---- */
 
-typedef struct gc_callback {
-    pm_gc_callback_fn fn;
-    void *arg;
-} gc_callback;
-
-static gc_callback *callbacks;
-static size_t callbacks_len, callbacks_cap;
-
 static void run_callbacks(int phase, int generation, size_t collected)
 {
+    pm_gc_state *s = pm_gc_ctx();
     pm_gc_callback_info info = {generation, collected, 0};
-    for (size_t i = 0; i < callbacks_len; i++)
-        callbacks[i].fn(phase, &info, callbacks[i].arg);
+    for (size_t i = 0; i < s->callbacks_len; i++)
+        s->callbacks[i].fn(phase, &info, s->callbacks[i].arg);
 }
 
 int pm_gc_callback_add(pm_gc_callback_fn fn, void *arg)
@@ -304,22 +323,25 @@ int pm_gc_callback_add(pm_gc_callback_fn fn, void *arg)
         errno = EINVAL;
         return -1;
     }
-    if (callbacks_len == callbacks_cap &&
-        array_grow((void **)&callbacks, &callbacks_cap, callbacks_len, sizeof *callbacks, 8)) {
+    pm_gc_state *s = pm_gc_ctx();
+    if (s->callbacks_len == s->callbacks_cap &&
+        _pm_gc_array_grow((void **)&s->callbacks, &s->callbacks_cap, s->callbacks_len,
+                          sizeof *s->callbacks, 8)) {
         errno = ENOMEM;
         return -1;
     }
-    callbacks[callbacks_len++] = (gc_callback){fn, arg};
+    s->callbacks[s->callbacks_len++] = (pm_gc_callback_rec){fn, arg};
     return 0;
 }
 
 int pm_gc_callback_remove(pm_gc_callback_fn fn, void *arg)
 {
-    for (size_t i = 0; i < callbacks_len; i++) {
-        if (callbacks[i].fn == fn && callbacks[i].arg == arg) {
-            for (size_t j = i + 1; j < callbacks_len; j++)
-                callbacks[j - 1] = callbacks[j];
-            callbacks_len--;
+    pm_gc_state *s = pm_gc_ctx();
+    for (size_t i = 0; i < s->callbacks_len; i++) {
+        if (s->callbacks[i].fn == fn && s->callbacks[i].arg == arg) {
+            for (size_t j = i + 1; j < s->callbacks_len; j++)
+                s->callbacks[j - 1] = s->callbacks[j];
+            s->callbacks_len--;
             return 0;
         }
     }
@@ -331,7 +353,7 @@ int pm_gc_callback_remove(pm_gc_callback_fn fn, void *arg)
 
 static size_t collect(int g)
 {
-    pm_gc_state *s = &_pm_gc;
+    pm_gc_state *s = pm_gc_ctx();
     run_callbacks(PM_GC_PHASE_START, g, 0);
     uint64_t t0 = now_ns();
 
@@ -394,7 +416,9 @@ static size_t collect(int g)
             if (s->weakref_objects)
                 clear_weakrefs(&unreach);
         }
-        delete_garbage(&unreach);
+        if (!(s->debug & PM_GC_DEBUG_SAVEALL) ||
+            save_garbage(&unreach, found - survived - 0, (unsigned)old, old_bit) != 0)
+            delete_garbage(&unreach);
     }
     /* what the finalizers freed through counts was unreachable too */
     size_t collected = found - survived;
@@ -412,7 +436,7 @@ static size_t collect(int g)
  * generation 2 since the last one to reach 25% of those that survived it. */
 void _pm_gc_maybe_collect(void)
 {
-    pm_gc_state *s = &_pm_gc;
+    pm_gc_state *s = pm_gc_ctx();
     if (!s->enabled || s->gens[0].threshold == 0 || s->collecting)
         return;
     for (int i = PM_GC_GENS - 1; i >= 0; i--) {
@@ -433,23 +457,23 @@ size_t pm_gc_collect(int generation)
         errno = EINVAL;
         return 0;
     }
-    if (_pm_gc.collecting)
+    pm_gc_state *s = pm_gc_ctx();
+    if (s->collecting)
         return 0;
-    PM_GC_ENTER("pm_gc_collect");
-    _pm_gc.collecting = 1;
+    s->collecting = 1;
     size_t n = collect(generation);
-    _pm_gc.collecting = 0;
-    PM_GC_LEAVE();
+    s->collecting = 0;
     return n;
 }
 
 /* ---- settings ---- */
 
-void pm_gc_set_threshold(int t0, int t1, int t2)
+void(pm_gc_set_threshold)(int t0, int t1, int t2)
 {
-    _pm_gc.gens[0].threshold = t0 > 0 ? t0 : 0;
-    _pm_gc.gens[1].threshold = t1 > 0 ? t1 : 0;
-    _pm_gc.gens[2].threshold = t2 > 0 ? t2 : 0;
+    int t[3] = {t0, t1, t2};
+    for (int i = 0; i < PM_GC_GENS; i++)
+        if (t[i] != PM_GC_KEEP)
+            _pm_gc.gens[i].threshold = t[i] > 0 ? t[i] : 0;
 }
 
 void pm_gc_get_threshold(int out[3])
@@ -485,18 +509,15 @@ static void move_generation(unsigned from, unsigned to, uint32_t bit)
 
 void pm_gc_freeze(void)
 {
-    PM_GC_ENTER("pm_gc_freeze");
-    for (unsigned i = 0; i < PM_GC_GENS; i++)
+    for (unsigned i = 0; i < PM_GC_GENS; i++) {
         move_generation(i, 3, PM_GC_PERM);
-    _pm_gc.gens[0].count = 0;
-    PM_GC_LEAVE();
+        _pm_gc.gens[i].count = 0;   /* CPython 3.11 zeroes only count 0; 3.12 all three */
+    }
 }
 
 void pm_gc_unfreeze(void)
 {
-    PM_GC_ENTER("pm_gc_unfreeze");
     move_generation(3, 2, _pm_gc.gen2_bit);
-    PM_GC_LEAVE();
 }
 
 size_t pm_gc_freeze_count(void) { return _pm_gc.gens[3].size; }
@@ -506,4 +527,102 @@ void pm_gc_get_stats(pm_gc_stats *out)
     *out = _pm_gc.stats;
     for (int i = 0; i < 4; i++)
         out->tracked[i] = _pm_gc.gens[i].size;
+}
+
+/* ---- introspection ---- */
+
+size_t pm_gc_get_objects(int generation, void **out, size_t cap)
+{
+    if (generation < -1 || generation >= PM_GC_GENS) {
+        errno = EINVAL;
+        return 0;
+    }
+    pm_gc_state *s = pm_gc_ctx();
+    size_t n = 0;
+    int first = generation < 0 ? 0 : generation, last = generation < 0 ? 2 : generation;
+    for (int i = first; i <= last; i++) {
+        pm_gc_link *list = &s->gens[i].list;
+        for (pm_gc_link *l = list->next; l != list; l = l->next, n++)
+            if (n < cap)
+                out[n] = pm_gc_obj_of_link(l);
+    }
+    return n;
+}
+
+typedef struct collect_ctx {
+    void **out;
+    size_t cap, n;
+    const void *target;     /* get_referrers: the object looked for */
+    int found;
+} collect_ctx;
+
+static void visit_collect(void *child, void *arg)
+{
+    collect_ctx *c = arg;
+    if (child == NULL)
+        return;
+    if (c->n < c->cap)
+        c->out[c->n] = child;
+    c->n++;
+}
+
+size_t pm_gc_get_referents(const void *obj, void **out, size_t cap)
+{
+    pm_gc_head *h = _pm_gc_check(obj, "pm_gc_get_referents");
+    if (!h->type->traverse)
+        return 0;
+    collect_ctx c = {out, cap, 0, NULL, 0};
+    h->type->traverse((void *)obj, visit_collect, &c);
+    return c.n;
+}
+
+static void visit_find(void *child, void *arg)
+{
+    collect_ctx *c = arg;
+    if (child == c->target)
+        c->found = 1;
+}
+
+size_t pm_gc_get_referrers(const void *obj, void **out, size_t cap)
+{
+    _pm_gc_check(obj, "pm_gc_get_referrers");
+    pm_gc_state *s = pm_gc_ctx();
+    collect_ctx c = {out, cap, 0, obj, 0};
+    for (int i = 0; i < PM_GC_GENS; i++) {
+        pm_gc_link *list = &s->gens[i].list;
+        for (pm_gc_link *l = list->next; l != list; l = l->next) {
+            pm_gc_head *h = pm_gc_head_of_link(l);
+            c.found = 0;
+            h->type->traverse(pm_gc_obj_of(h), visit_find, &c);
+            if (c.found) {
+                if (c.n < cap)
+                    out[c.n] = pm_gc_obj_of(h);
+                c.n++;
+            }
+        }
+    }
+    return c.n;
+}
+
+/* ---- leak inspection ---- */
+
+void pm_gc_set_debug(unsigned flags) { _pm_gc.debug = flags; }
+unsigned pm_gc_get_debug(void) { return _pm_gc.debug; }
+
+size_t pm_gc_garbage(void **out, size_t cap)
+{
+    pm_gc_state *s = pm_gc_ctx();
+    for (size_t i = 0; i < s->garbage_len && i < cap; i++)
+        out[i] = s->garbage[i];
+    return s->garbage_len;
+}
+
+size_t pm_gc_garbage_clear(void)
+{
+    pm_gc_state *s = pm_gc_ctx();
+    size_t n = s->garbage_len;
+    /* released from the end: a release may run code that saves more */
+    while (s->garbage_len)
+        pm_gc_decref(s->garbage[--s->garbage_len]);
+    return n;
 }

@@ -51,7 +51,7 @@ static void self_decref(void *obj)
     announce(obj);
     decref_fn(obj);
 }
-static const pm_gc_type t_self_decref = {"self_decref", gt_traverse, self_decref};
+static const pm_gc_type t_self_decref = {"self_decref", gt_traverse, self_decref, NULL};
 
 int main(int argc, char **argv)
 {
