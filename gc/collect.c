@@ -511,7 +511,7 @@ void pm_gc_freeze(void)
 {
     for (unsigned i = 0; i < PM_GC_GENS; i++) {
         move_generation(i, 3, PM_GC_PERM);
-        _pm_gc.gens[i].count = 0;   /* CPython 3.11 zeroes only count 0; 3.12 all three */
+        _pm_gc.gens[i].count = 0;   /* all three, as the issue asks (3.11 zeroes count 0 only) */
     }
 }
 
