@@ -96,7 +96,7 @@ static void visit_reachable(void *child, void *arg)
     if (!(bits & ctx->cand_mask) || (bits & PM_GC_REACHABLE))
         return;
     if (bits & PM_GC_TENTATIVE) {
-        if (pm_likely(ctx->depth < ctx->s->mark_cap || mark_stack_grow(ctx->s))) {
+        if (gc_likely(ctx->depth < ctx->s->mark_cap || mark_stack_grow(ctx->s))) {
             ctx->s->mark_stack[ctx->depth++] = h;
             ctx->late++;
         } else {
@@ -124,7 +124,7 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
     while (l != young) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         intptr_t external = (intptr_t)l->prev;  /* (a pointer, so > 0, if moved back) */
-        if (pm_unlikely(external < 0))
+        if (gc_unlikely(external < 0))
             _pm_gc_fatal_obj("pm_gc_collect", "object has more references from tracked "
                                               "objects than its count (a missing "
                                               "pm_gc_incref?)", pm_gc_obj_of(h));
@@ -235,38 +235,28 @@ static size_t delete_garbage(pm_gc_link *unreach)
             _pm_gc_drain();
     }
     s->draining = saved;
-    /* The list is mostly in address order: look each pool up once per run
-     * of its blocks, and free those of this thread's pools directly. */
-    size_t n = 0;
+    /* The blocks go back in batches: the pools free a run of blocks of one
+     * pool with one page-map lookup (the list is mostly in address order). */
+    enum { BATCH = 256 };
+    void *batch[BATCH];
+    size_t n = 0, nb = 0;
     pm_gc_link *next;
-    pm_heap_t *heap = _pm_tls_fast;     /* PM_ROUTE_GENERIC in slow mode: pm_free_inline */
-    pm_pool_t *pool = NULL;
-    uintptr_t pool_page = 1;
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
         next = l->next;
         pm_gc_head *h = pm_gc_head_of_link(l);
-        if (pm_unlikely(h->bits & PM_GC_WEAKREFS))     /* none can be made: belt and braces */
+        if (gc_unlikely(h->bits & PM_GC_WEAKREFS))     /* none can be made: belt and braces */
             _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
         if (h->type->dealloc)
             h->type->dealloc(pm_gc_obj_of(h));
         h->bits = 0;
         n++;
-        uintptr_t page = (uintptr_t)l & ~(uintptr_t)(PM_POOL_SIZE - 1);
-        if (page != pool_page) {
-            uintptr_t entry = pm_pagemap_get(l);
-            pool = (entry & PM_PAGE_POOL) ? (pm_pool_t *)(entry & ~PM_PAGE_TAGS) : NULL;
-            if (pool == NULL || pool->heap != heap) {
-                pool_page = 1;
-                pm_free_inline(l);
-                continue;
-            }
-            pool_page = page;
+        batch[nb++] = l;
+        if (nb == BATCH) {
+            _pm_gc_seam_free_run(batch, nb, "pm_gc_collect");
+            nb = 0;
         }
-        /* a pool emptied by this free may be released: look up the next one */
-        if (pool->used <= 1)        /* the free takes the slow path (types.h) */
-            pool_page = 1;
-        pm_small_free_local(heap, pool, l, "pm_gc_collect", false);  /* never in slow mode */
     }
+    _pm_gc_seam_free_run(batch, nb, "pm_gc_collect");
     s->tearing_down = 0;
     pm_gc_list_init(unreach);
     s->gens[0].count = s->gens[0].count > (int)n ? s->gens[0].count - (int)n : 0;

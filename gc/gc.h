@@ -17,8 +17,20 @@
 #ifndef PM_GC_INTERNAL_H
 #define PM_GC_INTERNAL_H
 
-#include "include/internal/internal.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "poolmalloc.h"
 #include "poolmalloc_gc.h"
+#include "pools/gc_seam.h"      /* all the layer needs from the pools */
+
+#define PM_GC_HIDDEN __attribute__((visibility("hidden")))
+#define gc_likely(x) __builtin_expect(!!(x), 1)
+#define gc_unlikely(x) __builtin_expect(!!(x), 0)
+/* The smallest page size: an address at least this far from the start of
+ * its page shares a page with the bytes this far before it. */
+#define PM_GC_MIN_PAGE 4096u
 
 /* A doubly linked list element, and also the list head (a sentinel).
  * Invariant outside a collection: prev is the address of the previous element.
@@ -162,12 +174,12 @@ typedef struct pm_gc_state {
 /* The calling thread's collector, made on first use by _pm_gc_ctx_new
  * (which aborts if it cannot: out of memory, or called while this thread
  * is exiting). */
-PM_INTERNAL extern __thread pm_gc_state *_pm_gc_cur __attribute__((tls_model("initial-exec")));
-PM_INTERNAL pm_gc_state *_pm_gc_ctx_new(void);
+PM_GC_HIDDEN extern __thread pm_gc_state *_pm_gc_cur __attribute__((tls_model("initial-exec")));
+PM_GC_HIDDEN pm_gc_state *_pm_gc_ctx_new(void);
 static inline pm_gc_state *pm_gc_ctx(void)
 {
     pm_gc_state *s = _pm_gc_cur;
-    if (pm_unlikely(s == NULL))
+    if (gc_unlikely(s == NULL))
         s = _pm_gc_ctx_new();
     return s;
 }
@@ -206,35 +218,35 @@ static inline void pm_gc_track_young(pm_gc_head *h)
 /* ---- object.c ---- */
 /* Checks that obj is a live tagged object of the calling thread; aborts
  * naming call otherwise. */
-PM_INTERNAL pm_gc_head *_pm_gc_check(const void *obj, const char *call);
+PM_GC_HIDDEN pm_gc_head *_pm_gc_check(const void *obj, const char *call);
 /* h's count just reached 0: free it (and what that releases) without
  * recursion. */
-PM_INTERNAL void _pm_gc_release_zero(pm_gc_head *h);
+PM_GC_HIDDEN void _pm_gc_release_zero(pm_gc_head *h);
 /* Frees everything on the release stacks (sets draining while it does,
  * then restores it). */
-PM_INTERNAL void _pm_gc_drain(void);
-PM_INTERNAL int _pm_gc_release_pending(void);
+PM_GC_HIDDEN void _pm_gc_drain(void);
+PM_GC_HIDDEN int _pm_gc_release_pending(void);
 /* visit function that drops one reference from each child */
-PM_INTERNAL void _pm_gc_visit_release(void *child, void *arg);
-__attribute__((noreturn, cold)) PM_INTERNAL void _pm_gc_fatal(const char *call,
+PM_GC_HIDDEN void _pm_gc_visit_release(void *child, void *arg);
+__attribute__((noreturn, cold)) PM_GC_HIDDEN void _pm_gc_fatal(const char *call,
                                                               const char *what,
                                                               const void *obj);
 /* The same, naming obj's type (obj must have passed _pm_gc_check). */
-__attribute__((noreturn, cold)) PM_INTERNAL void _pm_gc_fatal_obj(const char *call,
+__attribute__((noreturn, cold)) PM_GC_HIDDEN void _pm_gc_fatal_obj(const char *call,
                                                                   const char *what,
                                                                   const void *obj);
 /* Doubles the array *items of *cap elements of `size` bytes (the first
  * `used` are kept), starting at `first`; 0, or ENOMEM leaving it as it was. */
-PM_INTERNAL int _pm_gc_array_grow(void **items, size_t *cap, size_t used, size_t size,
+PM_GC_HIDDEN int _pm_gc_array_grow(void **items, size_t *cap, size_t used, size_t size,
                                   size_t first);
 
 /* ---- collect.c ---- */
-PM_INTERNAL void _pm_gc_maybe_collect(void);   /* the automatic trigger */
+PM_GC_HIDDEN void _pm_gc_maybe_collect(void);   /* the automatic trigger */
 
 /* ---- weakref.c ---- */
 /* Clears obj's weak references; the callbacks due (weakref.c) are queued
  * for _pm_gc_weakref_callbacks_run. */
-PM_INTERNAL void _pm_gc_weakrefs_clear(void *obj);
-PM_INTERNAL void _pm_gc_weakref_callbacks_run(void);
+PM_GC_HIDDEN void _pm_gc_weakrefs_clear(void *obj);
+PM_GC_HIDDEN void _pm_gc_weakref_callbacks_run(void);
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "gc/gc.h"
@@ -34,16 +35,16 @@ static void gc_ctx_exit(void *arg)
     if (s->stats.untracked || s->weakref_objects || s->garbage_len || s->wr_used)
         return;
     if (s->untracked_stack)
-        pm_free_inline(s->untracked_stack);
+        pm_free(s->untracked_stack);
     if (s->mark_stack)
-        pm_free_inline(s->mark_stack);
+        pm_free(s->mark_stack);
     if (s->callbacks)
-        pm_free_inline(s->callbacks);
+        pm_free(s->callbacks);
     if (s->garbage)
-        pm_free_inline(s->garbage);
+        pm_free(s->garbage);
     if (s->wr_table)
-        pm_free_inline(s->wr_table);
-    pm_free_inline(s);
+        pm_free(s->wr_table);
+    pm_free(s);
 }
 
 static void gc_key_make(void)
@@ -54,7 +55,7 @@ static void gc_key_make(void)
 
 pm_gc_state *_pm_gc_ctx_new(void)
 {
-    pm_gc_state *s = pm_malloc_inline(sizeof *s);
+    pm_gc_state *s = pm_malloc(sizeof *s);
     if (s == NULL)
         _pm_gc_fatal("pm_gc", "out of memory for this thread's collector", NULL);
     memset(s, 0, sizeof *s);
@@ -78,7 +79,7 @@ pm_gc_state *_pm_gc_ctx_new(void)
 
 void _pm_gc_fatal(const char *call, const char *what, const void *obj)
 {
-    _pm_fatal_ptr(call, what, obj);
+    _pm_gc_seam_fatal(call, what, obj);
 }
 
 void _pm_gc_fatal_obj(const char *call, const char *what, const void *obj)
@@ -97,7 +98,7 @@ void _pm_gc_fatal_obj(const char *call, const char *what, const void *obj)
         buf[n++] = ')';
     }
     buf[n] = 0;
-    _pm_fatal_ptr(call, buf, obj);
+    _pm_gc_seam_fatal(call, buf, obj);
 }
 
 __attribute__((noreturn, cold, noinline)) static void gc_check_failed(const void *obj,
@@ -105,8 +106,11 @@ __attribute__((noreturn, cold, noinline)) static void gc_check_failed(const void
 {
     pm_gc_head *h = pm_gc_head_of(obj);
     if (!((uintptr_t)obj & 7) &&
-        !(((uintptr_t)obj & (PM_PAGE_SIZE - 1)) < PM_GC_HEAD_SIZE && pm_pagemap_get(h) == 0) &&
-        (h->bits & PM_GC_MAGIC_BYTE_MASK) == PM_GC_MAGIC_BYTE && h->refcnt != 0)
+        !(((uintptr_t)obj & (PM_GC_MIN_PAGE - 1)) < PM_GC_HEAD_SIZE && !_pm_gc_seam_is_ours(h)) &&
+        (h->bits & PM_GC_MAGIC_BYTE_MASK) == PM_GC_MAGIC_BYTE && h->refcnt != 0 &&
+        _pm_gc_seam_is_live_block((const char *)obj - ((h->bits & PM_GC_HASLINKS)
+                                                            ? PM_GC_TRACKED_SIZE
+                                                            : PM_GC_HEAD_SIZE)))
         _pm_gc_fatal(call, "object of another thread (an object stays in the thread that "
                            "made it; see poolmalloc_gc.h)", obj);
     _pm_gc_fatal(call, "not a live tagged object (freed, or not from pm_gc_new)", obj);
@@ -118,9 +122,9 @@ pm_gc_head *_pm_gc_check(const void *obj, const char *call)
     pm_gc_state *s = _pm_gc_cur;
     /* The head is read only where it can be: in obj's page (which the
      * caller's pointer is in) or in a page of ours before it. */
-    if (pm_unlikely(((uintptr_t)obj & 7) ||
-                    (((uintptr_t)obj & (PM_PAGE_SIZE - 1)) < PM_GC_HEAD_SIZE &&
-                     pm_pagemap_get(h) == 0) ||
+    if (gc_unlikely(((uintptr_t)obj & 7) ||
+                    (((uintptr_t)obj & (PM_GC_MIN_PAGE - 1)) < PM_GC_HEAD_SIZE &&
+                     !_pm_gc_seam_is_ours(h)) ||
                     s == NULL || (h->bits & ~PM_GC_FLAGMASK) != s->magic))
         gc_check_failed(obj, call);
     return h;
@@ -129,13 +133,13 @@ pm_gc_head *_pm_gc_check(const void *obj, const char *call)
 int _pm_gc_array_grow(void **items, size_t *cap, size_t used, size_t size, size_t first)
 {
     size_t n = *cap ? 2 * *cap : first;
-    char *grown = pm_malloc_inline(n * size);
+    char *grown = pm_malloc(n * size);
     if (grown == NULL)
         return ENOMEM;
     if (used)
         memcpy(grown, *items, used * size);
     if (*items)
-        pm_free_inline(*items);
+        pm_free(*items);
     *items = grown;
     *cap = n;
     return 0;
@@ -145,13 +149,13 @@ int _pm_gc_array_grow(void **items, size_t *cap, size_t used, size_t size, size_
 
 void *pm_gc_new(const pm_gc_type *type, size_t size)
 {
-    if (pm_unlikely(type == NULL)) {
+    if (gc_unlikely(type == NULL)) {
         errno = EINVAL;
         return NULL;
     }
     int links = type->traverse != NULL;
     size_t head = links ? PM_GC_TRACKED_SIZE : PM_GC_HEAD_SIZE;
-    if (pm_unlikely(size > PTRDIFF_MAX - head)) {
+    if (gc_unlikely(size > PTRDIFF_MAX - head)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -163,8 +167,8 @@ void *pm_gc_new(const pm_gc_type *type, size_t size)
         if (s->gens[0].count > s->gens[0].threshold)
             _pm_gc_maybe_collect();
     }
-    char *block = pm_malloc_inline(head + size);
-    if (pm_unlikely(block == NULL)) {
+    char *block = pm_malloc(head + size);
+    if (gc_unlikely(block == NULL)) {
         if (links && s->gens[0].count > 0)
             s->gens[0].count--;
         errno = ENOMEM;
@@ -184,9 +188,9 @@ void *pm_gc_new(const pm_gc_type *type, size_t size)
 void pm_gc_track(void *obj)
 {
     pm_gc_head *h = _pm_gc_check(obj, "pm_gc_track");
-    if (pm_unlikely(!(h->bits & PM_GC_HASLINKS)))
+    if (gc_unlikely(!(h->bits & PM_GC_HASLINKS)))
         _pm_gc_fatal_obj("pm_gc_track", "its type has no traverse: it cannot be tracked", obj);
-    if (pm_unlikely(h->bits & (PM_GC_LISTED | PM_GC_PENDING)) || h->refcnt == 0)
+    if (gc_unlikely(h->bits & (PM_GC_LISTED | PM_GC_PENDING)) || h->refcnt == 0)
         _pm_gc_fatal_obj("pm_gc_track", h->refcnt == 0 ? "object is being freed"
                                                        : "object already tracked", obj);
     pm_gc_track_young(h);
@@ -198,7 +202,7 @@ void pm_gc_untrack(void *obj)
     pm_gc_head *h = _pm_gc_check(obj, "pm_gc_untrack");
     if (!(h->bits & PM_GC_LISTED) || (h->bits & (PM_GC_TENTATIVE | PM_GC_UNREACH)))
         return;
-    if (pm_unlikely(_pm_gc.collecting && (h->bits & PM_GC_REACHABLE)))
+    if (gc_unlikely(_pm_gc.collecting && (h->bits & PM_GC_REACHABLE)))
         return;     /* being scanned by the collection now running */
     pm_gc_unlist(h);
     _pm_gc.stats.untracked++;
@@ -217,18 +221,18 @@ int pm_gc_is_finalized(const void *obj)
 void *pm_gc_resize(void *obj, size_t size)
 {
     pm_gc_head *h = _pm_gc_check(obj, "pm_gc_resize");
-    if (pm_unlikely(h->refcnt != 1))
+    if (gc_unlikely(h->refcnt != 1))
         _pm_gc_fatal_obj("pm_gc_resize", "object has other references than the caller's "
                                          "(count not 1)", obj);
-    if (pm_unlikely(h->bits & (PM_GC_WEAKREFS | PM_GC_DYING | PM_GC_PENDING)))
+    if (gc_unlikely(h->bits & (PM_GC_WEAKREFS | PM_GC_DYING | PM_GC_PENDING)))
         _pm_gc_fatal_obj("pm_gc_resize", (h->bits & PM_GC_WEAKREFS)
                                              ? "object has weak references"
                                              : "object is being freed", obj);
     int listed = (h->bits & PM_GC_LISTED) != 0;
-    if (pm_unlikely(listed && _pm_gc.collecting))
+    if (gc_unlikely(listed && _pm_gc.collecting))
         _pm_gc_fatal_obj("pm_gc_resize", "tracked object resized during a collection", obj);
     size_t head = (h->bits & PM_GC_HASLINKS) ? PM_GC_TRACKED_SIZE : PM_GC_HEAD_SIZE;
-    if (pm_unlikely(size > PTRDIFF_MAX - head)) {
+    if (gc_unlikely(size > PTRDIFF_MAX - head)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -257,12 +261,12 @@ void pm_gc_incref(void *obj)
     if (obj == NULL)
         return;
     pm_gc_head *h = _pm_gc_check(obj, "pm_gc_incref");
-    if (pm_unlikely(h->refcnt == 0))
+    if (gc_unlikely(h->refcnt == 0))
         _pm_gc_fatal_obj("pm_gc_incref", "object is being freed", obj);
-    if (pm_unlikely((h->bits & PM_GC_TENTATIVE) && _pm_gc_cur->tearing_down))
+    if (gc_unlikely((h->bits & PM_GC_TENTATIVE) && _pm_gc_cur->tearing_down))
         _pm_gc_fatal_obj("pm_gc_incref", "object is being torn down by a collection (reached "
                                          "through a borrowed pointer?)", obj);
-    if (pm_unlikely(++h->refcnt == 0))
+    if (gc_unlikely(++h->refcnt == 0))
         _pm_gc_fatal_obj("pm_gc_incref", "reference count overflow", obj);
 }
 
@@ -271,7 +275,7 @@ void pm_gc_decref(void *obj)
     if (obj == NULL)
         return;
     pm_gc_head *h = _pm_gc_check(obj, "pm_gc_decref");
-    if (pm_unlikely(h->refcnt == 0))
+    if (gc_unlikely(h->refcnt == 0))
         _pm_gc_fatal_obj("pm_gc_decref", "reference count below zero", obj);
     if (--h->refcnt == 0)
         _pm_gc_release_zero(h);
@@ -332,7 +336,7 @@ static void gc_dealloc(pm_gc_head *h)
         type->dealloc(obj);
     _pm_gc.stats.freed_by_refcount++;
     h->bits = 0;                    /* a later decref of obj aborts */
-    pm_free_inline((char *)h + PM_GC_HEAD_SIZE - head);
+    pm_free((char *)h + PM_GC_HEAD_SIZE - head);
 }
 
 /* Objects without links (no traverse) whose count reached 0 wait on an
@@ -379,7 +383,7 @@ void _pm_gc_drain(void)
 void _pm_gc_release_zero(pm_gc_head *h)
 {
     pm_gc_state *s = pm_gc_ctx();
-    if (pm_unlikely(h->bits & PM_GC_DYING))   /* its own finalizer let go of the hold */
+    if (gc_unlikely(h->bits & PM_GC_DYING))   /* its own finalizer let go of the hold */
         _pm_gc_fatal_obj("pm_gc_decref", "reference count below zero (in the finalizer of an "
                                          "object whose count reached 0)", pm_gc_obj_of(h));
     if (h->bits & PM_GC_LISTED) {
@@ -410,7 +414,7 @@ void _pm_gc_visit_release(void *child, void *arg)
     if (child == NULL)
         return;
     pm_gc_head *h = _pm_gc_check(child, "pm_gc_decref");
-    if (pm_unlikely(h->refcnt == 0))
+    if (gc_unlikely(h->refcnt == 0))
         _pm_gc_fatal_obj("pm_gc_decref", "reference count below zero (released twice by its "
                                          "holder's traverse?)", child);
     if (--h->refcnt == 0)

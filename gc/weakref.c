@@ -64,7 +64,7 @@ static wr_slot *wr_insert_slot(wr_slot *t, size_t cap, void *obj)
 static int wr_grow(pm_gc_state *s)
 {
     size_t cap = s->wr_cap ? 2 * s->wr_cap : 64;
-    wr_slot *t = pm_malloc_inline(cap * sizeof *t);
+    wr_slot *t = pm_malloc(cap * sizeof *t);
     if (t == NULL)
         return ENOMEM;
     for (size_t i = 0; i < cap; i++)
@@ -73,7 +73,7 @@ static int wr_grow(pm_gc_state *s)
         if (s->wr_table[i].obj)
             wr_insert_slot(t, cap, s->wr_table[i].obj)->first = s->wr_table[i].first;
     if (s->wr_table)
-        pm_free_inline(s->wr_table);
+        pm_free(s->wr_table);
     s->wr_table = t;
     s->wr_cap = cap;
     return 0;
@@ -127,7 +127,7 @@ pm_gc_weakref *pm_gc_weakref_new_cb(void *obj, pm_gc_weakref_cb cb, void *owner)
         errno = ENOMEM;
         return NULL;
     }
-    pm_gc_weakref *w = pm_malloc_inline(sizeof *w);
+    pm_gc_weakref *w = pm_malloc(sizeof *w);
     if (w == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -153,7 +153,7 @@ pm_gc_weakref *pm_gc_weakref_new(void *obj)
 
 static void wr_check(pm_gc_weakref *w, const char *call)
 {
-    if (pm_unlikely(w->state != _pm_gc_cur))
+    if (gc_unlikely(w->state != _pm_gc_cur))
         _pm_gc_fatal(call, "weak reference of another thread (or not a weak reference)", w);
 }
 
@@ -179,7 +179,7 @@ void pm_gc_weakref_free(pm_gc_weakref *w)
     pm_gc_state *s = w->state;
     if (w->obj) {
         wr_slot *sl = wr_find(s, w->obj);
-        if (pm_unlikely(sl == NULL))
+        if (gc_unlikely(sl == NULL))
             _pm_gc_fatal("pm_gc_weakref_free", "invalid weak reference", w);
         if (w->prev)
             w->prev->next = w->next;
@@ -203,7 +203,7 @@ void pm_gc_weakref_free(pm_gc_weakref *w)
     }
     w->obj = NULL;
     w->state = NULL;
-    pm_free_inline(w);
+    pm_free(w);
 }
 
 void _pm_gc_weakrefs_clear(void *obj)
