@@ -40,24 +40,38 @@ static uint64_t now_ns(void)
  * each reference some earlier candidate made to l: the address is known, so
  * the pass turns the word into refcnt - references in place, with no pass to
  * initialise it first.  Later references then decrement the count itself. */
+typedef struct subtract_ctx {
+    uint32_t cand_mask;
+    size_t outside;         /* references from candidates to non-candidates */
+} subtract_ctx;
+
 static void visit_subtract(void *child, void *arg)
 {
     if (child == NULL)
         return;
+    subtract_ctx *c = arg;
     pm_gc_head *h = pm_gc_head_of(child);
-    if (h->bits & (uint32_t)(uintptr_t)arg)
+    if (h->bits & c->cand_mask)
         pm_gc_link_of(h)->prev--;
+    else
+        c->outside++;
 }
 
-static void subtract_refs(pm_gc_link *list, uint32_t cand_mask)
+/* Returns the number of references the candidates hold to objects that
+ * are not candidates (older generations, untracked objects).  When it is 0
+ * and no candidate survives, the garbage holds nothing outside itself, and
+ * its teardown needs no pass to release such references. */
+static size_t subtract_refs(pm_gc_link *list, uint32_t cand_mask)
 {
+    subtract_ctx c = {cand_mask, 0};
     uintptr_t before = (uintptr_t)list;
     for (pm_gc_link *l = list->next; l != list; l = l->next) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         l->prev = l->prev - before + h->refcnt;
         before = (uintptr_t)l;
-        h->type->traverse(pm_gc_obj_of(h), visit_subtract, (void *)(uintptr_t)cand_mask);
+        h->type->traverse(pm_gc_obj_of(h), visit_subtract, &c);
     }
+    return c.outside;
 }
 
 /* ---- pass 2 ---- */
@@ -212,11 +226,13 @@ static void visit_release_outside(void *child, void *arg)
  * the references among them need no counting: first each one drops the
  * references it holds to objects outside the set (which may free those, by
  * their counts, but can never reach back into the set), then all are freed.
+ * The first pass is skipped when holds_outside is 0: pass 1 saw no
+ * reference to a non-candidate and every candidate is garbage.
  * (Every pending finalizer of theirs has run: finalize_garbage runs whenever
  * any live object has one; and no weak reference leads to them any more, so
  * the code that freeing outside objects runs cannot reach them either.)
  * Returns how many were freed. */
-static size_t delete_garbage(pm_gc_link *unreach)
+static size_t delete_garbage(pm_gc_link *unreach, int holds_outside)
 {
     pm_gc_state *s = pm_gc_ctx();
     /* While the garbage releases what it holds, code runs (finalizers of
@@ -228,7 +244,7 @@ static size_t delete_garbage(pm_gc_link *unreach)
     int saved = s->draining;
     s->draining = 1;
     s->tearing_down = 1;
-    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
+    for (pm_gc_link *l = unreach->next; holds_outside && l != unreach; l = l->next) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         h->type->traverse(pm_gc_obj_of(h), visit_release_outside, NULL);
         if (_pm_gc_release_pending())
@@ -366,7 +382,7 @@ static size_t collect(int g)
                               : s->gen2_bit ^ (PM_GC_GEN2A | PM_GC_GEN2B);
 
     pm_gc_link unreach;
-    subtract_refs(&young, cand_mask);
+    size_t outside = subtract_refs(&young, cand_mask);
     size_t kept = move_unreachable(&young, &unreach, cand_mask, PM_GC_GENMASK, old_bit);
     size_t found = candidates - kept;
 
@@ -394,6 +410,7 @@ static size_t collect(int g)
             }
             pm_gc_link still;
             subtract_refs(&unreach, PM_GC_UNREACH);
+            outside = 1;    /* finalizers ran: what the garbage holds may have changed */
             size_t resurrected = move_unreachable(&unreach, &still, PM_GC_UNREACH,
                                                   PM_GC_UNREACH, old_bit);
             s->stats.resurrected += resurrected;
@@ -408,7 +425,7 @@ static size_t collect(int g)
         }
         if (!(s->debug & PM_GC_DEBUG_SAVEALL) ||
             save_garbage(&unreach, found - survived - 0, (unsigned)old, old_bit) != 0)
-            delete_garbage(&unreach);
+            delete_garbage(&unreach, outside != 0 || kept != 0);
     }
     /* what the finalizers freed through counts was unreachable too */
     size_t collected = found - survived;
