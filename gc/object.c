@@ -127,6 +127,14 @@ pm_gc_head *_pm_gc_check(const void *obj, const char *call)
                      !_pm_gc_seam_is_ours(h)) ||
                     s == NULL || (h->bits & ~PM_GC_FLAGMASK) != s->magic))
         gc_check_failed(obj, call);
+#if defined(PM_DEBUG) && PM_DEBUG > 0
+    /* debug builds: the block must also be allocated now (the magic of a
+     * freed object whose memory was reused by plain malloc can survive) */
+    if (gc_unlikely(!_pm_gc_seam_is_live_block((const char *)obj -
+                                                ((h->bits & PM_GC_HASLINKS) ? PM_GC_TRACKED_SIZE
+                                                                            : PM_GC_HEAD_SIZE))))
+        _pm_gc_fatal(call, "not a live tagged object (its block is free)", obj);
+#endif
     return h;
 }
 
