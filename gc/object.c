@@ -198,9 +198,9 @@ void pm_gc_track(void *obj)
     pm_gc_head *h = _pm_gc_check(obj, "pm_gc_track");
     if (gc_unlikely(!(h->bits & PM_GC_HASLINKS)))
         _pm_gc_fatal_obj("pm_gc_track", "its type has no traverse: it cannot be tracked", obj);
-    if (gc_unlikely(h->bits & (PM_GC_LISTED | PM_GC_PENDING)) || h->refcnt == 0)
-        _pm_gc_fatal_obj("pm_gc_track", h->refcnt == 0 ? "object is being freed"
-                                                       : "object already tracked", obj);
+    if (gc_unlikely((h->bits & (PM_GC_LISTED | PM_GC_PENDING)) || h->refcnt == 0))
+        _pm_gc_fatal_obj("pm_gc_track", (h->bits & PM_GC_LISTED) ? "object already tracked"
+                                                                 : "object is being freed", obj);
     pm_gc_track_young(h);
     _pm_gc.stats.untracked--;
 }

@@ -217,7 +217,9 @@ PM_GC_API pm_gc_weakref *pm_gc_weakref_new(void *obj);
  * callback is skipped when the owner is itself being reclaimed (garbage of
  * the same collection, or its count at 0): CPython's rule that only weak
  * references which are not garbage themselves get their callback.  The
- * weak reference is not freed: the callback or the owner frees it. */
+ * weak reference is not freed: the callback or the owner frees it (an
+ * owner frees it at the latest in its type's dealloc: a weak reference must
+ * not outlive its owner). */
 typedef void (*pm_gc_weakref_cb)(pm_gc_weakref *w, void *owner);
 PM_GC_API pm_gc_weakref *pm_gc_weakref_new_cb(void *obj, pm_gc_weakref_cb cb, void *owner);
 /* A new strong reference (release it with pm_gc_decref), or NULL once the
