@@ -19,6 +19,9 @@
 /* ---- the per-thread collectors ---- */
 
 __thread pm_gc_state *_pm_gc_cur __attribute__((tls_model("initial-exec")));
+/* its magic, or 0 (no collector: every object check fails), kept apart so
+ * that checking an object costs one thread-local load */
+static __thread uint32_t gc_cur_magic __attribute__((tls_model("initial-exec")));
 static _Atomic(unsigned) gc_next_tag;
 static pthread_key_t gc_key;
 static pthread_once_t gc_key_once = PTHREAD_ONCE_INIT;
@@ -29,6 +32,7 @@ static void gc_ctx_exit(void *arg)
 {
     pm_gc_state *s = arg;
     _pm_gc_cur = NULL;
+    gc_cur_magic = 0;
     for (int i = 0; i < 4; i++)
         if (s->gens[i].size)
             return;
@@ -69,6 +73,7 @@ pm_gc_state *_pm_gc_ctx_new(void)
     unsigned tag = atomic_fetch_add(&gc_next_tag, 1) % 255 + 1;  /* 1..255, reused */
     s->magic = PM_GC_MAGIC_BYTE | tag << 16;
     _pm_gc_cur = s;
+    gc_cur_magic = s->magic;
     pthread_once(&gc_key_once, gc_key_make);
     if (gc_key != (pthread_key_t)-1)
         pthread_setspecific(gc_key, s);
@@ -119,13 +124,12 @@ __attribute__((noreturn, cold, noinline)) static void gc_check_failed(const void
 pm_gc_head *_pm_gc_check(const void *obj, const char *call)
 {
     pm_gc_head *h = pm_gc_head_of(obj);
-    pm_gc_state *s = _pm_gc_cur;
     /* The head is read only where it can be: in obj's page (which the
      * caller's pointer is in) or in a page of ours before it. */
     if (gc_unlikely(((uintptr_t)obj & 7) ||
                     (((uintptr_t)obj & (PM_GC_MIN_PAGE - 1)) < PM_GC_HEAD_SIZE &&
                      !_pm_gc_seam_is_ours(h)) ||
-                    s == NULL || (h->bits & ~PM_GC_FLAGMASK) != s->magic))
+                    (h->bits & ~PM_GC_FLAGMASK) != gc_cur_magic))
         gc_check_failed(obj, call);
 #if defined(PM_DEBUG) && PM_DEBUG > 0
     /* debug builds: the block must also be allocated now (the magic of a
