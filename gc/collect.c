@@ -355,11 +355,44 @@ int pm_gc_callback_remove(pm_gc_callback_fn fn, void *arg)
     return -1;
 }
 
+/* ---- invariants (debug builds) ---- */
+
+#if defined(PM_DEBUG) && PM_DEBUG > 0
+/* Outside a collection's passes, for each generation list (and the frozen
+ * one): l->next->prev == l for every element, each object carries this
+ * thread's magic, LISTED, HASLINKS, exactly its generation's bit and no
+ * collection mark, and the list holds gens[i].size objects.  Aborts naming
+ * the first object that breaks one. */
+static void gc_is_valid(pm_gc_state *s, const char *when)
+{
+    for (unsigned i = 0; i < PM_GC_GENS + 1; i++) {
+        pm_gc_link *list = &s->gens[i].list;
+        uint32_t want = i == 0 ? PM_GC_GEN0 : i == 1 ? PM_GC_GEN1 : i == 2 ? s->gen2_bit
+                                                                           : PM_GC_PERM;
+        size_t n = 0;
+        for (pm_gc_link *l = list->next; l != list; l = l->next, n++) {
+            pm_gc_head *h = pm_gc_head_of_link(l);
+            if (pm_gc_prev(l->next) != l || (h->bits & ~PM_GC_FLAGMASK) != s->magic ||
+                (h->bits & (PM_GC_GENMASK | PM_GC_LISTED | PM_GC_HASLINKS | PM_GC_TENTATIVE |
+                            PM_GC_UNREACH | PM_GC_REACHABLE | PM_GC_PENDING)) !=
+                    (want | PM_GC_LISTED | PM_GC_HASLINKS))
+                _pm_gc_fatal(when, "collector invariant broken at", pm_gc_obj_of(h));
+        }
+        if (n != s->gens[i].size)
+            _pm_gc_fatal(when, "generation size does not match its list; list", list);
+    }
+}
+#define GC_IS_VALID(s, when) gc_is_valid(s, when)
+#else
+#define GC_IS_VALID(s, when) ((void)0)
+#endif
+
 /* ---- one collection ---- */
 
 static size_t collect(int g)
 {
     pm_gc_state *s = pm_gc_ctx();
+    GC_IS_VALID(s, "pm_gc_collect (start)");
     run_callbacks(PM_GC_PHASE_START, g, 0);
     uint64_t t0 = now_ns();
 
@@ -434,6 +467,7 @@ static size_t collect(int g)
     st->collections++;
     st->collected += collected;
     st->time_ns += now_ns() - t0;
+    GC_IS_VALID(s, "pm_gc_collect (end)");
     run_callbacks(PM_GC_PHASE_STOP, g, collected);
     return collected;
 }
