@@ -114,10 +114,11 @@ PM_GC_API const pm_gc_type *pm_gc_type_of(const void *obj); /* NULL for NULL */
 /* Resizes obj's payload to size bytes (trailing storage of a variable-size
  * object, as CPython's _PyObject_GC_Resize) and returns its new address;
  * the bytes past the old size are not initialized (as realloc's: set them
- * before pm_gc_track or the next collection).  obj's count must be 1 (the caller's
- * reference is the only one: no field anywhere points to the old address)
- * and it must have no weak reference; otherwise it aborts.  NULL with errno
- * ENOMEM when out of memory (obj is unchanged). */
+ * before the traverse reads them).  A tracked object stays tracked, in its
+ * generation.  obj's count must be 1 (the caller's reference is the only
+ * one: no field anywhere points to the old address), it must have no weak
+ * reference, and no collection may be running; otherwise it aborts.  NULL
+ * with errno ENOMEM when out of memory (obj is unchanged). */
 PM_GC_API void *pm_gc_resize(void *obj, size_t size);
 
 /* Ownership helpers (CPython's Py_SETREF / Py_CLEAR).  PM_GC_SETREF stores
