@@ -348,6 +348,49 @@ static void test_threads(void)
     CHECK("threads: nothing left", gt_tracked(&s) == 0);
 }
 
+/* Threads come and go: each makes a collector on its first call and frees
+ * it at exit when nothing is left in it; one leaves a live object behind
+ * (kept, never collected).  Tags are reused after 255 collectors. */
+static void *short_life(void *arg)
+{
+    tnode *r[3];
+    gt_ring(&t_plain, r, 3, -1);
+    gt_drop_all(r, 3);
+    *(size_t *)arg = pm_gc_collect(2);
+    return NULL;
+}
+static tnode *left_behind;
+static void *leave_one(void *arg)
+{
+    (void)arg;
+    left_behind = gt_new(&t_plain, -1);
+    gt_set(left_behind, 0, left_behind);
+    return NULL;
+}
+
+static void test_thread_churn(void)
+{
+    enum { WAVES = 100, AT_ONCE = 4 };
+    size_t got[AT_ONCE];
+    int all = 1;
+    for (int w = 0; w < WAVES; w++) {
+        pthread_t t[AT_ONCE];
+        for (int i = 0; i < AT_ONCE; i++)
+            if (pthread_create(&t[i], NULL, short_life, &got[i]) != 0)
+                exit(2);
+        for (int i = 0; i < AT_ONCE; i++) {
+            pthread_join(t[i], NULL);
+            all &= got[i] == 3;
+        }
+    }
+    CHECK("churn: 400 threads, each collects its own garbage", all);
+    pthread_t t;
+    pthread_create(&t, NULL, leave_one, NULL);
+    pthread_join(t, NULL);
+    CHECK("churn: an exited thread's object is no concern of main's collector",
+          left_behind != NULL && pm_gc_collect(2) == 0 && pm_gc_get_objects(-1, NULL, 0) == 0);
+}
+
 static void test_collect_args(void)
 {
     errno = 0;
@@ -376,6 +419,7 @@ int main(void)
     test_live_structures();
     test_sizes();
     test_threads();
+    test_thread_churn();
     test_collect_args();
     pm_gc_stats s = gt_stats();
     CHECK("nothing left tracked", gt_tracked(&s) == 0 && s.untracked == 0);
