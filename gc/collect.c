@@ -22,6 +22,7 @@
  * the external count lives in the prev word, which pass 2 restores.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "gc/gc.h"
@@ -396,6 +397,10 @@ static size_t collect(int g)
     run_callbacks(PM_GC_PHASE_START, g, 0);
     uint64_t t0 = now_ns();
 
+    if (s->debug & PM_GC_DEBUG_STATS)
+        fprintf(stderr, "gc: collecting generation %d...\ngc: objects in each generation: "
+                        "%zu %zu %zu\ngc: objects in permanent generation: %zu\n",
+                g, s->gens[0].size, s->gens[1].size, s->gens[2].size, s->gens[3].size);
     if (g + 1 < PM_GC_GENS)
         s->gens[g + 1].count++;
     uint32_t cand_mask = 0;
@@ -456,6 +461,12 @@ static size_t collect(int g)
             if (s->weakref_objects)
                 clear_weakrefs(&unreach);
         }
+        if (s->debug & PM_GC_DEBUG_COLLECTABLE)
+            for (pm_gc_link *l = unreach.next; l != &unreach; l = l->next)
+                fprintf(stderr, "gc: collectable <%s %p>\n",
+                        pm_gc_head_of_link(l)->type->name ? pm_gc_head_of_link(l)->type->name
+                                                          : "object",
+                        pm_gc_obj_of_link(l));
         if (!(s->debug & PM_GC_DEBUG_SAVEALL) ||
             save_garbage(&unreach, found - survived - 0, (unsigned)old, old_bit) != 0)
             delete_garbage(&unreach, outside != 0 || kept != 0);
@@ -467,6 +478,9 @@ static size_t collect(int g)
     st->collections++;
     st->collected += collected;
     st->time_ns += now_ns() - t0;
+    if (s->debug & PM_GC_DEBUG_STATS)
+        fprintf(stderr, "gc: done, %zu unreachable, 0 uncollectable, %.4fs elapsed\n",
+                collected, (double)(now_ns() - t0) / 1e9);
     GC_IS_VALID(s, "pm_gc_collect (end)");
     run_callbacks(PM_GC_PHASE_STOP, g, collected);
     return collected;

@@ -190,7 +190,18 @@ PM_GC_API size_t pm_gc_get_referents(const void *obj, void **out, size_t cap);
 PM_GC_API size_t pm_gc_get_referrers(const void *obj, void **out, size_t cap);
 
 /* ---- leak inspection (CPython's DEBUG_SAVEALL and gc.garbage) ---- */
-enum { PM_GC_DEBUG_SAVEALL = 32 };
+/* CPython's flags and values.  STATS: one line on stderr at the start and
+ * the end of each collection; COLLECTABLE: one line per unreachable object
+ * found ("gc: collectable <type 0x...>"); UNCOLLECTABLE: accepted, prints
+ * nothing (every cycle is collectable here); LEAK: COLLECTABLE |
+ * UNCOLLECTABLE | SAVEALL. */
+enum {
+    PM_GC_DEBUG_STATS = 1,
+    PM_GC_DEBUG_COLLECTABLE = 2,
+    PM_GC_DEBUG_UNCOLLECTABLE = 4,
+    PM_GC_DEBUG_SAVEALL = 32,
+    PM_GC_DEBUG_LEAK = 2 | 4 | 32,
+};
 /* With PM_GC_DEBUG_SAVEALL set, collections free nothing: what they find
  * unreachable (after running its finalizers, as always) is kept, each object
  * held by one strong reference in the garbage list, and tracked in the

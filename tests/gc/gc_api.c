@@ -127,6 +127,41 @@ static void test_saveall(void)
     CHECK("then collected, finalizers not again", pm_gc_collect(2) == 3 && fin_total == 3);
 }
 
+/* DEBUG_STATS and DEBUG_COLLECTABLE write to stderr: captured in a file */
+static void test_debug_output(void)
+{
+    gt_settle();
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    if (!tmp || saved < 0)
+        exit(2);
+    dup2(fileno(tmp), 2);
+    pm_gc_set_debug(PM_GC_DEBUG_STATS | PM_GC_DEBUG_COLLECTABLE);
+    tnode *r[2];
+    gt_ring(&t_plain, r, 2, 1);
+    void *first = r[0];
+    gt_drop_all(r, 2);
+    size_t got = pm_gc_collect(2);
+    pm_gc_set_debug(0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char text[2048] = {0};
+    rewind(tmp);
+    size_t len = fread(text, 1, sizeof text - 1, tmp);
+    fclose(tmp);
+    text[len] = 0;
+    char want[64];
+    snprintf(want, sizeof want, "gc: collectable <plain %p>", first);
+    CHECK("debug: collected", got == 2);
+    CHECK("DEBUG_STATS: start line", strstr(text, "gc: collecting generation 2...\n") != NULL);
+    CHECK("DEBUG_STATS: sizes", strstr(text, "gc: objects in each generation: 2 0 0\n") != NULL);
+    CHECK("DEBUG_STATS: end line", strstr(text, "gc: done, 2 unreachable, 0 uncollectable, ") != NULL);
+    CHECK("DEBUG_COLLECTABLE: each object, with its type", strstr(text, want) != NULL);
+    CHECK("DEBUG_LEAK is CPython's", PM_GC_DEBUG_LEAK == 38);
+}
+
 /* weak reference callbacks */
 static int cb_calls, cb_saw_cleared;
 static void *cb_owner;
@@ -298,6 +333,7 @@ int main(void)
     test_is_finalized();
     test_introspection();
     test_saveall();
+    test_debug_output();
     test_weakref_callbacks();
     test_freeze_counts();
     test_set_threshold();
