@@ -51,6 +51,11 @@ static void visit_subtract(void *child, void *arg)
     if (child == NULL)
         return;
     subtract_ctx *c = arg;
+#if defined(PM_DEBUG) && PM_DEBUG > 0
+    /* debug builds: every reference a tracked object holds leads to a live
+     * object of this thread */
+    _pm_gc_check(child, "pm_gc_collect");
+#endif
     pm_gc_head *h = pm_gc_head_of(child);
     if (h->bits & c->cand_mask)
         pm_gc_link_of(h)->prev--;

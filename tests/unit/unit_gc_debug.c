@@ -7,7 +7,8 @@
  *      references, finalizers; each thread's results are exact;
  *   2. a thread's object passed to another thread's call aborts with one
  *      line naming the call: pm_gc_incref, pm_gc_decref, pm_gc_weakref_get,
- *      pm_gc_track (each in a child process).
+ *      pm_gc_track, and a collection finding a tracked object that holds
+ *      another thread's object (each in a child process).
  */
 #include "pm_test.h"
 
@@ -110,6 +111,13 @@ static void *intruder(void *arg)
         pm_gc_track(victim);
     else if (!strcmp(misuse, "weakref_get"))
         pm_gc_weakref_get(victim_weak);
+    else if (!strcmp(misuse, "reference")) {
+        /* a tracked object of this thread holding another thread's object:
+         * the debug build's collection checks every reference */
+        pnode *holder = mk(&plain, 1);
+        holder->next = victim;
+        pm_gc_collect(2);
+    }
     return NULL;
 }
 
@@ -188,5 +196,6 @@ int main(void)
     check_misuse("decref", "pm_gc_decref");
     check_misuse("track", "pm_gc_track");
     check_misuse("weakref_get", "pm_gc_weakref_get");
+    check_misuse("reference", "pm_gc_collect");
     return pm_test_finish();
 }
