@@ -1,4 +1,4 @@
-/* arena.c -- 256 KiB arenas and the pools carved from them (layer 0).
+/* arena.c -- 256 KiB arenas and the pages carved from them (floor 1).
  *
  * An arena is one 256 KiB-aligned mapping: page 0 holds pm_arena_t and the
  * span descriptors, pages 1..63 are pools (one page) and medium spans (runs
@@ -6,8 +6,8 @@
  * free_pages, lowest first, so the pages an arena has never used stay
  * untouched (never faulted in) until it is nearly full.
  *
- * Each heap files its arenas by free page count (by_nfree[n], with a bitmask
- * of non-empty lists) and takes pools from the fullest arena that has one.
+ * Each heap files its arenas by free page count in the arena set it embeds
+ * (pm_arena_set_t: by_nfree[n], with a bitmask of non-empty lists) and takes pools from the fullest arena that has one.
  * This is CPython's usable_arenas ordering (bpo-1123430, Python 2.5): new
  * pools concentrate in few arenas, so the others empty out and go back to the
  * OS.  Here the choice costs O(1): ctz of the mask.
@@ -23,7 +23,7 @@
  * garbage collection) reuses its arenas instead of unmapping and faulting
  * them in again each time, while memory it stops using goes back to the OS.
  */
-#include "include/internal/internal.h"
+#include "arenas/arenas.h"
 
 #include <errno.h>
 #include <string.h>
@@ -40,29 +40,29 @@ static inline pm_arena_t *arena_of(const void *p)
 }
 
 /* ---- the heap's lists by free count ---- */
-static void arena_unlink_locked(pm_heap_t *heap, pm_arena_t *a)
+static void arena_unlink_locked(pm_arena_set_t *set, pm_arena_t *a)
 {
     if (a->prev)
         a->prev->next = a->next;
     else
-        heap->by_nfree[a->nfree] = a->next;
+        set->by_nfree[a->nfree] = a->next;
     if (a->next)
         a->next->prev = a->prev;
-    if (!heap->by_nfree[a->nfree])
-        heap->arenas_with_free &= ~((uint64_t)1 << a->nfree);
+    if (!set->by_nfree[a->nfree])
+        set->arenas_with_free &= ~((uint64_t)1 << a->nfree);
     a->next = a->prev = NULL;
 }
 
-static void arena_link_locked(pm_heap_t *heap, pm_arena_t *a)
+static void arena_link_locked(pm_arena_set_t *set, pm_arena_t *a)
 {
     pm_assert(a->nfree == (uint32_t)__builtin_popcountll(a->free_pages));
-    pm_assert(!(a->free_pages & 1) && a->heap == heap);
+    pm_assert(!(a->free_pages & 1) && a->owner == set);
     a->prev = NULL;
-    a->next = heap->by_nfree[a->nfree];
+    a->next = set->by_nfree[a->nfree];
     if (a->next)
         a->next->prev = a;
-    heap->by_nfree[a->nfree] = a;
-    heap->arenas_with_free |= (uint64_t)1 << a->nfree;
+    set->by_nfree[a->nfree] = a;
+    set->arenas_with_free |= (uint64_t)1 << a->nfree;
 }
 
 /* ---- getting and giving back whole arenas ---- */
@@ -116,7 +116,7 @@ static size_t arenas_unmap(pm_arena_t *list)
     return n;
 }
 
-static pm_arena_t *arena_new(pm_heap_t *heap)
+static pm_arena_t *arena_new(pm_arena_set_t *set)
 {
     pm_arena_t *a = NULL, *expired = NULL;
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
@@ -137,10 +137,10 @@ static pm_arena_t *arena_new(pm_heap_t *heap)
     }
     a->free_pages = ~(uint64_t)1;   /* every page but the header */
     a->clean_pages = 0;
-    a->nfree = PM_ARENA_POOLS;
+    a->nfree = PM_ARENA_USABLE;
     a->magic = PM_ARENA_MAGIC;
-    a->heap = heap;
-    arena_link_locked(heap, a);
+    a->owner = set;
+    arena_link_locked(set, a);
     return a;
 }
 
@@ -149,7 +149,7 @@ static void arena_release(pm_arena_t *a)
 {
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
     bool at_once = _pm_option_values[PM_OPTION_ARENA_DECAY_MS] == 0;
-    a->heap = NULL;
+    a->owner = NULL;
     a->empty_since_ms = at_once ? 0 : _pm_os_now_ms();
     pthread_mutex_lock(&reserve_lock);
     a->prev = NULL;
@@ -185,19 +185,19 @@ static int run_find(uint64_t free, unsigned k)
     return x ? __builtin_ctzll(x) : -1;
 }
 
-void *_pm_arena_pages_take(pm_heap_t *heap, unsigned k)
+void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k)
 {
     pm_arena_t *a = NULL;
     int page = -1;
     /* Fullest arena first: lists by_nfree[n] for n = k, k+1, ... A run of k
      * pages may not exist even where k pages are free; look at a bounded
      * number of arenas before mapping a new one. */
-    uint64_t usable = heap->arenas_with_free & ~(((uint64_t)1 << k) - 1);
+    uint64_t usable = set->arenas_with_free & ~(((uint64_t)1 << k) - 1);
     unsigned looked = 0;
     while (usable && page < 0 && looked < 16) {
         unsigned n = (unsigned)__builtin_ctzll(usable);
         usable &= usable - 1;
-        for (pm_arena_t *c = heap->by_nfree[n]; c && looked < 16; c = c->next, looked++) {
+        for (pm_arena_t *c = set->by_nfree[n]; c && looked < 16; c = c->next, looked++) {
             if ((page = run_find(c->free_pages, k)) >= 0) {
                 a = c;
                 break;
@@ -205,41 +205,41 @@ void *_pm_arena_pages_take(pm_heap_t *heap, unsigned k)
         }
     }
     if (page < 0) {
-        if (!(a = arena_new(heap)))
+        if (!(a = arena_new(set)))
             return NULL;
         page = run_find(a->free_pages, k);
     }
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
-    arena_unlink_locked(heap, a);
+    arena_unlink_locked(set, a);
     a->free_pages &= ~bits;
     a->clean_pages &= ~bits;
     a->nfree -= k;
-    arena_link_locked(heap, a);
+    arena_link_locked(set, a);
     return (char *)a + (size_t)page * PM_PAGE_SIZE;
 }
 
-void _pm_arena_pages_return(pm_heap_t *heap, void *first, unsigned k)
+void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k)
 {
     pm_arena_t *a = arena_of(first);
     unsigned page = (unsigned)(((uintptr_t)first - (uintptr_t)a) >> PM_PAGE_SHIFT);
-    arena_unlink_locked(heap, a);
+    arena_unlink_locked(set, a);
     a->free_pages |= (((uint64_t)1 << k) - 1) << page;
     a->nfree += k;
-    if (a->nfree == PM_ARENA_POOLS) {
+    if (a->nfree == PM_ARENA_USABLE) {
         arena_release(a);    /* last pool or span gone: the arena leaves the heap */
         return;
     }
-    arena_link_locked(heap, a);
+    arena_link_locked(set, a);
 }
 
 /* Gives the free pages of heap's arenas back to the OS (madvise: they stay
  * mapped and read back as zeros).  Pages already given back are skipped.
  * Returns the number of pages. */
-size_t _pm_arena_decommit_free(pm_heap_t *heap)
+size_t _pm_arena_decommit_free(pm_arena_set_t *set)
 {
     size_t n = 0;
     for (unsigned k = 1; k < PM_ARENA_PAGES; k++) {
-        for (pm_arena_t *a = heap->by_nfree[k]; a; a = a->next) {
+        for (pm_arena_t *a = set->by_nfree[k]; a; a = a->next) {
             uint64_t dirty = a->free_pages & ~a->clean_pages;
             while (dirty) {
                 unsigned first = (unsigned)__builtin_ctzll(dirty);
@@ -257,21 +257,7 @@ size_t _pm_arena_decommit_free(pm_heap_t *heap)
 
 bool _pm_arena_page_is_last(const void *page)
 {
-    return arena_of(page)->nfree == PM_ARENA_POOLS - 1;
-}
-
-pm_pool_t *_pm_arena_pool_take(pm_heap_t *heap)
-{
-    pm_pool_t *pool = _pm_arena_pages_take(heap, 1);
-    if (pool)
-        atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    return pool;
-}
-
-void _pm_arena_pool_return(pm_heap_t *heap, pm_pool_t *pool)
-{
-    atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    _pm_arena_pages_return(heap, pool, 1);
+    return arena_of(page)->nfree == PM_ARENA_USABLE - 1;
 }
 
 /* ---- fork: the reserve lock is the only lock here ---- */

@@ -1,7 +1,8 @@
-/* large.c -- the large path: requests over 512 bytes (layer 0).
+/* large.c -- the large path: one mapping per block (floor 1).
  *
  * Each large allocation is its own page-aligned mapping of whole pages; its
- * record (pm_large_t, types.h) lives in a small block, and the page map entry
+ * record (pm_large_t, types.h) is allocator metadata (meta.c), out of the
+ * program's reach, and the page map entry
  * of the allocation's first page points to it, so free() and realloc()
  * validate a pointer without touching the mapping (mallocng's one-slot
  * group, told apart by the page map instead of an in-band header).
@@ -19,7 +20,7 @@
  * Lock order: the cache lock is a leaf.  Records are allocated before and
  * freed after it is held, and system calls are made outside it.
  */
-#include "include/internal/internal.h"
+#include "arenas/arenas.h"
 
 #include <errno.h>
 #include <string.h>
@@ -29,9 +30,9 @@
 /* A record keeps its pointers into the mapping mangled with the secret of
  * safe linking (types.h).  Memcheck's leak check scans records, which are
  * defined allocator memory, and would count a plain pointer there as a
- * reference to the block, hiding its leak; and a record overwritten by an
- * overflow of the small block before it cannot be aimed at memory of the
- * writer's choosing. */
+ * reference to the block, hiding its leak; and a record that a wild write
+ * ever reached (records are out of the program's reach, meta.c) still
+ * could not be aimed at memory of the writer's choosing. */
 static inline char *rec_user(const pm_large_t *r) { return (char *)(r->user_x ^ _pm_secret); }
 static inline char *rec_base(const pm_large_t *r) { return (char *)(r->base_x ^ _pm_secret); }
 static inline void rec_set(pm_large_t *r, char *user, char *base)
@@ -39,6 +40,8 @@ static inline void rec_set(pm_large_t *r, char *user, char *base)
     r->user_x = (uintptr_t)user ^ _pm_secret;
     r->base_x = (uintptr_t)base ^ _pm_secret;
 }
+
+static pm_meta_kind_t large_records = PM_META_KIND(sizeof(pm_large_t));
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_large_t *cache_head;   /* most recently freed */
@@ -91,7 +94,7 @@ static void unmap_list(pm_large_t *list)
         pm_large_t *next = list->next;
         _pm_os_unmap(rec_base(list), list->map_size);
         atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
-        _pm_internal_free(list);
+        _pm_meta_free(&large_records, list);
         list = next;
     }
 }
@@ -103,7 +106,7 @@ static inline size_t round_pages(size_t n, bool *overflow)
     return r;
 }
 
-void *_pm_large_alloc(size_t size, size_t align, bool zero)
+void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
 {
     bool overflow;
     size_t need = round_pages(size ? size : 1, &overflow);
@@ -142,20 +145,19 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
         atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                                   memory_order_relaxed);
-        if (pm_unlikely(_pm_slow))
-            _pm_slow_alloc(rec_user(rec), size, _pm_large_usable(rec), -1, zero);
-        if (zero)
-            memset(rec_user(rec), 0, size);
+        *fresh = false;
         return rec_user(rec);
     }
 
     /* 2. a new mapping (zeroed by the kernel) */
-    rec = _pm_internal_alloc(sizeof(pm_large_t));
-    if (!rec)
+    rec = _pm_meta_alloc(&large_records);
+    if (!rec) {
+        errno = ENOMEM;
         return NULL;
+    }
     char *base = _pm_os_map(need, align);
     if (!base) {
-        _pm_internal_free(rec);
+        _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
     }
@@ -167,15 +169,14 @@ void *_pm_large_alloc(size_t size, size_t align, bool zero)
     rec->freed_ms = 0;
     if (_pm_pagemap_set(base, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
         _pm_os_unmap(base, need);
-        _pm_internal_free(rec);
+        _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
     }
     atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
-    if (pm_unlikely(_pm_slow))
-        _pm_slow_alloc(base, size, need, -1, zero);
+    *fresh = true;
     return base;
 }
 
@@ -190,6 +191,10 @@ pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
     return rec;
 }
 
+bool _pm_large_is_plain(const pm_large_t *rec) { return rec_user(rec) == rec_base(rec); }
+
+size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
+
 size_t _pm_large_usable(const pm_large_t *rec)
 {
     return rec->map_size - (size_t)(rec_user(rec) - rec_base(rec));
@@ -197,8 +202,6 @@ size_t _pm_large_usable(const pm_large_t *rec)
 
 void _pm_large_free(pm_large_t *rec)
 {
-    if (pm_unlikely(_pm_slow))
-        _pm_slow_free(rec_user(rec), _pm_large_usable(rec), -1);
     size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
@@ -242,8 +245,6 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     }
     size_t usable = _pm_large_usable(rec);
     if (need <= usable) {
-        if (pm_unlikely(_pm_slow))
-            _pm_slow_resize(ptr, usable, size);
         if (size < rec->size && need < usable / 2 && rec_user(rec) == rec_base(rec)) {
             /* Shrinking a lot: give the tail back (mremap never moves here).
              * Not when growing into the room a move left (below). */
@@ -257,17 +258,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         rec->size = size;
         return ptr;
     }
-    /* An over-aligned mapping moves by copy, and so does every block under
-     * valgrind: memcheck would take the contents mremap moved for new,
-     * uninitialised memory. */
-    if (rec_user(rec) != rec_base(rec) || pm_unlikely(_pm_slow & PM_SLOW_VALGRIND)) {
-        void *q = _pm_large_alloc(size, 0, false);
-        if (!q)
-            return NULL;
-        memcpy(q, ptr, rec->size < size ? rec->size : size);
-        _pm_large_free(rec);
-        return q;
-    }
+    pm_assert(_pm_large_is_plain(rec));   /* over-aligned ones move by copy (pools/alloc.c) */
     /* Growing: in place if the pages after the mapping are free.  Otherwise
      * onto a new mapping that is indexed in the page map before anything
      * moves, so that every failure (no address space, no page-map leaf for

@@ -1,4 +1,4 @@
-/* pagemap.c -- address to owner lookup (layer 0).
+/* pagemap.c -- address to owner lookup (floor 1).
  *
  * free(), realloc() and malloc_usable_size() must tell, in O(1) and without
  * touching memory that may be unmapped or uninitialised, whether a pointer is
@@ -19,7 +19,7 @@
  * so a foreign pointer is reported, never dereferenced.  Reads are one
  * acquire load per level, so a leaf published by another thread is seen whole.
  */
-#include "include/internal/internal.h"
+#include "arenas/arenas.h"
 
 #include <errno.h>
 
@@ -69,4 +69,9 @@ int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
                               memory_order_release);
     }
     return 0;
+}
+
+void _pm_pagemap_vg_init(void)
+{
+    PM_VG_ATOMIC_WORDS(_pm_pagemap_root, sizeof _pm_pagemap_root);   /* leaves published by CAS */
 }

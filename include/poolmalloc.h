@@ -51,6 +51,7 @@ typedef enum pm_option_e {
     PM_OPTION_LARGE_DECAY_MS,     /* POOLMALLOC_LARGE_DECAY_MS: cached mappings unused this long are unmapped (1000) */
     PM_OPTION_ARENA_DECAY_MS,     /* POOLMALLOC_ARENA_DECAY_MS: empty arenas beyond the reserve unused this long are unmapped (1000) */
     PM_OPTION_ARENA_CACHE,        /* POOLMALLOC_ARENA_CACHE: bytes of empty arenas kept for that time at most (16 MiB) */
+    PM_OPTION_MIN_ALIGN,          /* POOLMALLOC_MIN_ALIGN: 8, or 16 = every malloc of 9 bytes or more is 16-aligned (8) */
     PM_OPTION_COUNT
 } pm_option_t;
 

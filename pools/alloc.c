@@ -6,7 +6,7 @@
  * symbols in preload/override.c forward here.  Edge cases follow glibc's
  * documented behaviour; see README.md "API contract".
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <string.h>
@@ -68,20 +68,21 @@ static void *small_alloc_slow(unsigned c, size_t size)
 
 /* malloc of at most 512 bytes when the fast route is off: the thread's
  * first allocation, a thread that is exiting, or slow mode. */
-void *_pm_small_alloc_generic(size_t size)
+void *_pm_small_alloc_generic(unsigned c, size_t size)
 {
+    _pm_process_init();       /* before _pm_slow is read: statistics, valgrind */
     if (pm_unlikely(_pm_slow))
-        return small_alloc_slow(pm_class_of(size), size);
-    void *p = small_alloc_class(pm_class_of(size));
+        return small_alloc_slow(c, size);
+    void *p = small_alloc_class(c);
     _pm_heap_route();         /* a new heap, or slow mode switched off: fast route on */
     return p;
 }
 
-void *_pm_small_alloc_miss(pm_heap_t *heap, size_t size)
+void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size)
 {
     if (heap == PM_ROUTE_GENERIC)
-        return _pm_small_alloc_generic(size);
-    return _pm_pool_alloc_generic(heap, pm_class_of(size));
+        return _pm_small_alloc_generic((unsigned)c, size);
+    return _pm_pool_alloc_generic(heap, (unsigned)c);
 }
 
 /* 513..16384 bytes: a block of a medium span (span.c), without hooks. */
@@ -103,29 +104,52 @@ static void *medium_alloc_api(unsigned m, size_t size)
 
 void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_of(size), size); }
 
-/* Allocator metadata (the large path's records) lives in small blocks that
- * are not the program's: no statistics, and under valgrind they are plain
- * defined memory, not heap blocks (so they are not reported as leaks). */
-void *_pm_internal_alloc(size_t size)
+/* ---- the large path (arenas/large.c) with the malloc API's bookkeeping ----
+ * arenas/ is mechanism only: the hooks of slow mode for large blocks, and
+ * the choice to move a block by copy under valgrind, are made here. */
+void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
 {
-    void *p = small_alloc_class(pm_class_of(size));
-    if (p)
-        PM_VG_UNDEFINED(p, size);   /* ours to write, like any fresh memory */
+    _pm_process_init();   /* the secret mangles the record: it may be the first call */
+    bool fresh;
+    void *p = _pm_large_alloc(size, align, &fresh);
+    if (!p)
+        return NULL;
+    if (pm_unlikely(_pm_slow))
+        _pm_slow_alloc(p, size, _pm_large_usable(_pm_large_check(pm_pagemap_get(p), p, "malloc")),
+                       -1, zero);
+    if (zero && !fresh)
+        memset(p, 0, size);   /* a reused mapping (after the hook: memcheck sees a new block) */
     return p;
 }
 
-void _pm_internal_free(void *p)
+static void large_free_api(pm_large_t *rec, void *p)
 {
-    uintptr_t entry = pm_pagemap_get(p);
-    pm_assert(entry & PM_PAGE_POOL);
-    pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-    if (PM_STRICT)
-        _pm_strict_fill((char *)p + sizeof(pm_block_t), pool->block_size - sizeof(pm_block_t));
-    PM_VG_NOACCESS(p, pool->block_size);   /* free blocks are no-access */
-    if (pool->heap == _pm_tls_heap)
-        _pm_pool_free_local(pool->heap, pool, p, "free");
-    else
-        _pm_heap_free_remote_raw(pool, p, "free");
+    if (pm_unlikely(_pm_slow))
+        _pm_slow_free(p, _pm_large_usable(rec), -1);
+    _pm_large_free(rec);
+}
+
+static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
+{
+    size_t usable = _pm_large_usable(rec);
+    if (size <= usable) {   /* in place */
+        if (pm_unlikely(_pm_slow))
+            _pm_slow_resize(p, usable, size);
+        return _pm_large_realloc(rec, p, size);
+    }
+    /* An over-aligned mapping moves by copy, and so does every block under
+     * valgrind: memcheck would take the contents mremap moved for new,
+     * uninitialised memory. */
+    if (!_pm_large_is_plain(rec) || pm_vg_on()) {
+        void *q = _pm_large_alloc_api(size, 0, false);
+        if (!q)
+            return NULL;
+        size_t old = _pm_large_requested(rec);
+        memcpy(q, p, old < size ? old : size);
+        large_free_api(rec, p);
+        return q;
+    }
+    return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
 }
 
 /* A medium class whose blocks are all aligned to align (<= 4096): spans
@@ -150,7 +174,7 @@ void _pm_free_generic(void *p, uintptr_t entry, const char *call)
         return;
     }
     if (entry & PM_PAGE_LARGE) {
-        _pm_large_free(_pm_large_check(entry, p, call));
+        large_free_api(_pm_large_check(entry, p, call), p);
         return;
     }
     _pm_fatal_ptr(call, "invalid pointer", p);
@@ -180,7 +204,7 @@ void *pm_calloc(size_t count, size_t size)
         return NULL;
     }
     if (total > PM_MEDIUM_MAX)
-        return _pm_large_alloc(total, 0, true);
+        return _pm_large_alloc_api(total, 0, true);
     void *p = pm_malloc_inline(total);
     if (p)
         memset(p, 0, total);
@@ -202,7 +226,7 @@ void *pm_realloc(void *p, size_t size)
     if (entry & PM_PAGE_POOL) {
         pm_pool_t *pool = small_check(entry, p, "realloc");
         old_size = pool->block_size;
-        if (size <= PM_SMALL_MAX && pm_class_of(size) == pool->size_class) {
+        if (size <= PM_SMALL_MAX && pm_request_class(size) == pool->size_class) {
             if (pm_unlikely(_pm_slow))
                 _pm_slow_resize(p, old_size, size);
             return p;                         /* same class: stays in place */
@@ -219,7 +243,7 @@ void *pm_realloc(void *p, size_t size)
     } else if (entry & PM_PAGE_LARGE) {
         pm_large_t *rec = _pm_large_check(entry, p, "realloc");
         if (size > PM_MEDIUM_MAX)
-            return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
+            return large_realloc_api(rec, p, size);
         old_size = _pm_large_usable(rec);
     } else {
         _pm_fatal_ptr("realloc", "invalid pointer", p);
@@ -247,6 +271,7 @@ void *pm_reallocarray(void *p, size_t count, size_t size)
 /* Aligned allocation; align is a power of two. */
 void *_pm_alloc_aligned(size_t align, size_t size)
 {
+    _pm_process_init();   /* _pm_slow is read below: it may be the first call */
     if (align <= PM_CLASS_SPACING)
         return pm_malloc_inline(size);        /* every block is 8-aligned */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
@@ -262,7 +287,7 @@ void *_pm_alloc_aligned(size_t align, size_t size)
     int m = medium_class_aligned(align, size);
     if (m >= 0)
         return medium_alloc_api((unsigned)m, size);
-    return _pm_large_alloc(size, align, false);
+    return _pm_large_alloc_api(size, align, false);
 }
 
 static inline bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
@@ -273,9 +298,11 @@ int pm_posix_memalign(void **out, size_t align, size_t size)
         return EINVAL;
     int saved = errno;
     void *p = _pm_alloc_aligned(align, size);
-    errno = saved;
-    if (!p)
+    if (!p) {
+        errno = ENOMEM;   /* as glibc leaves it (its tst-malloc-thread-fail relies on it) */
         return ENOMEM;
+    }
+    errno = saved;
     *out = p;
     return 0;
 }
@@ -332,8 +359,8 @@ size_t pm_malloc_usable_size(void *p)
 int pm_malloc_trim(size_t pad)
 {
     (void)pad;
-    /* The large cache first: unmapping a cached mapping frees its record, a
-     * small block, whose pool may then empty and be released below. */
+    /* The large cache first, then empty pools and spans, then the arenas
+     * that emptied. */
     size_t released = (size_t)_pm_large_trim(true);
     released += _pm_heaps_trim();
     released += _pm_arena_trim_reserve(0);

@@ -3,7 +3,7 @@
  * gc/ only knows these functions. */
 #include "pools/gc_seam.h"
 
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 int _pm_gc_seam_is_ours(const void *p)
 {

@@ -4,7 +4,7 @@
  * gc/ sits above the allocator (layer 3): it allocates through the public
  * API (pm_malloc, pm_free, pm_realloc, pm_malloc_usable_size in
  * poolmalloc.h) and needs from the pools only the few things below, so
- * that it includes neither include/internal/internal.h nor a copy of the
+ * that it includes neither pools/pools.h nor a copy of the
  * pools' rules (page map tags, pool ownership, when a free must take the
  * slow path).  Plain types only: this header includes nothing internal.
  */

@@ -29,7 +29,7 @@
  * over (other key destructors, glibc's own clean-up): it is permanently
  * ABANDONED, so every use takes its lock.
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <string.h>
@@ -56,8 +56,7 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_heap_t *heaps_all;        /* every heap, linked by next_all */
 static pm_heap_t *heaps_abandoned;  /* stack, linked by next_abandoned */
 static uint64_t heaps_made;
-static char *heap_chunk;            /* bump space for new heap structs */
-static size_t heap_chunk_left;
+static pm_meta_kind_t heap_records = PM_META_KIND(sizeof(pm_heap_t)); /* never freed */
 static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
@@ -72,25 +71,16 @@ static void heap_init(pm_heap_t *h, int state)
     PM_VG_ATOMIC_WORDS(&h->xthread_free, sizeof h->xthread_free);   /* heaps are never unmapped */
     PM_VG_ATOMIC_WORDS(&h->state, sizeof h->state);
     pthread_mutex_init(&h->lock, NULL);
-    memset(h->by_nfree, 0, sizeof h->by_nfree);
-    h->arenas_with_free = 0;
+    memset(&h->arenas, 0, sizeof h->arenas);
     h->next_abandoned = NULL;
 }
 
 /* Caller holds heaps_lock. */
 static pm_heap_t *heap_new_locked(int state)
 {
-    size_t need = (sizeof(pm_heap_t) + 63) & ~(size_t)63;
-    if (heap_chunk_left < need) {
-        size_t chunk = 64 * 1024;
-        heap_chunk = _pm_os_map(chunk, PM_OS_PAGE);
-        if (!heap_chunk)
-            return NULL;
-        heap_chunk_left = chunk;
-    }
-    pm_heap_t *h = (pm_heap_t *)heap_chunk;
-    heap_chunk += need;
-    heap_chunk_left -= need;
+    pm_heap_t *h = _pm_meta_alloc(&heap_records);
+    if (!h)
+        return NULL;
     heap_init(h, state);
     h->id = ++heaps_made;
     h->next_all = heaps_all;
@@ -288,7 +278,7 @@ size_t _pm_heaps_trim(void)
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
         n += _pm_span_release_empty(self);
-        n += _pm_arena_decommit_free(self);
+        n += _pm_arena_decommit_free(&self->arenas);
     }
     for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
         if (atomic_load_explicit(&h->state, memory_order_acquire) != PM_HEAP_ABANDONED)
@@ -298,7 +288,7 @@ size_t _pm_heaps_trim(void)
             _pm_heap_collect(h);
             n += _pm_pool_release_empty(h);
             n += _pm_span_release_empty(h);
-            n += _pm_arena_decommit_free(h);
+            n += _pm_arena_decommit_free(&h->arenas);
         }
         pthread_mutex_unlock(&h->lock);
     }

@@ -26,7 +26,7 @@
  * (CPython does the same), except one per class kept as a spare (see
  * pool_emptied).  Kept pools are released at thread exit and by malloc_trim.
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <string.h>
@@ -153,6 +153,21 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
     return _pm_pagemap_set(pool, 1, (uintptr_t)pool | PM_PAGE_POOL);
 }
 
+/* A page of the heap's arenas for a pool, and back. */
+static pm_pool_t *pool_page_take(pm_heap_t *heap)
+{
+    pm_pool_t *pool = _pm_arena_pages_take(&heap->arenas, 1);
+    if (pool)
+        atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    return pool;
+}
+
+static void pool_page_return(pm_heap_t *heap, pm_pool_t *pool)
+{
+    atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    _pm_arena_pages_return(&heap->arenas, pool, 1);
+}
+
 static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
 {
     if (pool->listed)
@@ -161,7 +176,7 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     _pm_pagemap_set(pool, 1, 0);
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;
-    _pm_arena_pool_return(heap, pool);
+    pool_page_return(heap, pool);
 }
 
 /* A pool that is not its list's head has no block out any more.  One per
@@ -205,12 +220,12 @@ static void pool_carve(pm_pool_t *pool)
  * Out of line: it would weigh on the carving path's prologue. */
 static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
 {
-    pm_pool_t *pool = _pm_arena_pool_take(heap);
+    pm_pool_t *pool = pool_page_take(heap);
     if (!pool)
         return NULL;
     if (pool_init(heap, pool, c) != 0) {
         pool->heap = NULL;
-        _pm_arena_pool_return(heap, pool);
+        pool_page_return(heap, pool);
         return NULL;
     }
     pool_link_front(heap, pool);
@@ -325,94 +340,6 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
         }
     }
     return n;
-}
-
-/* ---- misuse ----
- * Messages are one line, built on the stack (the heap may be corrupt):
- * "<call>(): <what> 0x<pointer>[ (<more>)]". */
-typedef struct msg_s {
-    char buf[200];
-    size_t n;
-} msg_t;
-
-static void msg_str(msg_t *m, const char *s)
-{
-    while (*s && m->n < sizeof m->buf - 20)
-        m->buf[m->n++] = *s++;
-}
-
-static void msg_ptr(msg_t *m, const void *p)
-{
-    uintptr_t v = (uintptr_t)p;
-    char tmp[16];
-    int k = 0;
-    do {
-        tmp[k++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    m->buf[m->n++] = '0';
-    m->buf[m->n++] = 'x';
-    while (k)
-        m->buf[m->n++] = tmp[--k];
-}
-
-static void msg_head(msg_t *m, const char *call, const char *what, const void *p)
-{
-    m->n = 0;
-    msg_str(m, call);
-    msg_str(m, "(): ");
-    msg_str(m, what);
-    msg_str(m, " ");
-    msg_ptr(m, p);
-}
-
-__attribute__((noreturn)) static void msg_fatal(msg_t *m)
-{
-    m->buf[m->n] = 0;
-    _pm_os_fatal(m->buf);
-}
-
-void _pm_fatal_ptr(const char *call, const char *what, const void *p)
-{
-    /* Under memcheck, a bad pointer given to free or realloc is shown to
-     * memcheck as freed first: it reports it with what it knows (the block it
-     * is in, where that was allocated and freed) before we abort. */
-    if (pm_vg_on() && (call[0] == 'f' || call[0] == 'r'))
-        PM_VG_FREELIKE(p);
-    msg_t m;
-    msg_head(&m, call, what, p);
-    msg_fatal(&m);
-}
-
-/* "malloc(): <what> 0x<where> (<which> 0x<block>[ <after>])" */
-void _pm_fatal_link2(const char *what, const void *where, const char *which, const void *block,
-                     const char *after)
-{
-    msg_t m;
-    msg_head(&m, "malloc", what, where);
-    msg_str(&m, " (");
-    msg_str(&m, which);
-    msg_str(&m, " ");
-    msg_ptr(&m, block);
-    if (after) {
-        msg_str(&m, " ");
-        msg_str(&m, after);
-    }
-    msg_str(&m, ")");
-    msg_fatal(&m);
-}
-
-/* "malloc(): corrupted free list in pool 0x... (link in block 0x...)" */
-void _pm_fatal_link(const char *what, const void *where, const void *block)
-{
-    _pm_fatal_link2(what, where, "link in block", block, NULL);
-}
-
-/* The words for a block that was already freed: "double free" when it is
- * freed again, "pointer already freed" for realloc and malloc_usable_size. */
-const char *_pm_freed_word(const char *call)
-{
-    return call[0] == 'f' && call[1] == 'r' ? "double free" : "pointer already freed";
 }
 
 /* The link in free block b of pool failed its check on pop (internal.h). */

@@ -20,12 +20,11 @@
  *                     (types.h; checked by _pm_strict_taken when the pool
  *                     layer hands the block out again)
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <string.h>
 
 #if defined(PM_VALGRIND) && PM_VALGRIND
-int _pm_vg_race_tool;
 
 /* The bytes of a block memcheck lets the program use: the size it asked
  * for, i.e. the addressable prefix of the block (_pm_slow_alloc made the
@@ -47,26 +46,6 @@ static size_t vg_requested(const char *p, size_t block)
 }
 #endif
 
-void _pm_vg_init(void)
-{
-#if defined(PM_VALGRIND) && PM_VALGRIND
-    if (!RUNNING_ON_VALGRIND)
-        return;
-    /* Each tool answers only its own requests; the others return the
-     * default.  Only memcheck keeps validity bits (GET_VBITS succeeds),
-     * only helgrind counts addressable bytes for GET_ABITS (the default
-     * comes back as an unsigned -2), only drd numbers threads. */
-    uint64_t probe = 0;
-    unsigned char vbits[sizeof probe];
-    if (VALGRIND_GET_VBITS(&probe, vbits, sizeof probe) == 1)
-        _pm_slow |= PM_SLOW_VALGRIND;
-    if (VALGRIND_HG_GET_ABITS(&probe, NULL, sizeof probe) == (long)sizeof probe ||
-        DRD_GET_VALGRIND_THREADID != 0) {
-        _pm_vg_race_tool = 1;
-        PM_VG_ATOMIC_WORDS(_pm_pagemap_root, sizeof _pm_pagemap_root);   /* leaves published by CAS */
-    }
-#endif
-}
 
 void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed)
 {

@@ -13,7 +13,7 @@
  * (pool.c, heap.c): owner-only lists, the heap's xthread_free stack for
  * other threads, one kept empty span per class.
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <string.h>
@@ -100,7 +100,7 @@ static void span_unlink(pm_heap_t *heap, pm_span_t *s)
 static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
 {
     unsigned k = span_pages[m];
-    char *base = _pm_arena_pages_take(heap, k);
+    char *base = _pm_arena_pages_take(&heap->arenas, k);
     if (!base)
         return NULL;
     uintptr_t a = (uintptr_t)base & ~(uintptr_t)(PM_ARENA_SIZE - 1);
@@ -127,7 +127,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN) != 0) {
         _pm_pagemap_set(base, k, 0);
         s->heap = NULL;
-        _pm_arena_pages_return(heap, base, k);
+        _pm_arena_pages_return(&heap->arenas, base, k);
         return NULL;
     }
     atomic_fetch_add_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
@@ -142,7 +142,7 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
     _pm_pagemap_set(base, s->pages, 0);
     s->heap = NULL;
     atomic_fetch_sub_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
-    _pm_arena_pages_return(heap, base, s->pages);
+    _pm_arena_pages_return(&heap->arenas, base, s->pages);
 }
 
 /* Takes free block b, the head of s's list, off the list.  The decoded link

@@ -8,13 +8,12 @@
  * only.  The report is formatted by hand into a stack buffer and written
  * with write(2): no stdio, no allocation, safe at exit.
  */
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <string.h>
 #include <unistd.h>
 
 pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
-pm_global_counters_t _pm_counters;
 
 void _pm_stats_count_alloc(unsigned c)
 {

@@ -9,7 +9,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 #include <errno.h>
 #include <malloc.h>

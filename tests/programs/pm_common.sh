@@ -19,6 +19,11 @@
 #   pm_check_bindings TAG      the traced run bound malloc/free/calloc/realloc of
 #                              the program and of libc.so.6 to libpoolmalloc, and
 #                              never bound malloc or free to anything else
+#   pm_check_new_bindings TAG OBJ...
+#                              the traced run bound operator new (_Znwm) of each
+#                              OBJ (a file name part: libLLVM, ...) to
+#                              libpoolmalloc, and never bound any operator
+#                              new/delete form of any object to anything else
 #   pm_own_stderr FILE         FILE without the poolmalloc: report lines
 #   pm_expect_no_stderr FILE   fail if the program wrote anything else to stderr
 #   pm_fail MESSAGE            report and exit 1
@@ -131,4 +136,25 @@ pm_check_bindings() {
         pm_fail "$1: malloc/free bound to something other than libpoolmalloc"
     fi
     echo "bindings ($1): malloc, free, calloc, realloc of the program and libc.so.6 go to libpoolmalloc"
+}
+
+pm_check_new_bindings() {
+    pm_tag=$1
+    shift
+    pm_all=$PM_WORK/new-bindings-$pm_tag
+    cat "$PM_WORK/ld-$pm_tag".[0-9]* >"$pm_all" 2>/dev/null || pm_fail "no LD_DEBUG output for $pm_tag"
+    for pm_obj in "$@"; do
+        if ! grep -q "binding file [^ ]*${pm_obj}[^ ]* \[0\] to [^ ]*libpoolmalloc[^ ]* \[0\]: normal symbol \`_Znwm'" "$pm_all"; then
+            grep "binding file [^ ]*${pm_obj}[^ ]* \[0\] to [^ ]* \[0\]: normal symbol \`_Znwm'" "$pm_all" | head -3 >&2
+            pm_fail "$pm_tag: operator new (_Znwm) of $pm_obj is not bound to libpoolmalloc (LD_DEBUG=bindings)"
+        fi
+    done
+    # Every form: _Znwm, _Znam, _ZnwmSt11align_val_t..., _ZdlPv, _ZdaPvm, ...
+    pm_re="normal symbol \`_Z\(n[wa]m\|d[la]Pv\)[^']*'"
+    if grep "$pm_re" "$pm_all" | grep -v 'to [^ ]*libpoolmalloc[^ ]* \[0\]' | grep -q .; then
+        grep "$pm_re" "$pm_all" | grep -v 'to [^ ]*libpoolmalloc[^ ]* \[0\]' | head -5 >&2
+        pm_fail "$pm_tag: an operator new/delete form bound to something other than libpoolmalloc"
+    fi
+    echo "bindings ($pm_tag): operator new/delete of $* and every other object go to libpoolmalloc"
+    rm -f "$pm_all"
 }

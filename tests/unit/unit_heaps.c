@@ -2,7 +2,7 @@
  * next thread, so sequential threads reuse one heap; blocks freed after
  * their thread exited are reused. */
 #include "pm_test.h"
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 #include <pthread.h>
 
 static pm_stats_t snap(void)

@@ -1,7 +1,7 @@
 /* The large path: a freed mapping is reused without a system call, the cache
  * is bounded, decays, and malloc_trim releases it. */
 #include "pm_test.h"
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 #include <unistd.h>
 
 static pm_stats_t snap(void)

@@ -1,7 +1,7 @@
 /* Size-class mapping: 64 classes, 8 bytes apart, and what blocks of each
  * class look like from outside. */
 #include "pm_test.h"
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 int main(void)
 {

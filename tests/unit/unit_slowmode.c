@@ -4,7 +4,7 @@
  * and nothing more is counted.  Safe linking survives the switches: blocks
  * freed on one path are allocated on the other. */
 #include "pm_test.h"
-#include "include/internal/internal.h"
+#include "pools/pools.h"
 
 enum { N = 1000, SIZE = 40, CLASS = (SIZE - 1) / 8 };
 

@@ -7,8 +7,8 @@
  * itself serves malloc under memcheck only with
  * --soname-synonyms=somalloc=nouserintercepts (README, "Running under
  * valgrind").  Memcheck then knows poolmalloc's blocks only from these
- * requests.  Start-up (lifecycle.c) asks once whether the tool is memcheck;
- * if it is, _pm_slow gets PM_SLOW_VALGRIND (types.h): the inline fast paths
+ * requests.  Start-up (base/process.c) asks once whether the tool is memcheck;
+ * if it is, _pm_slow gets PM_SLOW_VALGRIND (base.h): the inline fast paths
  * never run and every request below is issued from an out-of-line path.
  * Outside valgrind none is ever reached, and each site costs one test of a
  * flag on a path that is already slow.
@@ -29,8 +29,8 @@
  *                                   (pool.c, span.c, heap.c)
  *   never-used and free blocks,     no-access (pool_init, span_new)
  *   the slack at a pool's end
- *   allocator metadata in small     defined while in use, no heap block
- *   blocks (large records)          (alloc.c, _pm_internal_alloc)
+ *   allocator records (large        mmap'd metadata chunks: defined, no heap
+ *   records, heaps)                 block (arenas/meta.c)
  *   pool headers, span descriptors, ordinary memory: only poolmalloc touches
  *   arena headers, the page map     it; none of it holds a plain pointer to a
  *                                   block handed out (bump and limit are
@@ -45,7 +45,7 @@
 #ifndef PM_VG_H
 #define PM_VG_H
 
-#include "include/internal/types.h"
+#include "base/base.h"
 
 #if defined(PM_VALGRIND) && PM_VALGRIND
 #include <valgrind/drd.h>
@@ -120,10 +120,6 @@ PM_INTERNAL extern int _pm_vg_race_tool; /* running under helgrind or drd (start
 
 #endif
 
-/* Asks valgrind once, at start-up, which tool runs the program: memcheck
- * sets PM_SLOW_VALGRIND, helgrind and drd _pm_vg_race_tool; any other tool
- * (callgrind measuring the fast paths, say) leaves poolmalloc exactly as it
- * runs natively.  Called by _pm_process_init (slow.c). */
-PM_INTERNAL void _pm_vg_init(void);
+
 
 #endif

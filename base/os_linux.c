@@ -1,4 +1,4 @@
-/* os_linux.c -- the OS layer for Linux (layer 0): mmap, munmap, mremap,
+/* os_linux.c -- the OS layer for Linux (floor 0): mmap, munmap, mremap,
  * madvise, the environment, stderr, time and randomness.  See os.h.
  *
  * Built with -DPM_FAULT_INJECTION (test builds only: the object library
@@ -10,7 +10,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "arenas/os.h"
+#include "base/os.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -183,18 +185,20 @@ uint64_t _pm_os_random(void)
     return r;
 }
 
-void _pm_os_fatal(const char *msg)
+void _pm_os_abort(void) { abort(); }
+
+static pthread_key_t thread_exit_key;
+
+int _pm_os_thread_exit_key(void (*destructor)(void *))
 {
-    char buf[256];
-    size_t n = 0;
-    const char *pre = "poolmalloc: ";
-    while (*pre && n < sizeof buf - 2)
-        buf[n++] = *pre++;
-    while (*msg && n < sizeof buf - 2)
-        buf[n++] = *msg++;
-    buf[n++] = '\n';
-    _pm_os_write(2, buf, n);
-    abort();
+    return pthread_key_create(&thread_exit_key, destructor);
+}
+
+void _pm_os_thread_exit_set(void *value) { pthread_setspecific(thread_exit_key, value); }
+
+int _pm_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+    return pthread_atfork(prepare, parent, child);
 }
 
 #ifdef PM_FAULT_INJECTION

@@ -1,7 +1,7 @@
-/* os.h -- the operating-system contract of poolmalloc (layer 0).
+/* os.h -- the operating-system contract of poolmalloc (floor 0, base/).
  *
  * Everything the allocator needs from the kernel and the C runtime goes
- * through these few functions; only arenas/os_linux.c includes <sys/mman.h>.
+ * through these few functions; only base/os_linux.c includes <sys/mman.h>.
  * None of them allocates memory, so all are safe before main(), inside
  * dlsym, and while the allocator's own locks are held.
  *
@@ -52,8 +52,18 @@ uint64_t _pm_os_now_ms(void);
  * that fails (old kernel, no entropy yet) the AT_RANDOM bytes the kernel
  * gave the process, hashed.  Never allocates. */
 uint64_t _pm_os_random(void);
-/* Writes "poolmalloc: <msg>\n" to stderr and aborts the process. */
-__attribute__((noreturn, cold)) void _pm_os_fatal(const char *msg);
+/* Ends the process with SIGABRT (after a fatal report, base/msg.c). */
+__attribute__((noreturn, cold)) void _pm_os_abort(void);
+
+/* Thread exit: registers the one destructor the allocator needs (called
+ * with the value set by _pm_os_thread_exit_set when a thread that set one
+ * exits); 0 or an errno value.  May allocate (glibc's key table), so it is
+ * called after the calling thread can allocate. */
+int _pm_os_thread_exit_key(void (*destructor)(void *));
+void _pm_os_thread_exit_set(void *value);
+/* fork: prepare runs in the forking thread before fork, parent and child
+ * after it; 0 or an errno value. */
+int _pm_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
 #ifdef PM_FAULT_INJECTION
 /* Fault injection (test builds only, -DPM_FAULT_INJECTION): every mmap and

@@ -1,0 +1,174 @@
+/* arenas.h -- floor 1: 256 KiB arenas, the page map, the large path and
+ * the allocator's records.  Uses only base/ (base.h, vg.h); knows nothing of
+ * pools, classes or heaps: what it hands out are pages, mappings and
+ * records, and a heap's arenas are kept in a pm_arena_set_t the heap embeds.
+ *
+ * Memory picture:
+ *
+ *   arena (256 KiB, 256 KiB-aligned, mmap)
+ *   +--------+--------+--------+-----+--------+
+ *   | page 0 | page 1 | page 2 | ... | page 63|   pages 1..63 are handed out
+ *   | header |        |        |     |        |   one by one or in runs
+ *   +--------+--------+--------+-----+--------+
+ *   page 0: pm_arena_t (64 bytes), then 63 slots of 64 bytes that the floor
+ *   above may use as descriptors of the pages (pools/ keeps span descriptors
+ *   there).
+ *
+ * The page map (pagemap.c) tells for any address whose memory it is: the
+ * entry of a page is a pointer to a descriptor with a tag in its low bits
+ * (PM_PAGE_*), set by whoever hands the page out, or 0 (not ours).
+ */
+#ifndef PM_ARENAS_H
+#define PM_ARENAS_H
+
+#include "base/base.h"
+#include "base/vg.h"
+
+/* ---- geometry ------------------------------------------------------------ */
+#define PM_PAGE_SHIFT 12
+#define PM_PAGE_SIZE ((size_t)1 << PM_PAGE_SHIFT)
+#define PM_ARENA_SHIFT 18
+#define PM_ARENA_SIZE ((size_t)1 << PM_ARENA_SHIFT) /* 256 KiB */
+#define PM_ARENA_PAGES (PM_ARENA_SIZE / PM_PAGE_SIZE)
+#define PM_ARENA_USABLE (PM_ARENA_PAGES - 1)        /* page 0 holds the arena header */
+_Static_assert(PM_ARENA_PAGES == 64, "arena bookkeeping keeps one bit per page in a uint64_t");
+_Static_assert(PM_PAGE_SIZE == PM_OS_PAGE, "the OS page");
+
+typedef struct pm_arena_s pm_arena_t;
+typedef struct pm_arena_set_s pm_arena_set_t;
+typedef struct pm_large_s pm_large_t;
+
+/* ---- arena (arena.c) --------------------------------------------------------
+ * Lives in the arena's first page, followed by 63 slots of 64 bytes for the
+ * floor above.  An arena belongs to one arena set (one per heap), which
+ * keeps it on the list by_nfree[nfree] so that allocation can prefer the
+ * fullest arena (CPython >= 2.5): emptier arenas drain and can go back to
+ * the OS.  Invariant: nfree == popcount(free_pages). */
+struct pm_arena_s {
+    uint64_t free_pages;    /* bit i set: page i is not in use (bit 0 always clear) */
+    uint32_t nfree;         /* number of free pages */
+    uint32_t magic;         /* PM_ARENA_MAGIC while mapped */
+    pm_arena_set_t *owner;  /* the set it is filed in, NULL while in the global reserve */
+    pm_arena_t *next;       /* owner->by_nfree[nfree] list, or the reserve (towards older) */
+    pm_arena_t *prev;       /* ... (towards newer) */
+    uint64_t clean_pages;   /* free pages already given back with madvise (subset of free_pages) */
+    uint64_t empty_since_ms; /* in the reserve: when it joined */
+};
+#define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
+_Static_assert(sizeof(pm_arena_t) <= 64, "the arena header shares page 0 with 63 descriptors");
+
+/* The arenas of one heap, by free page count; only its owner (or whoever
+ * holds the owner's lock) touches it. */
+struct pm_arena_set_s {
+    pm_arena_t *by_nfree[PM_ARENA_PAGES]; /* arenas by free page count */
+    uint64_t arenas_with_free;            /* bit n set: by_nfree[n] non-empty */
+};
+
+/* First of k free consecutive pages (1..16) of the set's arenas, from the
+ * fullest arena that has them or a new one; NULL if out of memory. */
+PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k);
+PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k);
+PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas released */
+PM_INTERNAL size_t _pm_arena_decommit_free(pm_arena_set_t *set); /* returns pages given back */
+PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
+PM_INTERNAL void _pm_arena_fork_prepare(void);
+PM_INTERNAL void _pm_arena_fork_parent(void);
+PM_INTERNAL void _pm_arena_fork_child(void);
+
+/* ---- the allocator's records (meta.c) -----------------------------------------
+ * One kind of record: fixed size (a power of two, 8..4096), its free list
+ * and the chunk it is carving.  Statically initialised by its user:
+ * pm_meta_kind_t k = PM_META_KIND(sizeof(struct)). */
+typedef struct pm_meta_kind_s {
+    size_t size;            /* record size */
+    void *free;             /* freed records, links mangled (meta.c) */
+    char *bump;             /* next never-used record of the current chunk */
+    size_t left;            /* bytes left after bump in that chunk */
+} pm_meta_kind_t;
+#define PM_META_POW2(n) ((size_t)1 << (64 - __builtin_clzll((unsigned long long)(n) - 1)))
+#define PM_META_KIND(n) {.size = PM_META_POW2(n)}
+PM_INTERNAL void *_pm_meta_alloc(pm_meta_kind_t *kind);   /* a zeroed record, or NULL */
+PM_INTERNAL void _pm_meta_free(pm_meta_kind_t *kind, void *rec);
+PM_INTERNAL bool _pm_meta_owns(const void *addr);   /* in a metadata chunk (tests) */
+PM_INTERNAL void _pm_meta_fork_prepare(void);
+PM_INTERNAL void _pm_meta_fork_parent(void);
+PM_INTERNAL void _pm_meta_fork_child(void);
+
+/* ---- large path (large.c) -----------------------------------------------------
+ * A large request gets its own mapping.  Its record is allocator metadata
+ * (meta.c), not in the mapping (so the mapping is exactly whole pages and a
+ * pointer's page finds the record through the page map) and never in
+ * memory a program block is carved from.  Freed mappings stay in a cache
+ * until reused, evicted by the byte bound, or unused for the decay time.
+ * Mechanism only: the malloc API's bookkeeping (statistics, valgrind,
+ * strict mode) is done by pools/alloc.c around these calls. */
+struct pm_large_s {
+    uint64_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
+    uintptr_t user_x;       /* pointer handed out, mangled (large.c, rec_user) */
+    uintptr_t base_x;       /* start of the mapping, mangled (rec_base) */
+    size_t map_size;        /* bytes mapped */
+    size_t size;            /* bytes requested */
+    pm_large_t *next;       /* cache list (cached records only) */
+    pm_large_t *prev;
+    uint64_t freed_ms;      /* when it entered the cache */
+};
+#define PM_LARGE_LIVE 0x4c41524745u   /* "LARGE" */
+#define PM_LARGE_CACHED 0x4341434845u /* "CACHE" */
+
+/* A mapping of at least size bytes aligned to align (0: a page), new
+ * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */
+PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh);
+PM_INTERNAL void _pm_large_free(pm_large_t *rec);   /* rec checked by _pm_large_check */
+/* Resizes in place, or moves the pages with mremap (only for a block that
+ * starts its mapping: _pm_large_is_plain); NULL with errno ENOMEM, ptr
+ * intact.  The caller copies instead when it must (valgrind). */
+PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size);
+PM_INTERNAL bool _pm_large_is_plain(const pm_large_t *rec);   /* user == start of mapping */
+PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
+PM_INTERNAL size_t _pm_large_requested(const pm_large_t *rec);
+PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);
+PM_INTERNAL int _pm_large_trim(bool all);   /* 1 if something was released */
+PM_INTERNAL void _pm_large_fork_prepare(void);
+PM_INTERNAL void _pm_large_fork_parent(void);
+PM_INTERNAL void _pm_large_fork_child(void);
+
+/* ---- page map (pagemap.c) -------------------------------------------------------
+ * Two-level radix tree over 48-bit addresses at page granularity. */
+#define PM_PAGE_POOL ((uintptr_t)1)
+#define PM_PAGE_LARGE ((uintptr_t)2)
+#define PM_PAGE_SPAN ((uintptr_t)4)
+#define PM_PAGE_TAGS ((uintptr_t)7)
+#define PM_VA_BITS 48
+#define PM_PAGEMAP_LEAF_BITS 18
+#define PM_PAGEMAP_ROOT_BITS (PM_VA_BITS - PM_PAGE_SHIFT - PM_PAGEMAP_LEAF_BITS)
+
+PM_INTERNAL extern _Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+
+/* Sets the entries of [addr, addr + npages pages) to value; 0 on success,
+ * ENOMEM if a leaf could not be mapped. */
+PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value);
+/* Tells helgrind and drd (base/vg.h) that the root is shared through atomics. */
+PM_INTERNAL void _pm_pagemap_vg_init(void);
+
+/* The entry of p's page, for p below 2^PM_VA_BITS. */
+static inline uintptr_t pm_pagemap_get_low(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    _Atomic uintptr_t *leaf = atomic_load_explicit(
+        &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
+    if (pm_unlikely(!leaf))
+        return 0;
+    return atomic_load_explicit(
+        &leaf[(a >> PM_PAGE_SHIFT) & (((uintptr_t)1 << PM_PAGEMAP_LEAF_BITS) - 1)],
+        memory_order_acquire);
+}
+
+/* The entry of any address (0 above the page map's range). */
+static inline uintptr_t pm_pagemap_get(const void *p)
+{
+    if (pm_unlikely((uintptr_t)p >> PM_VA_BITS))
+        return 0;
+    return pm_pagemap_get_low(p);
+}
+
+#endif

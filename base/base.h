@@ -1,0 +1,158 @@
+/* base.h -- the process floor of poolmalloc (floor 0): what every layer
+ * above may use.
+ *
+ *   floor 3  preload/   exported symbols, constructor and destructor
+ *            gc/        tagged objects (the public API + pools/gc_seam.h)
+ *   floor 2  pools/     size classes, pools, spans, thread heaps, the API
+ *   floor 1  arenas/    arenas, the page map, the large path, records
+ *   floor 0  base/      the OS layer (os.h), this header: process words,
+ *                       options, counters, messages; valgrind (vg.h)
+ *
+ * A file includes only headers of its own floor and the floors below
+ * (tools/check-floors.sh, run by ctest, fails otherwise).  Nothing here
+ * allocates.
+ */
+#ifndef PM_BASE_H
+#define PM_BASE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/os.h"
+#include "poolmalloc.h"
+
+#define pm_likely(x) __builtin_expect(!!(x), 1)
+#define pm_unlikely(x) __builtin_expect(!!(x), 0)
+#define PM_INTERNAL __attribute__((visibility("hidden")))
+#define PM_NOINLINE __attribute__((noinline))
+
+/* Checks: PM_DEBUG=1 asserts arguments and states, PM_DEBUG=2 also walks
+ * whole pools and spans to check their invariants (*_is_valid). */
+#ifndef PM_DEBUG
+#define PM_DEBUG 0
+#endif
+#define PM_STR2(x) #x
+#define PM_STR(x) PM_STR2(x)
+#if PM_DEBUG > 0
+#define pm_assert(expr)                                                                     \
+    ((expr) ? (void)0 : _pm_fatal("assertion failed: " #expr " at " __FILE__ ":" PM_STR(__LINE__)))
+#else
+#define pm_assert(expr) ((void)0)
+#endif
+
+/* Strict mode (CMake option POOLMALLOC_STRICT, the poolmalloc-strict test
+ * library): the process runs in slow mode; every block that is freed is
+ * filled with PM_FREE_JUNK except its link word, and the filling is checked
+ * when the block is handed out again (a write after free aborts); new
+ * blocks are filled with PM_ALLOC_JUNK; freed large blocks are unmapped at
+ * once, so that touching one faults.  Costly; for finding bugs. */
+#ifndef PM_STRICT
+#define PM_STRICT 0
+#endif
+#define PM_ALLOC_JUNK 0xaa
+#define PM_FREE_JUNK 0x55
+
+/* ---- the process words (process.c) ----------------------------------------- */
+
+/* Slow mode.  The inline fast paths (pools/pools.h) do no bookkeeping
+ * beyond the free lists.  Anything else done per call -- per-class
+ * statistics, valgrind client requests, strict checking -- puts the
+ * process in slow mode: _pm_slow is non-zero, every thread's fast-path
+ * route is off, and malloc and free of every size go through the
+ * out-of-line paths, which call the hooks in pools/slow.c.  The fast paths
+ * therefore test no flag at all.  Bits: */
+#define PM_SLOW_STATS 1u    /* PM_OPTION_STATS: per-class counters (can change at run time) */
+#define PM_SLOW_VALGRIND 2u /* running under valgrind: client requests (set once, at start-up) */
+#define PM_SLOW_STRICT 4u   /* POOLMALLOC_STRICT build: fill freed blocks, check them on reuse */
+PM_INTERNAL extern unsigned _pm_slow;
+
+/* The secret of safe linking (pools/pools.h, pm_block_s; arenas/meta.c):
+ * random, set once at start-up before any block is freed. */
+PM_INTERNAL extern uintptr_t _pm_secret;
+
+/* Minimum alignment (POOLMALLOC_MIN_ALIGN): 0, or 8 when every malloc of
+ * more than 8 bytes must be 16-aligned.  malloc ors it into size - 1 before
+ * taking the class (pools/pools.h, pm_request_class): the class index
+ * becomes odd, so the block size is a multiple of 16, and blocks of such
+ * classes are 16-aligned.  One instruction on the fast path. */
+PM_INTERNAL extern uintptr_t _pm_align_or;
+
+/* Sets the secret, reads the options and finds valgrind: the part of
+ * process start-up below the allocator (pools/lifecycle.c calls it once,
+ * first).  Never allocates; keeps errno. */
+PM_INTERNAL void _pm_base_init(void);
+
+/* ---- process-wide counters (process.c) --------------------------------------
+ * One list, X(name, what): it generates the structure below and is used by
+ * pools/stats.c for the public copy and the report.  Written with relaxed
+ * atomics on slow paths only. */
+#define PM_GLOBAL_COUNTERS(X)                                                         \
+    X(arenas_mapped, "arenas obtained from the OS, ever")                            \
+    X(arenas_released, "arenas given back to the OS, ever")                          \
+    X(arenas_reserved, "empty arenas kept for reuse now")                            \
+    X(pools_live, "pools carved from arenas and not returned")                       \
+    X(spans_live, "medium spans carved from arenas and not returned")                \
+    X(large_allocs, "large allocations served")                                      \
+    X(large_frees, "large allocations freed")                                        \
+    X(large_hits, "large allocations served from the cache")                         \
+    X(large_misses, "large allocations that had to map")                             \
+    X(large_released, "large mappings returned to the OS, ever")                     \
+    X(large_live_bytes, "bytes mapped for live large allocations")                   \
+    X(large_cached_bytes, "bytes held in the cache of freed mappings")               \
+    X(large_cached_count, "mappings held in that cache")                             \
+    X(heaps_live, "thread heaps owned by a running thread")                          \
+    X(heaps_abandoned, "heaps of exited threads, waiting for adoption")              \
+    X(meta_bytes, "bytes mapped for allocator records (arenas/meta.c)")
+
+typedef struct pm_global_counters_s {
+#define PM_COUNTER_FIELD(name, what) _Atomic uint64_t name;
+    PM_GLOBAL_COUNTERS(PM_COUNTER_FIELD)
+#undef PM_COUNTER_FIELD
+} pm_global_counters_t;
+PM_INTERNAL extern pm_global_counters_t _pm_counters;
+
+/* ---- options (options.c) ----------------------------------------------------
+ * One descriptor table (default, range, variable); _pm_option_values[i]
+ * starts at the default and is read from POOLMALLOC_<NAME> by
+ * _pm_options_init.  _pm_option_store validates and applies a value
+ * (0 or EINVAL): the words above follow their options. */
+PM_INTERNAL extern long _pm_option_values[PM_OPTION_COUNT];
+PM_INTERNAL void _pm_options_init(void);
+PM_INTERNAL int _pm_option_store(int option, long value);
+
+/* ---- messages (msg.c) ---------------------------------------------------------
+ * One builder for every line poolmalloc writes (fatal reports, the
+ * statistics, option warnings): on the stack, no allocation, truncated
+ * rather than overflowed. */
+typedef struct pm_msg_s {
+    char buf[512];
+    size_t n;
+} pm_msg_t;
+PM_INTERNAL void pm_msg_str(pm_msg_t *m, const char *s);
+PM_INTERNAL void pm_msg_ptr(pm_msg_t *m, const void *p);         /* 0x... */
+PM_INTERNAL void pm_msg_u64(pm_msg_t *m, uint64_t v);            /* decimal */
+PM_INTERNAL void pm_msg_u64w(pm_msg_t *m, uint64_t v, int width); /* right-aligned */
+PM_INTERNAL void pm_msg_bytes(pm_msg_t *m, uint64_t v);          /* 1.5 MiB */
+PM_INTERNAL void pm_msg_flush(pm_msg_t *m, int fd);              /* write, empty */
+
+/* A fatal report: "poolmalloc: <msg>" on stderr, then abort. */
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal(const char *msg);
+/* Misuse and corruption: one line on stderr, then abort.
+ * "<call>(): <what> 0x<pointer>" */
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_ptr(const char *call,
+                                                               const char *what, const void *p);
+/* "malloc(): <what> 0x<where> (<which> 0x<block>[ <after>])" */
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link2(const char *what, const void *where,
+                                                                 const char *which,
+                                                                 const void *block,
+                                                                 const char *after);
+/* "malloc(): <what> 0x<where> (link in block 0x<block>)" */
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
+                                                                const void *block);
+/* "double free" when call is free, else "pointer already freed". */
+PM_INTERNAL const char *_pm_freed_word(const char *call);
+
+#endif

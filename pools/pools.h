@@ -1,0 +1,552 @@
+/* pools.h -- floor 2: size classes, pools, medium spans, thread heaps, the
+ * malloc API and its inline fast paths.  Uses base/ and arenas/ only.
+ *
+ * Memory picture:
+ *
+ *   pool (one arena page, 4 KiB):
+ *   | header + live bitmap (128 B) | block | block | ... | slack |
+ *   span (1..16 arena pages): | block | block | ... |, its descriptor in
+ *   the arena's page 0 (arenas/arenas.h)
+ *
+ * Every page of a pool in use has an entry in the page map: `pool |
+ * PM_PAGE_POOL`, every page of a medium span `descriptor | PM_PAGE_SPAN`;
+ * the page holding a large allocation's first byte has `record |
+ * PM_PAGE_LARGE` (arenas/large.c).
+ */
+#ifndef PM_POOLS_H
+#define PM_POOLS_H
+
+#include "arenas/arenas.h"
+
+/* ---- geometry ------------------------------------------------------------ */
+#define PM_POOL_SIZE PM_PAGE_SIZE                  /* one pool = one page */
+#define PM_SMALL_MAX 512                           /* largest small request */
+#define PM_CLASS_COUNT 64                          /* classes 8, 16, ..., 512 */
+#define PM_CLASS_SPACING 8
+#define PM_POOL_HEADER 128                         /* pool header + live bitmap */
+#define PM_POOL_GRANULES (PM_POOL_SIZE / PM_CLASS_SPACING) /* 512: one bit each */
+#define PM_ALIGN_SMALL_MAX PM_POOL_HEADER          /* small blocks can honour this */
+#define PM_MEDIUM_MAX 16384                        /* largest medium request */
+#define PM_MEDIUM_COUNT 20                         /* classes 640, 768, ..., 16384 */
+
+_Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
+               "size classes must cover exactly 1..PM_SMALL_MAX");
+_Static_assert(PM_POOL_HEADER % 16 == 0, "blocks of 16-byte multiple classes must be 16-aligned");
+_Static_assert(PM_CLASS_SPACING == 8, "_pm_align_or (base.h) makes a class odd by or-ing 8");
+
+/* Class of a small request: 0 and 1..8 -> 0, 9..16 -> 1, ..., 505..512 -> 63. */
+static inline unsigned pm_class_of(size_t n) { return (unsigned)((n - (n != 0)) >> 3); }
+static inline size_t pm_class_size(unsigned c) { return (size_t)(c + 1) * PM_CLASS_SPACING; }
+
+typedef struct pm_block_s pm_block_t;
+typedef struct pm_pool_s pm_pool_t;
+typedef struct pm_heap_s pm_heap_t;
+typedef struct pm_span_s pm_span_t;
+
+/* A free block: its first word links the free list it is on, mangled
+ * ("safe linking", as glibc 2.32 does for its tcache):
+ *
+ *     link = next ^ (address of the block) ^ _pm_secret
+ *
+ * _pm_secret is random per process (base/process.c), so a program that
+ * overwrites a freed block (a stale pointer, a heap overflow from the block
+ * before) cannot aim the next allocation somewhere of its choosing, and a
+ * link it clobbered decodes to garbage that the pop catches:
+ *   pools:  next must lie in the block's own page, 8-aligned (one test, see
+ *           pm_pool_pop); a pool's list ends with the pool's own address,
+ *           not NULL, so that even the last link passes the same test;
+ *   spans:  next must be a block start of the span that is not out, or NULL;
+ *   remote: next must be a block of a pool or span of the same heap, or NULL.
+ * A failed check aborts: "malloc(): corrupted free list in pool 0x...". */
+struct pm_block_s {
+    uintptr_t link;
+};
+
+/* ---- pool (pools/pool.c) --------------------------------------------------
+ * States (obmalloc's): a pool is USED (some blocks out, some free or not yet
+ * carved: it is on its class's list in the owning heap), FULL (no block left:
+ * off every list, it rejoins the list when a block comes back) or EMPTY (no
+ * block out: returned to its arena, page map entry cleared).
+ * `used` is the number of blocks out ("out") minus a bias chosen so that
+ * free's fast path needs one test, used <= 0 after the decrement, to find
+ * every event of the slow path: a listed pool emptied (bias 0), a FULL pool
+ * with enough free blocks to rejoin its list (bias capacity - rejoin
+ * count), never for the head of the list (bias -1, its pin) nor a pool with
+ * nothing out (spare, fresh: bias PM_POOL_UNLISTED).  See pool.c.
+ * Invariant: out + (blocks on `free`) +
+ * (limit - bump) / size == capacity, and the live bit of a block's first
+ * granule is 1 exactly while it is out. */
+#define PM_POOL_UNLISTED (1 << 30)
+struct pm_pool_s {
+    pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
+                               list ends with the pool's own address (empty: free == pool) */
+    int32_t used;           /* out - bias: see below */
+    uint16_t size_class;    /* 0..63 */
+    uint16_t block_size;    /* pm_class_size(size_class) */
+    /* Offsets, not pointers: the end of a pool's last block can be the first
+     * block of the next page, and memcheck's leak check would take a pointer
+     * to it for a reference (vg.h). */
+    uint32_t bump;          /* offset of the next never-used block: carved on demand */
+    uint32_t limit;         /* offset of the end of the last whole block */
+    uint64_t reserved;      /* keeps the header at PM_POOL_HEADER bytes */
+    pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
+    pm_pool_t *next;        /* the class list of the heap (USED pools only) */
+    pm_pool_t *prev;
+    uint16_t capacity;      /* blocks that fit after the header */
+    uint16_t listed;        /* 1 while on the heap's class list */
+    int32_t bias;           /* out = used + bias (pool.c, pool_set_bias) */
+    /* One bit per 8-byte granule of the pool; set while a block starting
+     * there is allocated.  Written by the owner with relaxed atomics (plain
+     * moves on x86-64), read by other threads to catch double frees early. */
+    _Atomic uint64_t live[PM_POOL_GRANULES / 64];
+};
+_Static_assert(sizeof(pm_pool_t) == PM_POOL_HEADER, "pool header size");
+
+/* ---- medium classes (pools/span.c) ----------------------------------------
+ * Requests of 513..16384 bytes: four classes per doubling (640, 768, 896,
+ * 1024, 1280, ..., 16384), at most 25% slack.  Class m has blocks of
+ * (5 + m % 4) << (m / 4 + 7) bytes. */
+static inline unsigned pm_medium_class_of(size_t n)
+{
+    unsigned t = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 9..13 */
+    return (t - 9) * 4 + (unsigned)((n - 1) >> (t - 2)) - 4;
+}
+static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << (m / 4 + 7); }
+
+/* ---- span (pools/span.c) ---------------------------------------------------
+ * A span is 1..16 consecutive pages of an arena holding blocks of one medium
+ * class.  Its descriptor is not in the span (a header would waste most of a
+ * block) but in the arena's first page: the descriptor of the span that
+ * starts at page p is at arena + 64 * p, the span at arena + 4096 * p.
+ * States and invariant as for pools (used + free list + uncarved == capacity). */
+struct pm_span_s {
+    pm_block_t *free;       /* freed blocks, ready for reuse */
+    uint32_t bump;          /* offset from the span's first byte of the next never-used
+                               block (not a pointer: see pm_pool_s) */
+    uint32_t reserved2;
+    pm_heap_t *heap;        /* owner while in use */
+    pm_span_t *next;        /* the heap's list for this medium class */
+    pm_span_t *prev;
+    uint16_t used;          /* blocks out */
+    uint16_t capacity;      /* blocks in the span */
+    uint8_t medium_class;   /* 0..19 */
+    uint8_t listed;         /* on the heap's list */
+    uint8_t pages;          /* span length */
+    uint8_t reserved;
+    _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
+    uint32_t block_size;    /* pm_medium_size(medium_class) */
+    uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
+};
+_Static_assert(sizeof(pm_span_t) == 64, "span descriptors are 64 bytes, one per arena page");
+
+/* The first byte of span s: the descriptor of the span at page p of an
+ * arena is at arena + 64 * p. */
+static inline char *pm_span_base(const pm_span_t *s)
+{
+    uintptr_t a = (uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
+}
+
+/* ---- thread heap (pools/heap.c) -------------------------------------------
+ * Each running thread owns one heap: its pools and arenas.  The owner reads
+ * and writes everything without locks.  Other threads only push freed blocks
+ * onto `xthread_free`.  When the thread exits, the heap becomes ABANDONED:
+ * from then on `lock` guards it, and other threads free into it directly,
+ * until a new thread adopts it whole.  Heaps are never unmapped. */
+enum { PM_HEAP_LIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_ZOMBIE = 3 };
+
+struct pm_heap_s {
+    pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
+                                          empty sentinel pool; fast path field first */
+    pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
+                                          the empty sentinel span */
+    pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: an EMPTY pool kept off the list */
+    _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
+    _Atomic int state;                 /* PM_HEAP_* */
+    pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
+    pm_arena_set_t arenas;             /* its arenas (arenas/arenas.h) */
+    pm_heap_t *next_all;               /* every heap ever made (pm_heaps_all) */
+    pm_heap_t *next_abandoned;         /* the abandoned stack */
+    uint64_t id;                       /* for messages and tests */
+};
+
+/* Sentinel pool that every empty class list points to: its free list is
+ * always NULL, which the fast path takes for an empty list (page offset 0,
+ * like a real pool's end of list), so it needs no NULL check on the pool. */
+PM_INTERNAL extern pm_pool_t _pm_empty_pool;
+PM_INTERNAL extern pm_span_t _pm_empty_span;
+
+/* Values of the thread's heap pointer besides a real heap. */
+#define PM_HEAP_NONE ((pm_heap_t *)0)  /* thread has not allocated yet */
+#define PM_HEAP_DEAD ((pm_heap_t *)1)  /* thread is exiting: heap handed over */
+/* The value of the fast-path route (_pm_tls_fast) while the inline fast
+ * paths must not run: before the thread's first allocation, after its exit,
+ * and in slow mode.  No pool has this owner, so free's ownership test fails
+ * too and sends the block to the out-of-line path. */
+PM_INTERNAL extern pm_heap_t _pm_route_heap;   /* heap.c: every class list empty */
+#define PM_ROUTE_GENERIC (&_pm_route_heap)
+
+/* ---- two fast-path primitives GCC does not fuse on its own ---- */
+
+/* Clears bit (g mod 64) of *w and returns whether it was set. */
+static inline bool pm_bit_take(uint64_t *w, uint64_t g)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool was;
+    __asm__("btrq %2, %0" : "+r"(*w), "=@ccc"(was) : "r"(g));
+    return was;
+#else
+    uint64_t bit = (uint64_t)1 << (g & 63);
+    bool was = (*w & bit) != 0;
+    *w &= ~bit;
+    return was;
+#endif
+}
+
+/* Decrements *n and returns whether it is now <= 0. */
+static inline bool pm_dec_le0(int32_t *n)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    bool le;
+    __asm__("decl %0" : "+m"(*n), "=@ccle"(le));
+    return le;
+#else
+    return --*n <= 0;
+#endif
+}
+
+/* The entry of p's page, for p below 2^PM_VA_BITS. */
+/* ---- per-class statistics (stats.c) ---- */
+typedef struct pm_class_counters_s {
+    _Atomic uint64_t allocs, frees, current, peak;
+} pm_class_counters_t;
+PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
+
+/* ---- pools/pool.c ---- */
+PM_INTERNAL PM_NOINLINE void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c);
+PM_INTERNAL PM_NOINLINE void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool);
+PM_INTERNAL void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
+                                     const char *call);
+PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools released */
+PM_INTERNAL void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
+                                         const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *pool, void *p,
+                                                                   const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *pool,
+                                                                  const pm_block_t *b);
+
+/* ---- pools/span.c ---- */
+PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
+PM_INTERNAL void *_pm_span_alloc(pm_heap_t *heap, unsigned m);
+PM_INTERNAL pm_span_t *_pm_span_check(uintptr_t entry, void *p, const char *call);
+PM_INTERNAL void _pm_span_free(uintptr_t entry, void *p, const char *call);
+PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
+                                     const char *call);
+PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
+PM_INTERNAL PM_NOINLINE void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s);
+PM_INTERNAL void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b,
+                                         const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_bad_free(pm_span_t *s, void *p,
+                                                                   const char *call);
+__attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_corrupt(pm_span_t *s,
+                                                                  const pm_block_t *b);
+
+/* ---- pools/heap.c ---- */
+/* The calling thread's heap: a heap, PM_HEAP_NONE or PM_HEAP_DEAD. */
+PM_INTERNAL extern __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
+/* The heap the inline fast paths use: _pm_tls_heap while it is a heap and
+ * the process is not in slow mode (base/base.h), else PM_ROUTE_GENERIC.  Only
+ * the fast paths read it; _pm_heap_route sets it. */
+PM_INTERNAL extern __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec")));
+PM_INTERNAL void _pm_heap_route(void);                   /* recompute _pm_tls_fast */
+PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
+PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is exiting */
+PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
+PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote(pm_pool_t *pool, pm_block_t *b,
+                                                  const char *call);
+PM_INTERNAL void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call);
+PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
+PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
+PM_INTERNAL size_t _pm_heaps_trim(void);
+PM_INTERNAL void _pm_heaps_fork_prepare(void);
+PM_INTERNAL void _pm_heaps_fork_parent(void);
+PM_INTERNAL void _pm_heaps_fork_child(void);
+PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
+
+/* ---- pools/alloc.c ---- */
+/* A small block of class c for a request of `size` bytes (0..512) when the
+ * fast route is off; the class is the caller's (pm_request_class, or the
+ * C++ rule of pm_new_inline). */
+PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(unsigned c, size_t size);
+/* malloc's fast path missed: the list head has no free block, or the
+ * thread is on the route heap (above).  size is 1..512, c its class. */
+PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size);
+PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
+PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
+/* The large path (arenas/large.c) for the malloc API: with the hooks of
+ * slow mode.  NULL with errno ENOMEM. */
+PM_INTERNAL PM_NOINLINE void *_pm_large_alloc_api(size_t size, size_t align, bool zero);
+
+/* ---- pools/stats.c ---- */
+PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
+PM_INTERNAL void _pm_stats_count_free(unsigned c);
+
+/* ---- pools/slow.c: the hooks of slow mode (base/base.h) ----
+ * Called only while _pm_slow is set, around each block the malloc API hands
+ * out or takes back (not around allocator metadata).  `counter` is the
+ * statistics index: the small class, PM_CLASS_COUNT + the medium class, or
+ * -1 for a large allocation; `size` is what the caller asked for, `block`
+ * the usable size. */
+PM_INTERNAL void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed);
+PM_INTERNAL void _pm_slow_free(void *p, size_t block, int counter);
+PM_INTERNAL void _pm_slow_resize(void *p, size_t old_block, size_t new_size); /* in place */
+/* What malloc_usable_size reports for a block of `block` usable bytes: the
+ * block, except under valgrind, where only the bytes asked for may be used. */
+PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);
+/* Strict mode (base/base.h): fill [p, p + n) with PM_FREE_JUNK (a freed
+ * block's link word is left out by the caller); check a block's filling,
+ * all but its link word, when it is taken off its free list or carved
+ * (aborts on a write after free). */
+PM_INTERNAL void _pm_strict_fill(void *p, size_t n);
+PM_INTERNAL void _pm_strict_taken(void *b, size_t block);
+
+/* ---- pools/lifecycle.c: the process and its threads ----
+ * poolmalloc initialises itself on first use, whenever that is (the
+ * dynamic loader and glibc call malloc before any constructor runs). */
+PM_INTERNAL void _pm_process_init(void);    /* idempotent, never allocates */
+PM_INTERNAL void _pm_thread_init_late(void); /* thread-exit key, fork handlers */
+PM_INTERNAL void _pm_process_exit(void);    /* the statistics report, if asked for */
+PM_INTERNAL extern _Atomic int _pm_initialized;
+
+/* ======================= fast paths ======================================= */
+
+static inline uintptr_t pm_link_encode(const pm_block_t *b, const void *next)
+{
+    return (uintptr_t)next ^ (uintptr_t)b ^ _pm_secret;
+}
+
+/* Reading and writing a link.  `vg` is pm_vg_on(), tested once by the
+ * caller (a constant false on the inline fast paths, which never run under
+ * memcheck): the link word of a free block is no-access to memcheck, and is
+ * made addressable just for poolmalloc's own access (vg.h). */
+static inline uintptr_t pm_link_load(const pm_block_t *b, bool vg)
+{
+    if (vg)
+        PM_VG_REQ_DEFINED(b, sizeof *b);
+    uintptr_t link = b->link;
+    if (vg)
+        PM_VG_REQ_NOACCESS(b, sizeof *b);
+    return link;
+}
+
+static inline void pm_link_store(pm_block_t *b, const void *next, bool vg)
+{
+    if (vg)
+        PM_VG_REQ_UNDEFINED(b, sizeof *b);
+    b->link = pm_link_encode(b, next);
+    if (vg)
+        PM_VG_REQ_NOACCESS(b, sizeof *b);
+}
+
+static inline pm_block_t *pm_link_decode(const pm_block_t *b, bool vg)
+{
+    return (pm_block_t *)(pm_link_load(b, vg) ^ (uintptr_t)b ^ _pm_secret);
+}
+
+/* True for a block of a pool's free list, false for its end (the pool's
+ * address) and for the empty sentinel pool's NULL: blocks never start at
+ * page offset 0, where the pool header is. */
+static inline bool pm_pool_is_block(const pm_block_t *b)
+{
+    return ((uintptr_t)b & (PM_POOL_SIZE - 1)) != 0;
+}
+
+/* Takes free block b, the head of pool's list, off the list.  The decoded
+ * link xor b must have no bit outside bits 3..11 set: next is in b's own
+ * page and 8-aligned like b.  With the mangling that is one xor with the
+ * secret, one test, one xor with b. */
+static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
+{
+    uintptr_t d = pm_link_load(b, vg) ^ _pm_secret;   /* next ^ b */
+    if (pm_unlikely(d & ~(uintptr_t)(PM_POOL_SIZE - 8)))
+        _pm_pool_corrupt(pool, b);
+    pool->free = (pm_block_t *)(d ^ (uintptr_t)b);
+}
+
+/* The live bitmap: bit g of the 512 is 8-byte granule g of the page.  The
+ * word is (b >> 9) & 7; the bit, (b >> 3) & 63. */
+static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
+{
+    return (_Atomic uint64_t *)&pool->live[((uintptr_t)b >> 9) & 7];
+}
+
+static inline uint64_t pm_live_bit(const void *b)
+{
+    return (uint64_t)1 << (((uintptr_t)b >> 3) & 63);
+}
+
+static inline void pm_live_set(pm_pool_t *pool, const void *b)
+{
+    _Atomic uint64_t *w = pm_live_word(pool, b);
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | pm_live_bit(b),
+                          memory_order_relaxed);
+}
+
+/* Pops a block of class c (for a request of `size` bytes, 1..512) from
+ * heap's list head; the route heap and an empty list miss. */
+static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
+{
+    pm_pool_t *pool = heap->pools[c];
+    pm_block_t *b = pool->free;
+    if (pm_likely(pm_pool_is_block(b))) {
+        pm_pool_pop(pool, b, false);
+        pool->used++;
+        pm_live_set(pool, b);
+        return b;
+    }
+    return _pm_small_alloc_miss(heap, c, size);
+}
+
+/* Frees block p of pool, whose owner is the calling thread's heap.  p is
+ * 8-aligned (pm_free_inline checks; the other callers check themselves).
+ * `vg`: see pm_link_load. */
+static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p,
+                                       const char *call, bool vg)
+{
+    _Atomic uint64_t *w = pm_live_word(pool, p);
+    uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
+    if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 3)))
+        _pm_pool_bad_free(pool, p, call);
+    atomic_store_explicit(w, word, memory_order_relaxed);
+    pm_block_t *b = (pm_block_t *)p;
+    pm_link_store(b, pool->free, vg);
+    pool->free = b;
+    if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (pm_pool_s) */
+        _pm_pool_free_generic(heap, pool);
+}
+
+/* ---- medium blocks (513..16384 bytes, spans) ----
+ * The same two paths for spans (whose list head holds a pin too, span.c),
+ * minus the pools' bias: a span's blocks are found by a multiply (recip),
+ * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
+ * the span and is 8-aligned.  Slow mode (route heap) and every miss go to
+ * span.c, whose checks are exact. */
+static inline void *pm_medium_alloc_inline(size_t size)
+{
+    pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_of(size)];
+    pm_block_t *b = s->free;
+    if (pm_likely(b != NULL)) {
+        uintptr_t base = (uintptr_t)pm_span_base(s);
+        uintptr_t next = b->link ^ (uintptr_t)b ^ _pm_secret;
+        if (pm_unlikely(next && ((next - base) >= ((uintptr_t)s->pages << PM_PAGE_SHIFT) ||
+                                 (next & 7))))
+            _pm_span_corrupt(s, b);
+        s->free = (pm_block_t *)next;
+        s->used++;
+        uint64_t idx = (((uintptr_t)b - base) * s->recip) >> 32;
+        atomic_store_explicit(&s->live,
+                              atomic_load_explicit(&s->live, memory_order_relaxed) |
+                                  ((uint64_t)1 << idx),
+                              memory_order_relaxed);
+        return b;
+    }
+    return _pm_medium_alloc(size);
+}
+
+/* Frees block p of span s, owned by the calling thread's heap. */
+static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pm_span_base(s);
+    uint64_t idx = (off * s->recip) >> 32;
+    uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
+    if (pm_unlikely(idx * s->block_size != off || idx >= s->capacity ||
+                    !pm_bit_take(&live, idx)))
+        _pm_span_bad_free(s, p, "free");
+    atomic_store_explicit(&s->live, live, memory_order_relaxed);
+    pm_block_t *b = (pm_block_t *)p;
+    b->link = pm_link_encode(b, s->free);
+    s->free = b;
+    if (pm_unlikely(--s->used == 0 || !s->listed))
+        _pm_span_free_generic(heap, s);
+}
+
+/* The small class malloc uses for a request of 1..512 bytes: its own
+ * class, or with POOLMALLOC_MIN_ALIGN=16 the next one whose blocks are
+ * 16-aligned (base/base.h, _pm_align_or). */
+static inline unsigned pm_request_class(size_t size)
+{
+    return (unsigned)(((size - 1) | _pm_align_or) >> 3);
+}
+
+/* Medium and large requests, and malloc(0): the rest of malloc once m =
+ * size - 1 is known not to be small. */
+static inline void *pm_malloc_not_small(size_t m, size_t size)
+{
+    if (pm_likely(m < PM_MEDIUM_MAX))
+        return pm_medium_alloc_inline(size);
+    if (size == 0)
+        return _pm_small_alloc_generic(pm_request_class(1), 0);
+    return _pm_large_alloc_api(size, 0, false);
+}
+
+/* malloc: the thread's heap, one list pop. */
+static inline void *pm_malloc_inline(size_t size)
+{
+    size_t m = size - 1;                    /* size 0 wraps around */
+    if (pm_likely(m < PM_SMALL_MAX))
+        return pm_small_alloc(_pm_tls_fast, (m | _pm_align_or) >> 3, size);
+    return pm_malloc_not_small(m, size);
+}
+
+/* C++ operator new (preload/override_cxx.c): as malloc, but a request of
+ * more than 8 bytes always gets a class whose blocks are 16-aligned, since
+ * compilers assume __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16) for any object of
+ * 16 bytes or more that new returns (clang merges a constructor's stores
+ * into movaps).  Classes 1, 3, 5, ... are the multiples of 16; class 0
+ * (8 bytes) can hold no 16-aligned object.  NULL only when out of memory. */
+static inline void *pm_new_inline(size_t size)
+{
+    size_t m = size - 1;
+    if (pm_likely(m < PM_SMALL_MAX)) {
+        size_t c = (m | _pm_align_or) >> 3;
+        c |= (c != 0);
+        return pm_small_alloc(_pm_tls_fast, c, size);
+    }
+    return pm_malloc_not_small(m, size);
+}
+
+/* free: one page-map lookup, then a list push when the block is ours and
+ * the thread may use the fast path (any other case: _pm_heap_free_remote).
+ * One test sends pointers that are misaligned or beyond the page map to
+ * the out-of-line path, which names what is wrong with them. */
+static inline void pm_free_inline(void *p)
+{
+    const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
+    if (pm_likely(!((uintptr_t)p & odd))) {
+        uintptr_t entry = pm_pagemap_get_low(p);
+        if (pm_likely(entry & PM_PAGE_POOL)) {
+            pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+            pm_heap_t *heap = _pm_tls_fast;
+            if (pm_likely(pool->heap == heap)) {
+                pm_small_free_local(heap, pool, p, "free", false);
+                return;
+            }
+            _pm_heap_free_remote(pool, (pm_block_t *)p, "free");
+            return;
+        }
+        if (entry & PM_PAGE_SPAN) {
+            pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+            pm_heap_t *heap = _pm_tls_fast;
+            if (pm_likely(s->heap == heap)) {
+                pm_span_free_inline(heap, s, p);
+                return;
+            }
+        }
+        if (p)
+            _pm_free_generic(p, entry, "free");
+        return;
+    }
+    _pm_free_generic(p, pm_pagemap_get(p), "free");
+}
+
+#endif

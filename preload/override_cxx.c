@@ -1,0 +1,143 @@
+/* override_cxx.c -- the C++ allocation functions (shim).
+ *
+ * libstdc++'s operator new calls malloc: two calls per object, and the
+ * alignment it returns is malloc's.  Compilers assume more of new than of
+ * malloc: a new'd object of 16 bytes or more is taken to be 16-aligned
+ * (__STDCPP_DEFAULT_NEW_ALIGNMENT__; clang merges a constructor's stores
+ * into movaps right after the call).  So poolmalloc exports the whole
+ * family itself, as jemalloc, tcmalloc and mimalloc do, with new's own
+ * class rule (pm_new_inline: every request of more than 8 bytes gets a
+ * 16-aligned block).  The symbols are the Itanium C++ ABI names, defined
+ * here in C so that they reach the inline fast paths; deletes of every form
+ * are free (a sized delete's size is not trusted: free checks the pointer
+ * as always).  The failure path -- the new_handler loop, std::bad_alloc --
+ * is C++ (new_failed.cpp).
+ *
+ * This file is built with -fexceptions: std::bad_alloc and a handler's own
+ * exception propagate through these frames.
+ */
+#include "pools/pools.h"
+
+#define PM_EXPORT __attribute__((visibility("default")))
+
+/* new_failed.cpp: calls the installed std::new_handler until an allocation
+ * succeeds; without a handler throws std::bad_alloc, or returns NULL when
+ * `nothrow`.  align is 0 for the forms without std::align_val_t. */
+PM_INTERNAL PM_NOINLINE void *_pm_new_failed(size_t size, size_t align, bool nothrow);
+
+/* One more try for _pm_new_failed, after a handler ran. */
+PM_INTERNAL void *_pm_new_retry(size_t size, size_t align)
+{
+    if (align <= PM_CLASS_SPACING)
+        return pm_new_inline(size);
+    return _pm_alloc_aligned(align, size ? size : 1);
+}
+
+static inline void *new_plain(size_t size, bool nothrow)
+{
+    void *p = pm_new_inline(size);
+    if (pm_likely(p != NULL))
+        return p;
+    return _pm_new_failed(size, 0, nothrow);
+}
+
+/* align is a power of two (the program's contract for std::align_val_t);
+ * one of 16 still needs more than new's rule for sizes up to 8. */
+static inline void *new_aligned(size_t size, size_t align, bool nothrow)
+{
+    void *p = align <= PM_CLASS_SPACING ? pm_new_inline(size)
+                                        : _pm_alloc_aligned(align, size ? size : 1);
+    if (pm_likely(p != NULL))
+        return p;
+    return _pm_new_failed(size, align, nothrow);
+}
+
+/* operator new / new[] (size_t) */
+PM_EXPORT void *_Znwm(size_t size) { return new_plain(size, false); }
+PM_EXPORT void *_Znam(size_t size) { return new_plain(size, false); }
+/* (size_t, const std::nothrow_t &) */
+PM_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt)
+{
+    (void)nt;
+    return new_plain(size, true);
+}
+PM_EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nt)
+{
+    (void)nt;
+    return new_plain(size, true);
+}
+/* (size_t, std::align_val_t) */
+PM_EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t align)
+{
+    return new_aligned(size, align, false);
+}
+PM_EXPORT void *_ZnamSt11align_val_t(size_t size, size_t align)
+{
+    return new_aligned(size, align, false);
+}
+/* (size_t, std::align_val_t, const std::nothrow_t &) */
+PM_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
+{
+    (void)nt;
+    return new_aligned(size, align, true);
+}
+PM_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
+{
+    (void)nt;
+    return new_aligned(size, align, true);
+}
+
+/* operator delete / delete[]: plain, sized, aligned, sized + aligned, and
+ * the nothrow forms (called when a placement-new constructor throws). */
+PM_EXPORT void _ZdlPv(void *p) { pm_free_inline(p); }
+PM_EXPORT void _ZdaPv(void *p) { pm_free_inline(p); }
+PM_EXPORT void _ZdlPvm(void *p, size_t size)
+{
+    (void)size;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdaPvm(void *p, size_t size)
+{
+    (void)size;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t align)
+{
+    (void)align;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t align)
+{
+    (void)align;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align)
+{
+    (void)size, (void)align;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align)
+{
+    (void)size, (void)align;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt)
+{
+    (void)nt;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt)
+{
+    (void)nt;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt)
+{
+    (void)align, (void)nt;
+    pm_free_inline(p);
+}
+PM_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt)
+{
+    (void)align, (void)nt;
+    pm_free_inline(p);
+}
