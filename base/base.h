@@ -95,6 +95,7 @@ PM_INTERNAL void _pm_base_init(void);
     X(arenas_reserved, "empty arenas kept for reuse now")                            \
     X(pools_live, "pools carved from arenas and not returned")                       \
     X(spans_live, "medium spans carved from arenas and not returned")                \
+    X(span_pages_live, "pages of the live spans")                                    \
     X(large_allocs, "large allocations served")                                      \
     X(large_frees, "large allocations freed")                                        \
     X(large_hits, "large allocations served from the cache")                         \
@@ -120,6 +121,8 @@ PM_INTERNAL extern pm_global_counters_t _pm_counters;
  * _pm_options_init.  _pm_option_store validates and applies a value
  * (0 or EINVAL): the words above follow their options. */
 PM_INTERNAL extern long _pm_option_values[PM_OPTION_COUNT];
+#define PM_STATS_FILE_MAX 1024
+PM_INTERNAL extern char _pm_stats_file[PM_STATS_FILE_MAX]; /* POOLMALLOC_STATS_FILE, absolute, or "" */
 PM_INTERNAL void _pm_options_init(void);
 PM_INTERNAL int _pm_option_store(int option, long value);
 

@@ -26,6 +26,11 @@ extern "C" {
 #define POOLMALLOC_VERSION_PATCH 0
 #define POOLMALLOC_VERSION "0.1.0"
 
+/* The library's version, "MAJOR.MINOR.PATCH" (CMake's project version; the
+ * build checks that the macros above agree with it).  A program compiled
+ * against one header and run with another library can compare the two. */
+PM_API const char *pm_version(void);
+
 /* ---- allocation ------------------------------------------------------- */
 PM_API void  *pm_malloc(size_t size);
 PM_API void   pm_free(void *ptr);
@@ -43,7 +48,9 @@ PM_API void   pm_malloc_stats(void);
 
 /* ---- options ------------------------------------------------------------
  * Each option is read once, at first use, from the environment variable
- * POOLMALLOC_<NAME>; pm_option_set overrides it afterwards. */
+ * POOLMALLOC_<NAME>; pm_option_set overrides it afterwards.  Booleans take
+ * 0/1, yes/no, true/false, on/off.  POOLMALLOC_STATS_FILE (a path, %p for
+ * the process id: where the report at exit goes) is read the same way. */
 typedef enum pm_option_e {
     PM_OPTION_STATS = 0,          /* POOLMALLOC_STATS: 1 = count per class, print at exit */
     PM_OPTION_ARENA_RESERVE,      /* POOLMALLOC_ARENA_RESERVE: empty arenas kept mapped (4) */
@@ -52,6 +59,8 @@ typedef enum pm_option_e {
     PM_OPTION_ARENA_DECAY_MS,     /* POOLMALLOC_ARENA_DECAY_MS: empty arenas beyond the reserve unused this long are unmapped (1000) */
     PM_OPTION_ARENA_CACHE,        /* POOLMALLOC_ARENA_CACHE: bytes of empty arenas kept for that time at most (16 MiB) */
     PM_OPTION_MIN_ALIGN,          /* POOLMALLOC_MIN_ALIGN: 8, or 16 = every malloc of 9 bytes or more is 16-aligned (8) */
+    PM_OPTION_VERBOSE,            /* POOLMALLOC_VERBOSE: 1 = one line at start-up: version, pid, options (0) */
+    PM_OPTION_STATS_JSON,         /* POOLMALLOC_STATS_JSON: 1 = the report at exit is JSON (0) */
     PM_OPTION_COUNT
 } pm_option_t;
 
@@ -93,12 +102,25 @@ typedef struct pm_stats_s {
     uint64_t large_released;       /* mappings returned to the OS, ever */
     uint64_t heaps_live;           /* thread heaps owned by a running thread */
     uint64_t heaps_abandoned;      /* heaps of exited threads, waiting for adoption */
+    /* Version 2: totals in bytes. */
+    uint64_t span_pages_live;      /* pages in medium spans carved and not returned */
+    uint64_t counting;             /* 1 while PM_OPTION_STATS counts blocks (the next two need it) */
+    uint64_t bytes_in_use;         /* blocks handed out and not freed: small + medium + large
+                                      (a large block counts its whole mapping); 0 when not counting */
+    uint64_t bytes_peak;           /* the highest bytes_in_use seen at an allocation while counting */
+    uint64_t bytes_in_pages;       /* pages that hold blocks in use: pools, spans, live large mappings
+                                      (known without counting; at least bytes_in_use) */
+    uint64_t bytes_mapped;         /* mapped by poolmalloc: arenas, live and cached large mappings */
+    uint64_t bytes_cached;         /* mapped and kept for reuse: reserved arenas, cached large mappings */
+    uint64_t bytes_resident;       /* the whole process's resident memory now (/proc/self/statm) */
+    uint64_t bytes_resident_peak;  /* the process's peak resident memory (getrusage) */
 } pm_stats_t;
 
-#define PM_STATS_VERSION 1
+#define PM_STATS_VERSION 2
 
 PM_API void pm_stats_get(pm_stats_t *out);
-PM_API void pm_stats_print(int fd);     /* the report malloc_stats() prints, to fd */
+PM_API void pm_stats_print(int fd);      /* the report malloc_stats() prints, to fd */
+PM_API void pm_stats_print_json(int fd); /* the same figures as one JSON object, to fd */
 
 /* The size class that serves a request of `size` bytes: 0..63 for small
  * requests (blocks of 8*(c+1) bytes), 64..83 for medium ones, or -1 when the

@@ -38,7 +38,7 @@ void _pm_process_init(void)
 void _pm_process_exit(void)
 {
     if (_pm_slow & PM_SLOW_STATS)
-        pm_stats_print(stats_fd >= 0 ? stats_fd : 2);
+        _pm_stats_report_exit(stats_fd >= 0 ? stats_fd : 2);   /* stats.c: file, JSON */
 }
 
 /* Runs at thread exit (glibc calls key destructors with the value). */

@@ -290,6 +290,16 @@ PM_INTERNAL PM_NOINLINE void *_pm_large_alloc_api(size_t size, size_t align, boo
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
 PM_INTERNAL void _pm_stats_count_free(unsigned c);
+PM_INTERNAL void _pm_stats_count_large(void);   /* a large block was handed out: peak */
+/* The report at exit, to POOLMALLOC_STATS_FILE or else to fd; JSON if
+ * POOLMALLOC_STATS_JSON. */
+PM_INTERNAL void _pm_stats_report_exit(int fd);
+/* Writes v in decimal into buf (at least 21 bytes), NUL-terminated;
+ * returns the number of digits.  No allocation, no locale. */
+PM_INTERNAL size_t _pm_fmt_u64(char *buf, uint64_t v);
+/* malloc_info's XML (glibc's shape), handed to sink piece by piece. */
+typedef void (*pm_sink_fn)(void *arg, const char *buf, size_t len);
+PM_INTERNAL void _pm_stats_print_xml(pm_sink_fn sink, void *arg);
 
 /* ---- pools/slow.c: the hooks of slow mode (base/base.h) ----
  * Called only while _pm_slow is set, around each block the malloc API hands

@@ -49,8 +49,12 @@ static size_t vg_requested(const char *p, size_t block)
 
 void _pm_slow_alloc(void *p, size_t size, size_t block, int counter, bool zeroed)
 {
-    if ((_pm_slow & PM_SLOW_STATS) && counter >= 0)
-        _pm_stats_count_alloc((unsigned)counter);
+    if (_pm_slow & PM_SLOW_STATS) {
+        if (counter >= 0)
+            _pm_stats_count_alloc((unsigned)counter);
+        else
+            _pm_stats_count_large();
+    }
     if (PM_STRICT && !zeroed) {
         /* The whole usable block of a small or medium one; what was asked
          * for of a large mapping. */

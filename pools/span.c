@@ -131,6 +131,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
         return NULL;
     }
     atomic_fetch_add_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.span_pages_live, k, memory_order_relaxed);
     return s;
 }
 
@@ -142,6 +143,7 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
     _pm_pagemap_set(base, s->pages, 0);
     s->heap = NULL;
     atomic_fetch_sub_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&_pm_counters.span_pages_live, s->pages, memory_order_relaxed);
     _pm_arena_pages_return(&heap->arenas, base, s->pages);
 }
 

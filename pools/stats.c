@@ -1,19 +1,48 @@
-/* stats.c -- counters and the statistics report (layer 1).
+/* stats.c -- counters and the statistics reports (layer 1).
  *
  * Per-class counters cost nothing unless POOLMALLOC_STATS=1, which puts the
- * process in slow mode (types.h): the hooks of slow.c count each block.  When on, they are process-wide atomics, so current and
- * peak bytes are exact for the whole process (at the price of an atomic add
- * per call: statistics mode is for diagnosis, not for timing).  Arena,
- * large-path and heap counters are kept always; they change on slow paths
- * only.  The report is formatted by hand into a stack buffer and written
- * with write(2): no stdio, no allocation, safe at exit.
+ * process in slow mode (types.h): the hooks of slow.c count each block.  When
+ * on, they are process-wide atomics, so current and peak bytes are exact for
+ * the whole process (at the price of an atomic add per call: statistics mode
+ * is for diagnosis, not for timing).  Arena, span, large-path and heap
+ * counters are kept always; they change on slow paths only, so the bytes
+ * mapped, cached and held in pages are known without counting.
+ *
+ * Three forms of one snapshot (pm_stats_get): the text report that
+ * malloc_stats() and the exit report print, JSON (pm_stats_print_json,
+ * POOLMALLOC_STATS_JSON=1) and glibc's malloc_info XML.  All are formatted
+ * by hand into a stack buffer and handed to write(2) or to a sink: no stdio,
+ * no allocation, safe inside the allocator and at exit with stdout closed.
+ * Reports are not cancellation points: the thread's cancel state is off
+ * while one is written.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "pools/pools.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
+
+/* While counting: bytes in small and medium blocks handed out (the sum of
+ * the classes' current), and the highest value of that plus the live large
+ * bytes seen at an allocation. */
+static _Atomic uint64_t bytes_current, bytes_peak;
+
+static void peak_note(uint64_t cur)
+{
+    uint64_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
+    while (cur > peak && !atomic_compare_exchange_weak_explicit(&bytes_peak, &peak, cur,
+                                                                 memory_order_relaxed,
+                                                                 memory_order_relaxed))
+        ;
+}
 
 void _pm_stats_count_alloc(unsigned c)
 {
@@ -26,28 +55,74 @@ void _pm_stats_count_alloc(unsigned c)
                                                                  memory_order_relaxed,
                                                                  memory_order_relaxed))
         ;
+    uint64_t all = atomic_fetch_add_explicit(&bytes_current, size, memory_order_relaxed) + size;
+    peak_note(all + atomic_load_explicit(&_pm_counters.large_live_bytes, memory_order_relaxed));
 }
 
 void _pm_stats_count_free(unsigned c)
 {
     pm_class_counters_t *k = &_pm_class_counters[c];
+    uint64_t size = pm_class_block_size((int)c);
     atomic_fetch_add_explicit(&k->frees, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&k->current, pm_class_block_size((int)c), memory_order_relaxed);
+    atomic_fetch_sub_explicit(&k->current, size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&bytes_current, size, memory_order_relaxed);
+}
+
+void _pm_stats_count_large(void)
+{
+    peak_note(atomic_load_explicit(&bytes_current, memory_order_relaxed) +
+              atomic_load_explicit(&_pm_counters.large_live_bytes, memory_order_relaxed));
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+/* A counter that went below zero (counting switched on at run time, then a
+ * block from before was freed) reads as 0. */
+static uint64_t unwrap(uint64_t v) { return v > (UINT64_MAX >> 1) ? 0 : v; }
+
+/* The process's resident set now and at its peak, in bytes.  Raw system
+ * calls: no stdio, and not cancellation points. */
+static void resident_get(uint64_t *now, uint64_t *peak)
+{
+    *now = 0;
+    *peak = 0;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        *peak = (uint64_t)ru.ru_maxrss * 1024;
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[128];
+    long n = syscall(SYS_read, (int)fd, buf, sizeof buf - 1);
+    syscall(SYS_close, (int)fd);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    const char *p = buf;
+    while (*p && *p != ' ')   /* size */
+        p++;
+    uint64_t pages = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)   /* resident */
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    *now = pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (*peak < *now)   /* the kernel updates its high-water mark lazily */
+        *peak = *now;
+}
+
 void pm_stats_get(pm_stats_t *out)
 {
+    int saved = errno;
     pm_stats_t s;
     memset(&s, 0, sizeof s);
     s.size = sizeof s;
     s.version = PM_STATS_VERSION;
+    uint64_t in_blocks = 0;
     for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
         s.classes[c].allocs = LOAD(_pm_class_counters[c].allocs);
         s.classes[c].frees = LOAD(_pm_class_counters[c].frees);
-        s.classes[c].current_bytes = LOAD(_pm_class_counters[c].current);
+        s.classes[c].current_bytes = unwrap(LOAD(_pm_class_counters[c].current));
         s.classes[c].peak_bytes = LOAD(_pm_class_counters[c].peak);
+        in_blocks += s.classes[c].current_bytes;
     }
     s.arenas_mapped = LOAD(_pm_counters.arenas_mapped);
     s.arenas_released = LOAD(_pm_counters.arenas_released);
@@ -65,19 +140,37 @@ void pm_stats_get(pm_stats_t *out)
     s.large_released = LOAD(_pm_counters.large_released);
     s.heaps_live = LOAD(_pm_counters.heaps_live);
     s.heaps_abandoned = LOAD(_pm_counters.heaps_abandoned);
+    s.span_pages_live = LOAD(_pm_counters.span_pages_live);
+    s.counting = (_pm_slow & PM_SLOW_STATS) != 0;
+    if (s.counting) {
+        s.bytes_in_use = in_blocks + s.large_live_bytes;
+        s.bytes_peak = LOAD(bytes_peak);
+        if (s.bytes_peak < s.bytes_in_use)
+            s.bytes_peak = s.bytes_in_use;
+    }
+    s.bytes_in_pages = (s.pools_live + s.span_pages_live) * PM_PAGE_SIZE + s.large_live_bytes;
+    s.bytes_mapped = s.arenas_live * PM_ARENA_SIZE + s.large_live_bytes + s.large_cached_bytes;
+    s.bytes_cached = s.arenas_reserved * PM_ARENA_SIZE + s.large_cached_bytes;
+    resident_get(&s.bytes_resident, &s.bytes_resident_peak);
     *out = s;
+    errno = saved;
 }
 
 /* ---- a tiny formatter ---- */
 typedef struct out_s {
-    int fd;
+    int fd;             /* written with _pm_os_write, unless sink is set */
+    pm_sink_fn sink;
+    void *arg;
     size_t len;
     char buf[512];
 } out_t;
 
 static void out_flush(out_t *o)
 {
-    _pm_os_write(o->fd, o->buf, o->len);
+    if (o->sink)
+        o->sink(o->arg, o->buf, o->len);
+    else
+        _pm_os_write(o->fd, o->buf, o->len);
     o->len = 0;
 }
 
@@ -90,23 +183,56 @@ static void out_str(out_t *o, const char *s)
     }
 }
 
-/* Unsigned decimal, right-aligned in `width` columns (0: no padding). */
-static void out_num(out_t *o, uint64_t v, int width)
+size_t _pm_fmt_u64(char *buf, uint64_t v)
 {
     char tmp[24];
-    int n = 0;
+    size_t n = 0, k = 0;
     do {
         tmp[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    char line[48];
-    int k = 0;
-    for (int pad = width - n; pad > 0 && k < 24; pad--)
-        line[k++] = ' ';
     while (n)
-        line[k++] = tmp[--n];
-    line[k] = 0;
-    out_str(o, line);
+        buf[k++] = tmp[--n];
+    buf[k] = 0;
+    return k;
+}
+
+/* Unsigned decimal, right-aligned in `width` columns (0: no padding). */
+static void out_num(out_t *o, uint64_t v, int width)
+{
+    char num[24];
+    int n = (int)_pm_fmt_u64(num, v);
+    for (int pad = width - n; pad > 0; pad--)
+        out_str(o, " ");
+    out_str(o, num);
+}
+
+static void out_pad(out_t *o, const char *s, int width)
+{
+    out_str(o, s);
+    for (int pad = width - (int)strlen(s); pad > 0; pad--)
+        out_str(o, " ");
+}
+
+/* "1.5 MiB": one decimal, rounded down, binary units; "512 B" below 1 KiB. */
+static void fmt_human(char *buf, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    uint64_t unit = 1;
+    while (u < 4 && v >= unit * 1024) {
+        unit *= 1024;
+        u++;
+    }
+    size_t n = _pm_fmt_u64(buf, v / unit);
+    if (u > 0) {
+        buf[n++] = '.';
+        buf[n++] = (char)('0' + (v % unit) * 10 / unit);
+    }
+    buf[n++] = ' ';
+    for (const char *s = units[u]; *s;)
+        buf[n++] = *s++;
+    buf[n] = 0;
 }
 
 static void out_kv(out_t *o, const char *key, uint64_t v)
@@ -117,68 +243,375 @@ static void out_kv(out_t *o, const char *key, uint64_t v)
     out_num(o, v, 0);
 }
 
-void pm_stats_print(int fd)
+/* One line of the totals block: "poolmalloc:   LABEL   1.5 MiB  (N bytes" --
+ * the caller adds the details and the closing parenthesis. */
+static void out_total(out_t *o, const char *label, uint64_t v)
 {
-    pm_stats_t s;
-    pm_stats_get(&s);
-    out_t o = {.fd = fd, .len = 0};
-    uint64_t small_allocs = 0, small_frees = 0, medium_allocs = 0, medium_frees = 0;
-    out_str(&o, "poolmalloc: statistics (pid ");
-    out_num(&o, (uint64_t)getpid(), 0);
-    out_str(&o, ")\n");
-    if (_pm_slow & PM_SLOW_STATS) {
-        out_str(&o, "poolmalloc: class  size       allocs        frees    cur-bytes   peak-bytes\n");
-        for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
-            pm_class_stats_t *k = &s.classes[c];
-            if (c < PM_CLASS_COUNT) {
-                small_allocs += k->allocs;
-                small_frees += k->frees;
-            } else {
-                medium_allocs += k->allocs;
-                medium_frees += k->frees;
-            }
-            if (!k->allocs)
-                continue;
-            out_str(&o, "poolmalloc: ");
-            out_num(&o, c, 5);
-            out_num(&o, pm_class_block_size((int)c), 6);
-            out_num(&o, k->allocs, 13);
-            out_num(&o, k->frees, 13);
-            out_num(&o, k->current_bytes, 13);
-            out_num(&o, k->peak_bytes, 13);
-            out_str(&o, "\n");
-        }
-    } else {
-        out_str(&o, "poolmalloc: per-class counters are off (POOLMALLOC_STATS=1 turns them on)\n");
-    }
-    out_str(&o, "poolmalloc: arenas:");
-    out_kv(&o, "mapped", s.arenas_mapped);
-    out_kv(&o, "released", s.arenas_released);
-    out_kv(&o, "live", s.arenas_live);
-    out_kv(&o, "reserved", s.arenas_reserved);
-    out_kv(&o, "pools-live", s.pools_live);
-    out_kv(&o, "spans-live", s.spans_live);
-    out_str(&o, "\npoolmalloc: large:");
-    out_kv(&o, "allocs", s.large_allocs);
-    out_kv(&o, "frees", s.large_frees);
-    out_kv(&o, "hits", s.large_hits);
-    out_kv(&o, "misses", s.large_misses);
-    out_kv(&o, "live-bytes", s.large_live_bytes);
-    out_kv(&o, "cached-bytes", s.large_cached_bytes);
-    out_kv(&o, "cached", s.large_cached_count);
-    out_kv(&o, "released", s.large_released);
-    out_str(&o, "\npoolmalloc: heaps:");
-    out_kv(&o, "live", s.heaps_live);
-    out_kv(&o, "abandoned", s.heaps_abandoned);
-    out_str(&o, "\npoolmalloc: totals:");
-    out_kv(&o, "small-allocs", small_allocs);
-    out_kv(&o, "small-frees", small_frees);
-    out_kv(&o, "large-allocs", s.large_allocs);
-    out_kv(&o, "large-frees", s.large_frees);
-    out_kv(&o, "medium-allocs", medium_allocs);
-    out_kv(&o, "medium-frees", medium_frees);
-    out_str(&o, "\n");
-    out_flush(&o);
+    char h[32];
+    fmt_human(h, v);
+    out_str(o, "poolmalloc:   ");
+    out_pad(o, label, 10);
+    for (int pad = 10 - (int)strlen(h); pad > 0; pad--)
+        out_str(o, " ");
+    out_str(o, h);
+    out_str(o, "  (");
+    out_num(o, v, 0);
+    out_str(o, " bytes");
 }
 
+static uint64_t class_sum(const pm_stats_t *s, unsigned from, unsigned to, int what)
+{
+    uint64_t sum = 0;
+    for (unsigned c = from; c < to; c++)
+        sum += what == 0 ? s->classes[c].allocs
+             : what == 1 ? s->classes[c].frees
+                         : s->classes[c].current_bytes;
+    return sum;
+}
+
+#define SMALL 0, PM_CLASS_COUNT
+#define MEDIUM PM_CLASS_COUNT, PM_CLASS_COUNT + PM_MEDIUM_COUNT
+
+static void stats_text(out_t *o, const pm_stats_t *s)
+{
+    out_str(o, "poolmalloc: statistics of pid ");
+    out_num(o, (uint64_t)getpid(), 0);
+    out_str(o, " (poolmalloc ");
+    out_str(o, pm_version());
+    out_str(o, s->counting ? "; counting blocks)\n"
+                           : "; counting is off: POOLMALLOC_STATS=1 counts blocks, for bytes in "
+                             "use, peak and the per-class table)\n");
+    if (s->counting) {
+        out_total(o, "in use", s->bytes_in_use);
+        out_str(o, ": small ");
+        out_num(o, class_sum(s, SMALL, 2), 0);
+        out_str(o, ", medium ");
+        out_num(o, class_sum(s, MEDIUM, 2), 0);
+        out_str(o, ", large ");
+        out_num(o, s->large_live_bytes, 0);
+        out_str(o, ")\npoolmalloc:   peak      ");
+        char h[32];
+        fmt_human(h, s->bytes_peak);
+        for (int pad = 10 - (int)strlen(h); pad > 0; pad--)
+            out_str(o, " ");
+        out_str(o, h);
+        out_str(o, "  (");
+        out_num(o, s->bytes_peak, 0);
+        out_str(o, " bytes, of blocks in use at once)\n");
+    } else {
+        out_str(o, "poolmalloc:   in use    not counted (at most the bytes in pages)\n");
+    }
+    out_total(o, "in pages", s->bytes_in_pages);
+    out_str(o, ": pools ");
+    out_num(o, s->pools_live * PM_PAGE_SIZE, 0);
+    out_str(o, ", spans ");
+    out_num(o, s->span_pages_live * PM_PAGE_SIZE, 0);
+    out_str(o, ", large ");
+    out_num(o, s->large_live_bytes, 0);
+    out_str(o, ")\n");
+    out_total(o, "mapped", s->bytes_mapped);
+    out_str(o, ": arenas ");
+    out_num(o, s->arenas_live * PM_ARENA_SIZE, 0);
+    out_str(o, ", large ");
+    out_num(o, s->large_live_bytes + s->large_cached_bytes, 0);
+    out_str(o, ")\n");
+    out_total(o, "cached", s->bytes_cached);
+    out_str(o, ": empty arenas ");
+    out_num(o, s->arenas_reserved * PM_ARENA_SIZE, 0);
+    out_str(o, ", large mappings ");
+    out_num(o, s->large_cached_bytes, 0);
+    out_str(o, ")\n");
+    out_total(o, "resident", s->bytes_resident);
+    out_str(o, ", the whole process; peak ");
+    char h[32];
+    fmt_human(h, s->bytes_resident_peak);
+    out_str(o, h);
+    out_str(o, ")\n");
+
+    if (s->counting) {
+        out_str(o, "poolmalloc: class  size       allocs        frees    cur-bytes   peak-bytes\n");
+        for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
+            const pm_class_stats_t *k = &s->classes[c];
+            if (!k->allocs)
+                continue;
+            out_str(o, "poolmalloc: ");
+            out_num(o, c, 5);
+            out_num(o, pm_class_block_size((int)c), 6);
+            out_num(o, k->allocs, 13);
+            out_num(o, k->frees, 13);
+            out_num(o, k->current_bytes, 13);
+            out_num(o, k->peak_bytes, 13);
+            out_str(o, "\n");
+        }
+    }
+    out_str(o, "poolmalloc: arenas:");
+    out_kv(o, "mapped", s->arenas_mapped);
+    out_kv(o, "released", s->arenas_released);
+    out_kv(o, "live", s->arenas_live);
+    out_kv(o, "reserved", s->arenas_reserved);
+    out_kv(o, "pools-live", s->pools_live);
+    out_kv(o, "spans-live", s->spans_live);
+    out_kv(o, "span-pages-live", s->span_pages_live);
+    out_str(o, "\npoolmalloc: large:");
+    out_kv(o, "allocs", s->large_allocs);
+    out_kv(o, "frees", s->large_frees);
+    out_kv(o, "hits", s->large_hits);
+    out_kv(o, "misses", s->large_misses);
+    out_kv(o, "live-bytes", s->large_live_bytes);
+    out_kv(o, "cached-bytes", s->large_cached_bytes);
+    out_kv(o, "cached", s->large_cached_count);
+    out_kv(o, "released", s->large_released);
+    out_str(o, "\npoolmalloc: heaps:");
+    out_kv(o, "live", s->heaps_live);
+    out_kv(o, "abandoned", s->heaps_abandoned);
+    out_str(o, "\n");
+    if (s->counting) {
+        out_str(o, "poolmalloc: totals:");
+        out_kv(o, "small-allocs", class_sum(s, SMALL, 0));
+        out_kv(o, "small-frees", class_sum(s, SMALL, 1));
+        out_kv(o, "large-allocs", s->large_allocs);
+        out_kv(o, "large-frees", s->large_frees);
+        out_kv(o, "medium-allocs", class_sum(s, MEDIUM, 0));
+        out_kv(o, "medium-frees", class_sum(s, MEDIUM, 1));
+        out_str(o, "\n");
+    }
+}
+
+/* ---- JSON ---- */
+static void json_kv(out_t *o, const char *key, uint64_t v, bool last)
+{
+    out_str(o, "\"");
+    out_str(o, key);
+    out_str(o, "\": ");
+    out_num(o, v, 0);
+    out_str(o, last ? "" : ", ");
+}
+
+static void stats_json(out_t *o, const pm_stats_t *s)
+{
+    out_str(o, "{\"poolmalloc\": \"");
+    out_str(o, pm_version());
+    out_str(o, "\", ");
+    json_kv(o, "pid", (uint64_t)getpid(), false);
+    out_str(o, s->counting ? "\"counting\": true,\n" : "\"counting\": false,\n");
+    out_str(o, " \"bytes\": {");
+    if (s->counting) {
+        json_kv(o, "in_use", s->bytes_in_use, false);
+        json_kv(o, "in_use_small", class_sum(s, SMALL, 2), false);
+        json_kv(o, "in_use_medium", class_sum(s, MEDIUM, 2), false);
+        json_kv(o, "in_use_large", s->large_live_bytes, false);
+        json_kv(o, "peak", s->bytes_peak, false);
+    } else {
+        out_str(o, "\"in_use\": null, \"peak\": null, ");
+    }
+    json_kv(o, "in_pages", s->bytes_in_pages, false);
+    json_kv(o, "in_pools", s->pools_live * PM_PAGE_SIZE, false);
+    json_kv(o, "in_spans", s->span_pages_live * PM_PAGE_SIZE, false);
+    json_kv(o, "mapped", s->bytes_mapped, false);
+    json_kv(o, "mapped_arenas", s->arenas_live * PM_ARENA_SIZE, false);
+    json_kv(o, "mapped_large", s->large_live_bytes + s->large_cached_bytes, false);
+    json_kv(o, "cached", s->bytes_cached, false);
+    json_kv(o, "cached_arenas", s->arenas_reserved * PM_ARENA_SIZE, false);
+    json_kv(o, "cached_large", s->large_cached_bytes, false);
+    json_kv(o, "resident", s->bytes_resident, false);
+    json_kv(o, "resident_peak", s->bytes_resident_peak, true);
+    out_str(o, "},\n \"arenas\": {");
+    json_kv(o, "mapped", s->arenas_mapped, false);
+    json_kv(o, "released", s->arenas_released, false);
+    json_kv(o, "live", s->arenas_live, false);
+    json_kv(o, "reserved", s->arenas_reserved, false);
+    json_kv(o, "pools_live", s->pools_live, false);
+    json_kv(o, "spans_live", s->spans_live, false);
+    json_kv(o, "span_pages_live", s->span_pages_live, true);
+    out_str(o, "},\n \"large\": {");
+    json_kv(o, "allocs", s->large_allocs, false);
+    json_kv(o, "frees", s->large_frees, false);
+    json_kv(o, "hits", s->large_hits, false);
+    json_kv(o, "misses", s->large_misses, false);
+    json_kv(o, "live_bytes", s->large_live_bytes, false);
+    json_kv(o, "cached_bytes", s->large_cached_bytes, false);
+    json_kv(o, "cached", s->large_cached_count, false);
+    json_kv(o, "released", s->large_released, true);
+    out_str(o, "},\n \"heaps\": {");
+    json_kv(o, "live", s->heaps_live, false);
+    json_kv(o, "abandoned", s->heaps_abandoned, true);
+    out_str(o, "},\n \"totals\": ");
+    if (s->counting) {
+        out_str(o, "{");
+        json_kv(o, "small_allocs", class_sum(s, SMALL, 0), false);
+        json_kv(o, "small_frees", class_sum(s, SMALL, 1), false);
+        json_kv(o, "medium_allocs", class_sum(s, MEDIUM, 0), false);
+        json_kv(o, "medium_frees", class_sum(s, MEDIUM, 1), false);
+        json_kv(o, "large_allocs", s->large_allocs, false);
+        json_kv(o, "large_frees", s->large_frees, true);
+        out_str(o, "}");
+    } else {
+        out_str(o, "null");
+    }
+    out_str(o, ",\n \"classes\": [");
+    bool first = true;
+    for (unsigned c = 0; s->counting && c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
+        const pm_class_stats_t *k = &s->classes[c];
+        if (!k->allocs)
+            continue;
+        out_str(o, first ? "\n  {" : ",\n  {");
+        first = false;
+        json_kv(o, "class", c, false);
+        json_kv(o, "size", pm_class_block_size((int)c), false);
+        json_kv(o, "allocs", k->allocs, false);
+        json_kv(o, "frees", k->frees, false);
+        json_kv(o, "current_bytes", k->current_bytes, false);
+        json_kv(o, "peak_bytes", k->peak_bytes, true);
+        out_str(o, "}");
+    }
+    out_str(o, "]}\n");
+}
+
+/* ---- malloc_info: glibc's XML elements, poolmalloc's figures ----
+ * glibc lists per arena ("heap") the free chunks by size, then totals.
+ * poolmalloc has no per-thread figures, so one heap stands for the process:
+ * "rest" is the free space of its arenas and cached large mappings, "mmap"
+ * the live large mappings, "system" and "aspace" what is mapped.  A
+ * <poolmalloc> element adds the totals of the text report. */
+static void xml_attr(out_t *o, const char *name, uint64_t v)
+{
+    out_str(o, " ");
+    out_str(o, name);
+    out_str(o, "=\"");
+    out_num(o, v, 0);
+    out_str(o, "\"");
+}
+
+static void xml_total(out_t *o, const char *elem, const char *type, int with_count,
+                      uint64_t count, uint64_t size)
+{
+    out_str(o, "<");
+    out_str(o, elem);
+    out_str(o, " type=\"");
+    out_str(o, type);
+    out_str(o, "\"");
+    if (with_count)
+        xml_attr(o, "count", count);
+    xml_attr(o, "size", size);
+    out_str(o, "/>\n");
+}
+
+static void stats_xml(out_t *o, const pm_stats_t *s)
+{
+    uint64_t arena_bytes = s->arenas_live * PM_ARENA_SIZE;
+    uint64_t used_pages = (s->pools_live + s->span_pages_live) * PM_PAGE_SIZE;
+    uint64_t free_arena = arena_bytes > used_pages ? arena_bytes - used_pages : 0;
+    uint64_t free_pages = free_arena / PM_PAGE_SIZE;
+    uint64_t large_live = s->large_allocs - s->large_frees;
+    out_str(o, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
+    xml_total(o, "total", "fast", 1, 0, 0);
+    xml_total(o, "total", "rest", 1, free_pages, free_arena);
+    xml_total(o, "system", "current", 0, 0, arena_bytes);
+    xml_total(o, "system", "max", 0, 0, arena_bytes);
+    xml_total(o, "aspace", "total", 0, 0, arena_bytes);
+    xml_total(o, "aspace", "mprotect", 0, 0, arena_bytes);
+    out_str(o, "</heap>\n");
+    xml_total(o, "total", "fast", 1, 0, 0);
+    xml_total(o, "total", "rest", 1, free_pages + s->large_cached_count,
+              free_arena + s->large_cached_bytes);
+    xml_total(o, "total", "mmap", 1, large_live, s->large_live_bytes);
+    xml_total(o, "system", "current", 0, 0, s->bytes_mapped);
+    xml_total(o, "system", "max", 0, 0, s->bytes_mapped);
+    xml_total(o, "aspace", "total", 0, 0, s->bytes_mapped);
+    xml_total(o, "aspace", "mprotect", 0, 0, s->bytes_mapped);
+    out_str(o, "<poolmalloc version=\"");
+    out_str(o, pm_version());
+    out_str(o, "\"");
+    xml_attr(o, "counting", s->counting);
+    xml_attr(o, "in_use", s->bytes_in_use);
+    xml_attr(o, "peak", s->bytes_peak);
+    xml_attr(o, "in_pages", s->bytes_in_pages);
+    xml_attr(o, "mapped", s->bytes_mapped);
+    xml_attr(o, "cached", s->bytes_cached);
+    xml_attr(o, "resident", s->bytes_resident);
+    out_str(o, "/>\n</malloc>\n");
+}
+
+/* ---- entry points ---- */
+enum { FORM_TEXT, FORM_JSON, FORM_XML };
+
+static void stats_emit(int form, int fd, pm_sink_fn sink, void *arg)
+{
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    pm_stats_t s;
+    pm_stats_get(&s);
+    out_t o = {.fd = fd, .sink = sink, .arg = arg, .len = 0};
+    if (form == FORM_JSON)
+        stats_json(&o, &s);
+    else if (form == FORM_XML)
+        stats_xml(&o, &s);
+    else
+        stats_text(&o, &s);
+    out_flush(&o);
+    pthread_setcancelstate(cancel, NULL);
+}
+
+void pm_stats_print(int fd) { stats_emit(FORM_TEXT, fd, NULL, NULL); }
+void pm_stats_print_json(int fd) { stats_emit(FORM_JSON, fd, NULL, NULL); }
+void _pm_stats_print_xml(pm_sink_fn sink, void *arg) { stats_emit(FORM_XML, -1, sink, arg); }
 void pm_malloc_stats(void) { pm_stats_print(2); }
+
+/* POOLMALLOC_STATS_FILE with %p replaced by the process id (the pid at
+ * exit: each process of a tree writes its own file) and %% by %. */
+static bool stats_file_path(char *path, size_t cap)
+{
+    size_t n = 0;
+    for (const char *s = _pm_stats_file; *s; s++) {
+        char num[24];
+        const char *piece = num;
+        if (s[0] == '%' && s[1] == 'p') {
+            _pm_fmt_u64(num, (uint64_t)getpid());
+            s++;
+        } else if (s[0] == '%' && s[1] == '%') {
+            piece = "%";
+            s++;
+        } else {
+            num[0] = *s;
+            num[1] = 0;
+        }
+        for (; *piece; piece++) {
+            if (n + 1 >= cap)
+                return false;
+            path[n++] = *piece;
+        }
+    }
+    path[n] = 0;
+    return n > 0;
+}
+
+void _pm_stats_report_exit(int fd)
+{
+    int form = _pm_option_values[PM_OPTION_STATS_JSON] ? FORM_JSON : FORM_TEXT;
+    if (_pm_stats_file[0]) {
+        int saved = errno;
+        char path[PM_STATS_FILE_MAX + 32];
+        long file = -1;
+        path[0] = 0;
+        if (!stats_file_path(path, sizeof path))
+            errno = ENAMETOOLONG;
+        else
+            file = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                           0644);
+        if (file >= 0) {
+            stats_emit(form, (int)file, NULL, NULL);
+            syscall(SYS_close, (int)file);
+            errno = saved;
+            return;
+        }
+        out_t o = {.fd = fd, .len = 0};
+        out_str(&o, "poolmalloc: cannot write the statistics to ");
+        out_str(&o, errno == ENAMETOOLONG ? _pm_stats_file : path);
+        out_str(&o, " (errno ");
+        out_num(&o, (uint64_t)errno, 0);
+        out_str(&o, "); they follow here\n");
+        out_flush(&o);
+        errno = saved;
+    }
+    stats_emit(form, fd, NULL, NULL);
+}

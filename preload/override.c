@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PM_EXPORT __attribute__((visibility("default")))
@@ -50,19 +51,31 @@ PM_EXPORT int mallopt(int param, int value)
     }
 }
 
+/* mallinfo2 in poolmalloc's terms:
+ *   arena     bytes of arenas mapped (in use or in reserve)
+ *   ordblks   empty arenas kept in reserve
+ *   hblks, hblkhd   live large mappings, their bytes
+ *   uordblks  bytes in use, small, medium and large: the blocks handed out
+ *             while POOLMALLOC_STATS counts them, else the pages holding
+ *             blocks (pools, spans, large mappings: an upper bound)
+ *   fordblks  free bytes in the arenas
+ *   keepcost  bytes of cached large mappings (malloc_trim releases them)
+ *   usmblks   the peak of uordblks while counting (glibc: always 0) */
 static struct mallinfo2 pm_mallinfo2_impl(void)
 {
     pm_stats_t s;
     pm_stats_get(&s);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    mi.arena = (size_t)(s.arenas_live * PM_ARENA_SIZE);    /* bytes in arenas */
-    mi.ordblks = (size_t)s.arenas_reserved;                /* empty arenas kept */
-    mi.hblks = (size_t)(s.large_allocs - s.large_frees);   /* live large mappings */
-    mi.hblkhd = (size_t)s.large_live_bytes;                /* their bytes */
-    mi.uordblks = (size_t)(s.pools_live * PM_POOL_SIZE);   /* bytes in pools in use */
-    mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
-    mi.keepcost = (size_t)s.large_cached_bytes;            /* releasable by malloc_trim */
+    size_t in_arena_pages = (size_t)((s.pools_live + s.span_pages_live) * PM_PAGE_SIZE);
+    mi.arena = (size_t)(s.arenas_live * PM_ARENA_SIZE);
+    mi.ordblks = (size_t)s.arenas_reserved;
+    mi.hblks = (size_t)(s.large_allocs - s.large_frees);
+    mi.hblkhd = (size_t)s.large_live_bytes;
+    mi.uordblks = (size_t)(s.counting ? s.bytes_in_use : s.bytes_in_pages);
+    mi.usmblks = (size_t)s.bytes_peak;
+    mi.fordblks = mi.arena > in_arena_pages ? mi.arena - in_arena_pages : 0;
+    mi.keepcost = (size_t)s.large_cached_bytes;
     return mi;
 }
 
@@ -77,12 +90,32 @@ PM_EXPORT struct mallinfo mallinfo(void)
     mi.smblks = 0;
     mi.hblks = (int)m2.hblks;
     mi.hblkhd = (int)m2.hblkhd;
-    mi.usmblks = 0;
+    mi.usmblks = (int)m2.usmblks;
     mi.fsmblks = 0;
     mi.uordblks = (int)m2.uordblks;
     mi.fordblks = (int)m2.fordblks;
     mi.keepcost = (int)m2.keepcost;
     return mi;
+}
+
+/* malloc_info: glibc's XML form with poolmalloc's figures (stats.c says
+ * which); options must be 0, as in glibc.  Formatted without allocating,
+ * then written with fwrite (which may allocate the FILE's buffer: the
+ * allocator holds no lock here). */
+static void file_sink(void *fp, const char *buf, size_t len) { fwrite(buf, 1, len, fp); }
+
+PM_EXPORT int malloc_info(int options, FILE *fp)
+{
+    if (options != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!fp) {
+        errno = EINVAL;
+        return -1;
+    }
+    _pm_stats_print_xml(file_sink, fp);
+    return ferror(fp) ? -1 : 0;
 }
 
 /* glibc's internal names. */

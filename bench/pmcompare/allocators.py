@@ -141,7 +141,8 @@ def discover(build_dir, wanted=None, extra=()):
         else:
             lib = find_library(soname, table)
             if lib is None:
-                notes.append("%s skipped: %s not found (Debian package %s)" % (name, soname, package))
+                notes.append("%s skipped: %s not found (Debian package %s; "
+                             "scripts/install-deps.sh --bench installs it)" % (name, soname, package))
                 continue
             found.append(Allocator(name, lib, lib, package))
     for spec in extra:

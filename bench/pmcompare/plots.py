@@ -185,7 +185,7 @@ def backend():
             return Gnuplot(exe), "plots drawn with gnuplot (matplotlib not importable here)"
         except (OSError, subprocess.SubprocessError):
             pass
-    return None, "no plots: neither matplotlib (python3-matplotlib) nor gnuplot (gnuplot-nox) is available"
+    return None, "no plots: neither matplotlib (python3-matplotlib) nor gnuplot (gnuplot-nox) is available (scripts/install-deps.sh --bench installs them)"
 
 
 def draw(out_dir, summaries, allocators):

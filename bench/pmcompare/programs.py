@@ -389,7 +389,8 @@ def run_all(ctx, allocators, names, reps, workdir, progress, on_row, notes):
             continue
         p = cls(ctx)
         if p.missing():
-            notes.append("program %s skipped: %s not installed" % (p.name, ", ".join(p.missing())))
+            notes.append("program %s skipped: %s not installed (scripts/install-deps.sh --bench)"
+                         % (p.name, ", ".join(p.missing())))
             continue
         pdir = os.path.join(workdir, p.name)
         os.makedirs(pdir, exist_ok=True)
