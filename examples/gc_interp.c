@@ -68,12 +68,12 @@ static void port_finalize(void *o)
     ports_open--;
 }
 
-static const pm_gc_type INT = {"int", NULL, NULL};
-static const pm_gc_type SYM = {"sym", NULL, NULL};
-static const pm_gc_type PAIR = {"pair", pair_traverse, NULL};
-static const pm_gc_type ENV = {"env", env_traverse, NULL};
-static const pm_gc_type CLOSURE = {"closure", closure_traverse, NULL};
-static const pm_gc_type PORT = {"port", NULL, port_finalize};
+static const pm_gc_type INT = {"int", NULL, NULL, NULL};
+static const pm_gc_type SYM = {"sym", NULL, NULL, NULL};
+static const pm_gc_type PAIR = {"pair", pair_traverse, NULL, NULL};
+static const pm_gc_type ENV = {"env", env_traverse, NULL, NULL};
+static const pm_gc_type CLOSURE = {"closure", closure_traverse, NULL, NULL};
+static const pm_gc_type PORT = {"port", NULL, port_finalize, NULL};
 
 static void *alloc(const pm_gc_type *t, size_t size)
 {
@@ -99,6 +99,7 @@ static value *cons(value *car, value *cdr)
 {
     pair_obj *p = alloc(&PAIR, sizeof *p);
     p->car = car, p->cdr = cdr;
+    pm_gc_track(p);     /* complete: the collector may traverse it from now on */
     return (value *)p;
 }
 static value *mk_env(value *parent) /* borrows parent */
@@ -106,6 +107,7 @@ static value *mk_env(value *parent) /* borrows parent */
     env_obj *e = alloc(&ENV, sizeof *e);
     pm_gc_incref(parent);
     e->parent = parent;
+    pm_gc_track(e);
     return (value *)e;
 }
 static value *mk_closure(value *param, value *body, value *env) /* borrows env */
@@ -114,6 +116,7 @@ static value *mk_closure(value *param, value *body, value *env) /* borrows env *
     c->param = param, c->body = body;
     pm_gc_incref(env);
     c->env = env;
+    pm_gc_track(c);
     return (value *)c;
 }
 static value *mk_port(int fd)

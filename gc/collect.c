@@ -22,6 +22,7 @@
  * the external count lives in the prev word, which pass 2 restores.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "gc/gc.h"
@@ -40,64 +41,66 @@ static uint64_t now_ns(void)
  * each reference some earlier candidate made to l: the address is known, so
  * the pass turns the word into refcnt - references in place, with no pass to
  * initialise it first.  Later references then decrement the count itself. */
+typedef struct subtract_ctx {
+    uint32_t cand_mask;
+    size_t outside;         /* references from candidates to non-candidates */
+} subtract_ctx;
+
 static void visit_subtract(void *child, void *arg)
 {
     if (child == NULL)
         return;
+    subtract_ctx *c = arg;
+#if defined(PM_DEBUG) && PM_DEBUG > 0
+    /* debug builds: every reference a tracked object holds leads to a live
+     * object of this thread */
+    _pm_gc_check(child, "pm_gc_collect");
+#endif
     pm_gc_head *h = pm_gc_head_of(child);
-    if (h->bits & (uint32_t)(uintptr_t)arg)
+    if (h->bits & c->cand_mask)
         pm_gc_link_of(h)->prev--;
+    else
+        c->outside++;
 }
 
-static void subtract_refs(pm_gc_link *list, uint32_t cand_mask)
+/* Returns the number of references the candidates hold to objects that
+ * are not candidates (older generations, untracked objects).  When it is 0
+ * and no candidate survives, the garbage holds nothing outside itself, and
+ * its teardown needs no pass to release such references. */
+static size_t subtract_refs(pm_gc_link *list, uint32_t cand_mask)
 {
+    subtract_ctx c = {cand_mask, 0};
     uintptr_t before = (uintptr_t)list;
     for (pm_gc_link *l = list->next; l != list; l = l->next) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         l->prev = l->prev - before + h->refcnt;
         before = (uintptr_t)l;
-        h->type->traverse(pm_gc_obj_of(h), visit_subtract, (void *)(uintptr_t)cand_mask);
+        h->type->traverse(pm_gc_obj_of(h), visit_subtract, &c);
     }
+    return c.outside;
 }
 
 /* ---- pass 2 ---- */
 
 /* Candidates found reachable after the scan had moved them to the
- * unreachable list are traversed from this stack (depth first), and stay on
- * that list, marked, until the end of the scan.  The stack is kept between
- * collections.  If it cannot grow, the object is moved back to the end of
- * the list being scanned instead (CPython's way: no memory, but slower when
- * many objects are reached late, as in a list whose links are shuffled). */
-static pm_gc_head **mark_stack;
-static size_t mark_cap;
-
+ * unreachable list are traversed from the state's mark_stack (depth first),
+ * and stay on that list, marked, until the end of the scan.  The stack is
+ * kept between collections.  If it cannot grow, the object is moved back to
+ * the end of the list being scanned instead (CPython's way: no memory, but
+ * slower when many objects are reached late, as in a list whose links are
+ * shuffled). */
 typedef struct scan_ctx {
     pm_gc_link *young;      /* the list being scanned; survivors stay on it */
     uint32_t cand_mask;
     size_t depth;           /* entries on mark_stack */
     size_t late;            /* objects marked while on the unreachable list */
+    pm_gc_state *s;
 } scan_ctx;
 
-/* Doubles the array *items of *cap elements of `size` bytes (the first
- * `used` are kept), starting at `first`; 0, or ENOMEM leaving it as it was. */
-static int array_grow(void **items, size_t *cap, size_t used, size_t size, size_t first)
+static int mark_stack_grow(pm_gc_state *s)
 {
-    size_t n = *cap ? 2 * *cap : first;
-    char *grown = pm_malloc_inline(n * size);
-    if (grown == NULL)
-        return ENOMEM;
-    for (size_t i = 0; i < used * size; i++)
-        grown[i] = ((char *)*items)[i];
-    if (*items)
-        pm_free_inline(*items);
-    *items = grown;
-    *cap = n;
-    return 0;
-}
-
-static int mark_stack_grow(void)
-{
-    return array_grow((void **)&mark_stack, &mark_cap, mark_cap, sizeof *mark_stack, 1024) == 0;
+    return _pm_gc_array_grow((void **)&s->mark_stack, &s->mark_cap, s->mark_cap,
+                             sizeof *s->mark_stack, 1024) == 0;
 }
 
 /* child is referenced by a survivor.  Not scanned yet: mark it, the scan
@@ -113,8 +116,8 @@ static void visit_reachable(void *child, void *arg)
     if (!(bits & ctx->cand_mask) || (bits & PM_GC_REACHABLE))
         return;
     if (bits & PM_GC_TENTATIVE) {
-        if (pm_likely(ctx->depth < mark_cap || mark_stack_grow())) {
-            mark_stack[ctx->depth++] = h;
+        if (gc_likely(ctx->depth < ctx->s->mark_cap || mark_stack_grow(ctx->s))) {
+            ctx->s->mark_stack[ctx->depth++] = h;
             ctx->late++;
         } else {
             pm_gc_link *l = pm_gc_link_of(h);
@@ -132,7 +135,7 @@ static void visit_reachable(void *child, void *arg)
 static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t cand_mask,
                                uint32_t clear_bits, uint32_t set_bits)
 {
-    scan_ctx ctx = {young, cand_mask, 0, 0};
+    scan_ctx ctx = {young, cand_mask, 0, 0, pm_gc_ctx()};
     size_t kept = 0;
     pm_gc_link *last = young;
     pm_gc_link *l = young->next;
@@ -141,10 +144,10 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
     while (l != young) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         intptr_t external = (intptr_t)l->prev;  /* (a pointer, so > 0, if moved back) */
-        if (pm_unlikely(external < 0))
-            _pm_gc_fatal("pm_gc_collect", "object has more references from tracked "
-                                          "objects than its count (a missing "
-                                          "pm_gc_incref?):", pm_gc_obj_of(h));
+        if (gc_unlikely(external < 0))
+            _pm_gc_fatal_obj("pm_gc_collect", "object has more references from tracked "
+                                              "objects than its count (a missing "
+                                              "pm_gc_incref?)", pm_gc_obj_of(h));
         if ((h->bits & PM_GC_REACHABLE) || external > 0) {
             l->prev = (uintptr_t)last;
             last = l;
@@ -152,7 +155,7 @@ static size_t move_unreachable(pm_gc_link *young, pm_gc_link *unreach, uint32_t 
             kept++;
             h->type->traverse(pm_gc_obj_of(h), visit_reachable, &ctx);
             while (ctx.depth) {
-                pm_gc_head *m = mark_stack[--ctx.depth];
+                pm_gc_head *m = ctx.s->mark_stack[--ctx.depth];
                 m->type->traverse(pm_gc_obj_of(m), visit_reachable, &ctx);
             }
             l = l->next;    /* read after traverse: it may have appended to l */
@@ -208,6 +211,10 @@ static size_t finalize_garbage(pm_gc_link *unreach)
             h->type->finalize(pm_gc_obj_of(h));
             if (--h->refcnt == 0)
                 _pm_gc_release_zero(h);
+            /* what it released is freed now, even inside an outer drain:
+             * the garbage's lists must hold no pending object later */
+            if (_pm_gc_release_pending())
+                _pm_gc_drain();
         }
     }
     pm_gc_list_splice(unreach, &seen);
@@ -225,53 +232,83 @@ static void visit_release_outside(void *child, void *arg)
  * the references among them need no counting: first each one drops the
  * references it holds to objects outside the set (which may free those, by
  * their counts, but can never reach back into the set), then all are freed.
+ * The first pass is skipped when holds_outside is 0: pass 1 saw no
+ * reference to a non-candidate and every candidate is garbage.
  * (Every pending finalizer of theirs has run: finalize_garbage runs whenever
  * any live object has one; and no weak reference leads to them any more, so
  * the code that freeing outside objects runs cannot reach them either.)
  * Returns how many were freed. */
-static size_t delete_garbage(pm_gc_link *unreach)
+static size_t delete_garbage(pm_gc_link *unreach, int holds_outside)
 {
-    _pm_gc.draining = 1;
-    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
+    pm_gc_state *s = pm_gc_ctx();
+    /* While the garbage releases what it holds, code runs (finalizers of
+     * outside objects, weak reference callbacks); a borrowed pointer may
+     * lead it into the garbage: tearing_down makes pm_gc_weakref_new refuse
+     * those objects, pm_gc_weakref_get return NULL and pm_gc_incref abort.
+     * The drains are not recursive, and draining is restored afterwards: this
+     * collection may run inside a drain (a finalizer allocated). */
+    int saved = s->draining;
+    s->draining = 1;
+    s->tearing_down = 1;
+    for (pm_gc_link *l = unreach->next; holds_outside && l != unreach; l = l->next) {
         pm_gc_head *h = pm_gc_head_of_link(l);
         h->type->traverse(pm_gc_obj_of(h), visit_release_outside, NULL);
-        if (_pm_gc.release_top)
+        if (_pm_gc_release_pending())
             _pm_gc_drain();
     }
-    _pm_gc.draining = 0;
-    /* The list is mostly in address order: look each pool up once per run
-     * of its blocks, and free those of this thread's pools directly. */
-    size_t n = 0;
+    s->draining = saved;
+    /* The blocks go back in batches: the pools free a run of blocks of one
+     * pool with one page-map lookup (the list is mostly in address order). */
+    enum { BATCH = 256 };
+    void *batch[BATCH];
+    size_t n = 0, nb = 0;
     pm_gc_link *next;
-    pm_heap_t *heap = _pm_tls_fast;     /* PM_ROUTE_GENERIC in slow mode: pm_free_inline */
-    pm_pool_t *pool = NULL;
-    uintptr_t pool_page = 1;
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
         next = l->next;
         pm_gc_head *h = pm_gc_head_of_link(l);
+        if (gc_unlikely(h->bits & PM_GC_WEAKREFS))     /* none can be made: belt and braces */
+            _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
+        if (h->type->dealloc)
+            h->type->dealloc(pm_gc_obj_of(h));
         h->bits = 0;
         n++;
-        uintptr_t page = (uintptr_t)l & ~(uintptr_t)(PM_POOL_SIZE - 1);
-        if (page != pool_page) {
-            uintptr_t entry = pm_pagemap_get(l);
-            pool = (entry & PM_PAGE_POOL) ? (pm_pool_t *)(entry & ~PM_PAGE_TAGS) : NULL;
-            if (pool == NULL || pool->heap != heap) {
-                pool_page = 1;
-                pm_free_inline(l);
-                continue;
-            }
-            pool_page = page;
+        batch[nb++] = l;
+        if (nb == BATCH) {
+            _pm_gc_seam_free_run(batch, nb, "pm_gc_collect");
+            nb = 0;
         }
-        /* a pool emptied by this free may be released: look up the next one */
-        if (pool->used <= 1)        /* the free takes the slow path (types.h) */
-            pool_page = 1;
-        pm_small_free_local(heap, pool, l, "pm_gc_collect", false);  /* never in slow mode */
     }
+    _pm_gc_seam_free_run(batch, nb, "pm_gc_collect");
+    s->tearing_down = 0;
     pm_gc_list_init(unreach);
-    _pm_gc.gens[0].count = _pm_gc.gens[0].count > (int)n ? _pm_gc.gens[0].count - (int)n : 0;
+    s->gens[0].count = s->gens[0].count > (int)n ? s->gens[0].count - (int)n : 0;
     return n;
 }
 
+/* DEBUG_SAVEALL: the garbage is kept, each object held by the garbage list,
+ * and tracked in generation old (bit old_bit).  Returns 0, or ENOMEM (then
+ * nothing was kept). */
+static int save_garbage(pm_gc_link *unreach, size_t n, unsigned old, uint32_t old_bit)
+{
+    pm_gc_state *s = pm_gc_ctx();
+    while (s->garbage_cap < s->garbage_len + n)
+        if (_pm_gc_array_grow((void **)&s->garbage, &s->garbage_cap, s->garbage_len,
+                              sizeof *s->garbage, 64) != 0)
+            return ENOMEM;
+    for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
+        pm_gc_head *h = pm_gc_head_of_link(l);
+        h->bits = (h->bits & ~(uint32_t)(PM_GC_GENMASK | PM_GC_TENTATIVE | PM_GC_UNREACH |
+                                         PM_GC_REACHABLE)) | old_bit;
+        h->refcnt++;
+        s->garbage[s->garbage_len++] = pm_gc_obj_of(h);
+    }
+    s->gens[old].size += n;
+    pm_gc_list_splice(&s->gens[old].list, unreach);
+    return 0;
+}
+
+/* Clears the weak references to the unreachable objects, then runs the
+ * callbacks due (CPython's handle_weakrefs: all cleared first). */
 static void clear_weakrefs(pm_gc_link *unreach)
 {
     for (pm_gc_link *l = unreach->next; l != unreach; l = l->next) {
@@ -279,23 +316,17 @@ static void clear_weakrefs(pm_gc_link *unreach)
         if (h->bits & PM_GC_WEAKREFS)
             _pm_gc_weakrefs_clear(pm_gc_obj_of(h));
     }
+    _pm_gc_weakref_callbacks_run();
 }
 
 /* ---- callbacks ---- */
 
-typedef struct gc_callback {
-    pm_gc_callback_fn fn;
-    void *arg;
-} gc_callback;
-
-static gc_callback *callbacks;
-static size_t callbacks_len, callbacks_cap;
-
 static void run_callbacks(int phase, int generation, size_t collected)
 {
+    pm_gc_state *s = pm_gc_ctx();
     pm_gc_callback_info info = {generation, collected, 0};
-    for (size_t i = 0; i < callbacks_len; i++)
-        callbacks[i].fn(phase, &info, callbacks[i].arg);
+    for (size_t i = 0; i < s->callbacks_len; i++)
+        s->callbacks[i].fn(phase, &info, s->callbacks[i].arg);
 }
 
 int pm_gc_callback_add(pm_gc_callback_fn fn, void *arg)
@@ -304,22 +335,25 @@ int pm_gc_callback_add(pm_gc_callback_fn fn, void *arg)
         errno = EINVAL;
         return -1;
     }
-    if (callbacks_len == callbacks_cap &&
-        array_grow((void **)&callbacks, &callbacks_cap, callbacks_len, sizeof *callbacks, 8)) {
+    pm_gc_state *s = pm_gc_ctx();
+    if (s->callbacks_len == s->callbacks_cap &&
+        _pm_gc_array_grow((void **)&s->callbacks, &s->callbacks_cap, s->callbacks_len,
+                          sizeof *s->callbacks, 8)) {
         errno = ENOMEM;
         return -1;
     }
-    callbacks[callbacks_len++] = (gc_callback){fn, arg};
+    s->callbacks[s->callbacks_len++] = (pm_gc_callback_rec){fn, arg};
     return 0;
 }
 
 int pm_gc_callback_remove(pm_gc_callback_fn fn, void *arg)
 {
-    for (size_t i = 0; i < callbacks_len; i++) {
-        if (callbacks[i].fn == fn && callbacks[i].arg == arg) {
-            for (size_t j = i + 1; j < callbacks_len; j++)
-                callbacks[j - 1] = callbacks[j];
-            callbacks_len--;
+    pm_gc_state *s = pm_gc_ctx();
+    for (size_t i = 0; i < s->callbacks_len; i++) {
+        if (s->callbacks[i].fn == fn && s->callbacks[i].arg == arg) {
+            for (size_t j = i + 1; j < s->callbacks_len; j++)
+                s->callbacks[j - 1] = s->callbacks[j];
+            s->callbacks_len--;
             return 0;
         }
     }
@@ -327,14 +361,51 @@ int pm_gc_callback_remove(pm_gc_callback_fn fn, void *arg)
     return -1;
 }
 
+/* ---- invariants (debug builds) ---- */
+
+#if defined(PM_DEBUG) && PM_DEBUG > 0
+/* Outside a collection's passes, for each generation list (and the frozen
+ * one): l->next->prev == l for every element, each object carries this
+ * thread's magic, LISTED, HASLINKS, exactly its generation's bit and no
+ * collection mark, and the list holds gens[i].size objects.  Aborts naming
+ * the first object that breaks one. */
+static void gc_is_valid(pm_gc_state *s, const char *when)
+{
+    for (unsigned i = 0; i < PM_GC_GENS + 1; i++) {
+        pm_gc_link *list = &s->gens[i].list;
+        uint32_t want = i == 0 ? PM_GC_GEN0 : i == 1 ? PM_GC_GEN1 : i == 2 ? s->gen2_bit
+                                                                           : PM_GC_PERM;
+        size_t n = 0;
+        for (pm_gc_link *l = list->next; l != list; l = l->next, n++) {
+            pm_gc_head *h = pm_gc_head_of_link(l);
+            if (pm_gc_prev(l->next) != l || (h->bits & ~PM_GC_FLAGMASK) != s->magic ||
+                (h->bits & (PM_GC_GENMASK | PM_GC_LISTED | PM_GC_HASLINKS | PM_GC_TENTATIVE |
+                            PM_GC_UNREACH | PM_GC_REACHABLE | PM_GC_PENDING)) !=
+                    (want | PM_GC_LISTED | PM_GC_HASLINKS))
+                _pm_gc_fatal(when, "collector invariant broken at", pm_gc_obj_of(h));
+        }
+        if (n != s->gens[i].size)
+            _pm_gc_fatal(when, "generation size does not match its list; list", list);
+    }
+}
+#define GC_IS_VALID(s, when) gc_is_valid(s, when)
+#else
+#define GC_IS_VALID(s, when) ((void)0)
+#endif
+
 /* ---- one collection ---- */
 
 static size_t collect(int g)
 {
-    pm_gc_state *s = &_pm_gc;
+    pm_gc_state *s = pm_gc_ctx();
+    GC_IS_VALID(s, "pm_gc_collect (start)");
     run_callbacks(PM_GC_PHASE_START, g, 0);
     uint64_t t0 = now_ns();
 
+    if (s->debug & PM_GC_DEBUG_STATS)
+        fprintf(stderr, "gc: collecting generation %d...\ngc: objects in each generation: "
+                        "%zu %zu %zu\ngc: objects in permanent generation: %zu\n",
+                g, s->gens[0].size, s->gens[1].size, s->gens[2].size, s->gens[3].size);
     if (g + 1 < PM_GC_GENS)
         s->gens[g + 1].count++;
     uint32_t cand_mask = 0;
@@ -354,7 +425,7 @@ static size_t collect(int g)
                               : s->gen2_bit ^ (PM_GC_GEN2A | PM_GC_GEN2B);
 
     pm_gc_link unreach;
-    subtract_refs(&young, cand_mask);
+    size_t outside = subtract_refs(&young, cand_mask);
     size_t kept = move_unreachable(&young, &unreach, cand_mask, PM_GC_GENMASK, old_bit);
     size_t found = candidates - kept;
 
@@ -382,6 +453,7 @@ static size_t collect(int g)
             }
             pm_gc_link still;
             subtract_refs(&unreach, PM_GC_UNREACH);
+            outside = 1;    /* finalizers ran: what the garbage holds may have changed */
             size_t resurrected = move_unreachable(&unreach, &still, PM_GC_UNREACH,
                                                   PM_GC_UNREACH, old_bit);
             s->stats.resurrected += resurrected;
@@ -394,7 +466,15 @@ static size_t collect(int g)
             if (s->weakref_objects)
                 clear_weakrefs(&unreach);
         }
-        delete_garbage(&unreach);
+        if (s->debug & PM_GC_DEBUG_COLLECTABLE)
+            for (pm_gc_link *l = unreach.next; l != &unreach; l = l->next)
+                fprintf(stderr, "gc: collectable <%s %p>\n",
+                        pm_gc_head_of_link(l)->type->name ? pm_gc_head_of_link(l)->type->name
+                                                          : "object",
+                        pm_gc_obj_of_link(l));
+        if (!(s->debug & PM_GC_DEBUG_SAVEALL) ||
+            save_garbage(&unreach, found - survived - 0, (unsigned)old, old_bit) != 0)
+            delete_garbage(&unreach, outside != 0 || kept != 0);
     }
     /* what the finalizers freed through counts was unreachable too */
     size_t collected = found - survived;
@@ -403,6 +483,10 @@ static size_t collect(int g)
     st->collections++;
     st->collected += collected;
     st->time_ns += now_ns() - t0;
+    if (s->debug & PM_GC_DEBUG_STATS)
+        fprintf(stderr, "gc: done, %zu unreachable, 0 uncollectable, %.4fs elapsed\n",
+                collected, (double)(now_ns() - t0) / 1e9);
+    GC_IS_VALID(s, "pm_gc_collect (end)");
     run_callbacks(PM_GC_PHASE_STOP, g, collected);
     return collected;
 }
@@ -412,7 +496,7 @@ static size_t collect(int g)
  * generation 2 since the last one to reach 25% of those that survived it. */
 void _pm_gc_maybe_collect(void)
 {
-    pm_gc_state *s = &_pm_gc;
+    pm_gc_state *s = pm_gc_ctx();
     if (!s->enabled || s->gens[0].threshold == 0 || s->collecting)
         return;
     for (int i = PM_GC_GENS - 1; i >= 0; i--) {
@@ -433,23 +517,23 @@ size_t pm_gc_collect(int generation)
         errno = EINVAL;
         return 0;
     }
-    if (_pm_gc.collecting)
+    pm_gc_state *s = pm_gc_ctx();
+    if (s->collecting)
         return 0;
-    PM_GC_ENTER("pm_gc_collect");
-    _pm_gc.collecting = 1;
+    s->collecting = 1;
     size_t n = collect(generation);
-    _pm_gc.collecting = 0;
-    PM_GC_LEAVE();
+    s->collecting = 0;
     return n;
 }
 
 /* ---- settings ---- */
 
-void pm_gc_set_threshold(int t0, int t1, int t2)
+void(pm_gc_set_threshold)(int t0, int t1, int t2)
 {
-    _pm_gc.gens[0].threshold = t0 > 0 ? t0 : 0;
-    _pm_gc.gens[1].threshold = t1 > 0 ? t1 : 0;
-    _pm_gc.gens[2].threshold = t2 > 0 ? t2 : 0;
+    int t[3] = {t0, t1, t2};
+    for (int i = 0; i < PM_GC_GENS; i++)
+        if (t[i] != PM_GC_KEEP)
+            _pm_gc.gens[i].threshold = t[i] > 0 ? t[i] : 0;
 }
 
 void pm_gc_get_threshold(int out[3])
@@ -485,18 +569,15 @@ static void move_generation(unsigned from, unsigned to, uint32_t bit)
 
 void pm_gc_freeze(void)
 {
-    PM_GC_ENTER("pm_gc_freeze");
-    for (unsigned i = 0; i < PM_GC_GENS; i++)
+    for (unsigned i = 0; i < PM_GC_GENS; i++) {
         move_generation(i, 3, PM_GC_PERM);
-    _pm_gc.gens[0].count = 0;
-    PM_GC_LEAVE();
+        _pm_gc.gens[i].count = 0;   /* all three, as the issue asks (3.11 zeroes count 0 only) */
+    }
 }
 
 void pm_gc_unfreeze(void)
 {
-    PM_GC_ENTER("pm_gc_unfreeze");
     move_generation(3, 2, _pm_gc.gen2_bit);
-    PM_GC_LEAVE();
 }
 
 size_t pm_gc_freeze_count(void) { return _pm_gc.gens[3].size; }
@@ -506,4 +587,102 @@ void pm_gc_get_stats(pm_gc_stats *out)
     *out = _pm_gc.stats;
     for (int i = 0; i < 4; i++)
         out->tracked[i] = _pm_gc.gens[i].size;
+}
+
+/* ---- introspection ---- */
+
+size_t pm_gc_get_objects(int generation, void **out, size_t cap)
+{
+    if (generation < -1 || generation >= PM_GC_GENS) {
+        errno = EINVAL;
+        return 0;
+    }
+    pm_gc_state *s = pm_gc_ctx();
+    size_t n = 0;
+    int first = generation < 0 ? 0 : generation, last = generation < 0 ? 2 : generation;
+    for (int i = first; i <= last; i++) {
+        pm_gc_link *list = &s->gens[i].list;
+        for (pm_gc_link *l = list->next; l != list; l = l->next, n++)
+            if (n < cap)
+                out[n] = pm_gc_obj_of_link(l);
+    }
+    return n;
+}
+
+typedef struct collect_ctx {
+    void **out;
+    size_t cap, n;
+    const void *target;     /* get_referrers: the object looked for */
+    int found;
+} collect_ctx;
+
+static void visit_collect(void *child, void *arg)
+{
+    collect_ctx *c = arg;
+    if (child == NULL)
+        return;
+    if (c->n < c->cap)
+        c->out[c->n] = child;
+    c->n++;
+}
+
+size_t pm_gc_get_referents(const void *obj, void **out, size_t cap)
+{
+    pm_gc_head *h = _pm_gc_check(obj, "pm_gc_get_referents");
+    if (!h->type->traverse)
+        return 0;
+    collect_ctx c = {out, cap, 0, NULL, 0};
+    h->type->traverse((void *)obj, visit_collect, &c);
+    return c.n;
+}
+
+static void visit_find(void *child, void *arg)
+{
+    collect_ctx *c = arg;
+    if (child == c->target)
+        c->found = 1;
+}
+
+size_t pm_gc_get_referrers(const void *obj, void **out, size_t cap)
+{
+    _pm_gc_check(obj, "pm_gc_get_referrers");
+    pm_gc_state *s = pm_gc_ctx();
+    collect_ctx c = {out, cap, 0, obj, 0};
+    for (int i = 0; i < PM_GC_GENS; i++) {
+        pm_gc_link *list = &s->gens[i].list;
+        for (pm_gc_link *l = list->next; l != list; l = l->next) {
+            pm_gc_head *h = pm_gc_head_of_link(l);
+            c.found = 0;
+            h->type->traverse(pm_gc_obj_of(h), visit_find, &c);
+            if (c.found) {
+                if (c.n < cap)
+                    out[c.n] = pm_gc_obj_of(h);
+                c.n++;
+            }
+        }
+    }
+    return c.n;
+}
+
+/* ---- leak inspection ---- */
+
+void pm_gc_set_debug(unsigned flags) { _pm_gc.debug = flags; }
+unsigned pm_gc_get_debug(void) { return _pm_gc.debug; }
+
+size_t pm_gc_garbage(void **out, size_t cap)
+{
+    pm_gc_state *s = pm_gc_ctx();
+    for (size_t i = 0; i < s->garbage_len && i < cap; i++)
+        out[i] = s->garbage[i];
+    return s->garbage_len;
+}
+
+size_t pm_gc_garbage_clear(void)
+{
+    pm_gc_state *s = pm_gc_ctx();
+    size_t n = s->garbage_len;
+    /* released from the end: a release may run code that saves more */
+    while (s->garbage_len)
+        pm_gc_decref(s->garbage[--s->garbage_len]);
+    return n;
 }

@@ -36,7 +36,7 @@ static void node_traverse(void *obj, pm_gc_visit_fn visit, void *arg)
         visit(n->next, arg);
 }
 
-static const pm_gc_type NODE = {"node", node_traverse, NULL};
+static const pm_gc_type NODE = {"node", node_traverse, NULL, NULL};
 
 static node *new_node(int val)
 {
@@ -46,6 +46,7 @@ static node *new_node(int val)
         exit(2);
     }
     n->val = val;
+    pm_gc_track(n);
     return n;
 }
 

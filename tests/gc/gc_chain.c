@@ -11,7 +11,8 @@
  *      the live chain kept and then released.
  *
  * argv[1] scales the chain lengths down (for runs under valgrind): the
- * lengths are divided by it.  Automatic collection is off. */
+ * lengths are divided by it.  Automatic collection is off.  Everything runs
+ * on the small stack's thread (objects stay in the thread that made them). */
 #include "gc_test.h"
 
 #include <pthread.h>
@@ -35,8 +36,8 @@ static void link_finalize(void *obj)
     link_fins++;
 }
 
-static const pm_gc_type t_link = {"link", link_traverse, NULL};
-static const pm_gc_type t_link_fin = {"link_fin", link_traverse, link_finalize};
+static const pm_gc_type t_link = {"link", link_traverse, NULL, NULL};
+static const pm_gc_type t_link_fin = {"link_fin", link_traverse, link_finalize, NULL};
 
 /* head -> ... -> tail, n objects; the only reference the caller holds is
  * to the head. *tailp gets the last one. */
@@ -45,11 +46,13 @@ static link_t *chain(const pm_gc_type *type, long n, link_t **tailp)
     link_t *head = pm_gc_new(type, sizeof(link_t)), *p = head;
     if (!head)
         exit(2);
+    pm_gc_track(head);
     for (long i = 1; i < n; i++) {
         link_t *l = pm_gc_new(type, sizeof(link_t));
         if (!l)
             exit(2);
         l->val = i;
+        pm_gc_track(l);
         p->next = l; /* the new object's reference moves into the field */
         p = l;
     }
@@ -87,12 +90,11 @@ static void *collect_full(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static long scale = 1;
+
+static void *body(void *arg)
 {
-    pm_test_require_poolmalloc();
-    long scale = argc > 1 ? atol(argv[1]) : 1;
-    if (scale < 1)
-        scale = 1;
+    (void)arg;
     const long big = 10000000 / scale, mid = 1000000 / scale;
     pm_gc_disable();
     gt_settle();
@@ -109,7 +111,7 @@ int main(int argc, char **argv)
             p = p->next;
         wtail = pm_gc_weakref_new(p);
     }
-    on_small_stack(release, head);
+    release(head);
     pm_gc_stats s2 = gt_stats();
     CHECK("chain: every object freed by its count",
           s2.freed_by_refcount - s0.freed_by_refcount == (uint64_t)big);
@@ -120,7 +122,7 @@ int main(int argc, char **argv)
     /* 2. With finalizers. */
     link_fins = 0;
     head = chain(&t_link_fin, mid, NULL);
-    on_small_stack(release, head);
+    release(head);
     CHECK("finalizer chain: each finalized once", link_fins == (unsigned long)mid);
     pm_gc_stats s3 = gt_stats();
     CHECK("finalizer chain: stats", s3.finalized - s2.finalized == (uint64_t)mid &&
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
     tail->next = ring; /* closes the ring: the caller's reference moves in */
     link_t *live = chain(&t_link, mid, &tail);
     pm_gc_weakref *wlive_tail = pm_gc_weakref_new(tail);
-    on_small_stack(collect_full, NULL);
+    collect_full(NULL);
     CHECK("ring of a million reclaimed", collected == (size_t)mid);
     CHECK("live chain kept", gt_alive(wlive_tail));
     long len = 0;
@@ -142,12 +144,22 @@ int main(int argc, char **argv)
     CHECK("live chain intact", len == mid);
     pm_gc_stats s4 = gt_stats();
     CHECK("live chain promoted to generation 2", s4.tracked[2] == (uint64_t)mid);
-    on_small_stack(collect_full, NULL);
+    collect_full(NULL);
     CHECK("live chain survives a second full collection", collected == 0);
-    on_small_stack(release, live);
+    release(live);
     CHECK("live chain released", !gt_alive(wlive_tail));
     pm_gc_weakref_free(wlive_tail);
     pm_gc_stats s5 = gt_stats();
     CHECK("nothing left", gt_tracked(&s5) == 0);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    pm_test_require_poolmalloc();
+    scale = argc > 1 ? atol(argv[1]) : 1;
+    if (scale < 1)
+        scale = 1;
+    on_small_stack(body, NULL);
     return pm_test_finish();
 }

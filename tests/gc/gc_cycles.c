@@ -264,6 +264,7 @@ static tnode *sized(long id, size_t size)
         exit(2);
     n->id = id;
     n->magic = GT_MAGIC;
+    pm_gc_track(n);
     return n;
 }
 
@@ -282,61 +283,112 @@ static void test_sizes(void)
     CHECK("sizes: six finalizers", fin_total == 6);
 }
 
-/* Threads take turns (each joined before the next call), as the thread
- * contract asks; the collector frees blocks of other threads' heaps. */
-enum { THREAD_RING = 5000, THREAD_CHAIN = 3000 };
-static tnode *thread_chain;
-static size_t thread_collected;
+/* One collector per thread: threads run at once, each making garbage and a
+ * live chain and collecting its own; main's garbage, made before, is
+ * untouched by their collections and reclaimed by main's. */
+enum { THREAD_RING = 5000, THREAD_CHAIN = 3000, THREADS = 4 };
 
-static void *make_garbage_and_chain(void *arg)
+typedef struct thread_result {
+    size_t collected, collected_again, tracked_before, tracked_after, main_seen;
+    size_t chain_len;
+} thread_result;
+
+static void *collect_own(void *arg)
 {
-    (void)arg;
-    static tnode *r[THREAD_RING];
+    thread_result *res = arg;
+    pm_gc_disable();
+    tnode **r = malloc(THREAD_RING * sizeof *r);
     gt_ring(&t_plain, r, THREAD_RING, -1);
     gt_drop_all(r, THREAD_RING);
-    thread_chain = gt_new(&t_plain, -1);
+    free(r);
+    tnode *chain = gt_new(&t_plain, -1);
     for (int i = 1; i < THREAD_CHAIN; i++) {
         tnode *n = gt_new(&t_plain, -1);
-        n->kid[0] = thread_chain;
-        thread_chain = n;
+        n->kid[0] = chain;
+        chain = n;
     }
+    pm_gc_stats s = gt_stats();
+    res->tracked_before = gt_tracked(&s);
+    res->main_seen = pm_gc_get_objects(-1, NULL, 0);
+    res->collected = pm_gc_collect(2);
+    res->collected_again = pm_gc_collect(2);
+    for (tnode *p = chain; p; p = p->kid[0])
+        res->chain_len++;
+    pm_gc_decref(chain);
+    s = gt_stats();
+    res->tracked_after = gt_tracked(&s);
     return NULL;
-}
-
-static void *collect_in_thread(void *arg)
-{
-    (void)arg;
-    thread_collected = pm_gc_collect(2);
-    return NULL;
-}
-
-static void run_thread(void *(*fn)(void *))
-{
-    pthread_t t;
-    if (pthread_create(&t, NULL, fn, NULL) != 0)
-        exit(2);
-    pthread_join(t, NULL);
 }
 
 static void test_threads(void)
 {
     gt_settle();
-    run_thread(make_garbage_and_chain); /* the thread has exited */
-    CHECK("threads: garbage of an exited thread reclaimed", pm_gc_collect(2) == THREAD_RING);
-    size_t len = 0;
-    for (tnode *p = thread_chain; p; p = p->kid[0])
-        len++;
-    CHECK("threads: its live chain kept", len == THREAD_CHAIN);
-    pm_gc_decref(thread_chain);
-
     tnode *r[THREAD_RING / 10];
     gt_ring(&t_plain, r, THREAD_RING / 10, -1);
     gt_drop_all(r, THREAD_RING / 10);
-    run_thread(collect_in_thread);
-    CHECK("threads: main's garbage reclaimed by another thread",
-          thread_collected == THREAD_RING / 10);
+    pthread_t t[THREADS];
+    thread_result res[THREADS];
+    memset(res, 0, sizeof res);
+    for (int i = 0; i < THREADS; i++)
+        if (pthread_create(&t[i], NULL, collect_own, &res[i]) != 0)
+            exit(2);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < THREADS; i++) {
+        CHECK("threads: a thread's collector sees its own objects only",
+              res[i].tracked_before == THREAD_RING + THREAD_CHAIN &&
+                  res[i].main_seen == THREAD_RING + THREAD_CHAIN);
+        CHECK("threads: its garbage reclaimed", res[i].collected == THREAD_RING);
+        CHECK("threads: its live chain kept", res[i].collected_again == 0 &&
+                                                  res[i].chain_len == THREAD_CHAIN);
+        CHECK("threads: nothing left in it", res[i].tracked_after == 0);
+    }
+    CHECK("threads: main's garbage reclaimed by main", pm_gc_collect(2) == THREAD_RING / 10);
     pm_gc_stats s = gt_stats();
     CHECK("threads: nothing left", gt_tracked(&s) == 0);
+}
+
+/* Threads come and go: each makes a collector on its first call and frees
+ * it at exit when nothing is left in it; one leaves a live object behind
+ * (kept, never collected).  Tags are reused after 255 collectors. */
+static void *short_life(void *arg)
+{
+    tnode *r[3];
+    gt_ring(&t_plain, r, 3, -1);
+    gt_drop_all(r, 3);
+    *(size_t *)arg = pm_gc_collect(2);
+    return NULL;
+}
+static tnode *left_behind;
+static void *leave_one(void *arg)
+{
+    (void)arg;
+    left_behind = gt_new(&t_plain, -1);
+    gt_set(left_behind, 0, left_behind);
+    return NULL;
+}
+
+static void test_thread_churn(void)
+{
+    enum { WAVES = 100, AT_ONCE = 4 };
+    size_t got[AT_ONCE];
+    int all = 1;
+    for (int w = 0; w < WAVES; w++) {
+        pthread_t t[AT_ONCE];
+        for (int i = 0; i < AT_ONCE; i++)
+            if (pthread_create(&t[i], NULL, short_life, &got[i]) != 0)
+                exit(2);
+        for (int i = 0; i < AT_ONCE; i++) {
+            pthread_join(t[i], NULL);
+            all &= got[i] == 3;
+        }
+    }
+    CHECK("churn: 400 threads, each collects its own garbage", all);
+    pthread_t t;
+    pthread_create(&t, NULL, leave_one, NULL);
+    pthread_join(t, NULL);
+    CHECK("churn: an exited thread's object is no concern of main's collector",
+          left_behind != NULL && pm_gc_collect(2) == 0 && pm_gc_get_objects(-1, NULL, 0) == 0);
 }
 
 static void test_collect_args(void)
@@ -367,6 +419,7 @@ int main(void)
     test_live_structures();
     test_sizes();
     test_threads();
+    test_thread_churn();
     test_collect_args();
     pm_gc_stats s = gt_stats();
     CHECK("nothing left tracked", gt_tracked(&s) == 0 && s.untracked == 0);

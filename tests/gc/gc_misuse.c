@@ -26,11 +26,21 @@
  *                        comes after a holder in its generation, so the
  *                        scan reaches it through that holder first
  *   overcount_first      the same, the object created before its holders
+ *   incref_teardown      a finalizer run by a collection's teardown takes a
+ *                        strong reference to the garbage through a borrowed
+ *                        pointer
+ *   track_twice          pm_gc_track of a tracked object
+ *   track_no_traverse    pm_gc_track of an object whose type has no traverse
+ *   resize_shared        pm_gc_resize of an object with two references
+ *   incref_other_thread  pm_gc_incref of another thread's object
+ *   weakref_get_other_thread  pm_gc_weakref_get of another thread's weakref
  *   valid                control: correct use, exits 0 */
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include "gc_test.h"
 
@@ -46,12 +56,34 @@ static void (*volatile incref_fn)(void *) = pm_gc_incref;
 
 static char static_array[256];
 
+/* incref_teardown: an untracked object held by a garbage cycle, with a
+ * borrowed pointer back to its owner */
+typedef struct backptr {
+    void *owner;
+} backptr;
+static void backptr_finalize(void *obj)
+{
+    announce(((backptr *)obj)->owner);
+    incref_fn(((backptr *)obj)->owner);
+}
+static const pm_gc_type t_backptr = {"backptr", NULL, backptr_finalize, NULL};
+
+static void *other_obj;
+static pm_gc_weakref *other_weak;
+static void *make_in_thread(void *arg)
+{
+    (void)arg;
+    other_obj = gt_new(&t_plain, 500);
+    other_weak = pm_gc_weakref_new(other_obj);
+    return NULL;    /* the thread exits: its objects stay, owned by it */
+}
+
 static void self_decref(void *obj)
 {
     announce(obj);
     decref_fn(obj);
 }
-static const pm_gc_type t_self_decref = {"self_decref", gt_traverse, self_decref};
+static const pm_gc_type t_self_decref = {"self_decref", gt_traverse, self_decref, NULL};
 
 int main(int argc, char **argv)
 {
@@ -144,6 +176,38 @@ int main(int argc, char **argv)
         d->kid[0] = NULL;
         pm_gc_decref(a);
         pm_gc_decref(d);
+    } else if (!strcmp(c, "incref_teardown")) {
+        tnode *r[2];
+        gt_ring(&t_plain, r, 2, 100);
+        backptr *b = pm_gc_new(&t_backptr, sizeof *b);
+        b->owner = r[0];
+        r[0]->kid[1] = (tnode *)b;
+        gt_drop_all(r, 2);
+        pm_gc_collect(2);
+    } else if (!strcmp(c, "track_twice")) {
+        tnode *a = gt_new(&t_plain, 100);   /* tracked by gt_new */
+        announce(a);
+        pm_gc_track(a);
+    } else if (!strcmp(c, "track_no_traverse")) {
+        tnode *a = gt_new(&t_leaf, 100);
+        announce(a);
+        pm_gc_track(a);
+    } else if (!strcmp(c, "resize_shared")) {
+        tnode *a = gt_new(&t_plain, 100);
+        pm_gc_incref(a);
+        announce(a);
+        pm_gc_resize(a, 1000);
+    } else if (!strcmp(c, "incref_other_thread") || !strcmp(c, "weakref_get_other_thread")) {
+        pthread_t t;
+        pthread_create(&t, NULL, make_in_thread, NULL);
+        pthread_join(t, NULL);
+        if (c[0] == 'i') {
+            announce(other_obj);
+            incref_fn(other_obj);
+        } else {
+            announce(other_weak);
+            pm_gc_weakref_get(other_weak);
+        }
     } else if (!strcmp(c, "valid")) {
         tnode *r[3];
         gt_ring(&t_fin, r, 3, 100);

@@ -14,8 +14,8 @@ static void no_refs(void *obj, pm_gc_visit_fn visit, void *arg)
 {
     (void)obj, (void)visit, (void)arg;
 }
-static const pm_gc_type t_raw = {"raw", no_refs, NULL};
-static const pm_gc_type t_raw_leaf = {"raw_leaf", NULL, NULL};
+static const pm_gc_type t_raw = {"raw", no_refs, NULL, NULL};
+static const pm_gc_type t_raw_leaf = {"raw_leaf", NULL, NULL, NULL};
 
 static void test_new(void)
 {

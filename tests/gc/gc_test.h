@@ -68,9 +68,9 @@ static void gt_finalize(void *obj)
         fin_hook(n);
 }
 
-static const pm_gc_type t_plain = {"plain", gt_traverse, NULL};
-static const pm_gc_type t_fin = {"fin", gt_traverse, gt_finalize};
-static const pm_gc_type t_leaf = {"leaf", NULL, gt_finalize};
+static const pm_gc_type t_plain = {"plain", gt_traverse, NULL, NULL};
+static const pm_gc_type t_fin = {"fin", gt_traverse, gt_finalize, NULL};
+static const pm_gc_type t_leaf = {"leaf", NULL, gt_finalize, NULL};
 
 /* A new object with count 1 (the caller's reference). */
 static inline tnode *gt_new(const pm_gc_type *type, long id)
@@ -82,6 +82,8 @@ static inline tnode *gt_new(const pm_gc_type *type, long id)
     }
     n->id = id;
     n->magic = GT_MAGIC;
+    if (type->traverse)
+        pm_gc_track(n);     /* complete: hand it to the collector */
     return n;
 }
 

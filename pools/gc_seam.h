@@ -1,0 +1,35 @@
+/* gc_seam.h -- what the pools give the refcount-and-cycle layer (gc/), and
+ * nothing more.
+ *
+ * gc/ sits above the allocator (layer 3): it allocates through the public
+ * API (pm_malloc, pm_free, pm_realloc, pm_malloc_usable_size in
+ * poolmalloc.h) and needs from the pools only the few things below, so
+ * that it includes neither pools/pools.h nor a copy of the
+ * pools' rules (page map tags, pool ownership, when a free must take the
+ * slow path).  Plain types only: this header includes nothing internal.
+ */
+#ifndef PM_GC_SEAM_H
+#define PM_GC_SEAM_H
+
+#include <stddef.h>
+
+/* 1 if the address is in memory poolmalloc manages (a pool, a medium span,
+ * a large block), so that reading it cannot fault; 0 otherwise. */
+__attribute__((visibility("hidden"))) int _pm_gc_seam_is_ours(const void *p);
+
+/* 1 if p is the start of a block of a pool or span that is allocated now
+ * (its live bit is set), or lies in a live large block; 0 otherwise. */
+__attribute__((visibility("hidden"))) int _pm_gc_seam_is_live_block(const void *p);
+
+/* Frees the n blocks of blocks[] (each one that pm_malloc returned and that
+ * is still allocated), as pm_free would, but a run of blocks of one pool
+ * of this thread's heap costs one page-map lookup.  Misuse (a block not
+ * allocated) aborts naming call. */
+__attribute__((visibility("hidden"))) void _pm_gc_seam_free_run(void *const *blocks, size_t n,
+                                                                const char *call);
+
+/* The allocator's one-line fatal message: "poolmalloc: call(): what p". */
+__attribute__((visibility("hidden"), noreturn, cold)) void
+_pm_gc_seam_fatal(const char *call, const char *what, const void *p);
+
+#endif
