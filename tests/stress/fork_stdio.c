@@ -12,7 +12,9 @@
  *
  * The work is a fixed number of forks (no clock); a hang is caught by
  * alarm(TIMEOUT): the handler says so and _exits 1, so ctest sees a failure
- * and not a timeout.  Children _exit(17) straight away and are checked.
+ * and not a timeout.  Each child allocates, frees and flushes (the locks of
+ * the allocator and of stdio must be usable there), then _exits 17, which
+ * the forker checks.
  *
  * usage: fork_stdio [FORKS=200] [READERS=2] [TIMEOUT=60] */
 #define _GNU_SOURCE
@@ -113,14 +115,21 @@ static void *forker(void *arg)
             say("FAIL: fork\n");
             _exit(1);
         }
-        if (pid == 0)
-            _exit(17);
+        if (pid == 0) {
+            /* The child may use malloc and stdio: their locks were reset. */
+            char *big = malloc(LINE_BYTES * 2);
+            if (!big)
+                _exit(1);
+            memset(big, 'y', LINE_BYTES * 2);
+            free(big);
+            _exit(fflush(NULL) == 0 ? 17 : 1);
+        }
         int status;
         pid_t w;
         while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
             ;
         if (w != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 17) {
-            say("FAIL: child did not _exit(17)\n");
+            say("FAIL: a child failed (it did not _exit(17))\n");
             _exit(1);
         }
         atomic_fetch_add_explicit(&forks_done, 1, memory_order_relaxed);
@@ -149,6 +158,7 @@ int main(int argc, char **argv)
     fputc('\n', w);
     CHECK("write the long line", fclose(w) == 0);
 
+    fflush(stdout);   /* nothing buffered for the children to flush again */
     signal(SIGALRM, on_alarm);
     alarm(timeout);
 
