@@ -86,32 +86,21 @@ static void thread_exit(void *value)
  *   and in a multi-threaded one glibc's own atfork lock already forbids a
  *   nested fork; it keeps the handlers safe where that is not so.)
  *
- * __libc_single_threaded (glibc 2.32) is read once, in prepare; the parent
+ * Whether the process is single-threaded (base/os.h) is read once, in prepare; the parent
  * and child handlers undo exactly what prepare did (fork_held). */
-extern void _IO_list_lock(void) __attribute__((weak));
-extern void _IO_list_unlock(void) __attribute__((weak));
-extern void _IO_list_resetlock(void) __attribute__((weak));
-extern char __libc_single_threaded __attribute__((weak));
 
 enum { FORK_LOCKS = 1, FORK_STDIO = 2 };
 static __thread unsigned fork_depth __attribute__((tls_model("initial-exec")));
 static __thread unsigned fork_held __attribute__((tls_model("initial-exec")));
-
-static bool process_single_threaded(void)
-{
-    return &__libc_single_threaded != NULL && __libc_single_threaded;
-}
 
 static void fork_prepare(void)
 {
     if (fork_depth++ > 0)
         return;   /* a signal handler forking inside this thread's fork */
     unsigned held = 0;
-    if (!process_single_threaded()) {
-        if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) {
-            _IO_list_lock();
+    if (!_pm_os_single_threaded()) {
+        if (_pm_os_stdio_lock())
             held |= FORK_STDIO;
-        }
         _pm_heaps_fork_prepare();
         _pm_arena_fork_prepare();
         _pm_large_fork_prepare();
@@ -135,7 +124,7 @@ static void fork_parent(void)
         _pm_heaps_fork_parent();
     }
     if (held & FORK_STDIO)
-        _IO_list_unlock();
+        _pm_os_stdio_unlock();
     fork_held = 0;
     fork_depth = 0;
 }
@@ -154,7 +143,7 @@ static void fork_child(void)
         _pm_heaps_fork_child();
     }
     if (held & FORK_STDIO)
-        _IO_list_resetlock();
+        _pm_os_stdio_reset();
     fork_held = 0;
     fork_depth = 0;
 }
