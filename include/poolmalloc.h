@@ -110,10 +110,12 @@ typedef struct pm_stats_s {
     uint64_t bytes_peak;           /* the highest bytes_in_use seen at an allocation while counting */
     uint64_t bytes_in_pages;       /* pages that hold blocks in use: pools, spans, live large mappings
                                       (known without counting; at least bytes_in_use) */
-    uint64_t bytes_mapped;         /* mapped by poolmalloc: arenas, live and cached large mappings */
+    uint64_t bytes_mapped;         /* mapped by poolmalloc: arenas, live and cached large mappings,
+                                      allocator records */
     uint64_t bytes_cached;         /* mapped and kept for reuse: reserved arenas, cached large mappings */
     uint64_t bytes_resident;       /* the whole process's resident memory now (/proc/self/statm) */
     uint64_t bytes_resident_peak;  /* the process's peak resident memory (getrusage) */
+    uint64_t meta_bytes;           /* mapped for allocator records (large records, heaps) */
 } pm_stats_t;
 
 #define PM_STATS_VERSION 2

@@ -124,23 +124,12 @@ void pm_stats_get(pm_stats_t *out)
         s.classes[c].peak_bytes = LOAD(_pm_class_counters[c].peak);
         in_blocks += s.classes[c].current_bytes;
     }
-    s.arenas_mapped = LOAD(_pm_counters.arenas_mapped);
-    s.arenas_released = LOAD(_pm_counters.arenas_released);
+    /* Every process-wide counter has the public field of its name
+     * (base/base.h, PM_GLOBAL_COUNTERS: the one list). */
+#define PM_COUNTER_COPY(name, what) s.name = LOAD(_pm_counters.name);
+    PM_GLOBAL_COUNTERS(PM_COUNTER_COPY)
+#undef PM_COUNTER_COPY
     s.arenas_live = s.arenas_mapped - s.arenas_released;
-    s.arenas_reserved = LOAD(_pm_counters.arenas_reserved);
-    s.pools_live = LOAD(_pm_counters.pools_live);
-    s.spans_live = LOAD(_pm_counters.spans_live);
-    s.large_allocs = LOAD(_pm_counters.large_allocs);
-    s.large_frees = LOAD(_pm_counters.large_frees);
-    s.large_hits = LOAD(_pm_counters.large_hits);
-    s.large_misses = LOAD(_pm_counters.large_misses);
-    s.large_live_bytes = LOAD(_pm_counters.large_live_bytes);
-    s.large_cached_bytes = LOAD(_pm_counters.large_cached_bytes);
-    s.large_cached_count = LOAD(_pm_counters.large_cached_count);
-    s.large_released = LOAD(_pm_counters.large_released);
-    s.heaps_live = LOAD(_pm_counters.heaps_live);
-    s.heaps_abandoned = LOAD(_pm_counters.heaps_abandoned);
-    s.span_pages_live = LOAD(_pm_counters.span_pages_live);
     s.counting = (_pm_slow & PM_SLOW_STATS) != 0;
     if (s.counting) {
         s.bytes_in_use = in_blocks + s.large_live_bytes;
@@ -149,7 +138,8 @@ void pm_stats_get(pm_stats_t *out)
             s.bytes_peak = s.bytes_in_use;
     }
     s.bytes_in_pages = (s.pools_live + s.span_pages_live) * PM_PAGE_SIZE + s.large_live_bytes;
-    s.bytes_mapped = s.arenas_live * PM_ARENA_SIZE + s.large_live_bytes + s.large_cached_bytes;
+    s.bytes_mapped =
+        s.arenas_live * PM_ARENA_SIZE + s.large_live_bytes + s.large_cached_bytes + s.meta_bytes;
     s.bytes_cached = s.arenas_reserved * PM_ARENA_SIZE + s.large_cached_bytes;
     resident_get(&s.bytes_resident, &s.bytes_resident_peak);
     *out = s;
@@ -231,6 +221,8 @@ static void stats_text(out_t *o, const pm_stats_t *s)
     pm_msg_u64(o, s->arenas_live * PM_ARENA_SIZE);
     pm_msg_str(o, ", large ");
     pm_msg_u64(o, s->large_live_bytes + s->large_cached_bytes);
+    pm_msg_str(o, ", records ");
+    pm_msg_u64(o, s->meta_bytes);
     pm_msg_str(o, ")\n");
     out_total(o, "cached", s->bytes_cached);
     pm_msg_str(o, ": empty arenas ");
@@ -325,6 +317,7 @@ static void stats_json(out_t *o, const pm_stats_t *s)
     json_kv(o, "mapped", s->bytes_mapped, false);
     json_kv(o, "mapped_arenas", s->arenas_live * PM_ARENA_SIZE, false);
     json_kv(o, "mapped_large", s->large_live_bytes + s->large_cached_bytes, false);
+    json_kv(o, "mapped_records", s->meta_bytes, false);
     json_kv(o, "cached", s->bytes_cached, false);
     json_kv(o, "cached_arenas", s->arenas_reserved * PM_ARENA_SIZE, false);
     json_kv(o, "cached_large", s->large_cached_bytes, false);

@@ -160,7 +160,7 @@ for d in (live, at_exit):
     assert b["in_use"] == b["in_use_small"] + b["in_use_medium"] + b["in_use_large"], b
     assert b["peak"] >= b["in_use"], b
     assert b["in_pages"] == b["in_pools"] + b["in_spans"] + d["large"]["live_bytes"], b
-    assert b["mapped"] == b["mapped_arenas"] + b["mapped_large"], b
+    assert b["mapped"] == b["mapped_arenas"] + b["mapped_large"] + b["mapped_records"], b
     assert b["cached"] == b["cached_arenas"] + b["cached_large"], b
     assert b["in_pages"] >= b["in_use"] - b["in_use_large"], b
     assert all(set(c) == {"class", "size", "allocs", "frees", "current_bytes", "peak_bytes"}
