@@ -64,6 +64,19 @@ void _pm_os_thread_exit_set(void *value);
 /* fork: prepare runs in the forking thread before fork, parent and child
  * after it; 0 or an errno value. */
 int _pm_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+/* True while the process has never had a second thread (glibc's
+ * __libc_single_threaded; false where the C library does not say). */
+_Bool _pm_os_single_threaded(void);
+/* The C library's lock of its list of FILEs (glibc's _IO_list_lock, a
+ * recursive lock that fork takes after the prepare handlers): taken by the
+ * prepare handler first, so that fork, fflush(NULL) and a getline that
+ * reallocs under its FILE's lock cannot deadlock (glibc bug 19431).
+ * _pm_os_stdio_lock returns whether it took it; in the parent it is
+ * released, in the child reset (glibc resets it there before the child
+ * handlers run, so it must not be unlocked). */
+_Bool _pm_os_stdio_lock(void);
+void _pm_os_stdio_unlock(void);
+void _pm_os_stdio_reset(void);
 
 #ifdef PM_FAULT_INJECTION
 /* Fault injection (test builds only, -DPM_FAULT_INJECTION): every mmap and

@@ -201,6 +201,29 @@ int _pm_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(voi
     return pthread_atfork(prepare, parent, child);
 }
 
+/* glibc's, weak: the library still links and runs without them. */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+extern char __libc_single_threaded __attribute__((weak));
+
+bool _pm_os_single_threaded(void)
+{
+    return &__libc_single_threaded != NULL && __libc_single_threaded;
+}
+
+bool _pm_os_stdio_lock(void)
+{
+    if (!_IO_list_lock || !_IO_list_unlock || !_IO_list_resetlock)
+        return false;
+    _IO_list_lock();
+    return true;
+}
+
+void _pm_os_stdio_unlock(void) { _IO_list_unlock(); }
+
+void _pm_os_stdio_reset(void) { _IO_list_resetlock(); }
+
 #ifdef PM_FAULT_INJECTION
 /* ---- fault injection and the mapping record (test builds only) ----------
  * Calls are numbered from 1 after each _pm_os_fault_set (which a test makes

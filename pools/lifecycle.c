@@ -52,31 +52,100 @@ static void thread_exit(void *value)
     }
 }
 
-/* fork: every lock of the floors below and of the heaps, in one order
- * (heaps, arenas, large cache, records: each later one is a leaf of the
- * earlier ones), released in reverse. */
+/* ---- fork ----
+ *
+ * The prepare handler takes every lock of the floors below and of the heaps,
+ * in one order (heaps, arenas, large cache, records: each later one is a leaf
+ * of the earlier ones), so that the child inherits consistent structures;
+ * the parent handler releases them in reverse, the child handler
+ * re-initialises them.  Three things make that safe against the rest of the
+ * process:
+ *
+ * - stdio (glibc bug 19431, tst-malloc-fork-deadlock).  glibc's fork runs the
+ *   prepare handlers, then takes its stdio list lock (_IO_list_lock), then its
+ *   own malloc locks.  fflush(NULL) holds the list lock while it waits for
+ *   each FILE's lock, and getline holds a FILE's lock while it reallocs.  So a
+ *   handler that took our locks first and then waited in fork for the list
+ *   lock could close a cycle (forker -> fflush -> getline -> forker).  We take
+ *   the list lock first, as glibc's own malloc effectively does.  It is a
+ *   recursive lock: fork takes it again after the handlers and releases that
+ *   before the parent handlers; the parent handler releases ours.  In the
+ *   child glibc resets it before the child handlers run (when it saw several
+ *   threads; we reset it too, which is idempotent, in case it did not), so the
+ *   child handler must not unlock it.  The three functions are glibc's
+ *   exported GLIBC_2.2.5 symbols, declared weak: elsewhere they are absent and
+ *   only the allocator locks are taken.
+ * - a single-threaded process (tst-mallocfork2).  As glibc does for its own
+ *   malloc, nothing is locked: no other thread can hold a lock, and a signal
+ *   handler that forks may interrupt this very thread inside malloc, holding
+ *   one.  The child of such a fork may only call async-signal-safe functions.
+ * - re-entry.  A signal handler may fork while its thread is inside fork (in
+ *   a handler, or between them).  A nested prepare, parent or child on the
+ *   same thread does nothing: the outer fork owns whatever is held.  (With
+ *   glibc 2.36 this matters little: a single-threaded process locks nothing,
+ *   and in a multi-threaded one glibc's own atfork lock already forbids a
+ *   nested fork; it keeps the handlers safe where that is not so.)
+ *
+ * Whether the process is single-threaded (base/os.h) is read once, in prepare; the parent
+ * and child handlers undo exactly what prepare did (fork_held). */
+
+enum { FORK_LOCKS = 1, FORK_STDIO = 2 };
+static __thread unsigned fork_depth __attribute__((tls_model("initial-exec")));
+static __thread unsigned fork_held __attribute__((tls_model("initial-exec")));
+
 static void fork_prepare(void)
 {
-    _pm_heaps_fork_prepare();
-    _pm_arena_fork_prepare();
-    _pm_large_fork_prepare();
-    _pm_meta_fork_prepare();
+    if (fork_depth++ > 0)
+        return;   /* a signal handler forking inside this thread's fork */
+    unsigned held = 0;
+    if (!_pm_os_single_threaded()) {
+        if (_pm_os_stdio_lock())
+            held |= FORK_STDIO;
+        _pm_heaps_fork_prepare();
+        _pm_arena_fork_prepare();
+        _pm_large_fork_prepare();
+        _pm_meta_fork_prepare();
+        held |= FORK_LOCKS;
+    }
+    fork_held = held;
 }
 
 static void fork_parent(void)
 {
-    _pm_meta_fork_parent();
-    _pm_large_fork_parent();
-    _pm_arena_fork_parent();
-    _pm_heaps_fork_parent();
+    if (fork_depth > 1) {
+        fork_depth--;
+        return;
+    }
+    unsigned held = fork_held;
+    if (held & FORK_LOCKS) {
+        _pm_meta_fork_parent();
+        _pm_large_fork_parent();
+        _pm_arena_fork_parent();
+        _pm_heaps_fork_parent();
+    }
+    if (held & FORK_STDIO)
+        _pm_os_stdio_unlock();
+    fork_held = 0;
+    fork_depth = 0;
 }
 
 static void fork_child(void)
 {
-    _pm_meta_fork_child();
-    _pm_large_fork_child();
-    _pm_arena_fork_child();
-    _pm_heaps_fork_child();
+    if (fork_depth > 1) {
+        fork_depth--;
+        return;
+    }
+    unsigned held = fork_held;
+    if (held & FORK_LOCKS) {
+        _pm_meta_fork_child();
+        _pm_large_fork_child();
+        _pm_arena_fork_child();
+        _pm_heaps_fork_child();
+    }
+    if (held & FORK_STDIO)
+        _pm_os_stdio_reset();
+    fork_held = 0;
+    fork_depth = 0;
 }
 
 void _pm_thread_init_late(void)

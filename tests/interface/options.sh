@@ -124,7 +124,7 @@ tree)
                 \( -name '*.sh' -o -name '*.py' -o -name '*.in' -o -name compare -o -name '*.txt' \) \
                 ! -path "*/tests/interface/options.sh" -type f \
                 -exec grep -ho 'POOLMALLOC_[A-Z0-9_]*[A-Z0-9]' {} + 2>/dev/null | sort -u |
-            grep -Ev '^POOLMALLOC_(BUILD_[A-Z_]*|DEBUG|STRICT|VALGRIND|SOAK|SOAK_SECONDS|H|GC_H|VERSION[A-Z_]*)$')
+            grep -Ev '^POOLMALLOC_(BUILD_[A-Z_]*|DEBUG|STRICT|VALGRIND|GC|SOAK|SOAK_SECONDS|H|GC_H|VERSION[A-Z_]*)$')
     [ -n "$names" ] || fail "no POOLMALLOC_ variables found under $src"
     bad=
     for n in $names; do
