@@ -1,7 +1,7 @@
 /* large.c -- the large path: one mapping per block (floor 1).
  *
  * Each large allocation is its own page-aligned mapping of whole pages; its
- * record (pm_large_t, types.h) is allocator metadata (meta.c), out of the
+ * record (pm_large_t, arenas.h) is allocator metadata (meta.c), out of the
  * program's reach, and the page map entry
  * of the allocation's first page points to it, so free() and realloc()
  * validate a pointer without touching the mapping (mallocng's one-slot
@@ -15,7 +15,7 @@
  * malloc_trim() unmaps them all.  A cached mapping keeps its record and page
  * map entry, marked PM_LARGE_CACHED, so a second free of it is caught.
  * realloc grows a mapping with mremap, in place or onto a new mapping made
- * and indexed first (os.h, _pm_os_remap): the pages move, nothing is copied.
+ * and indexed first (base/os.h, _pm_os_remap): the pages move, nothing is copied.
  *
  * Lock order: the cache lock is a leaf.  Records are allocated before and
  * freed after it is held, and system calls are made outside it.
@@ -28,9 +28,10 @@
 #define CACHE_MAX_ENTRIES 128
 
 /* A record keeps its pointers into the mapping mangled with the secret of
- * safe linking (types.h).  Memcheck's leak check scans records, which are
- * defined allocator memory, and would count a plain pointer there as a
- * reference to the block, hiding its leak; and a record that a wild write
+ * safe linking (pools/pools.h, pm_block_s).  Memcheck's leak check scans
+ * records, which are defined allocator memory, and would count a plain
+ * pointer there as a reference to the block, hiding its leak; and a record
+ * that a wild write
  * ever reached (records are out of the program's reach, meta.c) still
  * could not be aimed at memory of the writer's choosing. */
 static inline char *rec_user(const pm_large_t *r) { return (char *)(r->user_x ^ _pm_secret); }

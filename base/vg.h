@@ -5,9 +5,9 @@
  *
  * By default memcheck replaces malloc everywhere, ours included; poolmalloc
  * itself serves malloc under memcheck only with
- * --soname-synonyms=somalloc=nouserintercepts (README, "Running under
- * valgrind").  Memcheck then knows poolmalloc's blocks only from these
- * requests.  Start-up (base/process.c) asks once whether the tool is memcheck;
+ * --soname-synonyms=somalloc=nouserintercepts (docs/VALGRIND.md).  Memcheck
+ * then knows poolmalloc's blocks only from these requests.  Start-up
+ * (base/process.c) asks once whether the tool is memcheck;
  * if it is, _pm_slow gets PM_SLOW_VALGRIND (base.h): the inline fast paths
  * never run and every request below is issued from an out-of-line path.
  * Outside valgrind none is ever reached, and each site costs one test of a
@@ -23,7 +23,7 @@
  *   malloc_usable_size              the size asked for, found by probing
  *                                   addressability (slow.c, vg_requested);
  *                                   realloc copies that much, and a large
- *                                   block moves by copy, not mremap (large.c)
+ *                                   block moves by copy, not mremap (pools/alloc.c)
  *   a free-list link                made addressable just around each read or
  *                                   write by poolmalloc, then no-access again
  *                                   (pool.c, span.c, heap.c)

@@ -3,7 +3,7 @@
  * libpoolmalloc replaces the malloc family when preloaded (LD_PRELOAD) or
  * linked.  Programs that want to call it explicitly, or read its statistics
  * and set its options, use the prefixed entry points declared here.  Their
- * contracts are those of the unprefixed C functions (see README.md).
+ * contracts are those of the unprefixed C functions (see docs/API.md).
  */
 #ifndef POOLMALLOC_H
 #define POOLMALLOC_H

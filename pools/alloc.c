@@ -1,10 +1,10 @@
-/* alloc.c -- the prefixed malloc API, pm_malloc & co (layer 1).
+/* alloc.c -- the prefixed malloc API, pm_malloc & co (floor 2).
  *
  * Dispatch: requests of at most 512 bytes go to the calling thread's pools
  * (pool.c), 513..16384 bytes to its medium spans (span.c), larger ones to
  * the large path (large.c).  The unprefixed
  * symbols in preload/override.c forward here.  Edge cases follow glibc's
- * documented behaviour; see README.md "API contract".
+ * documented behaviour; see docs/API.md.
  */
 #include "pools/pools.h"
 

@@ -52,7 +52,7 @@ void _pm_gc_seam_free_run(void *const *blocks, size_t n, const char *call)
             pool_page = page;
         }
         /* a pool emptied by this free may be released: look up the next one */
-        if (pool->used <= 1)        /* the free takes the slow path (types.h) */
+        if (pool->used <= 1)        /* the free takes the slow path (pools.h, pm_pool_s) */
             pool_page = 1;
         pm_small_free_local(heap, pool, p, call, false);
     }

@@ -1,5 +1,5 @@
 /* heap.c -- thread heaps: ownership, frees from other threads, hand-over at
- * thread exit, and fork (layer 1).
+ * thread exit, and fork (floor 2).
  *
  * Ownership.  A heap is used by one thread at a time, its owner, which
  * allocates and frees its blocks without locks or atomic read-modify-write.
@@ -145,7 +145,7 @@ static pm_heap_t *block_owner(const pm_block_t *b)
 
 /* Frees every block of the stack into heap; the caller owns heap (or holds
  * its lock while it is abandoned).  Each link is checked before it is
- * followed (safe linking, types.h): it must lead to NULL or to a block of
+ * followed (safe linking, pools.h): it must lead to NULL or to a block of
  * this heap. */
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {

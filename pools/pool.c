@@ -1,5 +1,5 @@
 /* pool.c -- pools of equal blocks, the slow paths of small malloc and free
- * (layer 1).
+ * (floor 2).
  *
  * A pool is one 4 KiB page serving one size class.  Its 128-byte header (the
  * fields, then a bitmap with one bit per 8-byte granule) is followed by
@@ -9,7 +9,7 @@
  * never-used tail [bump, limit), carved into the list all at once when the
  * list first runs dry (the pool is one page: nothing more is touched).
  *
- * Pool states and transitions (see types.h for the invariant):
+ * Pool states and transitions (see pools.h, pm_pool_s, for the invariant):
  *
  *        take from arena         last free block
  *   EMPTY ---------------> USED ----------------> FULL
@@ -33,7 +33,7 @@
 
 pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list points here */
 
-/* The pool invariant (types.h), walked in full: PM_DEBUG >= 2 only. */
+/* The pool invariant (pools.h, pm_pool_s), walked in full: PM_DEBUG >= 2 only. */
 __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
 {
     size_t nfree = 0;
@@ -342,7 +342,7 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
     return n;
 }
 
-/* The link in free block b of pool failed its check on pop (internal.h). */
+/* The link in free block b of pool failed its check on pop (pools.h, pm_pool_pop). */
 void _pm_pool_corrupt(pm_pool_t *pool, const pm_block_t *b)
 {
     _pm_fatal_link("corrupted free list in pool", pool, b);

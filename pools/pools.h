@@ -165,7 +165,7 @@ struct pm_heap_s {
     _Atomic int state;                 /* PM_HEAP_* */
     pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
     pm_arena_set_t arenas;             /* its arenas (arenas/arenas.h) */
-    pm_heap_t *next_all;               /* every heap ever made (pm_heaps_all) */
+    pm_heap_t *next_all;               /* every heap ever made (heap.c, heaps_all) */
     pm_heap_t *next_abandoned;         /* the abandoned stack */
     uint64_t id;                       /* for messages and tests */
 };

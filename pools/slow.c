@@ -1,8 +1,8 @@
-/* slow.c -- the hooks of slow mode (layer 1).
+/* slow.c -- the hooks of slow mode (floor 2).
  *
- * The inline fast paths of malloc and free (internal.h) test no flag: while
+ * The inline fast paths of malloc and free (pools.h) test no flag: while
  * anything must be done per call besides moving blocks on and off free
- * lists, every thread's fast route is off (types.h, "slow mode") and the
+ * lists, every thread's fast route is off (base/base.h, "slow mode") and the
  * out-of-line paths call these hooks for each block the malloc API hands
  * out or takes back (never for allocator metadata):
  *
@@ -17,7 +17,7 @@
  *   PM_SLOW_STATS     per-class counters (stats.c)
  *   PM_SLOW_VALGRIND  memcheck's client requests (vg.h)
  *   PM_SLOW_STRICT    junk in new blocks, the free filling of freed ones
- *                     (types.h; checked by _pm_strict_taken when the pool
+ *                     (base/base.h; checked by _pm_strict_taken when the pool
  *                     layer hands the block out again)
  */
 #include "pools/pools.h"

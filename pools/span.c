@@ -1,12 +1,12 @@
-/* span.c -- medium blocks: 513..16384 bytes in multi-page spans (layer 1).
+/* span.c -- medium blocks: 513..16384 bytes in multi-page spans (floor 2).
  *
  * A request just over 512 bytes would waste most of a page on the large
  * path, and cost a system call per new mapping.  Medium requests are instead
  * served like small ones, from spans: runs of 1..16 pages of an arena, each
  * holding blocks of one of 20 classes (four per doubling, at most 25%
- * slack).  A span's descriptor lives in the arena's first page (types.h), so
- * blocks are packed from the span's first byte: a 4096-byte class has no
- * header in its way.  A block's index is its offset times a reciprocal
+ * slack).  A span's descriptor lives in the arena's first page
+ * (arenas/arenas.h, pools.h), so blocks are packed from the span's first
+ * byte: a 4096-byte class has no header in its way.  A block's index is its offset times a reciprocal
  * (exact for offsets below 64 KiB and sizes below 64 KiB), so no division.
  *
  * Ownership, remote frees, hand-over and states follow the pools exactly
@@ -148,7 +148,7 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
 }
 
 /* Takes free block b, the head of s's list, off the list.  The decoded link
- * (safe linking, types.h) must be NULL or a block start of s that is not
+ * (safe linking, pools.h) must be NULL or a block start of s that is not
  * out; span_index checks both range and alignment exactly. */
 static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
 {

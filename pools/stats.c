@@ -1,7 +1,7 @@
-/* stats.c -- counters and the statistics reports (layer 1).
+/* stats.c -- counters and the statistics reports (floor 2).
  *
  * Per-class counters cost nothing unless POOLMALLOC_STATS=1, which puts the
- * process in slow mode (types.h): the hooks of slow.c count each block.  When
+ * process in slow mode (base/base.h): the hooks of slow.c count each block.  When
  * on, they are process-wide atomics, so current and peak bytes are exact for
  * the whole process (at the price of an atomic add per call: statistics mode
  * is for diagnosis, not for timing).  Arena, span, large-path and heap
@@ -10,9 +10,10 @@
  *
  * Three forms of one snapshot (pm_stats_get): the text report that
  * malloc_stats() and the exit report print, JSON (pm_stats_print_json,
- * POOLMALLOC_STATS_JSON=1) and glibc's malloc_info XML.  All are formatted
- * by hand into a stack buffer and handed to write(2) or to a sink: no stdio,
- * no allocation, safe inside the allocator and at exit with stdout closed.
+ * POOLMALLOC_STATS_JSON=1) and glibc's malloc_info XML.  All are built
+ * with base/msg.c's pm_msg_t on the stack and handed to write(2) or to a
+ * sink: no stdio, no allocation, safe inside the allocator and at exit with
+ * stdout closed.
  * Reports are not cancellation points: the thread's cancel state is off
  * while one is written.
  */

@@ -1,4 +1,4 @@
-// new_failed.cpp -- operator new's failure path (shim).
+// new_failed.cpp -- operator new's failure path (floor 3).
 //
 // What the standard asks of a replaced operator new that cannot allocate:
 // call the installed std::new_handler and try again, for as long as one is

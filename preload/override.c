@@ -1,4 +1,4 @@
-/* override.c -- the unprefixed malloc API (shim).
+/* override.c -- the unprefixed malloc API (floor 3).
  *
  * Only forwarders live here: the allocator is in pools/ and arenas/.  This
  * file is part of libpoolmalloc.so and libpoolmalloc.a, not of the core

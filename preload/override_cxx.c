@@ -1,4 +1,4 @@
-/* override_cxx.c -- the C++ allocation functions (shim).
+/* override_cxx.c -- the C++ allocation functions (floor 3).
  *
  * libstdc++'s operator new calls malloc: two calls per object, and the
  * alignment it returns is malloc's.  Compilers assume more of new than of

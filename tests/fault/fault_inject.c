@@ -1,7 +1,7 @@
 /* fault_inject.c -- out of memory at every mmap and mremap poolmalloc makes.
  *
  * Links the core built with -DPM_FAULT_INJECTION (the OS-layer hook declared
- * at the end of arenas/os.h) and the prefixed API: nothing is interposed.
+ * at the end of base/os.h) and the prefixed API: nothing is interposed.
  *
  * A deterministic workload (workload() below) calls every entry point and so
  * reaches every place that maps memory: the first heap (heap.c, its chunk of

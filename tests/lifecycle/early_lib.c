@@ -34,7 +34,7 @@ char *early_take_large(void) { char *p = kept_large; kept_large = NULL; return p
 void **early_take_small(void) { void **p = kept_small; kept_small = NULL; return p; }
 const char *early_string(void) { return kept_string; }
 
-/* poolmalloc's documented alignment (README): every block 8-aligned, and
+/* poolmalloc's documented alignment (docs/DESIGN.md): every block 8-aligned, and
  * 16-aligned when the request is a multiple of 16 bytes. */
 static int aligned_ok(const void *p, size_t n)
 {

@@ -192,7 +192,7 @@ int main(int argc, char **argv)
             ;
         long ops = atomic_load(&ops_total);
         rss[s] = pm_test_rss_mib();
-        struct mallinfo2 m = mallinfo2();   /* poolmalloc's view, see README */
+        struct mallinfo2 m = mallinfo2();   /* poolmalloc's view, see docs/API.md */
         printf("t=%4ds  rss=%7.1f MiB  arenas=%6.1f  large=%6.1f  cached=%5.1f  ops/s=%9ld%s\n",
                s, rss[s], (double)m.arena / 1048576, (double)m.hblkhd / 1048576,
                (double)m.keepcost / 1048576, ops - last_ops, s <= warmup ? "  (warm-up)" : "");

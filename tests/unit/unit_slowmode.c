@@ -1,4 +1,4 @@
-/* Slow mode (types.h): statistics switched on at run time take the
+/* Slow mode (base/base.h): statistics switched on at run time take the
  * calling thread off its fast path at once, and every block it then
  * allocates and frees is counted; switched off, the fast path comes back
  * and nothing more is counted.  Safe linking survives the switches: blocks

@@ -15,7 +15,7 @@
 #     i.e. the planted bug was reported as the kind of error it is.
 #
 # WRAPPER may be the word `trap` instead: the negative control.  PROG then
-# runs as `LD_PRELOAD=$POOLMALLOC_LIB valgrind PROG` -- the trap the README
+# runs as `LD_PRELOAD=$POOLMALLOC_LIB valgrind PROG` -- the trap docs/VALGRIND.md
 # warns about -- and the test passes only if poolmalloc served nothing
 # (valgrind silently replaced it) while valgrind's own allocator still
 # reports EXPECT.  POOLMALLOC_LIB names the library.
