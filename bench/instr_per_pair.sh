@@ -25,7 +25,7 @@ else
     out=$(mktemp -d "${TMPDIR:-/tmp}/pm_ipp.XXXXXX")
     trap 'rm -rf "$out"' EXIT
 fi
-exec_status=0
+status=0
 python3 "$here/compare" --instructions --sizes 16,64,256,512 --build "$build" --out "$out" \
-    --allocators "$name" --allocator "$name=$lib" "$@" || exec_status=$?
-exit $exec_status
+    --allocators "$name" --allocator "$name=$lib" "$@" || status=$?
+exit $status
