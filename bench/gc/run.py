@@ -8,20 +8,29 @@ each run's median, and the best run's median (the least disturbed on a shared
 machine); and the ratios CPython/poolmalloc and Boehm/poolmalloc (above 1:
 poolmalloc is faster), each the median over the rounds of the ratio within a
 round (runs next to each other in time see similar machine load).  Writes the
-table to OUT_DIR/gc_bench.md and every measurement, with the exact command,
-to OUT_DIR/gc_bench.csv.
+table, with the command and the machine, to OUT_DIR/gc_bench.md; every
+measurement, with the exact command, to OUT_DIR/gc_bench.csv; and the machine
+and versions to OUT_DIR/meta.json.  The machine is described by bench/compare's
+own code (bench/pmcompare/sysinfo.py).  OUT_DIR defaults to bench/gc/results/,
+which is not committed (docs/BENCHMARKS.md, "Results").
 
 Usage (from a build tree; the CMake target gc-bench runs this):
   run.py --gc-bench build/bench/gc/gc_bench --boehm-bench build/bench/gc/boehm_bench
-         [--python python3] [-n 1000000] [--rounds 3] [--reps 5] [--out-dir .]
+         [--python python3] [-n 1000000] [--rounds 3] [--reps 5] [--out-dir DIR]
 """
 import argparse
 import csv
+import json
 import os
-import platform
+import shlex
 import statistics
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True      # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+from pmcompare import sysinfo  # noqa: E402  (bench/compare's machine description)
 
 SHAPES = [
     ("garbage", "small garbage cycles (pairs, triangles), per object reclaimed"),
@@ -40,25 +49,6 @@ def parse(out):
     return res
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "?"
-
-
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -70,8 +60,13 @@ def main():
     ap.add_argument("--reps", type=int, default=5, help="timed collections per run")
     ap.add_argument("--boehm-markers", default="1",
                     help="GC_MARKERS for boehm_bench ('' for libgc's default)")
-    ap.add_argument("--out-dir", default=".")
+    ap.add_argument("--out-dir", default=os.path.join(here, "results"),
+                    help="where gc_bench.md, gc_bench.csv and meta.json go (default: %(default)s)")
     a = ap.parse_args()
+    repo = os.path.dirname(os.path.dirname(here))
+    command = " ".join(shlex.quote(x) for x in ["bench/gc/run.py"] + sys.argv[1:])
+    machine = sysinfo.machine()
+    started = sysinfo.now()
 
     common = ["-n", str(a.n), "-r", str(a.reps)]
     progs = [("poolmalloc", [a.gc_bench] + common, {}),
@@ -85,6 +80,7 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     csv_path = os.path.join(a.out_dir, "gc_bench.csv")
     md_path = os.path.join(a.out_dir, "gc_bench.md")
+    meta_path = os.path.join(a.out_dir, "meta.json")
 
     results = {name: {s: [] for s, _ in SHAPES} for name, _, _ in progs}
     with open(csv_path, "w", newline="") as f:
@@ -130,18 +126,29 @@ def main():
 
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    machine["load"] = "Load average %s at the start, %.2f %.2f %.2f at the end." % (
+        (machine["load_start"],) + os.getloadavg())
+    version = sysinfo.git_version(repo)
     note = ("%d objects per shape; %d rounds of the programs in turn, %d timed full "
             "collections per run. ns/obj: median over the rounds of each run's median "
             "(in parentheses: the best run's). Ratios: median over the rounds of the "
-            "ratio within the round. CPU: %s, %d cores visible, load average %s at the "
-            "end. Boehm: GC_MARKERS=%s." % (a.n, a.rounds, a.reps, cpu_name(),
-                                            os.cpu_count() or 0, loadavg(),
-                                            a.boehm_markers or "default"))
-    text = "\n".join(lines) + "\n\n" + note + "\n"
+            "ratio within the round. Boehm: GC_MARKERS=%s." % (
+                a.n, a.rounds, a.reps, a.boehm_markers or "default"))
+    where = ("Machine: %s, %d CPUs visible, %s; %s. %s\n\npoolmalloc %s; CPython %s. "
+             "Command: `%s` (%s)." % (
+                 machine["cpu"], machine["cpus"], machine["kernel"], machine["os"], machine["load"],
+                 version or "(not a git checkout)", pyver, command, started))
+    text = "\n".join(lines) + "\n\n" + note + "\n\n" + where + "\n"
     print(text)
     with open(md_path, "w") as f:
         f.write(text)
-    print("written: %s, %s" % (md_path, csv_path), file=sys.stderr)
+    with open(meta_path, "w") as f:
+        json.dump({"command": command, "started": started, "finished": sysinfo.now(),
+                   "machine": machine, "poolmalloc": version, "python": pyver,
+                   "options": {"n": a.n, "rounds": a.rounds, "reps": a.reps,
+                               "boehm_markers": a.boehm_markers}}, f, indent=2)
+        f.write("\n")
+    print("written: %s, %s, %s" % (md_path, csv_path, meta_path), file=sys.stderr)
 
 
 if __name__ == "__main__":

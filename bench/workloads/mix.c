@@ -4,8 +4,8 @@
  *               random one and allocates a block of a random size 8..512 in
  *               its place.
  * small_loop:   rounds of 1000 blocks of random sizes 8..512, freed in a
- *               shuffled order (the pattern of bench/small_loop.c); also run
- *               on 1..N threads as threads_small_loop.
+ *               shuffled order, a byte written in each; also run on 1..N
+ *               threads as threads_small_loop.
  * object_churn: an interpreter-like heap: objects of typical CPython sizes,
  *               most of them dying young in a nursery, some promoted into a
  *               long-lived set where they replace older objects.

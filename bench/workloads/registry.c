@@ -25,8 +25,7 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "(a cache, a symbol table, message objects)."},
     [F_SMALL_LOOP] = {"small_loop", pmb_small_loop, PMB_SINGLE, "malloc+free",
         "A phase that allocates a thousand small objects of mixed sizes and then drops them "
-        "in no particular order (handling one request, one compiler pass); "
-        "the pattern of bench/small_loop.c."},
+        "in no particular order (handling one request, one compiler pass)."},
     [F_BATCH_LIFO] = {"batch_lifo", pmb_batch_lifo, PMB_SINGLE, "malloc+free",
         "Building a structure of 10^5 nodes and unwinding it newest first "
         "(a stack of scopes, a recursive descent's nodes)."},
