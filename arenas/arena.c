@@ -185,7 +185,10 @@ static int run_find(uint64_t free, unsigned k)
     return x ? __builtin_ctzll(x) : -1;
 }
 
-void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k)
+/* The run search, inlined into the one-page entry (pools take one page
+ * each, often: k == 1 folds the run search into one ctz) and the k-page
+ * one (spans). */
+static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *set, unsigned k)
 {
     pm_arena_t *a = NULL;
     int page = -1;
@@ -218,7 +221,12 @@ void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k)
     return (char *)a + (size_t)page * PM_PAGE_SIZE;
 }
 
-void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k)
+void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k) { return pages_take(set, k); }
+
+void *_pm_arena_page_take(pm_arena_set_t *set) { return pages_take(set, 1); }
+
+static inline __attribute__((always_inline)) void pages_return(pm_arena_set_t *set, void *first,
+                                                               unsigned k)
 {
     pm_arena_t *a = arena_of(first);
     unsigned page = (unsigned)(((uintptr_t)first - (uintptr_t)a) >> PM_PAGE_SHIFT);
@@ -231,6 +239,13 @@ void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k)
     }
     arena_link_locked(set, a);
 }
+
+void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k)
+{
+    pages_return(set, first, k);
+}
+
+void _pm_arena_page_return(pm_arena_set_t *set, void *page) { pages_return(set, page, 1); }
 
 /* Gives the free pages of heap's arenas back to the OS (madvise: they stay
  * mapped and read back as zeros).  Pages already given back are skipped.

@@ -68,6 +68,9 @@ struct pm_arena_set_s {
  * fullest arena that has them or a new one; NULL if out of memory. */
 PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k);
 PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k);
+/* The same for one page (pools): k == 1 specialised. */
+PM_INTERNAL void *_pm_arena_page_take(pm_arena_set_t *set);
+PM_INTERNAL void _pm_arena_page_return(pm_arena_set_t *set, void *page);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas released */
 PM_INTERNAL size_t _pm_arena_decommit_free(pm_arena_set_t *set); /* returns pages given back */
 PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */

@@ -156,7 +156,7 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 /* A page of the heap's arenas for a pool, and back. */
 static pm_pool_t *pool_page_take(pm_heap_t *heap)
 {
-    pm_pool_t *pool = _pm_arena_pages_take(&heap->arenas, 1);
+    pm_pool_t *pool = _pm_arena_page_take(&heap->arenas);
     if (pool)
         atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
     return pool;
@@ -165,7 +165,7 @@ static pm_pool_t *pool_page_take(pm_heap_t *heap)
 static void pool_page_return(pm_heap_t *heap, pm_pool_t *pool)
 {
     atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    _pm_arena_pages_return(&heap->arenas, pool, 1);
+    _pm_arena_page_return(&heap->arenas, pool);
 }
 
 static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
