@@ -111,6 +111,7 @@ static size_t arenas_unmap(pm_arena_t *list)
         a->magic = 0;
         _pm_os_unmap(a, PM_ARENA_SIZE);
         atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
         n++;
     }
     return n;
@@ -134,6 +135,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
         if (!a)
             return NULL;
         atomic_fetch_add_explicit(&_pm_counters.arenas_mapped, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
     }
     a->free_pages = ~(uint64_t)1;   /* every page but the header */
     a->clean_pages = 0;

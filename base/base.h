@@ -86,30 +86,34 @@ PM_INTERNAL extern uintptr_t _pm_align_or;
 PM_INTERNAL void _pm_base_init(void);
 
 /* ---- process-wide counters (process.c) --------------------------------------
- * One list, X(name, what): it generates the structure below and is used by
- * pools/stats.c for the public copy and the report.  Written with relaxed
- * atomics on slow paths only. */
-#define PM_GLOBAL_COUNTERS(X)                                                         \
-    X(arenas_mapped, "arenas obtained from the OS, ever")                            \
-    X(arenas_released, "arenas given back to the OS, ever")                          \
-    X(arenas_reserved, "empty arenas kept for reuse now")                            \
-    X(pools_live, "pools carved from arenas and not returned")                       \
-    X(spans_live, "medium spans carved from arenas and not returned")                \
-    X(span_pages_live, "pages of the live spans")                                    \
-    X(large_allocs, "large allocations served")                                      \
-    X(large_frees, "large allocations freed")                                        \
-    X(large_hits, "large allocations served from the cache")                         \
-    X(large_misses, "large allocations that had to map")                             \
-    X(large_released, "large mappings returned to the OS, ever")                     \
-    X(large_live_bytes, "bytes mapped for live large allocations")                   \
-    X(large_cached_bytes, "bytes held in the cache of freed mappings")               \
-    X(large_cached_count, "mappings held in that cache")                             \
-    X(heaps_live, "thread heaps owned by a running thread")                          \
-    X(heaps_abandoned, "heaps of exited threads, waiting for adoption")              \
-    X(meta_bytes, "bytes mapped for allocator records (arenas/meta.c)")
+ * One list, X(name, group, key, what), in the order the report prints
+ * them: it generates the structure below, and pools/stats.c's copy into
+ * the public pm_stats_t (a field of the same name each) and the report's
+ * counter lines, text ("poolmalloc: group: key=N ...") and JSON ("group":
+ * {"key": N, ...}, '-' written '_').  Written with relaxed atomics on slow
+ * paths only. */
+#define PM_GLOBAL_COUNTERS(X)                                                                \
+    X(arenas_mapped, arenas, "mapped", "arenas obtained from the OS, ever")                 \
+    X(arenas_released, arenas, "released", "arenas given back to the OS, ever")             \
+    X(arenas_live, arenas, "live", "arenas mapped now (in use or in reserve)")              \
+    X(arenas_reserved, arenas, "reserved", "empty arenas kept for reuse now")               \
+    X(pools_live, arenas, "pools-live", "pools carved from arenas and not returned")        \
+    X(spans_live, arenas, "spans-live", "medium spans carved and not returned")             \
+    X(span_pages_live, arenas, "span-pages-live", "pages of the live spans")                \
+    X(large_allocs, large, "allocs", "large allocations served")                            \
+    X(large_frees, large, "frees", "large allocations freed")                               \
+    X(large_hits, large, "hits", "large allocations served from the cache")                 \
+    X(large_misses, large, "misses", "large allocations that had to map")                   \
+    X(large_live_bytes, large, "live-bytes", "bytes mapped for live large allocations")     \
+    X(large_cached_bytes, large, "cached-bytes", "bytes held in the cache of freed mappings") \
+    X(large_cached_count, large, "cached", "mappings held in that cache")                   \
+    X(large_released, large, "released", "large mappings returned to the OS, ever")         \
+    X(heaps_live, heaps, "live", "thread heaps owned by a running thread")                  \
+    X(heaps_abandoned, heaps, "abandoned", "heaps of exited threads, waiting for adoption") \
+    X(meta_bytes, records, "bytes", "bytes mapped for allocator records (arenas/meta.c)")
 
 typedef struct pm_global_counters_s {
-#define PM_COUNTER_FIELD(name, what) _Atomic uint64_t name;
+#define PM_COUNTER_FIELD(name, group, key, what) _Atomic uint64_t name;
     PM_GLOBAL_COUNTERS(PM_COUNTER_FIELD)
 #undef PM_COUNTER_FIELD
 } pm_global_counters_t;

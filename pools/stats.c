@@ -127,10 +127,9 @@ void pm_stats_get(pm_stats_t *out)
     }
     /* Every process-wide counter has the public field of its name
      * (base/base.h, PM_GLOBAL_COUNTERS: the one list). */
-#define PM_COUNTER_COPY(name, what) s.name = LOAD(_pm_counters.name);
+#define PM_COUNTER_COPY(name, group, key, what) s.name = LOAD(_pm_counters.name);
     PM_GLOBAL_COUNTERS(PM_COUNTER_COPY)
 #undef PM_COUNTER_COPY
-    s.arenas_live = s.arenas_mapped - s.arenas_released;
     s.counting = (_pm_slow & PM_SLOW_STATS) != 0;
     if (s.counting) {
         s.bytes_in_use = in_blocks + s.large_live_bytes;
@@ -157,6 +156,45 @@ static void out_kv(out_t *o, const char *key, uint64_t v)
     pm_msg_str(o, key);
     pm_msg_str(o, "=");
     pm_msg_u64(o, v);
+}
+
+/* The counter lines of the report, from the one list (base/base.h). */
+typedef struct counter_field_s {
+    const char *group, *key;
+    size_t offset;   /* in pm_stats_t */
+} counter_field_t;
+
+static const counter_field_t counter_fields[] = {
+#define PM_COUNTER_REPORT(name, group, key, what) {#group, key, offsetof(pm_stats_t, name)},
+    PM_GLOBAL_COUNTERS(PM_COUNTER_REPORT)
+#undef PM_COUNTER_REPORT
+};
+#define COUNTER_FIELDS (sizeof counter_fields / sizeof counter_fields[0])
+
+static uint64_t counter_value(const pm_stats_t *s, const counter_field_t *f)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)s + f->offset, sizeof v);
+    return v;
+}
+
+static bool group_starts(size_t i)
+{
+    return i == 0 || strcmp(counter_fields[i].group, counter_fields[i - 1].group) != 0;
+}
+
+/* "poolmalloc: arenas: mapped=N ...", one line per group. */
+static void counters_text(out_t *o, const pm_stats_t *s)
+{
+    for (size_t i = 0; i < COUNTER_FIELDS; i++) {
+        if (group_starts(i)) {
+            pm_msg_str(o, i ? "\npoolmalloc: " : "poolmalloc: ");
+            pm_msg_str(o, counter_fields[i].group);
+            pm_msg_str(o, ":");
+        }
+        out_kv(o, counter_fields[i].key, counter_value(s, &counter_fields[i]));
+    }
+    pm_msg_str(o, "\n");
 }
 
 /* One line of the totals block: "poolmalloc:   LABEL   1.5 MiB  (N bytes" --
@@ -252,27 +290,7 @@ static void stats_text(out_t *o, const pm_stats_t *s)
             pm_msg_str(o, "\n");
         }
     }
-    pm_msg_str(o, "poolmalloc: arenas:");
-    out_kv(o, "mapped", s->arenas_mapped);
-    out_kv(o, "released", s->arenas_released);
-    out_kv(o, "live", s->arenas_live);
-    out_kv(o, "reserved", s->arenas_reserved);
-    out_kv(o, "pools-live", s->pools_live);
-    out_kv(o, "spans-live", s->spans_live);
-    out_kv(o, "span-pages-live", s->span_pages_live);
-    pm_msg_str(o, "\npoolmalloc: large:");
-    out_kv(o, "allocs", s->large_allocs);
-    out_kv(o, "frees", s->large_frees);
-    out_kv(o, "hits", s->large_hits);
-    out_kv(o, "misses", s->large_misses);
-    out_kv(o, "live-bytes", s->large_live_bytes);
-    out_kv(o, "cached-bytes", s->large_cached_bytes);
-    out_kv(o, "cached", s->large_cached_count);
-    out_kv(o, "released", s->large_released);
-    pm_msg_str(o, "\npoolmalloc: heaps:");
-    out_kv(o, "live", s->heaps_live);
-    out_kv(o, "abandoned", s->heaps_abandoned);
-    pm_msg_str(o, "\n");
+    counters_text(o, s);
     if (s->counting) {
         pm_msg_str(o, "poolmalloc: totals:");
         out_kv(o, "small-allocs", class_sum(s, SMALL, 0));
@@ -324,26 +342,20 @@ static void stats_json(out_t *o, const pm_stats_t *s)
     json_kv(o, "cached_large", s->large_cached_bytes, false);
     json_kv(o, "resident", s->bytes_resident, false);
     json_kv(o, "resident_peak", s->bytes_resident_peak, true);
-    pm_msg_str(o, "},\n \"arenas\": {");
-    json_kv(o, "mapped", s->arenas_mapped, false);
-    json_kv(o, "released", s->arenas_released, false);
-    json_kv(o, "live", s->arenas_live, false);
-    json_kv(o, "reserved", s->arenas_reserved, false);
-    json_kv(o, "pools_live", s->pools_live, false);
-    json_kv(o, "spans_live", s->spans_live, false);
-    json_kv(o, "span_pages_live", s->span_pages_live, true);
-    pm_msg_str(o, "},\n \"large\": {");
-    json_kv(o, "allocs", s->large_allocs, false);
-    json_kv(o, "frees", s->large_frees, false);
-    json_kv(o, "hits", s->large_hits, false);
-    json_kv(o, "misses", s->large_misses, false);
-    json_kv(o, "live_bytes", s->large_live_bytes, false);
-    json_kv(o, "cached_bytes", s->large_cached_bytes, false);
-    json_kv(o, "cached", s->large_cached_count, false);
-    json_kv(o, "released", s->large_released, true);
-    pm_msg_str(o, "},\n \"heaps\": {");
-    json_kv(o, "live", s->heaps_live, false);
-    json_kv(o, "abandoned", s->heaps_abandoned, true);
+    for (size_t i = 0; i < COUNTER_FIELDS; i++) {   /* the counters, group by group */
+        if (group_starts(i)) {
+            pm_msg_str(o, "},\n \"");
+            pm_msg_str(o, counter_fields[i].group);
+            pm_msg_str(o, "\": {");
+        }
+        char key[32];
+        size_t k = 0;
+        for (const char *c = counter_fields[i].key; *c && k < sizeof key - 1; c++)
+            key[k++] = *c == '-' ? '_' : *c;
+        key[k] = 0;
+        json_kv(o, key, counter_value(s, &counter_fields[i]),
+                i + 1 == COUNTER_FIELDS || group_starts(i + 1));
+    }
     pm_msg_str(o, "},\n \"totals\": ");
     if (s->counting) {
         pm_msg_str(o, "{");
