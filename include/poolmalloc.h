@@ -51,16 +51,19 @@ PM_API void   pm_malloc_stats(void);
  * POOLMALLOC_<NAME>; pm_option_set overrides it afterwards.  Booleans take
  * 0/1, yes/no, true/false, on/off.  POOLMALLOC_STATS_FILE (a path, %p for
  * the process id: where the report at exit goes) is read the same way. */
+/* Each option's default, range and variable are in one table (base/options.c);
+ * pm_option_get tells the value in effect, and POOLMALLOC_VERBOSE=1 prints
+ * them all at start-up.  README and poolmalloc(3) list the defaults. */
 typedef enum pm_option_e {
     PM_OPTION_STATS = 0,          /* POOLMALLOC_STATS: 1 = count per class, print at exit */
-    PM_OPTION_ARENA_RESERVE,      /* POOLMALLOC_ARENA_RESERVE: empty arenas kept mapped (4) */
-    PM_OPTION_LARGE_CACHE,        /* POOLMALLOC_LARGE_CACHE: bytes of freed large mappings kept (64 MiB) */
-    PM_OPTION_LARGE_DECAY_MS,     /* POOLMALLOC_LARGE_DECAY_MS: cached mappings unused this long are unmapped (1000) */
-    PM_OPTION_ARENA_DECAY_MS,     /* POOLMALLOC_ARENA_DECAY_MS: empty arenas beyond the reserve unused this long are unmapped (1000) */
-    PM_OPTION_ARENA_CACHE,        /* POOLMALLOC_ARENA_CACHE: bytes of empty arenas kept for that time at most (16 MiB) */
-    PM_OPTION_MIN_ALIGN,          /* POOLMALLOC_MIN_ALIGN: 8, or 16 = every malloc of 9 bytes or more is 16-aligned (8) */
-    PM_OPTION_VERBOSE,            /* POOLMALLOC_VERBOSE: 1 = one line at start-up: version, pid, options (0) */
-    PM_OPTION_STATS_JSON,         /* POOLMALLOC_STATS_JSON: 1 = the report at exit is JSON (0) */
+    PM_OPTION_ARENA_RESERVE,      /* POOLMALLOC_ARENA_RESERVE: empty arenas kept mapped */
+    PM_OPTION_LARGE_CACHE,        /* POOLMALLOC_LARGE_CACHE: bytes of freed large mappings kept */
+    PM_OPTION_LARGE_DECAY_MS,     /* POOLMALLOC_LARGE_DECAY_MS: cached mappings unused this long are unmapped */
+    PM_OPTION_ARENA_DECAY_MS,     /* POOLMALLOC_ARENA_DECAY_MS: empty arenas beyond the reserve unused this long are unmapped */
+    PM_OPTION_ARENA_CACHE,        /* POOLMALLOC_ARENA_CACHE: bytes of empty arenas kept for that time at most */
+    PM_OPTION_MIN_ALIGN,          /* POOLMALLOC_MIN_ALIGN: 8, or 16 = every malloc of 9 bytes or more is 16-aligned */
+    PM_OPTION_VERBOSE,            /* POOLMALLOC_VERBOSE: 1 = one line at start-up: version, pid, options */
+    PM_OPTION_STATS_JSON,         /* POOLMALLOC_STATS_JSON: 1 = the report at exit is JSON */
     PM_OPTION_COUNT
 } pm_option_t;
 

@@ -118,21 +118,25 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << 
  * class.  Its descriptor is not in the span (a header would waste most of a
  * block) but in the arena's first page: the descriptor of the span that
  * starts at page p is at arena + 64 * p, the span at arena + 4096 * p.
- * States and invariant as for pools (used + free list + uncarved == capacity). */
+ * States, invariant and the encoding of `used` are the pools' (pm_pool_s):
+ * USED, FULL, EMPTY; used = out - bias, with bias -1 for the head of its
+ * class list (the pin), 0 for another listed span, capacity - 1 for a FULL
+ * one (it rejoins its list at its first free), so that free's fast path
+ * takes the slow path exactly when used drops to 0 or below; and out +
+ * (blocks on `free`) + uncarved == capacity. */
 struct pm_span_s {
     pm_block_t *free;       /* freed blocks, ready for reuse */
     uint32_t bump;          /* offset from the span's first byte of the next never-used
                                block (not a pointer: see pm_pool_s) */
-    uint32_t reserved2;
+    int32_t bias;           /* out = used + bias (span.c, span_set_bias) */
     pm_heap_t *heap;        /* owner while in use */
     pm_span_t *next;        /* the heap's list for this medium class */
     pm_span_t *prev;
-    uint16_t used;          /* blocks out */
-    uint16_t capacity;      /* blocks in the span */
+    int32_t used;           /* out - bias */
+    uint8_t capacity;       /* blocks in the span (<= 64: one live bit each) */
     uint8_t medium_class;   /* 0..19 */
     uint8_t listed;         /* on the heap's list */
     uint8_t pages;          /* span length */
-    uint8_t reserved;
     _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
     uint32_t block_size;    /* pm_medium_size(medium_class) */
     uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
@@ -431,8 +435,8 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
 }
 
 /* ---- medium blocks (513..16384 bytes, spans) ----
- * The same two paths for spans (whose list head holds a pin too, span.c),
- * minus the pools' bias: a span's blocks are found by a multiply (recip),
+ * The same two paths for spans (whose `used` is biased as the pools' is),
+ * but a span's blocks are found by a multiply (recip),
  * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
  * the span and is 8-aligned.  Slow mode (route heap) and every miss go to
  * span.c, whose checks are exact. */
@@ -471,7 +475,7 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
     pm_block_t *b = (pm_block_t *)p;
     b->link = pm_link_encode(b, s->free);
     s->free = b;
-    if (pm_unlikely(--s->used == 0 || !s->listed))
+    if (pm_unlikely(pm_dec_le0(&s->used)))   /* emptied, or off its list (pm_span_s) */
         _pm_span_free_generic(heap, s);
 }
 

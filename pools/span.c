@@ -51,18 +51,25 @@ __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
             return false;
     size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
     size_t live = (size_t)__builtin_popcountll(atomic_load_explicit(&s->live, memory_order_relaxed));
-    size_t out = s->listed && !s->prev ? s->used - 1u : s->used;   /* the pin */
+    size_t out = (size_t)(s->used + s->bias);
     return out + nfree + uncarved == s->capacity && live == out;
 }
 #define span_check(s) pm_assert(PM_DEBUG < 2 || pm_vg_on() || span_is_valid(s))
 
 /* ---- lists ---- */
-/* As for pools, the head of a class list holds a pin: one extra count in
- * `used`, so that a malloc/free loop that empties it never takes the slow
- * path.  span_out() is the number of blocks out. */
+/* The pools' encoding (pm_span_s): the head of a class list holds a pin
+ * (bias -1), so that a malloc/free loop that empties it never takes the
+ * slow path; span_out() is the number of blocks out. */
 static inline unsigned span_out(const pm_heap_t *heap, const pm_span_t *s)
 {
-    return s->used - (heap->spans[s->medium_class] == s ? 1u : 0u);
+    (void)heap;
+    return (unsigned)(s->used + s->bias);
+}
+
+static inline void span_set_bias(pm_span_t *s, int32_t bias)
+{
+    s->used += s->bias - bias;
+    s->bias = bias;
 }
 
 static void span_release(pm_heap_t *heap, pm_span_t *s);
@@ -76,25 +83,30 @@ static void span_link_front(pm_heap_t *heap, pm_span_t *s)
         s->next->prev = s;
     heap->spans[s->medium_class] = s;
     s->listed = 1;
-    s->used++;                        /* the pin moves to s */
-    if (head != &_pm_empty_span && --head->used == 0)
-        span_release(heap, head);
+    span_set_bias(s, -1);             /* the pin moves to s */
+    if (head != &_pm_empty_span) {
+        span_set_bias(head, 0);
+        if (span_out(heap, head) == 0)
+            span_release(heap, head);
+    }
 }
 
-static void span_unlink(pm_heap_t *heap, pm_span_t *s)
+/* Takes s off its list; `bias` is its new one (capacity - 1 when FULL, 0
+ * when it is being released). */
+static void span_unlink(pm_heap_t *heap, pm_span_t *s, int32_t bias)
 {
     if (s->prev) {
         s->prev->next = s->next;
     } else {                          /* the head: the pin moves on */
-        s->used--;
         heap->spans[s->medium_class] = s->next ? s->next : &_pm_empty_span;
         if (s->next)
-            s->next->used++;
+            span_set_bias(s->next, -1);
     }
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
     s->listed = 0;
+    span_set_bias(s, bias);
 }
 
 static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
@@ -111,7 +123,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->heap = heap;
     s->next = s->prev = NULL;
     s->used = 0;
-    s->capacity = (uint16_t)(k * PM_PAGE_SIZE / size);
+    s->bias = 0;
+    s->capacity = (uint8_t)(k * PM_PAGE_SIZE / size);
     s->medium_class = (uint8_t)m;
     s->listed = 0;
     s->pages = (uint8_t)k;
@@ -138,7 +151,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
 static void span_release(pm_heap_t *heap, pm_span_t *s)
 {
     if (s->listed)
-        span_unlink(heap, s);
+        span_unlink(heap, s, 0);
     char *base = span_base(s);
     _pm_pagemap_set(base, s->pages, 0);
     s->heap = NULL;
@@ -191,7 +204,7 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                 s->bump += s->block_size;
                 break;
             }
-            span_unlink(heap, s);   /* USED -> FULL */
+            span_unlink(heap, s, (int32_t)s->capacity - 1);   /* USED -> FULL */
         }
     }
     if (PM_STRICT)
@@ -239,10 +252,10 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     pm_block_t *b = p;
     pm_link_store(b, s->free, pm_vg_on());
     s->free = b;
-    s->used--;
+    bool slow = pm_dec_le0(&s->used);   /* emptied, or off its list (pm_span_s) */
     span_check(s);
     pm_assert(s->heap == heap);
-    if (!s->listed || s->used == 0)
+    if (slow)
         _pm_span_free_generic(heap, s);
 }
 
