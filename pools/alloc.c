@@ -208,7 +208,6 @@ void _pm_free_generic(void *p, uintptr_t entry, const char *call)
     _pm_fatal_ptr(call, "invalid pointer", p);
 }
 
-
 void *pm_malloc(size_t size) { return pm_malloc_inline(size); }
 
 void pm_free(void *p) { pm_free_inline(p); }
