@@ -12,7 +12,7 @@
 enum {
     F_FIXED, F_RANDOM_MIX, F_SMALL_LOOP, F_BATCH_LIFO, F_BATCH_FIFO, F_BATCH_RANDOM,
     F_OBJECT_CHURN, F_PRODUCER_CONSUMER, F_LARSON, F_THREADS_SMALL_LOOP,
-    F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_COUNT
+    F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_BIG_CHURN, F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -69,6 +69,10 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "The same list built after the heap was churned (blocks of the same sizes freed "
         "in random order), as in a program that has run for a while: whether the "
         "allocator's reuse order scatters new objects."},
+    [F_BIG_CHURN] = {"big_churn", pmb_big_churn, PMB_SINGLE, "malloc+touch+free",
+        "Big buffers of 5..25 MiB, four alive at once, replaced oldest first and written "
+        "page by page (image and column buffers, a database's sort memory; "
+        "mimalloc-bench's malloc-large)."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -106,5 +110,6 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_ALIGNED), 2, {4096, 4096}, 4096},
     {FAM(F_LOCALITY_FRESH), 1, {100000}, 128},
     {FAM(F_LOCALITY_CHURNED), 1, {100000}, 128},
+    {FAM(F_BIG_CHURN), 0, {0}, 25 << 20},
     {NULL, 0, {0}, 0},
 };

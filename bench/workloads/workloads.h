@@ -66,6 +66,7 @@ void pmb_calloc(pmb_state *st);             /* calloc_aligned.c */
 void pmb_aligned(pmb_state *st);            /* calloc_aligned.c */
 void pmb_locality_fresh(pmb_state *st);     /* locality.c */
 void pmb_locality_churned(pmb_state *st);   /* locality.c */
+void pmb_big_churn(pmb_state *st);          /* big.c */
 
 /* ---- shared helpers ---------------------------------------------------- */
 
