@@ -23,19 +23,7 @@ cmp ref.o pm.o || pm_fail "object file compiled under poolmalloc differs from th
 echo "object file identical to the reference ($(wc -c <pm.o) bytes)"
 pm_check_stats c.err 50000 3
 
-pm_pre "$CC" -O2 -Wall -o prog cc_input.c 2>link.err
-rc=$?
-[ $rc -eq 0 ] || { cat link.err >&2; pm_fail "$CC (compile and link) exited with status $rc under poolmalloc"; }
-pm_expect_no_stderr link.err
-[ -x prog ] || pm_fail "no program produced"
-./prog >prog.out 2>prog.err
-rc=$?
-[ $rc -eq 0 ] || { cat prog.err >&2; pm_fail "the compiled program exited with status $rc"; }
-if ! cmp -s prog.out "$PM_DIR/cc_input.expected"; then
-    diff "$PM_DIR/cc_input.expected" prog.out >&2
-    pm_fail "the compiled program's output differs from cc_input.expected"
-fi
-echo "compiled program output correct"
+pm_compile_link_run "$CC"   # cc_input.c, linked, run, output checked; stderr in link.err
 # gcc, cc1, as, collect2, ld: at least the driver, cc1, as and the linker.
 pm_check_stats link.err 50000 4
 exit 0

@@ -41,19 +41,7 @@ pm_check_stats c.err 50000 1
 pm_check_bindings c
 pm_check_new_bindings c libLLVM libclang-cpp
 
-pm_pre "$CLANG" -O2 -Wall -o prog cc_input.c 2>link.err
-rc=$?
-[ $rc -eq 0 ] || { cat link.err >&2; pm_fail "$CLANG (compile and link) exited with status $rc under poolmalloc"; }
-pm_expect_no_stderr link.err
-[ -x prog ] || pm_fail "no program produced"
-./prog >prog.out 2>prog.err
-rc=$?
-[ $rc -eq 0 ] || { cat prog.err >&2; pm_fail "the compiled program exited with status $rc"; }
-if ! cmp -s prog.out "$PM_DIR/cc_input.expected"; then
-    diff "$PM_DIR/cc_input.expected" prog.out >&2
-    pm_fail "the compiled program's output differs from cc_input.expected"
-fi
-echo "compiled program output correct"
+pm_compile_link_run "$CLANG"   # cc_input.c, linked, run, output checked; stderr in link.err
 # The driver (with cc1 in it) and the linker.
 pm_check_stats link.err 50000 2
 exit 0

@@ -158,3 +158,23 @@ pm_check_new_bindings() {
     echo "bindings ($pm_tag): operator new/delete of $* and every other object go to libpoolmalloc"
     rm -f "$pm_all"
 }
+
+# pm_compile_link_run COMPILER: compiles and links cc_input.c (copied into
+# the working directory) under the
+# preload (stderr in link.err, which must be empty), runs the program and
+# checks its output against cc_input.expected.
+pm_compile_link_run() {
+    pm_pre "$1" -O2 -Wall -o prog cc_input.c 2>link.err
+    rc=$?
+    [ $rc -eq 0 ] || { cat link.err >&2; pm_fail "$1 (compile and link) exited with status $rc under poolmalloc"; }
+    pm_expect_no_stderr link.err
+    [ -x prog ] || pm_fail "no program produced"
+    ./prog >prog.out 2>prog.err
+    rc=$?
+    [ $rc -eq 0 ] || { cat prog.err >&2; pm_fail "the compiled program exited with status $rc"; }
+    if ! cmp -s prog.out "$PM_DIR/cc_input.expected"; then
+        diff "$PM_DIR/cc_input.expected" prog.out >&2
+        pm_fail "the compiled program's output differs from cc_input.expected"
+    fi
+    echo "compiled program output correct"
+}
