@@ -241,11 +241,6 @@ static pm_heap_t *pool_owner_checked(pm_pool_t *pool, pm_block_t *b, const char 
     return owner;
 }
 
-void _pm_heap_free_remote_raw(pm_pool_t *pool, pm_block_t *b, const char *call)
-{
-    heap_free_remote(pool_owner_checked(pool, b, call), pool, NULL, b, call);
-}
-
 /* Every free of a small block that the inline path did not take (through
  * alloc.c's door, which has called the hooks of slow mode): a block of
  * another thread's heap, a thread without a heap of its own, or slow mode. */

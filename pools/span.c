@@ -60,9 +60,8 @@ __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
 /* The pools' encoding (pm_span_s): the head of a class list holds a pin
  * (bias -1), so that a malloc/free loop that empties it never takes the
  * slow path; span_out() is the number of blocks out. */
-static inline unsigned span_out(const pm_heap_t *heap, const pm_span_t *s)
+static inline unsigned span_out(const pm_span_t *s)
 {
-    (void)heap;
     return (unsigned)(s->used + s->bias);
 }
 
@@ -86,7 +85,7 @@ static void span_link_front(pm_heap_t *heap, pm_span_t *s)
     span_set_bias(s, -1);             /* the pin moves to s */
     if (head != &_pm_empty_span) {
         span_set_bias(head, 0);
-        if (span_out(heap, head) == 0)
+        if (span_out(head) == 0)
             span_release(heap, head);
     }
 }
@@ -264,7 +263,7 @@ void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s)
 {
     if (!s->listed)
         span_link_front(heap, s);     /* FULL -> USED */
-    if (span_out(heap, s) == 0 &&
+    if (span_out(s) == 0 &&
         (heap->spans[s->medium_class] != s ||
          atomic_load_explicit(&heap->state, memory_order_relaxed) != PM_HEAP_LIVE))
         span_release(heap, s);        /* USED -> EMPTY, unless it is a live heap's
@@ -277,7 +276,7 @@ void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b, const char 
 {
     bool head = heap->spans[s->medium_class] == s;   /* pinned: the free cannot release it */
     _pm_span_free_local(heap, s, b, call);
-    if (head && span_out(heap, s) == 0)
+    if (head && span_out(s) == 0)
         span_release(heap, s);
 }
 
@@ -306,7 +305,7 @@ size_t _pm_span_release_empty(pm_heap_t *heap)
         pm_span_t *s = heap->spans[m];
         while (s && s != &_pm_empty_span) {
             pm_span_t *next = s->next;
-            if (span_out(heap, s) == 0) {
+            if (span_out(s) == 0) {
                 span_release(heap, s);
                 n++;
             }
