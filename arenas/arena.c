@@ -1,8 +1,8 @@
 /* arena.c -- 256 KiB arenas and the pages carved from them (floor 1).
  *
- * An arena is one 256 KiB-aligned mapping: page 0 holds pm_arena_t and the
- * span descriptors, pages 1..63 are pools (one page) and medium spans (runs
- * of 1..16 pages).  A free page is found with one count-trailing-zeros on
+ * An arena is one 256 KiB-aligned mapping: pages 0-1 hold pm_arena_t and
+ * the descriptors of the other pages (arenas.h), pages 2..63 are pools (one
+ * page) and medium spans (runs of 1..16 pages).  A free page is found with one count-trailing-zeros on
  * free_pages, lowest first, so the pages an arena has never used stay
  * untouched (never faulted in) until it is nearly full.
  *
@@ -34,14 +34,23 @@ static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_arena_t *reserve_newest, *reserve_oldest;
 static size_t reserve_count;
 
+/* The arena's header is in slot 1; slot 0 stays empty (arenas.h). */
+static inline char *arena_base(const pm_arena_t *a)
+{
+    return (char *)((uintptr_t)a & ~(uintptr_t)(PM_ARENA_SIZE - 1));
+}
+
 static inline pm_arena_t *arena_of(const void *p)
 {
-    return (pm_arena_t *)((uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1));
+    return (pm_arena_t *)(((uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1)) + PM_ARENA_SLOT);
 }
+
+#define ARENA_META_BITS (((uint64_t)1 << PM_ARENA_META_PAGES) - 1)
 
 /* ---- the heap's lists by free count ---- */
 static void arena_unlink_locked(pm_arena_set_t *set, pm_arena_t *a)
 {
+    PM_UNLINK_CHECK(a, set->by_nfree[a->nfree], "arena list");
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -56,7 +65,7 @@ static void arena_unlink_locked(pm_arena_set_t *set, pm_arena_t *a)
 static void arena_link_locked(pm_arena_set_t *set, pm_arena_t *a)
 {
     pm_assert(a->nfree == (uint32_t)__builtin_popcountll(a->free_pages));
-    pm_assert(!(a->free_pages & 1) && a->owner == set);
+    pm_assert(!(a->free_pages & ARENA_META_BITS) && a->owner == set);
     a->prev = NULL;
     a->next = set->by_nfree[a->nfree];
     if (a->next)
@@ -69,6 +78,7 @@ static void arena_link_locked(pm_arena_set_t *set, pm_arena_t *a)
 
 static void reserve_unlink_locked(pm_arena_t *a)
 {
+    PM_UNLINK_CHECK(a, reserve_newest, "arena reserve");
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -109,7 +119,7 @@ static size_t arenas_unmap(pm_arena_t *list)
         pm_arena_t *a = list;
         list = a->next;
         a->magic = 0;
-        _pm_os_unmap(a, PM_ARENA_SIZE);
+        _pm_os_unmap(arena_base(a), PM_ARENA_SIZE);
         atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
         atomic_fetch_sub_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
         n++;
@@ -131,13 +141,14 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     pthread_mutex_unlock(&reserve_lock);
     arenas_unmap(expired);
     if (!a) {
-        a = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
-        if (!a)
+        char *base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
+        if (!base)
             return NULL;
+        a = arena_of(base);
         atomic_fetch_add_explicit(&_pm_counters.arenas_mapped, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
     }
-    a->free_pages = ~(uint64_t)1;   /* every page but the header */
+    a->free_pages = ~ARENA_META_BITS;   /* every page but the slots' */
     a->clean_pages = 0;
     a->nfree = PM_ARENA_USABLE;
     a->magic = PM_ARENA_MAGIC;
@@ -220,7 +231,7 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
     a->clean_pages &= ~bits;
     a->nfree -= k;
     arena_link_locked(set, a);
-    return (char *)a + (size_t)page * PM_PAGE_SIZE;
+    return arena_base(a) + (size_t)page * PM_PAGE_SIZE;
 }
 
 void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k) { return pages_take(set, k); }
@@ -231,7 +242,7 @@ static inline __attribute__((always_inline)) void pages_return(pm_arena_set_t *s
                                                                unsigned k)
 {
     pm_arena_t *a = arena_of(first);
-    unsigned page = (unsigned)(((uintptr_t)first - (uintptr_t)a) >> PM_PAGE_SHIFT);
+    unsigned page = (unsigned)(((uintptr_t)first - (uintptr_t)arena_base(a)) >> PM_PAGE_SHIFT);
     arena_unlink_locked(set, a);
     a->free_pages |= (((uint64_t)1 << k) - 1) << page;
     a->nfree += k;
@@ -261,7 +272,7 @@ size_t _pm_arena_decommit_free(pm_arena_set_t *set)
             while (dirty) {
                 unsigned first = (unsigned)__builtin_ctzll(dirty);
                 unsigned len = (unsigned)__builtin_ctzll(~(dirty >> first));
-                _pm_os_decommit((char *)a + (size_t)first * PM_PAGE_SIZE,
+                _pm_os_decommit(arena_base(a) + (size_t)first * PM_PAGE_SIZE,
                                 (size_t)len * PM_PAGE_SIZE);
                 dirty &= ~((len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << first);
                 n += len;

@@ -7,12 +7,17 @@
  *
  *   arena (256 KiB, 256 KiB-aligned, mmap)
  *   +--------+--------+--------+-----+--------+
- *   | page 0 | page 1 | page 2 | ... | page 63|   pages 1..63 are handed out
- *   | header |        |        |     |        |   one by one or in runs
+ *   | page 0 | page 1 | page 2 | ... | page 63|   pages 2..63 are handed out
+ *   |  descriptors    |        |     |        |   one by one or in runs
  *   +--------+--------+--------+-----+--------+
- *   page 0: pm_arena_t (64 bytes), then 63 slots of 64 bytes that the floor
- *   above may use as descriptors of the pages (pools/ keeps span descriptors
- *   there).
+ *   pages 0-1: 64 slots of PM_ARENA_SLOT (128) bytes, slot p for page p.
+ *   Slot 0 is left empty (a red zone after whatever mapping lies below),
+ *   slot 1 holds pm_arena_t, slots 2..63 are the descriptors of the pages
+ *   handed out, which the floor above owns (pools/ keeps its pool headers
+ *   and span descriptors there).  So all of a program's blocks are in
+ *   pages 2..63, and no allocator state shares a page with them: a write
+ *   off the end of a block reaches only other blocks, unless it runs off
+ *   the end of the arena's mapping and 128 bytes into the next one.
  *
  * The page map (pagemap.c) tells for any address whose memory it is: the
  * entry of a page is a pointer to a descriptor with a tag in its low bits
@@ -30,7 +35,10 @@
 #define PM_ARENA_SHIFT 18
 #define PM_ARENA_SIZE ((size_t)1 << PM_ARENA_SHIFT) /* 256 KiB */
 #define PM_ARENA_PAGES (PM_ARENA_SIZE / PM_PAGE_SIZE)
-#define PM_ARENA_USABLE (PM_ARENA_PAGES - 1)        /* page 0 holds the arena header */
+#define PM_ARENA_META_PAGES 2                       /* pages 0-1: the slots */
+#define PM_ARENA_USABLE (PM_ARENA_PAGES - PM_ARENA_META_PAGES)
+#define PM_ARENA_SLOT 128                           /* bytes of descriptor per page */
+_Static_assert(PM_ARENA_SLOT * PM_ARENA_PAGES == PM_ARENA_META_PAGES * 4096, "slots fill pages 0-1");
 _Static_assert(PM_ARENA_PAGES == 64, "arena bookkeeping keeps one bit per page in a uint64_t");
 _Static_assert(PM_PAGE_SIZE == PM_OS_PAGE, "the OS page");
 
@@ -39,13 +47,12 @@ typedef struct pm_arena_set_s pm_arena_set_t;
 typedef struct pm_large_s pm_large_t;
 
 /* ---- arena (arena.c) --------------------------------------------------------
- * Lives in the arena's first page, followed by 63 slots of 64 bytes for the
- * floor above.  An arena belongs to one arena set (one per heap), which
+ * Lives in slot 1 of the arena (see the picture above).  An arena belongs to one arena set (one per heap), which
  * keeps it on the list by_nfree[nfree] so that allocation can prefer the
  * fullest arena (CPython >= 2.5): emptier arenas drain and can go back to
  * the OS.  Invariant: nfree == popcount(free_pages). */
 struct pm_arena_s {
-    uint64_t free_pages;    /* bit i set: page i is not in use (bit 0 always clear) */
+    uint64_t free_pages;    /* bit i set: page i is not in use (bits 0, 1 always clear) */
     uint32_t nfree;         /* number of free pages */
     uint32_t magic;         /* PM_ARENA_MAGIC while mapped */
     pm_arena_set_t *owner;  /* the set it is filed in, NULL while in the global reserve */
@@ -55,7 +62,19 @@ struct pm_arena_s {
     uint64_t empty_since_ms; /* in the reserve: when it joined */
 };
 #define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
-_Static_assert(sizeof(pm_arena_t) <= 64, "the arena header shares page 0 with 63 descriptors");
+_Static_assert(sizeof(pm_arena_t) <= PM_ARENA_SLOT, "the arena header takes one slot");
+
+/* The slot of (the descriptor of) the page holding p, and back. */
+static inline void *pm_arena_slot(const void *p)
+{
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    return (void *)(a + ((((uintptr_t)p - a) >> PM_PAGE_SHIFT) * PM_ARENA_SLOT));
+}
+static inline char *pm_arena_slot_page(const void *slot)
+{
+    uintptr_t a = (uintptr_t)slot & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    return (char *)(a + (((uintptr_t)slot - a) / PM_ARENA_SLOT) * PM_PAGE_SIZE);
+}
 
 /* The arenas of one heap, by free page count; only its owner (or whoever
  * holds the owner's lock) touches it. */

@@ -69,9 +69,18 @@
 #define PM_SLOW_STRICT 4u   /* POOLMALLOC_STRICT build: fill freed blocks, check them on reuse */
 PM_INTERNAL extern unsigned _pm_slow;
 
-/* The secret of safe linking (pools/pools.h, pm_block_s; arenas/meta.c):
- * random, set once at start-up before any block is freed. */
-PM_INTERNAL extern uintptr_t _pm_secret;
+/* The keys of safe linking (pools/pools.h, pm_block_s; arenas/meta.c),
+ * random, set once at start-up before any block is freed: the secret xor-ed
+ * into links and record pointers, and an odd multiplier with its inverse
+ * mod 2^64, which spread a change to any byte of a link over the whole
+ * decoded word.  Together, so that the fast paths find them in one line. */
+typedef struct pm_keys_s {
+    uintptr_t secret;   /* random */
+    uintptr_t mul;      /* random, odd */
+    uintptr_t unmul;    /* mul * unmul == 1 (mod 2^64) */
+} pm_keys_t;
+PM_INTERNAL extern pm_keys_t _pm_keys;
+#define _pm_secret (_pm_keys.secret)
 
 /* Minimum alignment (POOLMALLOC_MIN_ALIGN): 0, or 8 when every malloc of
  * more than 8 bytes must be 16-aligned.  malloc ors it into size - 1 before
@@ -170,6 +179,19 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link2(const char *wha
 /* "malloc(): <what> 0x<where> (link in block 0x<block>)" */
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_fatal_link(const char *what, const void *where,
                                                                 const void *block);
+/* Safe unlinking (glibc's check): before node leaves a doubly linked list,
+ * its neighbours must point back at it (head_slot: the list's head, where
+ * the first node's prev is NULL).  Allocator state is out of the program's
+ * reach (arenas/arenas.h), but a write that got there anyway must not be
+ * followed: a changed link ends in the one-line report instead of a write
+ * where the writer chose. */
+#define PM_UNLINK_CHECK(node, head_slot, what)                                                 \
+    do {                                                                                       \
+        if (pm_unlikely(((node)->prev ? (node)->prev->next : (head_slot)) != (node) ||        \
+                        ((node)->next && (node)->next->prev != (node))))                       \
+            _pm_fatal_ptr("malloc", "corrupted " what " at", (node));                         \
+    } while (0)
+
 /* "double free" when call is free, else "pointer already freed". */
 PM_INTERNAL const char *_pm_freed_word(const char *call);
 

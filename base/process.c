@@ -12,7 +12,7 @@
 #include <errno.h>
 
 unsigned _pm_slow;
-uintptr_t _pm_secret;
+pm_keys_t _pm_keys = {.mul = 1, .unmul = 1};
 uintptr_t _pm_align_or;
 pm_global_counters_t _pm_counters;
 #if defined(PM_VALGRIND) && PM_VALGRIND
@@ -50,6 +50,15 @@ void _pm_base_init(void)
     uintptr_t none = 0, secret = (uintptr_t)_pm_os_random() | 1;
     __atomic_compare_exchange_n(&_pm_secret, &none, secret, false, __ATOMIC_RELAXED,
                                 __ATOMIC_RELAXED);
+    /* The multiplier follows from the secret that won, so that every thread
+     * that gets here stores the same pair before it goes on. */
+    secret = __atomic_load_n(&_pm_secret, __ATOMIC_RELAXED);
+    uintptr_t mul = (secret * 0x9e3779b97f4a7c15ull) ^ (secret >> 29);
+    mul = (mul ^ (mul >> 32)) | 1, none = mul;
+    for (int i = 0; i < 6; i++)   /* Newton: each step doubles the correct low bits */
+        none *= 2 - mul * none;
+    __atomic_store_n(&_pm_keys.mul, mul, __ATOMIC_RELAXED);
+    __atomic_store_n(&_pm_keys.unmul, none, __ATOMIC_RELAXED);
     _pm_options_init();
     vg_init();
     if (PM_STRICT)

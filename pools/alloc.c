@@ -166,7 +166,9 @@ static int medium_class_aligned(size_t align, size_t size)
     return -1;
 }
 
-/* Checks that p is a live small block; returns its pool. */
+/* Checks that p is a live small block; returns its pool.  (In strict
+ * mode a freed block keeps its live bit while it waits in the quarantine:
+ * it is looked up there too.) */
 static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
 {
     pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
@@ -175,7 +177,27 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
     if (((uintptr_t)p & 7) ||
         !(atomic_load_explicit(w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, p, call);
+    if (PM_STRICT)
+        _pm_strict_check_waiting(p, call);
     return pool;
+}
+
+static pm_span_t *span_check(uintptr_t entry, void *p, const char *call)
+{
+    pm_span_t *s = _pm_span_check(entry, p, call);
+    if (PM_STRICT)
+        _pm_strict_check_waiting(p, call);
+    return s;
+}
+
+/* Puts a small or medium block back on its lists (or its owner's), no
+ * questions asked: the checks and hooks are done. */
+static void free_block_now(void *p, uintptr_t entry, const char *call)
+{
+    if (entry & PM_PAGE_POOL)
+        _pm_heap_free_small((pm_pool_t *)(entry & ~PM_PAGE_TAGS), p, call);
+    else
+        _pm_span_free(entry, p, call);
 }
 
 /* The out-of-line free door: every free the inline path does not finish
@@ -186,19 +208,22 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
  * thread could take it and hand it out again). */
 void _pm_free_generic(void *p, uintptr_t entry, const char *call)
 {
-    if (entry & PM_PAGE_POOL) {
-        pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-        if (pm_unlikely(_pm_slow))
-            _pm_slow_free(p, small_check(entry, p, call)->block_size, pool->size_class);
-        _pm_heap_free_small(pool, p, call);
-        return;
-    }
-    if (entry & PM_PAGE_SPAN) {
+    if (entry & (PM_PAGE_POOL | PM_PAGE_SPAN)) {
         if (pm_unlikely(_pm_slow)) {
-            pm_span_t *s = _pm_span_check(entry, p, call);
-            _pm_slow_free(p, s->block_size, PM_CLASS_COUNT + s->medium_class);
+            if (entry & PM_PAGE_POOL) {
+                pm_pool_t *pool = small_check(entry, p, call);
+                _pm_slow_free(p, pool->block_size, pool->size_class);
+            } else {
+                pm_span_t *s = span_check(entry, p, call);
+                _pm_slow_free(p, s->block_size, PM_CLASS_COUNT + s->medium_class);
+            }
+            if (PM_STRICT) {   /* p waits; the block it pushes out is freed instead */
+                if (!(p = _pm_strict_quarantine(p)))
+                    return;
+                entry = pm_pagemap_get(p);
+            }
         }
-        _pm_span_free(entry, p, call);
+        free_block_now(p, entry, call);
         return;
     }
     if (entry & PM_PAGE_LARGE) {
@@ -248,7 +273,7 @@ void *pm_realloc(void *p, size_t size)
             return p;                         /* same class: stays in place */
         }
     } else if (entry & PM_PAGE_SPAN) {
-        pm_span_t *span = _pm_span_check(entry, p, "realloc");
+        pm_span_t *span = span_check(entry, p, "realloc");
         old_size = span->block_size;
         if (size > PM_SMALL_MAX && size <= PM_MEDIUM_MAX &&
             pm_medium_class_of(size) == span->medium_class) {
@@ -292,7 +317,7 @@ void *_pm_alloc_aligned(size_t align, size_t size)
         return pm_malloc_inline(size);        /* every block is 8-aligned */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
         /* A class whose size is a multiple of align: its blocks start at
-         * pool + 128 + k * size, all multiples of align. */
+         * page + k * size (no header in the page), all multiples of align. */
         size_t n = (size + align - 1) & ~(align - 1);
         if (n == 0)
             n = align;
@@ -362,7 +387,7 @@ size_t pm_malloc_usable_size(void *p)
     if (entry & PM_PAGE_POOL)
         n = small_check(entry, p, "malloc_usable_size")->block_size;
     else if (entry & PM_PAGE_SPAN)
-        n = _pm_span_check(entry, p, "malloc_usable_size")->block_size;
+        n = span_check(entry, p, "malloc_usable_size")->block_size;
     else if (entry & PM_PAGE_LARGE)
         n = _pm_large_usable(_pm_large_check(entry, p, "malloc_usable_size"));
     else
@@ -375,6 +400,9 @@ size_t pm_malloc_usable_size(void *p)
 int pm_malloc_trim(size_t pad)
 {
     (void)pad;
+    if (PM_STRICT)   /* the quarantine's blocks go back to their pools first */
+        while (_pm_strict_quarantine_flush_one(free_block_now))
+            ;
     /* The large cache first, then empty pools and spans, then the arenas
      * that emptied. */
     size_t released = (size_t)_pm_large_trim(true);

@@ -37,6 +37,8 @@ void _pm_process_init(void)
 
 void _pm_process_exit(void)
 {
+    if (PM_STRICT)   /* a write after free into a block still waiting is reported too */
+        _pm_strict_quarantine_check();
     if (_pm_slow & PM_SLOW_STATS)
         _pm_stats_report_exit(stats_fd >= 0 ? stats_fd : 2);   /* stats.c: file, JSON */
 }
@@ -101,6 +103,8 @@ static void fork_prepare(void)
     if (!_pm_os_single_threaded()) {
         if (_pm_os_stdio_lock())
             held |= FORK_STDIO;
+        if (PM_STRICT)
+            _pm_strict_fork_prepare();
         _pm_heaps_fork_prepare();
         _pm_arena_fork_prepare();
         _pm_large_fork_prepare();
@@ -122,6 +126,8 @@ static void fork_parent(void)
         _pm_large_fork_parent();
         _pm_arena_fork_parent();
         _pm_heaps_fork_parent();
+        if (PM_STRICT)
+            _pm_strict_fork_parent();
     }
     if (held & FORK_STDIO)
         _pm_os_stdio_unlock();
@@ -141,6 +147,8 @@ static void fork_child(void)
         _pm_large_fork_child();
         _pm_arena_fork_child();
         _pm_heaps_fork_child();
+        if (PM_STRICT)
+            _pm_strict_fork_child();
     }
     if (held & FORK_STDIO)
         _pm_os_stdio_reset();

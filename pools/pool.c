@@ -31,14 +31,16 @@
 #include <errno.h>
 #include <string.h>
 
-pm_pool_t _pm_empty_pool;   /* free == NULL forever: every empty class list points here */
+/* free == 1 (an end of list) forever: every empty class list points here */
+pm_pool_t _pm_empty_pool = {.free = (pm_block_t *)1};
 
 /* The pool invariant (pools.h, pm_pool_s), walked in full: PM_DEBUG >= 2 only. */
 __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
 {
     size_t nfree = 0;
     for (const pm_block_t *b = pool->free; pm_pool_is_block(b); b = pm_link_decode(b, false))
-        if (++nfree > pool->capacity || ((uintptr_t)b & ~(PM_POOL_SIZE - 1)) != (uintptr_t)pool)
+        if (++nfree > pool->capacity ||
+            ((uintptr_t)b & ~(PM_POOL_SIZE - 1)) != (uintptr_t)pm_pool_page(pool))
             return false;
     size_t uncarved = (size_t)(pool->limit - pool->bump) / pool->block_size;
     size_t live = 0;
@@ -107,6 +109,7 @@ static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
  * PM_POOL_UNLISTED). */
 static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool, int32_t bias)
 {
+    PM_UNLINK_CHECK(pool, heap->pools[pool->size_class], "pool list");
     if (pool->prev) {
         pool->prev->next = pool->next;
     } else {                                    /* the head: the pin moves on */
@@ -124,48 +127,49 @@ static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool, int32_t bias)
 /* A page fresh from the arena becomes an empty pool of class c. */
 static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
+    char *page = pm_pool_page(pool);
     if (pm_vg_any()) {
         /* The page may have been part of a span, its bytes no-access to
-         * memcheck since a block there was freed: the header is ours again,
-         * every block no-access until it is handed out.  The live bitmap is
-         * read by freeing threads with atomics alone. */
-        PM_VG_UNDEFINED(pool, PM_POOL_HEADER);
-        PM_VG_NOACCESS((char *)pool + PM_POOL_HEADER, PM_POOL_SIZE - PM_POOL_HEADER);
+         * memcheck since a block there was freed: every block is no-access
+         * until it is handed out.  The live bitmap is read by freeing
+         * threads with atomics alone. */
+        PM_VG_NOACCESS(page, PM_POOL_SIZE);
         PM_VG_ATOMIC_WORDS(pool->live, sizeof pool->live);
     }
     size_t size = pm_class_size(c);
-    pool->free = (pm_block_t *)pool;     /* empty list: it ends at once */
+    pool->free = pm_vg_on() ? PM_POOL_END_VG : pm_pool_end(page);   /* empty list */
     pool->used = -PM_POOL_UNLISTED;     /* nothing out, off the lists */
     pool->bias = PM_POOL_UNLISTED;
     pool->size_class = (uint16_t)c;
     pool->block_size = (uint16_t)size;
-    pool->capacity = (uint16_t)((PM_POOL_SIZE - PM_POOL_HEADER) / size);
-    pool->bump = PM_POOL_HEADER;
-    pool->limit = PM_POOL_HEADER + pool->capacity * (uint32_t)size;
+    pool->capacity = (uint16_t)(PM_POOL_SIZE / size);
+    pool->bump = 0;
+    pool->limit = pool->capacity * (uint32_t)size;
     pool->reserved = 0;
     pool->heap = heap;
     pool->next = pool->prev = NULL;
     pool->listed = 0;
     memset((void *)pool->live, 0, sizeof pool->live);
     if (PM_STRICT)   /* every block, carved or not, is always filled while free */
-        _pm_strict_fill((char *)pool + PM_POOL_HEADER, PM_POOL_SIZE - PM_POOL_HEADER);
+        _pm_strict_fill(page, PM_POOL_SIZE);
     /* Published last: from here on free() recognises the page as ours. */
-    return _pm_pagemap_set(pool, 1, (uintptr_t)pool | PM_PAGE_POOL);
+    return _pm_pagemap_set(page, 1, (uintptr_t)pool | PM_PAGE_POOL);
 }
 
 /* A page of the heap's arenas for a pool, and back. */
 static pm_pool_t *pool_page_take(pm_heap_t *heap)
 {
-    pm_pool_t *pool = _pm_arena_page_take(&heap->arenas);
-    if (pool)
-        atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    return pool;
+    char *page = _pm_arena_page_take(&heap->arenas);
+    if (!page)
+        return NULL;
+    atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    return pm_pool_of_page(page);
 }
 
 static void pool_page_return(pm_heap_t *heap, pm_pool_t *pool)
 {
     atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
-    _pm_arena_page_return(&heap->arenas, pool);
+    _pm_arena_page_return(&heap->arenas, pm_pool_page(pool));
 }
 
 static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
@@ -173,7 +177,7 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     if (pool->listed)
         pool_unlink(heap, pool, PM_POOL_UNLISTED);
     PM_VG_ATOMIC_WORDS_END(pool->live, sizeof pool->live);   /* the page may hold blocks next */
-    _pm_pagemap_set(pool, 1, 0);
+    _pm_pagemap_set(pm_pool_page(pool), 1, 0);
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;
     pool_page_return(heap, pool);
@@ -205,14 +209,59 @@ static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
 /* Links every never-used block of pool into its free list (the list is
  * empty): a pool is one page, so this touches no page the first block did
  * not, and the fast path then pops them one by one. */
+static void pool_carve_shuffled(pm_pool_t *pool);
+
 static void pool_carve(pm_pool_t *pool)
 {
+    if (PM_STRICT) {
+        pool_carve_shuffled(pool);
+        return;
+    }
     size_t bs = pool->block_size;
-    char *b = (char *)pool + pool->bump, *end = (char *)pool + pool->limit;
+    char *page = pm_pool_page(pool);
+    char *b = page + pool->bump, *end = page + pool->limit;
     pool->free = (pm_block_t *)b;
     for (; b + bs < end; b += bs)
         ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, b + bs);
-    ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, pool);  /* the list's end */
+    ((pm_block_t *)b)->link = pm_link_encode((pm_block_t *)b, pm_pool_end(page));
+    pool->bump = pool->limit;
+}
+
+/* Strict mode: the same, in random order, so that which block follows which
+ * (and which neighbour an overflow reaches) cannot be predicted from the
+ * order of allocation (hardened_malloc's slot randomisation).  The order
+ * comes from splitmix64 over the secret, the page and a per-thread count. */
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void pool_carve_shuffled(pm_pool_t *pool)
+{
+    static __thread uint64_t carves __attribute__((tls_model("initial-exec")));
+    size_t bs = pool->block_size;
+    char *page = pm_pool_page(pool);
+    unsigned n = (pool->limit - pool->bump) / (unsigned)bs, first = pool->bump / (unsigned)bs;
+    uint16_t order[PM_POOL_GRANULES];
+    uint64_t r = _pm_secret ^ (uintptr_t)page ^ (++carves << 32);
+    for (unsigned i = 0; i < n; i++)
+        order[i] = (uint16_t)(first + i);
+    for (unsigned i = n - 1; i > 0 && n > 1; i--) {   /* Fisher-Yates */
+        r = splitmix64(r);
+        unsigned j = (unsigned)(r % (i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = (uint16_t)t;
+    }
+    pm_block_t *next = pm_pool_end(page);
+    for (unsigned i = n; i-- > 0;) {
+        pm_block_t *b = (pm_block_t *)(page + (size_t)order[i] * bs);
+        b->link = pm_link_encode(b, next);
+        next = b;
+    }
+    pool->free = next;
     pool->bump = pool->limit;
 }
 
@@ -236,7 +285,10 @@ static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
  * would otherwise cost the carving path below a stack frame. */
 static PM_NOINLINE void pool_pop_vg(pm_pool_t *pool, pm_block_t *b)
 {
-    pm_pool_pop(pool, b, true);
+    if (!pm_pool_pop(pool, b, true))
+        _pm_pool_corrupt(pool, b);
+    if (!pm_pool_is_block(pool->free))
+        pool->free = PM_POOL_END_VG;
 }
 
 /* ---- slow path of malloc ----
@@ -265,24 +317,25 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
             b = pool->free;
         }
         if (pm_pool_is_block(b)) {
-            if (vg)
+            if (vg) {
                 pool_pop_vg(pool, b);
-            else
-                pm_pool_pop(pool, b, false);
+            } else {
+                if (!pm_pool_pop(pool, b, false))
+                    _pm_pool_corrupt(pool, b);
+                b->link = 0;                   /* no link left for the program to read */
+            }
         } else if (pool->bump < pool->limit) {
             /* under memcheck, one block at a time: the page is no-access */
-            b = (pm_block_t *)((char *)pool + pool->bump);
+            b = (pm_block_t *)(pm_pool_page(pool) + pool->bump);
             pool->bump += pool->block_size;
         } else {
             pool_unlink(heap, pool, pool_full_bias(pool));   /* USED -> FULL */
             continue;
         }
-        if (PM_STRICT) {
+        if (atomic_load_explicit(pm_live_word(pool, b), memory_order_relaxed) & pm_live_bit(b))
+            _pm_pool_corrupt(pool, b);                 /* a link led to a block that is out */
+        if (PM_STRICT)
             _pm_strict_taken(b, pool->block_size);
-            if (atomic_load_explicit(pm_live_word(pool, b), memory_order_relaxed) &
-                pm_live_bit(b))                        /* a link led to a block that is out */
-                _pm_pool_corrupt(pool, b);
-        }
         pool->used++;
         pm_live_set(pool, b);
         pool_check(pool);
@@ -342,20 +395,27 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
     return n;
 }
 
-/* The link in free block b of pool failed its check on pop (pools.h, pm_pool_pop). */
+/* The link in free block b of pool failed its check on pop (pools.h,
+ * pm_pool_pop).  The message names the pool's page. */
 void _pm_pool_corrupt(pm_pool_t *pool, const pm_block_t *b)
 {
-    _pm_fatal_link("corrupted free list in pool", pool, b);
+    _pm_fatal_link("corrupted free list in pool", pm_pool_page(pool), b);
 }
+
+void *_pm_pool_corrupt_ret(pm_pool_t *pool, const pm_block_t *b) { _pm_pool_corrupt(pool, b); }
 
 /* p is in pool's page but its live bit is clear (or p is misaligned):
  * a block start that is not out is a double free, anything else is not a
  * pointer malloc returned. */
 void _pm_pool_bad_free(pm_pool_t *pool, void *p, const char *call)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
-    if (off >= PM_POOL_HEADER && (off - PM_POOL_HEADER) % pool->block_size == 0 &&
-        off < pool->bump)
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pm_pool_page(pool);
+    if (off % pool->block_size == 0 && off < pool->bump)
         _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
+}
+
+void _pm_pool_bad_free_ret(pm_pool_t *pool, void *p, const char *call)
+{
+    _pm_pool_bad_free(pool, p, call);
 }

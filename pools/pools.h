@@ -3,10 +3,11 @@
  *
  * Memory picture:
  *
- *   pool (one arena page, 4 KiB):
- *   | header + live bitmap (128 B) | block | block | ... | slack |
- *   span (1..16 arena pages): | block | block | ... |, its descriptor in
- *   the arena's page 0 (arenas/arenas.h)
+ *   pool (one arena page, 4 KiB): | block | block | ... | block | slack |
+ *   span (1..16 arena pages):     | block | block | ... |
+ *   Their headers (pm_pool_t, pm_span_t) are out of band, in the arena's
+ *   descriptor slots (arenas/arenas.h): a program's write off the end of a
+ *   block reaches other blocks, never the allocator's state.
  *
  * Every page of a pool in use has an entry in the page map: `pool |
  * PM_PAGE_POOL`, every page of a medium span `descriptor | PM_PAGE_SPAN`;
@@ -23,15 +24,13 @@
 #define PM_SMALL_MAX 512                           /* largest small request */
 #define PM_CLASS_COUNT 64                          /* classes 8, 16, ..., 512 */
 #define PM_CLASS_SPACING 8
-#define PM_POOL_HEADER 128                         /* pool header + live bitmap */
 #define PM_POOL_GRANULES (PM_POOL_SIZE / PM_CLASS_SPACING) /* 512: one bit each */
-#define PM_ALIGN_SMALL_MAX PM_POOL_HEADER          /* small blocks can honour this */
+#define PM_ALIGN_SMALL_MAX PM_SMALL_MAX            /* block k of size n is at page + k * n */
 #define PM_MEDIUM_MAX 16384                        /* largest medium request */
 #define PM_MEDIUM_COUNT 20                         /* classes 640, 768, ..., 16384 */
 
 _Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
                "size classes must cover exactly 1..PM_SMALL_MAX");
-_Static_assert(PM_POOL_HEADER % 16 == 0, "blocks of 16-byte multiple classes must be 16-aligned");
 _Static_assert(PM_CLASS_SPACING == 8, "_pm_align_or (base.h) makes a class odd by or-ing 8");
 
 /* Class of a small request: 0 and 1..8 -> 0, 9..16 -> 1, ..., 505..512 -> 63. */
@@ -44,17 +43,25 @@ typedef struct pm_heap_s pm_heap_t;
 typedef struct pm_span_s pm_span_t;
 
 /* A free block: its first word links the free list it is on, mangled
- * ("safe linking", as glibc 2.32 does for its tcache):
+ * ("safe linking", as glibc 2.32 does for its tcache, plus a multiply):
  *
- *     link = next ^ (address of the block) ^ _pm_secret
+ *     link = ((next ^ (address of the block)) * mul) ^ secret   (mod 2^64)
  *
- * _pm_secret is random per process (base/process.c), so a program that
- * overwrites a freed block (a stale pointer, a heap overflow from the block
- * before) cannot aim the next allocation somewhere of its choosing, and a
- * link it clobbered decodes to garbage that the pop catches:
+ * The keys are random per process (base/base.h, _pm_keys), so a program
+ * that overwrites a freed block (a stale pointer, a heap overflow from the
+ * block before) cannot aim the next allocation somewhere of its choosing,
+ * and a link it clobbered decodes to garbage that the pop catches.  The
+ * multiply by an odd number spreads a change to any byte of the word over
+ * all the bits above it in the decoded value, where the checks below want
+ * zeros: a one-byte write anywhere in a link is caught, not just one that
+ * hits the high bytes (tests/unit/unit_link.c counts them; glibc's plain
+ * xor lets 1 in 8 changes of the low byte through).  A block handed out
+ * never holds a link: the allocation clears it, so no key can be read back
+ * from a block.
  *   pools:  next must lie in the block's own page, 8-aligned (one test, see
- *           pm_pool_pop); a pool's list ends with the pool's own address,
- *           not NULL, so that even the last link passes the same test;
+ *           pm_pool_pop); a pool's list ends with its page's address + 1
+ *           (pm_pool_end), not NULL, so that even the last link passes the
+ *           same test;
  *   spans:  next must be a block start of the span that is not out, or NULL;
  *   remote: next must be a block of a pool or span of the same heap, or NULL.
  * A failed check aborts: "malloc(): corrupted free list in pool 0x...". */
@@ -63,6 +70,9 @@ struct pm_block_s {
 };
 
 /* ---- pool (pools/pool.c) --------------------------------------------------
+ * The header of a pool is not in its page but in the arena's descriptor
+ * slot for the page (arenas.h, pm_arena_slot): the page is all blocks,
+ * block k at page + k * block_size.
  * States (obmalloc's): a pool is USED (some blocks out, some free or not yet
  * carved: it is on its class's list in the owning heap), FULL (no block left:
  * off every list, it rejoins the list when a block comes back) or EMPTY (no
@@ -79,20 +89,20 @@ struct pm_block_s {
 #define PM_POOL_UNLISTED (1 << 30)
 struct pm_pool_s {
     pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
-                               list ends with the pool's own address (empty: free == pool) */
+                               list ends with pm_pool_end (empty: free == pm_pool_end) */
     int32_t used;           /* out - bias: see below */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
-    /* Offsets, not pointers: the end of a pool's last block can be the first
-     * block of the next page, and memcheck's leak check would take a pointer
-     * to it for a reference (vg.h). */
+    /* Offsets from the page, not pointers: the end of a pool's last block
+     * can be the first block of the next page, and memcheck's leak check
+     * would take a pointer to it for a reference (vg.h). */
     uint32_t bump;          /* offset of the next never-used block: carved on demand */
     uint32_t limit;         /* offset of the end of the last whole block */
-    uint64_t reserved;      /* keeps the header at PM_POOL_HEADER bytes */
+    uint64_t reserved;      /* keeps the header at PM_ARENA_SLOT bytes */
     pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
     pm_pool_t *next;        /* the class list of the heap (USED pools only) */
     pm_pool_t *prev;
-    uint16_t capacity;      /* blocks that fit after the header */
+    uint16_t capacity;      /* blocks that fit in the page */
     uint16_t listed;        /* 1 while on the heap's class list */
     int32_t bias;           /* out = used + bias (pool.c, pool_set_bias) */
     /* One bit per 8-byte granule of the pool; set while a block starting
@@ -100,7 +110,11 @@ struct pm_pool_s {
      * moves on x86-64), read by other threads to catch double frees early. */
     _Atomic uint64_t live[PM_POOL_GRANULES / 64];
 };
-_Static_assert(sizeof(pm_pool_t) == PM_POOL_HEADER, "pool header size");
+_Static_assert(sizeof(pm_pool_t) == PM_ARENA_SLOT, "a pool header fills its slot");
+
+/* The page of a pool, and the pool of a page. */
+static inline char *pm_pool_page(const pm_pool_t *pool) { return pm_arena_slot_page(pool); }
+static inline pm_pool_t *pm_pool_of_page(const void *page) { return pm_arena_slot(page); }
 
 /* ---- medium classes (pools/span.c) ----------------------------------------
  * Requests of 513..16384 bytes: four classes per doubling (640, 768, 896,
@@ -116,8 +130,8 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << 
 /* ---- span (pools/span.c) ---------------------------------------------------
  * A span is 1..16 consecutive pages of an arena holding blocks of one medium
  * class.  Its descriptor is not in the span (a header would waste most of a
- * block) but in the arena's first page: the descriptor of the span that
- * starts at page p is at arena + 64 * p, the span at arena + 4096 * p.
+ * block) but in the arena's descriptor slot of the span's first page
+ * (arenas.h, pm_arena_slot), as a pool's header is.
  * States, invariant and the encoding of `used` are the pools' (pm_pool_s):
  * USED, FULL, EMPTY; used = out - bias, with bias -1 for the head of its
  * class list (the pin), 0 for another listed span, capacity - 1 for a FULL
@@ -141,15 +155,10 @@ struct pm_span_s {
     uint32_t block_size;    /* pm_medium_size(medium_class) */
     uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
 };
-_Static_assert(sizeof(pm_span_t) == 64, "span descriptors are 64 bytes, one per arena page");
+_Static_assert(sizeof(pm_span_t) <= PM_ARENA_SLOT, "a span descriptor fits its slot");
 
-/* The first byte of span s: the descriptor of the span at page p of an
- * arena is at arena + 64 * p. */
-static inline char *pm_span_base(const pm_span_t *s)
-{
-    uintptr_t a = (uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1);
-    return (char *)(a + (((uintptr_t)s - a) / sizeof(pm_span_t)) * PM_PAGE_SIZE);
-}
+/* The first byte of span s. */
+static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page(s); }
 
 /* ---- thread heap (pools/heap.c) -------------------------------------------
  * Each running thread owns one heap: its pools and arenas.  The owner reads
@@ -175,8 +184,8 @@ struct pm_heap_s {
 };
 
 /* Sentinel pool that every empty class list points to: its free list is
- * always NULL, which the fast path takes for an empty list (page offset 0,
- * like a real pool's end of list), so it needs no NULL check on the pool. */
+ * always 1, which the fast path takes for an empty list (odd, like a real
+ * pool's end of list), so it needs no NULL check on the pool. */
 PM_INTERNAL extern pm_pool_t _pm_empty_pool;
 PM_INTERNAL extern pm_span_t _pm_empty_span;
 
@@ -238,6 +247,12 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *po
                                                                    const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *pool,
                                                                   const pm_block_t *b);
+/* The same two reports, declared as returning so that the inline fast
+ * paths reach them with a jump: GCC makes no tail call to a noreturn
+ * function, and a call would cost malloc and free a stack frame. */
+__attribute__((cold)) PM_INTERNAL void _pm_pool_bad_free_ret(pm_pool_t *pool, void *p,
+                                                             const char *call);
+__attribute__((cold)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm_pool_t *pool, const pm_block_t *b);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -317,6 +332,20 @@ PM_INTERNAL size_t _pm_slow_usable(void *p, size_t block);
  * (aborts on a write after free). */
 PM_INTERNAL void _pm_strict_fill(void *p, size_t n);
 PM_INTERNAL void _pm_strict_taken(void *b, size_t block);
+/* Strict mode's quarantine (slow.c): a freed small or medium block (checked,
+ * filled) waits there; returns the block it pushes out, to be freed now
+ * (its filling checked), or NULL.  _pm_strict_check_waiting aborts if p
+ * waits there (a double free, or a use of a freed pointer).
+ * _pm_strict_quarantine_flush_one hands the oldest waiting block to
+ * free_now (false when none is left).  Never called in other builds. */
+PM_INTERNAL void *_pm_strict_quarantine(void *p);
+PM_INTERNAL void _pm_strict_check_waiting(void *p, const char *call);
+PM_INTERNAL bool _pm_strict_quarantine_flush_one(void (*free_now)(void *p, uintptr_t entry,
+                                                                   const char *call));
+PM_INTERNAL void _pm_strict_quarantine_check(void);   /* every waiting block's filling */
+PM_INTERNAL void _pm_strict_fork_prepare(void);
+PM_INTERNAL void _pm_strict_fork_parent(void);
+PM_INTERNAL void _pm_strict_fork_child(void);
 
 /* ---- pools/lifecycle.c: the process and its threads ----
  * poolmalloc initialises itself on first use, whenever that is (the
@@ -330,8 +359,11 @@ PM_INTERNAL extern _Atomic int _pm_initialized;
 
 static inline uintptr_t pm_link_encode(const pm_block_t *b, const void *next)
 {
-    return (uintptr_t)next ^ (uintptr_t)b ^ _pm_secret;
+    return (((uintptr_t)next ^ (uintptr_t)b) * _pm_keys.mul) ^ _pm_keys.secret;
 }
+
+/* next ^ b from a link word */
+static inline uintptr_t pm_link_unmix(uintptr_t link) { return (link ^ _pm_keys.secret) * _pm_keys.unmul; }
 
 /* Reading and writing a link.  `vg` is pm_vg_on(), tested once by the
  * caller (a constant false on the inline fast paths, which never run under
@@ -358,27 +390,39 @@ static inline void pm_link_store(pm_block_t *b, const void *next, bool vg)
 
 static inline pm_block_t *pm_link_decode(const pm_block_t *b, bool vg)
 {
-    return (pm_block_t *)(pm_link_load(b, vg) ^ (uintptr_t)b ^ _pm_secret);
+    return (pm_block_t *)(pm_link_unmix(pm_link_load(b, vg)) ^ (uintptr_t)b);
 }
 
-/* True for a block of a pool's free list, false for its end (the pool's
- * address) and for the empty sentinel pool's NULL: blocks never start at
- * page offset 0, where the pool header is. */
-static inline bool pm_pool_is_block(const pm_block_t *b)
+/* The end of a pool's free list: its page's address + 1, odd like no block
+ * (and like the empty sentinel pool's 1), so that one bit tells a block
+ * from the end, and in the page, so that the last link passes the pop's
+ * check like any other. */
+static inline pm_block_t *pm_pool_end(const void *page)
 {
-    return ((uintptr_t)b & (PM_POOL_SIZE - 1)) != 0;
+    return (pm_block_t *)(((uintptr_t)page & ~(uintptr_t)(PM_POOL_SIZE - 1)) | 1);
 }
+
+static inline bool pm_pool_is_block(const pm_block_t *b) { return !((uintptr_t)b & 1); }
+
+/* Under memcheck an empty list's head is 1 instead (links still end with
+ * pm_pool_end, mangled): memcheck's leak check would take page + 1, in the
+ * pool header, for a pointer into the page's first block, and report that
+ * block "possibly lost" instead of "definitely lost" when it leaks. */
+#define PM_POOL_END_VG ((pm_block_t *)1)
 
 /* Takes free block b, the head of pool's list, off the list.  The decoded
- * link xor b must have no bit outside bits 3..11 set: next is in b's own
- * page and 8-aligned like b.  With the mangling that is one xor with the
- * secret, one test, one xor with b. */
-static inline void pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
+ * link, next ^ b, must have no bit set but bits 3..11 (next is in b's own
+ * page, 8-aligned like b) and bit 0 (next is the list's end).  With the
+ * mangling: one xor with the secret, a multiply, one test, one xor with b.
+ * Returns false (after the one-line report) for a corrupted link. */
+#define PM_POOL_LINK_FREE_BITS ((uintptr_t)(PM_POOL_SIZE - 8) | 1)
+static inline bool pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
 {
-    uintptr_t d = pm_link_load(b, vg) ^ _pm_secret;   /* next ^ b */
-    if (pm_unlikely(d & ~(uintptr_t)(PM_POOL_SIZE - 8)))
-        _pm_pool_corrupt(pool, b);
+    uintptr_t d = pm_link_unmix(pm_link_load(b, vg));   /* next ^ b */
+    if (pm_unlikely(d & ~PM_POOL_LINK_FREE_BITS))
+        return false;
     pool->free = (pm_block_t *)(d ^ (uintptr_t)b);
+    return true;
 }
 
 /* The live bitmap: bit g of the 512 is 8-byte granule g of the page.  The
@@ -407,7 +451,9 @@ static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
     if (pm_likely(pm_pool_is_block(b))) {
-        pm_pool_pop(pool, b, false);
+        if (pm_unlikely(!pm_pool_pop(pool, b, false)))
+            return _pm_pool_corrupt_ret(pool, b); /* a jump: no stack frame here */
+        b->link = 0;                              /* no link left for the program to read */
         pool->used++;
         pm_live_set(pool, b);
         return b;
@@ -424,10 +470,10 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
     _Atomic uint64_t *w = pm_live_word(pool, p);
     uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
     if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 3)))
-        _pm_pool_bad_free(pool, p, call);
+        return _pm_pool_bad_free_ret(pool, p, call);
     atomic_store_explicit(w, word, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
-    pm_link_store(b, pool->free, vg);
+    pm_link_store(b, vg && !pm_pool_is_block(pool->free) ? pm_pool_end(p) : pool->free, vg);
     pool->free = b;
     if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (pm_pool_s) */
         _pm_pool_free_generic(heap, pool);
@@ -445,11 +491,12 @@ static inline void *pm_medium_alloc_inline(size_t size)
     pm_block_t *b = s->free;
     if (pm_likely(b != NULL)) {
         uintptr_t base = (uintptr_t)pm_span_base(s);
-        uintptr_t next = b->link ^ (uintptr_t)b ^ _pm_secret;
+        uintptr_t next = pm_link_unmix(b->link) ^ (uintptr_t)b;
         if (pm_unlikely(next && ((next - base) >= ((uintptr_t)s->pages << PM_PAGE_SHIFT) ||
                                  (next & 7))))
             _pm_span_corrupt(s, b);
         s->free = (pm_block_t *)next;
+        b->link = 0;                          /* no link left for the program to read */
         s->used++;
         uint64_t idx = (((uintptr_t)b - base) * s->recip) >> 32;
         atomic_store_explicit(&s->live,

@@ -18,7 +18,8 @@
  *   PM_SLOW_VALGRIND  memcheck's client requests (vg.h)
  *   PM_SLOW_STRICT    junk in new blocks, the free filling of freed ones
  *                     (base/base.h; checked by _pm_strict_taken when the pool
- *                     layer hands the block out again)
+ *                     layer hands the block out again), and the quarantine
+ *                     of freed blocks (below)
  */
 #include "pools/pools.h"
 
@@ -97,10 +98,11 @@ __attribute__((noreturn, cold)) static void strict_write_after_free(const char *
     _pm_fatal_link2("write after free to", at, "block", b, "freed earlier");
 }
 
-void _pm_strict_taken(void *b, size_t block)
+/* Checks that [b + from, b + block) still holds the free filling. */
+static void strict_check_fill(void *b, size_t from, size_t block)
 {
     const uint64_t junk = 0x0101010101010101ULL * PM_FREE_JUNK;
-    const char *p = (const char *)b + sizeof(pm_block_t), *end = (const char *)b + block;
+    const char *p = (const char *)b + from, *end = (const char *)b + block;
     PM_VG_DEFINED(p, (size_t)(end - p));
     for (; p < end; p += sizeof(uint64_t)) {   /* blocks are multiples of 8 bytes */
         uint64_t w;
@@ -111,8 +113,93 @@ void _pm_strict_taken(void *b, size_t block)
             strict_write_after_free(p, b);
         }
     }
-    PM_VG_NOACCESS((char *)b + sizeof(pm_block_t), block - sizeof(pm_block_t));
+    PM_VG_NOACCESS((char *)b + from, block - from);
 }
+
+void _pm_strict_taken(void *b, size_t block) { strict_check_fill(b, sizeof(pm_block_t), block); }
+
+/* ---- the quarantine (strict mode) ----
+ * A freed small or medium block is not reused at once: filled with
+ * PM_FREE_JUNK, link word included, it waits in a FIFO of QUARANTINE_SLOTS
+ * blocks, and goes back to its pool only when pushed out by later frees
+ * (or by malloc_trim).  So the next malloc of its size gets another block,
+ * and a write through a stale pointer lands in junk instead of in a new
+ * owner's data, where it is caught when the block leaves the quarantine
+ * (its filling is checked) or is handed out again.  A waiting block keeps
+ * its live bit (only its owner thread may write its pool's bitmap): free,
+ * realloc and malloc_usable_size look a pointer up here before trusting the
+ * bit, so a second free is reported at once, as a double free.
+ * One lock, a leaf: the block pushed out is freed after it is released. */
+#define QUARANTINE_SLOTS 256
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *quarantine[QUARANTINE_SLOTS];
+static size_t quarantine_oldest;   /* the slot replaced next */
+
+static size_t block_size_of(void *p, uintptr_t entry)
+{
+    if (entry & PM_PAGE_POOL)
+        return ((pm_pool_t *)(entry & ~PM_PAGE_TAGS))->block_size;
+    return ((pm_span_t *)(entry & ~PM_PAGE_TAGS))->block_size;
+    (void)p;
+}
+
+void *_pm_strict_quarantine(void *p)
+{
+    PM_VG_UNDEFINED(p, sizeof(pm_block_t));
+    memset(p, PM_FREE_JUNK, sizeof(pm_block_t));   /* the rest is filled already */
+    PM_VG_NOACCESS(p, sizeof(pm_block_t));
+    pthread_mutex_lock(&quarantine_lock);
+    void *out = quarantine[quarantine_oldest];
+    quarantine[quarantine_oldest] = p;
+    quarantine_oldest = (quarantine_oldest + 1) % QUARANTINE_SLOTS;
+    pthread_mutex_unlock(&quarantine_lock);
+    if (out)
+        strict_check_fill(out, 0, block_size_of(out, pm_pagemap_get(out)));
+    return out;
+}
+
+void _pm_strict_check_waiting(void *p, const char *call)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    bool waiting = false;
+    for (size_t i = 0; i < QUARANTINE_SLOTS && !waiting; i++)
+        waiting = quarantine[i] == p;
+    pthread_mutex_unlock(&quarantine_lock);
+    if (waiting)
+        _pm_fatal_ptr(call, _pm_freed_word(call), p);
+}
+
+bool _pm_strict_quarantine_flush_one(void (*free_now)(void *p, uintptr_t entry, const char *call))
+{
+    void *out = NULL;
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < QUARANTINE_SLOTS && !out; i++) {
+        size_t k = (quarantine_oldest + i) % QUARANTINE_SLOTS;
+        out = quarantine[k];
+        quarantine[k] = NULL;
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+    if (!out)
+        return false;
+    uintptr_t entry = pm_pagemap_get(out);
+    strict_check_fill(out, 0, block_size_of(out, entry));
+    free_now(out, entry, "free");
+    return true;
+}
+
+void _pm_strict_quarantine_check(void)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    for (size_t i = 0; i < QUARANTINE_SLOTS; i++)
+        if (quarantine[i])
+            strict_check_fill(quarantine[i], 0, block_size_of(quarantine[i],
+                                                              pm_pagemap_get(quarantine[i])));
+    pthread_mutex_unlock(&quarantine_lock);
+}
+
+void _pm_strict_fork_prepare(void) { pthread_mutex_lock(&quarantine_lock); }
+void _pm_strict_fork_parent(void) { pthread_mutex_unlock(&quarantine_lock); }
+void _pm_strict_fork_child(void) { pthread_mutex_init(&quarantine_lock, NULL); }
 
 void _pm_slow_resize(void *p, size_t old_block, size_t new_size)
 {

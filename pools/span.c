@@ -4,7 +4,7 @@
  * path, and cost a system call per new mapping.  Medium requests are instead
  * served like small ones, from spans: runs of 1..16 pages of an arena, each
  * holding blocks of one of 20 classes (four per doubling, at most 25%
- * slack).  A span's descriptor lives in the arena's first page
+ * slack).  A span's descriptor lives in the arena's descriptor slots
  * (arenas/arenas.h, pools.h), so blocks are packed from the span's first
  * byte: a 4096-byte class has no header in its way.  A block's index is its offset times a reciprocal
  * (exact for offsets below 64 KiB and sizes below 64 KiB), so no division.
@@ -94,6 +94,7 @@ static void span_link_front(pm_heap_t *heap, pm_span_t *s)
  * when it is being released). */
 static void span_unlink(pm_heap_t *heap, pm_span_t *s, int32_t bias)
 {
+    PM_UNLINK_CHECK(s, heap->spans[s->medium_class], "span list");
     if (s->prev) {
         s->prev->next = s->next;
     } else {                          /* the head: the pin moves on */
@@ -114,8 +115,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     char *base = _pm_arena_pages_take(&heap->arenas, k);
     if (!base)
         return NULL;
-    uintptr_t a = (uintptr_t)base & ~(uintptr_t)(PM_ARENA_SIZE - 1);
-    pm_span_t *s = (pm_span_t *)(a + (((uintptr_t)base - a) >> PM_PAGE_SHIFT) * sizeof(pm_span_t));
+    pm_span_t *s = pm_arena_slot(base);
     size_t size = pm_medium_size(m);
     s->free = NULL;
     s->bump = 0;
@@ -172,6 +172,8 @@ static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
             _pm_fatal_link("corrupted free list in span", span_base(s), b);
     }
     s->free = next;
+    if (!vg)
+        b->link = 0;                      /* no link left for the program to read */
 }
 
 /* ---- allocation (owner, or holder of an abandoned heap's lock) ---- */
