@@ -134,8 +134,8 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << 
  * (arenas.h, pm_arena_slot), as a pool's header is.
  * States, invariant and the encoding of `used` are the pools' (pm_pool_s):
  * USED, FULL, EMPTY; used = out - bias, with bias -1 for the head of its
- * class list (the pin), 0 for another listed span, capacity - 1 for a FULL
- * one (it rejoins its list at its first free), so that free's fast path
+ * class list (the pin), 0 for another listed span, capacity - rejoin for a
+ * FULL one (it rejoins its list when 1/8 of it is free), so that free's fast path
  * takes the slow path exactly when used drops to 0 or below; and out +
  * (blocks on `free`) + uncarved == capacity. */
 struct pm_span_s {

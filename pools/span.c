@@ -20,10 +20,16 @@
 
 pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists point here */
 
-/* Pages per span for each class: at least 8 blocks up to 2 KiB and 4 above,
- * with at most 12.5% of the span left over. */
-static const uint8_t span_pages[PM_MEDIUM_COUNT] = {2, 2, 2, 2, 3, 3, 4, 4, 4, 3,
-                                                    4, 4, 5, 6, 7, 8, 10, 12, 14, 16};
+/* Pages per span for each class: as many blocks as the live word has bits
+ * (64) up to 16 pages, at least 4 blocks, at most 12.5% of the span left
+ * over.  Spans of 8..12 blocks (2 pages for the 640..1024-byte classes)
+ * filled up after a few mallocs, so a program freeing at random (larson)
+ * freed nearly always into a FULL span and allocated from a head with one
+ * block: the slow path on most calls.  Untouched blocks of a span are never
+ * faulted in (carved on demand), so a larger span costs address space, not
+ * memory. */
+static const uint8_t span_pages[PM_MEDIUM_COUNT] = {10, 12, 14, 16, 15, 15, 14, 16, 15, 15,
+                                                    14, 16, 15, 12, 14, 16, 15, 12, 14, 16};
 
 static inline char *span_base(const pm_span_t *s) { return pm_span_base(s); }
 
@@ -73,6 +79,14 @@ static inline void span_set_bias(pm_span_t *s, int32_t bias)
 
 static void span_release(pm_heap_t *heap, pm_span_t *s);
 
+/* The bias of a FULL span: it rejoins its list when `rejoin` blocks (1/8 of
+ * it, at least one) have come back, as a pool does (pool.c, pool_full_bias). */
+static inline int32_t span_full_bias(const pm_span_t *s)
+{
+    int32_t rejoin = s->capacity / 8 ? (int32_t)s->capacity / 8 : 1;
+    return (int32_t)s->capacity - rejoin;
+}
+
 static void span_link_front(pm_heap_t *heap, pm_span_t *s)
 {
     pm_span_t *head = heap->spans[s->medium_class];
@@ -90,7 +104,7 @@ static void span_link_front(pm_heap_t *heap, pm_span_t *s)
     }
 }
 
-/* Takes s off its list; `bias` is its new one (capacity - 1 when FULL, 0
+/* Takes s off its list; `bias` is its new one (span_full_bias when FULL, 0
  * when it is being released). */
 static void span_unlink(pm_heap_t *heap, pm_span_t *s, int32_t bias)
 {
@@ -205,7 +219,7 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
                 s->bump += s->block_size;
                 break;
             }
-            span_unlink(heap, s, (int32_t)s->capacity - 1);   /* USED -> FULL */
+            span_unlink(heap, s, span_full_bias(s));   /* USED -> FULL */
         }
     }
     if (PM_STRICT)
