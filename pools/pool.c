@@ -105,6 +105,28 @@ static void pool_link_front(pm_heap_t *heap, pm_pool_t *pool)
     }
 }
 
+/* A FULL pool that got 1/8 of its blocks back rejoins its list second,
+ * after the head: the head goes on serving malloc, and the pool goes on
+ * collecting frees (without the slow path, now that it is listed) until
+ * malloc gets to it.  Put first, it would serve its few blocks at once and
+ * go FULL again, two slow paths per rejoin for a program that frees at
+ * random (larson). */
+static void pool_link_second(pm_heap_t *heap, pm_pool_t *pool)
+{
+    pm_pool_t *head = heap->pools[pool->size_class];
+    if (head == &_pm_empty_pool) {
+        pool_link_front(heap, pool);
+        return;
+    }
+    pool->prev = head;
+    pool->next = head->next;
+    if (pool->next)
+        pool->next->prev = pool;
+    head->next = pool;
+    pool->listed = 1;
+    pool_set_bias(pool, 0);
+}
+
 /* Takes pool off its list; `bias` is its new one (pool_full_bias or
  * PM_POOL_UNLISTED). */
 static void pool_unlink(pm_heap_t *heap, pm_pool_t *pool, int32_t bias)
@@ -351,7 +373,7 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
     pool_check(pool);
     pm_assert(pool->heap == heap);
     if (!pool->listed)
-        pool_link_front(heap, pool);          /* FULL -> USED, with 1/8 free (and pinned) */
+        pool_link_second(heap, pool);         /* FULL -> USED, with 1/8 free */
     else if (pool->used == 0)
         pool_emptied(heap, pool);             /* USED -> EMPTY (never the head) */
 }
