@@ -132,10 +132,10 @@ pm_heap_t *_pm_heap_acquire(void)
     return h;
 }
 
-/* The heap owning the pool or span of block b; NULL if b is not a block. */
-static pm_heap_t *block_owner(const pm_block_t *b)
+/* The heap owning the pool or span of a page map entry; NULL if the page
+ * is neither. */
+static pm_heap_t *entry_owner(uintptr_t entry)
 {
-    uintptr_t entry = pm_pagemap_get(b);
     if (entry & PM_PAGE_POOL)
         return ((pm_pool_t *)(entry & ~PM_PAGE_TAGS))->heap;
     if (entry & PM_PAGE_SPAN)
@@ -150,16 +150,20 @@ static pm_heap_t *block_owner(const pm_block_t *b)
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
     const bool vg = pm_vg_on();
+    /* The entry of each block is looked up once: to check the link that
+     * leads to it, then to free it.  The head was checked by the pusher. */
+    uintptr_t entry = b ? pm_pagemap_get(b) : 0;
     while (b) {
         pm_block_t *next = pm_link_decode(b, vg);
-        if (pm_unlikely(next && block_owner(next) != heap))
+        uintptr_t next_entry = next ? pm_pagemap_get(next) : 0;
+        if (pm_unlikely(next && entry_owner(next_entry) != heap))
             _pm_fatal_link("corrupted remote free list of heap", heap, b);
-        uintptr_t entry = pm_pagemap_get(b);
         if (entry & PM_PAGE_POOL)
             _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
         else
             _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
         b = next;
+        entry = next_entry;
     }
 }
 
