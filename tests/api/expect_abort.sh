@@ -41,6 +41,13 @@ uaf_write_remote)
     re='poolmalloc: malloc\(\): corrupted remote free list of heap 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
 *) re=$any ;;
 esac
+# Strict mode (PM_EXPECT_STRICT=1, set by the strict tests): a freed block
+# waits in the quarantine, off every free list, so a write into it is a
+# write after free, found when it leaves the quarantine or at exit.
+case ${PM_EXPECT_STRICT-}:$tcase in
+1:uaf_write_small | 1:overflow_small | 1:uaf_write_remote)
+    re='poolmalloc: malloc\(\): write after free to 0x[0-9a-f]+ \(block 0x[0-9a-f]+ freed earlier\)$' ;;
+esac
 if [ $# -ge 3 ]; then
     re=$3
 fi
