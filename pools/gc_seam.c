@@ -29,32 +29,50 @@ int _pm_gc_seam_is_live_block(const void *p)
     return (entry & PM_PAGE_LARGE) != 0;
 }
 
+/* Frees the n blocks of pool one by one (pm_free's checks and messages). */
+static void free_each(pm_heap_t *heap, pm_pool_t *pool, void *const *blocks, size_t n,
+                      const char *call)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* a pool emptied by one free may be released: the rest go the long way */
+        if (pool && pool->used > 1)
+            pm_small_free_local(heap, pool, blocks[i], call, false);
+        else {
+            pool = NULL;
+            pm_free_inline(blocks[i]);
+        }
+    }
+}
+
 void _pm_gc_seam_free_run(void *const *blocks, size_t n, const char *call)
 {
-    /* Blocks of this thread's pools are freed directly, one page-map lookup
-     * per run of blocks of one pool; any other block (another heap's, a
-     * span's, a large one; every block in slow mode, where _pm_tls_fast is
-     * the route heap that owns no pool) goes through pm_free_inline. */
+    /* Blocks of this thread's pools are freed a pool at a time: the longest
+     * run of consecutive blocks of one pool costs one page-map lookup, its
+     * live bits are cleared a word at a time, and if it is all the pool has
+     * out, no block is written (pool.c, _pm_pool_free_run).  Any other block
+     * (another heap's, a span's, a large one; every block in slow mode,
+     * where _pm_tls_fast is the route heap that owns no pool) goes through
+     * pm_free_inline. */
     pm_heap_t *heap = _pm_tls_fast;
-    pm_pool_t *pool = NULL;
-    uintptr_t pool_page = 1;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    while (i < n) {
         void *p = blocks[i];
         uintptr_t page = (uintptr_t)p & ~(uintptr_t)(PM_POOL_SIZE - 1);
-        if (page != pool_page) {
-            uintptr_t entry = pm_pagemap_get(p);
-            pool = (entry & PM_PAGE_POOL) ? (pm_pool_t *)(entry & ~PM_PAGE_TAGS) : NULL;
-            if (pool == NULL || pool->heap != heap || ((uintptr_t)p & 7)) {
-                pool_page = 1;
-                pm_free_inline(p);
-                continue;
-            }
-            pool_page = page;
+        uintptr_t entry = pm_pagemap_get(p);
+        pm_pool_t *pool = (entry & PM_PAGE_POOL) ? (pm_pool_t *)(entry & ~PM_PAGE_TAGS) : NULL;
+        if (pool == NULL || pool->heap != heap || ((uintptr_t)p & 7)) {
+            pm_free_inline(p);
+            i++;
+            continue;
         }
-        /* a pool emptied by this free may be released: look up the next one */
-        if (pool->used <= 1)        /* the free takes the slow path (pools.h, pm_pool_s) */
-            pool_page = 1;
-        pm_small_free_local(heap, pool, p, call, false);
+        uint64_t mask[PM_POOL_GRANULES / 64] = {0};
+        size_t j = i;
+        for (; j < n && ((uintptr_t)blocks[j] & ~(uintptr_t)(PM_POOL_SIZE - 1)) == page &&
+               !((uintptr_t)blocks[j] & 7); j++)
+            mask[((uintptr_t)blocks[j] >> 9) & 7] |= pm_live_bit(blocks[j]);
+        if (!_pm_pool_free_run(heap, pool, mask, blocks + i, j - i))
+            free_each(heap, pool, blocks + i, j - i, call);
+        i = j;
     }
 }
 

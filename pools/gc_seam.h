@@ -22,9 +22,11 @@ __attribute__((visibility("hidden"))) int _pm_gc_seam_is_ours(const void *p);
 __attribute__((visibility("hidden"))) int _pm_gc_seam_is_live_block(const void *p);
 
 /* Frees the n blocks of blocks[] (each one that pm_malloc returned and that
- * is still allocated), as pm_free would, but a run of blocks of one pool
- * of this thread's heap costs one page-map lookup.  Misuse (a block not
- * allocated) aborts naming call. */
+ * is still allocated), as pm_free would, but each run of consecutive blocks
+ * of one pool of this thread's heap is freed at once: one page-map lookup,
+ * live bits cleared a word at a time, and no block written when the run is
+ * all the pool has out.  Misuse (a block not allocated, or twice in
+ * blocks[]) aborts naming call. */
 __attribute__((visibility("hidden"))) void _pm_gc_seam_free_run(void *const *blocks, size_t n,
                                                                 const char *call);
 

@@ -383,6 +383,53 @@ void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const 
     pm_small_free_local(heap, pool, b, call, pm_vg_on());
 }
 
+/* Frees the n blocks of blocks[] (n >= 1, all in pool, whose owner heap is
+ * the calling thread's, fast mode) in one go: mask has their live bits.
+ * The live bits are cleared a word at a time and `used` drops by n once.
+ * When they are all the pool still has out, no link is written at all: the
+ * pool goes back to its uncarved state (free list empty, bump at the first
+ * block), as a fresh pool would be, and then empties as one free would
+ * empty it.  Returns false, having changed nothing, when some block is not
+ * out or appears twice: the caller then frees them one by one, which names
+ * the bad one. */
+bool _pm_pool_free_run(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
+                       void *const *blocks, size_t n)
+{
+    size_t bits = 0;
+    for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++) {
+        uint64_t live = atomic_load_explicit(&pool->live[w], memory_order_relaxed);
+        if ((live & mask[w]) != mask[w])
+            return false;
+        bits += (size_t)__builtin_popcountll(mask[w]);
+    }
+    if (bits != n)
+        return false;
+    for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
+        if (mask[w])
+            atomic_store_explicit(&pool->live[w],
+                                  atomic_load_explicit(&pool->live[w], memory_order_relaxed) &
+                                      ~mask[w],
+                                  memory_order_relaxed);
+    if ((size_t)pool_out(pool) == n && !PM_STRICT) {
+        /* nothing left out: the blocks need no links (pools.h invariant,
+         * out + free + uncarved == capacity, with uncarved == capacity) */
+        pool->free = pm_pool_end(pm_pool_page(pool));   /* fast mode: never under memcheck */
+        pool->bump = 0;
+    } else {
+        pm_block_t *head = pool->free;
+        for (size_t i = 0; i < n; i++) {
+            pm_block_t *b = blocks[i];
+            b->link = pm_link_encode(b, head);
+            head = b;
+        }
+        pool->free = head;
+    }
+    pool->used -= (int32_t)n;
+    if (pool->used <= 0)        /* emptied, or off its list: pm_small_free_local's test */
+        _pm_pool_free_generic(heap, pool);
+    return true;
+}
+
 /* Frees block b of pool into its heap, which is ABANDONED (the caller holds
  * its lock): no thread allocates from it, so nothing is kept for reuse, not
  * even the list head's pool, and an empty pool goes back at once. */
@@ -432,7 +479,9 @@ void *_pm_pool_corrupt_ret(pm_pool_t *pool, const pm_block_t *b) { _pm_pool_corr
 void _pm_pool_bad_free(pm_pool_t *pool, void *p, const char *call)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)pm_pool_page(pool);
-    if (off % pool->block_size == 0 && off < pool->bump)
+    /* (a block start beyond bump was handed out before the pool went back
+     * to its uncarved state: _pm_pool_free_run) */
+    if (off % pool->block_size == 0 && off < pool->limit)
         _pm_fatal_ptr(call, _pm_freed_word(call), p);
     _pm_fatal_ptr(call, "invalid pointer", p);
 }

@@ -12,6 +12,7 @@
  * that have exited (serialized, as the thread contract asks), is reclaimed.
  * Automatic collection is off throughout. */
 #include "gc_test.h"
+#include "poolmalloc.h"
 
 #include <pthread.h>
 
@@ -283,6 +284,59 @@ static void test_sizes(void)
     CHECK("sizes: six finalizers", fin_total == 6);
 }
 
+/* The teardown frees garbage a pool at a time (pools/gc_seam.c): pools
+ * shared with plain malloc blocks of the same size and with survivors keep
+ * them intact, and pools left empty (reset to uncarved) serve malloc and
+ * pm_gc_new again. */
+static void test_pools_shared(void)
+{
+    gt_reset_fin();
+    enum { N = 3000, PLAIN = N / 3 };
+    const size_t size = sizeof(tnode) + 32;   /* a tracked object's block: 32 bytes of header */
+    static unsigned char *plain[PLAIN];
+    static tnode *n[N];
+    for (int round = 0; round < 3; round++) {
+        int k = 0;
+        for (int i = 0; i < N; i++) {
+            n[i] = gt_new(&t_plain, -1);
+            if (round != 1 && i % 3 == 0 && k < PLAIN) {   /* round 1: whole pools of garbage */
+                plain[k] = pm_malloc(size);
+                memset(plain[k], 0x40 + k % 64, size);
+                k++;
+            }
+        }
+        for (int i = 0; i < N; i += 2)
+            gt_set(n[i], 0, n[i + 1]), gt_set(n[i + 1], 0, n[i]);  /* pairs */
+        tnode *keep = n[N / 2];     /* one pair survives, in a pool of garbage */
+        pm_gc_incref(keep);
+        gt_drop_all(n, N);
+        CHECK("pools: the garbage pairs are reclaimed", pm_gc_collect(2) == N - 2);
+        CHECK("pools: the kept pair is intact", keep->magic == GT_MAGIC &&
+                                                    keep->kid[0]->kid[0] == keep);
+        int intact = 1;
+        for (int j = 0; j < k; j++)
+            for (size_t b = 0; b < size; b++)
+                intact &= plain[j][b] == 0x40 + j % 64;
+        CHECK("pools: plain blocks sharing the pools are intact", intact);
+        /* reuse what the collection freed */
+        static unsigned char *again[N];
+        for (int i = 0; i < N; i++) {
+            again[i] = pm_malloc(size);
+            memset(again[i], 0x11, size);
+        }
+        for (int j = 0; j < k; j++)
+            for (size_t b = 0; b < size; b++)
+                intact &= plain[j][b] == 0x40 + j % 64;
+        CHECK("pools: reused blocks do not overlap live ones", intact);
+        for (int i = 0; i < N; i++)
+            pm_free(again[i]);
+        for (int j = 0; j < k; j++)
+            pm_free(plain[j]);
+        pm_gc_decref(keep);
+        CHECK("pools: then the kept pair goes", pm_gc_collect(2) == 2);
+    }
+}
+
 /* One collector per thread: threads run at once, each making garbage and a
  * live chain and collecting its own; main's garbage, made before, is
  * untouched by their collections and reclaimed by main's. */
@@ -418,6 +472,7 @@ int main(void)
     test_older_is_external();
     test_live_structures();
     test_sizes();
+    test_pools_shared();
     test_threads();
     test_thread_churn();
     test_collect_args();
