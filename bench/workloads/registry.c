@@ -12,7 +12,9 @@
 enum {
     F_FIXED, F_RANDOM_MIX, F_SMALL_LOOP, F_BATCH_LIFO, F_BATCH_FIFO, F_BATCH_RANDOM,
     F_OBJECT_CHURN, F_PRODUCER_CONSUMER, F_LARSON, F_THREADS_SMALL_LOOP,
-    F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_BIG_CHURN, F_COUNT
+    F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_BIG_CHURN,
+    F_LARSON_SERVER, F_XMALLOC_BATCHES, F_RPTEST_MIX, F_FALSE_SHARING_ACTIVE,
+    F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -73,6 +75,34 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "Big buffers of 5..25 MiB, four alive at once, replaced oldest first and written "
         "page by page (image and column buffers, a database's sort memory; "
         "mimalloc-bench's malloc-large)."},
+    [F_LARSON_SERVER] = {"larson_server", pmb_larson_server, PMB_ALL_CORES, "malloc+free",
+        "A server that hands each connection's objects (8..1000 bytes) to a new short-lived "
+        "thread, which replaces some of them and exits: most frees are of blocks a thread "
+        "that has exited allocated (mimalloc-bench's larsonN)."},
+    [F_XMALLOC_BATCHES] = {"xmalloc_batches", pmb_xmalloc_batches, PMB_ALL_CORES, "block passed",
+        "Threads that each produce messages (16..256 bytes) in batches of 64 for the next "
+        "thread and free the batches they are sent: every block is freed by another thread "
+        "(mimalloc-bench's xmalloc-testN)."},
+    [F_RPTEST_MIX] = {"rptest_mix", pmb_rptest_mix, PMB_ALL_CORES, "malloc+free",
+        "Worker threads with working sets of mixed sizes (16 bytes to 16 KiB, log-uniform) "
+        "that pass one block in eight to another thread to free (mimalloc-bench's rptestN)."},
+    [F_FALSE_SHARING_ACTIVE] = {"false_sharing_active", pmb_false_sharing_active, PMB_ALL_CORES,
+        "malloc+256 writes+free",
+        "Threads that each allocate small objects and write into them: whether the allocator "
+        "puts objects of different threads in one cache line (mimalloc-bench's cache-thrashN)."},
+    [F_FALSE_SHARING_PASSIVE] = {"false_sharing_passive", pmb_false_sharing_passive, PMB_ALL_CORES,
+        "malloc+256 writes+free",
+        "The same after each thread has freed an object another thread allocated next to the "
+        "others' objects: whether a freed block is reused by the thread that freed it, in a "
+        "line shared with other threads (mimalloc-bench's cache-scratchN)."},
+    [F_THREAD_CHURN] = {"thread_churn", pmb_thread_churn, PMB_ALL_CORES, "malloc+free",
+        "Many short-lived threads that each allocate (16..4096 bytes), free everything and "
+        "exit: a thread per request or per task (mimalloc-bench's glibc-thread, alloc-testN, "
+        "threadtest)."},
+    [F_CXX_OBJECTS] = {"cxx_objects", pmb_cxx_objects, PMB_SINGLE, "object operation",
+        "A C++ program's heap: small polymorphic objects made with new and deleted through "
+        "a base pointer, strings built and dropped, vectors grown by push_back, a map of "
+        "string keys updated (the C++ programs mimalloc-bench runs)."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -111,5 +141,13 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_LOCALITY_FRESH), 1, {100000}, 128},
     {FAM(F_LOCALITY_CHURNED), 1, {100000}, 128},
     {FAM(F_BIG_CHURN), 0, {0}, 25 << 20},
+    {FAM(F_LARSON_SERVER), 0, {0}, 1000},
+    {FAM(F_XMALLOC_BATCHES), 0, {0}, 256},
+    {FAM(F_RPTEST_MIX), 0, {0}, 16383},
+    {FAM(F_FALSE_SHARING_ACTIVE), 0, {0}, 8},
+    {FAM(F_FALSE_SHARING_PASSIVE), 0, {0}, 8},
+    {FAM(F_THREAD_CHURN), 1, {200}, 4096},
+    {FAM(F_THREAD_CHURN), 1, {10000}, 4096},
+    {FAM(F_CXX_OBJECTS), 0, {0}, 512},
     {NULL, 0, {0}, 0},
 };

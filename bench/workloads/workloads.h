@@ -67,6 +67,13 @@ void pmb_aligned(pmb_state *st);            /* calloc_aligned.c */
 void pmb_locality_fresh(pmb_state *st);     /* locality.c */
 void pmb_locality_churned(pmb_state *st);   /* locality.c */
 void pmb_big_churn(pmb_state *st);          /* big.c */
+void pmb_larson_server(pmb_state *st);      /* handoff.c */
+void pmb_xmalloc_batches(pmb_state *st);    /* handoff.c */
+void pmb_rptest_mix(pmb_state *st);         /* handoff.c */
+void pmb_false_sharing_active(pmb_state *st);   /* sharing.c */
+void pmb_false_sharing_passive(pmb_state *st);  /* sharing.c */
+void pmb_thread_churn(pmb_state *st);       /* churn.c */
+void pmb_cxx_objects(pmb_state *st);        /* cxx_objects.cpp */
 
 /* ---- shared helpers ---------------------------------------------------- */
 
