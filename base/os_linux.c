@@ -119,6 +119,14 @@ void _pm_os_decommit(void *addr, size_t size)
     errno = saved;
 }
 
+int _pm_os_guard(void *addr, size_t size)
+{
+    int saved = errno;
+    int rc = mprotect(addr, size, PROT_NONE) == 0 ? 0 : errno;
+    errno = saved;
+    return rc;
+}
+
 const char *_pm_os_getenv(const char *name)
 {
     char **env = environ;
