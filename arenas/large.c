@@ -25,9 +25,9 @@
  * What the cache may hold is bounded by what the process recently used
  * (the answer to "a cache of 64 MiB per process, paid N times by a server of
  * N processes"): `committed` counts, per record, the bytes that may be
- * resident; live_use sums it over live blocks; the cache may hold
- * committed bytes up to the highest live_use of the last one to two decay
- * periods minus live_use now (so live blocks plus cache never exceed the
+ * resident; their sum over live blocks is the use; the cache may hold
+ * committed bytes up to the highest use of the last one to two decay
+ * periods minus the use now (so live blocks plus cache never exceed the
  * recent peak), and never more than LARGE_CACHE.  A mapping unused for
  * LARGE_DECAY_MS is unmapped at the next large call; that call (at most
  * every TICK_MS) also lets the arena reserve decay (arena.c), so a process
@@ -76,14 +76,25 @@ static size_t cache_bytes, cache_count; /* mapped by the cached records */
 static size_t cache_committed;          /* of which may be resident (sum of committed) */
 static uint64_t cache_tick_ms;          /* last clock-driven pass (cache_shrink, arena reserve) */
 
-/* Recent use.  Invariant: live_use == sum of committed over live records.
- * peak_cur is its highest value seen since window_ms (it is noted before
- * every decrease, where its maxima are), peak_prev that of the window
- * before; a window lasts LARGE_DECAY_MS.  The three under cache_lock but
- * live_use, which realloc changes without it. */
-static _Atomic size_t live_use;
+/* Recent use.  Invariant: use_locked + use_unlocked (modulo 2^64) == sum
+ * of committed over live records.  A malloc or free served by the cache
+ * changes use_locked under cache_lock; what changes it without the lock
+ * (realloc, new mappings, madvise, failures: all rarer, most with a
+ * system call) goes to use_unlocked, atomically; so the common pair costs
+ * no extra atomic operation.  peak_cur is the highest use seen since
+ * window_ms (noted before every decrease, where its maxima are), peak_prev
+ * that of the window before; a window lasts LARGE_DECAY_MS. */
+static size_t use_locked;
+static _Atomic size_t use_unlocked;
 static size_t peak_cur, peak_prev;
 static uint64_t window_ms;
+
+static inline size_t use_now_locked(void)
+{
+    return use_locked + atomic_load_explicit(&use_unlocked, memory_order_relaxed);
+}
+static inline void use_add(size_t n) { atomic_fetch_add_explicit(&use_unlocked, n, memory_order_relaxed); }
+static inline void use_sub(size_t n) { atomic_fetch_sub_explicit(&use_unlocked, n, memory_order_relaxed); }
 
 static inline size_t round_pages(size_t n, bool *overflow)
 {
@@ -99,7 +110,7 @@ static void rec_commit(pm_large_t *r, size_t size)
     if (end > r->map_size)
         end = r->map_size;
     if (end > r->committed) {
-        atomic_fetch_add_explicit(&live_use, end - r->committed, memory_order_relaxed);
+        use_add(end - r->committed);
         r->committed = end;
     }
 }
@@ -109,7 +120,7 @@ static void window_roll_locked(uint64_t now)
     uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
     if (now - window_ms < decay)
         return;
-    size_t use = atomic_load_explicit(&live_use, memory_order_relaxed);
+    size_t use = use_now_locked();
     peak_prev = now - window_ms < 2 * decay ? peak_cur : use;   /* idle since: nothing */
     peak_cur = use;
     window_ms = now;
@@ -119,7 +130,7 @@ static void window_roll_locked(uint64_t now)
  * use now, at most LARGE_CACHE. */
 static size_t cache_budget_locked(void)
 {
-    size_t use = atomic_load_explicit(&live_use, memory_order_relaxed);
+    size_t use = use_now_locked();
     size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
     size_t budget = peak > use ? peak - use : 0;
     size_t cap = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
@@ -256,7 +267,7 @@ static bool cached_fit(pm_large_t *r, size_t need)
 {
     if (rec_usable(r) < need) {
         if (!mapping_grow(r, need, 0)) {
-            atomic_fetch_sub_explicit(&live_use, r->committed, memory_order_relaxed);
+            use_sub(r->committed);
             _pm_pagemap_set(rec_user(r), 1, 0);
             r->magic = 0;
             r->next = NULL;
@@ -269,7 +280,7 @@ static bool cached_fit(pm_large_t *r, size_t need)
     size_t keep = need / 8 > SLACK_KEEP ? need / 8 : SLACK_KEEP;
     if (r->committed > end && r->committed - end > keep) {
         _pm_os_decommit(rec_base(r) + end, r->committed - end);
-        atomic_fetch_sub_explicit(&live_use, r->committed - end, memory_order_relaxed);
+        use_sub(r->committed - end);
         r->committed = end;
     }
     return true;
@@ -312,7 +323,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
     if (rec) {
         cache_unlink_locked(rec);
         rec->magic = PM_LARGE_LIVE;
-        atomic_fetch_add_explicit(&live_use, rec->committed, memory_order_relaxed);
+        use_locked += rec->committed;
     }
     bool tick = now - cache_tick_ms >= TICK_MS;
     if (tick) {
@@ -358,7 +369,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         errno = ENOMEM;
         return NULL;
     }
-    atomic_fetch_add_explicit(&live_use, need, memory_order_relaxed);
+    use_add(need);
     atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
@@ -389,7 +400,7 @@ void _pm_large_free(pm_large_t *rec)
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                               memory_order_relaxed);
     if (PM_STRICT) {   /* strict mode: straight back to the OS */
-        atomic_fetch_sub_explicit(&live_use, rec->committed, memory_order_relaxed);
+        use_sub(rec->committed);
         rec->magic = 0;
         _pm_pagemap_set(rec_user(rec), 1, 0);
         rec->next = NULL;
@@ -400,9 +411,10 @@ void _pm_large_free(pm_large_t *rec)
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
     window_roll_locked(now);
-    size_t use = atomic_fetch_sub_explicit(&live_use, rec->committed, memory_order_relaxed);
+    size_t use = use_now_locked();
     if (use > peak_cur)
         peak_cur = use;   /* a maximum of use is just before a decrease */
+    use_locked -= rec->committed;
     cache_link_locked(rec, now);
     cache_shrink_locked(&evicted, now);
     bool tick = now - cache_tick_ms >= TICK_MS;
@@ -431,8 +443,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
                                           rec->map_size - need, memory_order_relaxed);
                 rec->map_size = need;
                 if (rec->committed > need) {
-                    atomic_fetch_sub_explicit(&live_use, rec->committed - need,
-                                              memory_order_relaxed);
+                    use_sub(rec->committed - need);
                     rec->committed = need;
                 }
             }
@@ -468,9 +479,11 @@ int _pm_large_trim(bool all)
     pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
-    if (all) {
+    if (all) {   /* everything, and the recent peak starts again from the use now */
         while (cache_tail)
             cache_evict_locked(cache_tail, &evicted);
+        peak_cur = peak_prev = use_now_locked();
+        window_ms = now;
     } else {
         window_roll_locked(now);
         cache_shrink_locked(&evicted, now);
