@@ -400,7 +400,17 @@ bool _pm_large_is_plain(const pm_large_t *rec) { return rec_user(rec) == rec_bas
 
 size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
 
-size_t _pm_large_usable(const pm_large_t *rec) { return rec_usable(rec); }
+/* What malloc_usable_size says: the request rounded up to pages, not the
+ * whole mapping, which may be much larger since a cached mapping serves a
+ * request of any size (a program that uses all of its usable size would
+ * otherwise make the slack resident again).  realloc still grows in place
+ * as far as the mapping goes (_pm_large_realloc). */
+size_t _pm_large_usable(const pm_large_t *rec)
+{
+    size_t n = ((rec->size ? rec->size : 1) + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    size_t usable = rec_usable(rec);
+    return n < usable ? n : usable;
+}
 
 void _pm_large_free(pm_large_t *rec)
 {
