@@ -187,6 +187,19 @@ size_t _pm_arena_trim_reserve(size_t keep)
     return arenas_unmap(list);     /* system calls after unlocking */
 }
 
+/* The decay of the reserve without an arena joining or leaving it: called
+ * by the large path's clock (large.c, at most every 100 ms), so that a
+ * process whose pools stop changing (one gone idle after a burst) still
+ * gives back what has decayed. */
+size_t _pm_arena_reserve_decay(void)
+{
+    size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
+    pthread_mutex_lock(&reserve_lock);
+    pm_arena_t *list = reserve_count > keep ? reserve_expire_locked(keep, false) : NULL;
+    pthread_mutex_unlock(&reserve_lock);
+    return arenas_unmap(list);
+}
+
 /* ---- page runs: pools (one page) and spans (1..16 pages) ---- */
 
 /* Lowest page starting a run of k free pages in `free`, or -1. */

@@ -91,6 +91,7 @@ PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsign
 PM_INTERNAL void *_pm_arena_page_take(pm_arena_set_t *set);
 PM_INTERNAL void _pm_arena_page_return(pm_arena_set_t *set, void *page);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas released */
+PM_INTERNAL size_t _pm_arena_reserve_decay(void); /* unmaps the decayed ones; returns how many */
 PM_INTERNAL size_t _pm_arena_decommit_free(pm_arena_set_t *set); /* returns pages given back */
 PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
 PM_INTERNAL void _pm_arena_fork_prepare(void);
@@ -121,21 +122,25 @@ PM_INTERNAL void _pm_meta_fork_child(void);
  * (meta.c), not in the mapping (so the mapping is exactly whole pages and a
  * pointer's page finds the record through the page map) and never in
  * memory a program block is carved from.  Freed mappings stay in a cache
- * until reused, evicted by the byte bound, or unused for the decay time.
+ * until reused (by a request of any size: large.c says how), evicted by the
+ * bound on what the process recently used, or unused for the decay time.
  * Mechanism only: the malloc API's bookkeeping (statistics, valgrind,
  * strict mode) is done by pools/alloc.c around these calls. */
 struct pm_large_s {
-    uint64_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
+    uint32_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
+    uint32_t freed_ms;      /* when it entered the cache (ms, modulo 2^32) */
     uintptr_t user_x;       /* pointer handed out, mangled (large.c, rec_user) */
     uintptr_t base_x;       /* start of the mapping, mangled (rec_base) */
     size_t map_size;        /* bytes mapped */
     size_t size;            /* bytes requested */
+    size_t committed;       /* bytes from the start of the mapping that may be resident:
+                               requested since it was mapped or last decommitted */
     pm_large_t *next;       /* cache list (cached records only) */
     pm_large_t *prev;
-    uint64_t freed_ms;      /* when it entered the cache */
 };
-#define PM_LARGE_LIVE 0x4c41524745u   /* "LARGE" */
-#define PM_LARGE_CACHED 0x4341434845u /* "CACHE" */
+_Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator record");
+#define PM_LARGE_LIVE 0x4c415247u   /* "LARG" */
+#define PM_LARGE_CACHED 0x43414348u /* "CACH" */
 
 /* A mapping of at least size bytes aligned to align (0: a page), new
  * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */

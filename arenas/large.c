@@ -7,13 +7,34 @@
  * validate a pointer without touching the mapping (mallocng's one-slot
  * group, told apart by the page map instead of an in-band header).
  *
- * Freed mappings go to a cache instead of munmap, most recent first.  A
- * request takes the smallest cached mapping that fits with at most 25%
- * slack, so a steady malloc(N)/free loop makes no system call.  The cache is
- * bounded by bytes (option LARGE_CACHE) and entries (CACHE_MAX_ENTRIES);
- * mappings unused for LARGE_DECAY_MS are unmapped at the next large call, and
- * malloc_trim() unmaps them all.  A cached mapping keeps its record and page
- * map entry, marked PM_LARGE_CACHED, so a second free of it is caught.
+ * Freed mappings of every size go to a cache instead of munmap, most recent
+ * first, and serve later requests of any size:
+ *   1. the smallest cached mapping that holds the request is taken whole;
+ *      if more than max(request / 8, SLACK_KEEP) of its pages past the
+ *      request may be resident, they are dropped with madvise (the mapping
+ *      keeps its address space, so the block can still grow in place);
+ *   2. else the cached mapping with the most pages that may be resident is
+ *      grown to the request with mremap (in place, or moved onto a new
+ *      mapping: its pages move, nothing is copied or faulted in again);
+ *   3. else a new mapping.
+ * So a program that frees and allocates big buffers of varying sizes (a
+ * database's sort memory, image buffers; mimalloc-bench's malloc-large)
+ * keeps reusing the pages it has, as glibc does by raising its mmap
+ * threshold and tcmalloc and mimalloc by caching spans.
+ *
+ * What the cache may hold is bounded by what the process recently used
+ * (the answer to "a cache of 64 MiB per process, paid N times by a server of
+ * N processes"): `committed` counts, per record, the bytes that may be
+ * resident; their sum over live blocks is the use; the cache may hold
+ * committed bytes up to the highest use of the last one to two decay
+ * periods minus the use now (so live blocks plus cache never exceed the
+ * recent peak), beyond a quarter of LARGE_CACHE no more than twice the use
+ * now (cache_budget_locked), and never more than LARGE_CACHE.  A mapping unused for
+ * LARGE_DECAY_MS is unmapped at the next large call; that call (at most
+ * every TICK_MS) also lets the arena reserve decay (arena.c), so a process
+ * that goes idle gives back its caches at its next large call, and
+ * malloc_trim() at once.  A cached mapping keeps its record and page map
+ * entry, marked PM_LARGE_CACHED, so a second free of it is caught.
  * realloc grows a mapping with mremap, in place or onto a new mapping made
  * and indexed first (base/os.h, _pm_os_remap): the pages move, nothing is copied.
  *
@@ -26,6 +47,9 @@
 #include <string.h>
 
 #define CACHE_MAX_ENTRIES 128
+#define TICK_MS 100                     /* clock-driven work at most this often */
+#define SLACK_KEEP ((size_t)2 << 20)    /* resident slack a reused mapping may keep */
+#define GROW_MIN ((size_t)64 << 10)     /* a smaller cached mapping worth growing holds this much */
 
 /* A record keeps its pointers into the mapping mangled with the secret of
  * safe linking (pools/pools.h, pm_block_s).  Memcheck's leak check scans
@@ -41,14 +65,109 @@ static inline void rec_set(pm_large_t *r, char *user, char *base)
     r->user_x = (uintptr_t)user ^ _pm_secret;
     r->base_x = (uintptr_t)base ^ _pm_secret;
 }
+static inline size_t rec_offset(const pm_large_t *r) { return (size_t)(rec_user(r) - rec_base(r)); }
+static inline size_t rec_usable(const pm_large_t *r) { return r->map_size - rec_offset(r); }
 
 static pm_meta_kind_t large_records = PM_META_KIND(sizeof(pm_large_t));
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_large_t *cache_head;   /* most recently freed */
 static pm_large_t *cache_tail;   /* least recently freed */
-static size_t cache_bytes, cache_count;
-static uint64_t cache_last_decay_ms;
+static size_t cache_bytes, cache_count; /* mapped by the cached records */
+static size_t cache_committed;          /* of which may be resident (sum of committed) */
+static uint64_t cache_tick_ms;          /* last clock-driven pass (cache_shrink, arena reserve) */
+
+/* Recent use.  Invariant: use_locked + use_unlocked (modulo 2^64) == sum
+ * of committed over live records.  A malloc or free served by the cache
+ * changes use_locked under cache_lock; what changes it without the lock
+ * (realloc, new mappings, madvise, failures: all rarer, most with a
+ * system call) goes to use_unlocked, atomically; so the common pair costs
+ * no extra atomic operation.  peak_cur is the highest use seen since
+ * window_ms (noted before every decrease, where its maxima are), peak_prev
+ * that of the window before; a window lasts LARGE_DECAY_MS. */
+static size_t use_locked;
+static _Atomic size_t use_unlocked;
+static size_t peak_cur, peak_prev;
+static uint64_t window_ms;
+
+static inline size_t use_now_locked(void)
+{
+    return use_locked + atomic_load_explicit(&use_unlocked, memory_order_relaxed);
+}
+static inline void use_add(size_t n) { atomic_fetch_add_explicit(&use_unlocked, n, memory_order_relaxed); }
+static inline void use_sub(size_t n) { atomic_fetch_sub_explicit(&use_unlocked, n, memory_order_relaxed); }
+
+static inline size_t round_pages(size_t n, bool *overflow)
+{
+    size_t r = (n + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    *overflow = r < n || r > (size_t)PTRDIFF_MAX;
+    return r;
+}
+
+/* The live block r may now be used up to size bytes (size <= usable). */
+static void rec_commit(pm_large_t *r, size_t size)
+{
+    size_t end = rec_offset(r) + ((size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1));
+    if (end > r->map_size)
+        end = r->map_size;
+    if (end > r->committed) {
+        use_add(end - r->committed);
+        r->committed = end;
+    }
+}
+
+static void window_roll_locked(uint64_t now)
+{
+    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
+    if (now - window_ms < decay)
+        return;
+    size_t use = use_now_locked();
+    peak_prev = now - window_ms < 2 * decay ? peak_cur : use;   /* idle since: nothing */
+    peak_cur = use;
+    window_ms = now;
+}
+
+/* Committed bytes the cache may hold now: the recent peak of use less the
+ * use now; beyond a quarter of LARGE_CACHE, no more than twice the use now;
+ * and at most LARGE_CACHE.  So a loop over one buffer of up to 16 MiB (by
+ * default) keeps it, bigger buffers are kept while the process holds half
+ * as much in live ones (big_churn: a freed 25 MiB block with three of 5 MiB
+ * still live), and a process that has just freed all its large blocks (a
+ * server after a big query) keeps at most the quarter. */
+static size_t cache_budget_locked(void)
+{
+    size_t use = use_now_locked();
+    size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
+    size_t budget = peak > use ? peak - use : 0;
+    size_t cap = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
+    size_t by_use = use > cap / 8 ? 2 * use : cap / 4;
+    if (budget > by_use)
+        budget = by_use;
+    return budget < cap ? budget : cap;
+}
+
+static void cache_counters_locked(void)
+{
+    atomic_store_explicit(&_pm_counters.large_cached_bytes, cache_bytes, memory_order_relaxed);
+    atomic_store_explicit(&_pm_counters.large_cached_count, cache_count, memory_order_relaxed);
+}
+
+static void cache_link_locked(pm_large_t *r, uint64_t now)
+{
+    r->magic = PM_LARGE_CACHED;
+    r->freed_ms = (uint32_t)now;
+    r->prev = NULL;
+    r->next = cache_head;
+    if (cache_head)
+        cache_head->prev = r;
+    else
+        cache_tail = r;
+    cache_head = r;
+    cache_bytes += r->map_size;
+    cache_committed += r->committed;
+    cache_count++;
+    cache_counters_locked();
+}
 
 static void cache_unlink_locked(pm_large_t *r)
 {
@@ -62,9 +181,9 @@ static void cache_unlink_locked(pm_large_t *r)
         cache_tail = r->prev;
     r->next = r->prev = NULL;
     cache_bytes -= r->map_size;
+    cache_committed -= r->committed;
     cache_count--;
-    atomic_store_explicit(&_pm_counters.large_cached_bytes, cache_bytes, memory_order_relaxed);
-    atomic_store_explicit(&_pm_counters.large_cached_count, cache_count, memory_order_relaxed);
+    cache_counters_locked();
 }
 
 /* Takes r out of the cache and the page map; the caller unmaps it after
@@ -78,15 +197,16 @@ static void cache_evict_locked(pm_large_t *r, pm_large_t **out)
     *out = r;
 }
 
-/* Evicts what is over the bounds or older than the decay time. */
+/* Evicts, oldest first, what is over the budget or the entry bound, and
+ * what has been unused for the decay time. */
 static void cache_shrink_locked(pm_large_t **out, uint64_t now)
 {
-    size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
-    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
-    while (cache_tail && (cache_bytes > limit || cache_count > CACHE_MAX_ENTRIES ||
-                          now - cache_tail->freed_ms >= decay))
+    uint32_t decay = (uint32_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
+    bool none = _pm_option_values[PM_OPTION_LARGE_CACHE] == 0;
+    size_t budget = cache_budget_locked();
+    while (cache_tail && (cache_committed > budget || cache_count > CACHE_MAX_ENTRIES || none ||
+                          (uint32_t)((uint32_t)now - cache_tail->freed_ms) >= decay))
         cache_evict_locked(cache_tail, out);
-    cache_last_decay_ms = now;
 }
 
 static void unmap_list(pm_large_t *list)
@@ -100,11 +220,79 @@ static void unmap_list(pm_large_t *list)
     }
 }
 
-static inline size_t round_pages(size_t n, bool *overflow)
+/* After the cache lock is released: what the clock asked for. */
+static void cache_after_locked(pm_large_t *evicted, bool tick)
 {
-    size_t r = (n + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
-    *overflow = r < n || r > (size_t)PTRDIFF_MAX;
-    return r;
+    unmap_list(evicted);
+    if (tick)
+        _pm_arena_reserve_decay();
+}
+
+/* Grows the mapping of r (a plain one: user == base) to need bytes, in place
+ * if the pages after it are free, else onto a new mapping of need + room
+ * bytes (or need, if that much cannot be had) that is indexed in the page
+ * map before anything moves, so that every failure (no address space, no
+ * page-map leaf for the new place, mremap refused) leaves the block where it
+ * was.  Returns the new start, or NULL with r untouched.  Sets r's pointers
+ * and map_size; counters and committed are the caller's. */
+static char *mapping_grow(pm_large_t *r, size_t need, size_t room)
+{
+    char *old = rec_base(r);
+    char *moved = _pm_os_remap(old, r->map_size, need, NULL);
+    if (!moved) {
+        size_t grown = need;
+        if (room && (moved = _pm_os_map(need + room, PM_OS_PAGE)) != NULL)
+            grown = need + room;
+        else
+            moved = _pm_os_map(need, PM_OS_PAGE);
+        need = grown;
+        if (!moved)
+            return NULL;
+        if (_pm_pagemap_set(moved, 1, (uintptr_t)r | PM_PAGE_LARGE) != 0) {
+            _pm_os_unmap(moved, need);
+            return NULL;
+        }
+        /* The old place leaves the page map before mremap unmaps it: from
+         * then on another thread may be given those pages and index them,
+         * and clearing the entry afterwards would erase theirs. */
+        _pm_pagemap_set(old, 1, 0);
+        if (!_pm_os_remap(old, r->map_size, need, moved)) {
+            _pm_pagemap_set(old, 1, (uintptr_t)r | PM_PAGE_LARGE); /* leaf exists */
+            _pm_pagemap_set(moved, 1, 0);
+            _pm_os_unmap(moved, need);
+            return NULL;
+        }
+    }
+    rec_set(r, moved, moved);
+    r->map_size = need;
+    return moved;
+}
+
+/* A cached mapping handed out for a request of need bytes (page-rounded):
+ * grown first when it is smaller (case 2); its resident slack past the
+ * request dropped when there is much of it (case 1).  false: it could not
+ * be grown, and has been given back to the OS. */
+static bool cached_fit(pm_large_t *r, size_t need)
+{
+    if (rec_usable(r) < need) {
+        if (!mapping_grow(r, need, 0)) {
+            use_sub(r->committed);
+            _pm_pagemap_set(rec_user(r), 1, 0);
+            r->magic = 0;
+            r->next = NULL;
+            unmap_list(r);
+            return false;
+        }
+        return true;
+    }
+    size_t end = rec_offset(r) + need;
+    size_t keep = need / 8 > SLACK_KEEP ? need / 8 : SLACK_KEEP;
+    if (r->committed > end && r->committed - end > keep) {
+        _pm_os_decommit(rec_base(r) + end, r->committed - end);
+        use_sub(r->committed - end);
+        r->committed = end;
+    }
+    return true;
 }
 
 void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
@@ -118,30 +306,45 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         return NULL;
     }
 
-    /* 1. a cached mapping that fits */
-    pm_large_t *rec = NULL, *evicted = NULL;
+    /* A cached mapping: the smallest that fits (1), or else the one with
+     * the most pages to grow (2). */
+    pm_large_t *rec = NULL, *grow = NULL, *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
+    window_roll_locked(now);
     for (pm_large_t *r = cache_head; r; r = r->next) {
-        if (r->map_size >= need && r->map_size - need <= need / 4 &&
-            ((uintptr_t)rec_user(r) & (align - 1)) == 0 &&
-            (!rec || r->map_size < rec->map_size)) {
-            rec = r;
-            if (r->map_size == need)
-                break;
+        if (((uintptr_t)rec_user(r) & (align - 1)) != 0)
+            continue;
+        size_t usable = rec_usable(r);
+        if (usable >= need) {
+            if (!rec || usable < rec_usable(rec)) {
+                rec = r;
+                if (usable == need)
+                    break;
+            }
+        } else if (align == PM_PAGE_SIZE && rec_offset(r) == 0 && r->committed >= GROW_MIN &&
+                   (!grow || r->committed > grow->committed)) {
+            grow = r;
         }
     }
+    if (!rec)
+        rec = grow;
     if (rec) {
         cache_unlink_locked(rec);
         rec->magic = PM_LARGE_LIVE;
+        use_locked += rec->committed;
     }
-    if (now - cache_last_decay_ms >= 100)
+    bool tick = now - cache_tick_ms >= TICK_MS;
+    if (tick) {
         cache_shrink_locked(&evicted, now);
+        cache_tick_ms = now;
+    }
     pthread_mutex_unlock(&cache_lock);
-    unmap_list(evicted);
+    cache_after_locked(evicted, tick);
 
-    if (rec) {
+    if (rec && cached_fit(rec, need)) {
         rec->size = size;
+        rec_commit(rec, size);
         atomic_fetch_add_explicit(&_pm_counters.large_hits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size,
@@ -150,7 +353,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         return rec_user(rec);
     }
 
-    /* 2. a new mapping (zeroed by the kernel) */
+    /* 3. a new mapping (zeroed by the kernel) */
     rec = _pm_meta_alloc(&large_records);
     if (!rec) {
         errno = ENOMEM;
@@ -166,6 +369,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
     rec_set(rec, base, base);
     rec->map_size = need;
     rec->size = size;
+    rec->committed = need;
     rec->next = rec->prev = NULL;
     rec->freed_ms = 0;
     if (_pm_pagemap_set(base, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
@@ -174,6 +378,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         errno = ENOMEM;
         return NULL;
     }
+    use_add(need);
     atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
@@ -196,19 +401,25 @@ bool _pm_large_is_plain(const pm_large_t *rec) { return rec_user(rec) == rec_bas
 
 size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
 
+/* What malloc_usable_size says: the request rounded up to pages, not the
+ * whole mapping, which may be much larger since a cached mapping serves a
+ * request of any size (a program that uses all of its usable size would
+ * otherwise make the slack resident again).  realloc still grows in place
+ * as far as the mapping goes (_pm_large_realloc). */
 size_t _pm_large_usable(const pm_large_t *rec)
 {
-    return rec->map_size - (size_t)(rec_user(rec) - rec_base(rec));
+    size_t n = ((rec->size ? rec->size : 1) + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    size_t usable = rec_usable(rec);
+    return n < usable ? n : usable;
 }
 
 void _pm_large_free(pm_large_t *rec)
 {
-    size_t limit = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                               memory_order_relaxed);
-    if (rec->map_size > limit / 4 || PM_STRICT) {   /* too big to keep (or strict mode):
-                                                        straight back to the OS */
+    if (PM_STRICT) {   /* strict mode: straight back to the OS */
+        use_sub(rec->committed);
         rec->magic = 0;
         _pm_pagemap_set(rec_user(rec), 1, 0);
         rec->next = NULL;
@@ -218,22 +429,18 @@ void _pm_large_free(pm_large_t *rec)
     pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
-    rec->magic = PM_LARGE_CACHED;
-    rec->freed_ms = now;
-    rec->prev = NULL;
-    rec->next = cache_head;
-    if (cache_head)
-        cache_head->prev = rec;
-    else
-        cache_tail = rec;
-    cache_head = rec;
-    cache_bytes += rec->map_size;
-    cache_count++;
-    atomic_store_explicit(&_pm_counters.large_cached_bytes, cache_bytes, memory_order_relaxed);
-    atomic_store_explicit(&_pm_counters.large_cached_count, cache_count, memory_order_relaxed);
+    window_roll_locked(now);
+    size_t use = use_now_locked();
+    if (use > peak_cur)
+        peak_cur = use;   /* a maximum of use is just before a decrease */
+    use_locked -= rec->committed;
+    cache_link_locked(rec, now);
     cache_shrink_locked(&evicted, now);
+    bool tick = now - cache_tick_ms >= TICK_MS;
+    if (tick)
+        cache_tick_ms = now;
     pthread_mutex_unlock(&cache_lock);
-    unmap_list(evicted);
+    cache_after_locked(evicted, tick);
 }
 
 void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
@@ -244,9 +451,9 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    size_t usable = _pm_large_usable(rec);
+    size_t usable = rec_usable(rec);
     if (need <= usable) {
-        if (size < rec->size && need < usable / 2 && rec_user(rec) == rec_base(rec)) {
+        if (size < rec->size && need < usable / 2 && rec_offset(rec) == 0) {
             /* Shrinking a lot: give the tail back (mremap never moves here).
              * Not when growing into the room a move left (below). */
             void *same = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);
@@ -254,68 +461,51 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
                 atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes,
                                           rec->map_size - need, memory_order_relaxed);
                 rec->map_size = need;
+                if (rec->committed > need) {
+                    use_sub(rec->committed - need);
+                    rec->committed = need;
+                }
             }
         }
         rec->size = size;
+        rec_commit(rec, size);
         return ptr;
     }
     pm_assert(_pm_large_is_plain(rec));   /* over-aligned ones move by copy (pools/alloc.c) */
-    /* Growing: in place if the pages after the mapping are free.  Otherwise
-     * onto a new mapping that is indexed in the page map before anything
-     * moves, so that every failure (no address space, no page-map leaf for
-     * the new place, mremap refused) leaves the block where it was.  A move
-     * leaves room to grow (twice the size, up to 64 MiB more): a buffer that
-     * keeps growing, as arrays that double do, then grows in place for a
-     * while.  The room is address space only until it is written. */
+    /* Growing: in place if the pages after the mapping are free, else
+     * moved (mapping_grow).  A move leaves room to grow (twice the size, up
+     * to 64 MiB more): a buffer that keeps growing, as arrays that double
+     * do, then grows in place for a while.  The room is address space only
+     * until it is written. */
     size_t room = need <= ((size_t)64 << 20) ? need : ((size_t)64 << 20);
     if (need > (size_t)PTRDIFF_MAX - room)
         room = 0;
-    char *moved = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);
+    size_t before = rec->map_size;
+    char *moved = mapping_grow(rec, need, room);
     if (!moved) {
-        size_t grown = need;
-        if (room && (moved = _pm_os_map(need + room, PM_OS_PAGE)) != NULL)
-            grown = need + room;
-        else
-            moved = _pm_os_map(need, PM_OS_PAGE);
-        need = grown;
-        if (!moved) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        if (_pm_pagemap_set(moved, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
-            _pm_os_unmap(moved, need);
-            errno = ENOMEM;
-            return NULL;
-        }
-        /* The old place leaves the page map before mremap unmaps it: from
-         * then on another thread may be given those pages and index them,
-         * and clearing the entry afterwards would erase theirs. */
-        _pm_pagemap_set(rec_base(rec), 1, 0);
-        if (!_pm_os_remap(rec_base(rec), rec->map_size, need, moved)) {
-            _pm_pagemap_set(rec_base(rec), 1, (uintptr_t)rec | PM_PAGE_LARGE); /* leaf exists */
-            _pm_pagemap_set(moved, 1, 0);
-            _pm_os_unmap(moved, need);
-            errno = ENOMEM;
-            return NULL;
-        }
+        errno = ENOMEM;
+        return NULL;
     }
-    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need - rec->map_size,
+    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size - before,
                               memory_order_relaxed);
-    rec_set(rec, moved, moved);
-    rec->map_size = need;
     rec->size = size;
+    rec_commit(rec, size);
     return moved;
 }
 
 int _pm_large_trim(bool all)
 {
     pm_large_t *evicted = NULL;
+    uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
-    if (all) {
+    if (all) {   /* everything, and the recent peak starts again from the use now */
         while (cache_tail)
             cache_evict_locked(cache_tail, &evicted);
+        peak_cur = peak_prev = use_now_locked();
+        window_ms = now;
     } else {
-        cache_shrink_locked(&evicted, _pm_os_now_ms());
+        window_roll_locked(now);
+        cache_shrink_locked(&evicted, now);
     }
     pthread_mutex_unlock(&cache_lock);
     int released = evicted != NULL;

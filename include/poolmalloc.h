@@ -57,7 +57,7 @@ PM_API void   pm_malloc_stats(void);
 typedef enum pm_option_e {
     PM_OPTION_STATS = 0,          /* POOLMALLOC_STATS: 1 = count per class, print at exit */
     PM_OPTION_ARENA_RESERVE,      /* POOLMALLOC_ARENA_RESERVE: empty arenas kept mapped */
-    PM_OPTION_LARGE_CACHE,        /* POOLMALLOC_LARGE_CACHE: bytes of freed large mappings kept */
+    PM_OPTION_LARGE_CACHE,        /* POOLMALLOC_LARGE_CACHE: at most this many resident bytes of freed large mappings kept (within the recent peak of use) */
     PM_OPTION_LARGE_DECAY_MS,     /* POOLMALLOC_LARGE_DECAY_MS: cached mappings unused this long are unmapped */
     PM_OPTION_ARENA_DECAY_MS,     /* POOLMALLOC_ARENA_DECAY_MS: empty arenas beyond the reserve unused this long are unmapped */
     PM_OPTION_ARENA_CACHE,        /* POOLMALLOC_ARENA_CACHE: bytes of empty arenas kept for that time at most */

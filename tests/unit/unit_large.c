@@ -28,7 +28,9 @@ int main(void)
         pm_stats_t b = snap();
         CHECK("at most one mmap for a steady loop", b.large_misses - a.large_misses <= 1);
         CHECK("the rest are cache hits", b.large_hits - a.large_hits >= 999);
-        CHECK("nothing unmapped in the loop", b.large_released == a.large_released);
+        /* The cache holds no more than the recent peak of use: the
+         * previous size's mapping may go when this one is first freed. */
+        CHECK("nothing unmapped in the loop", b.large_released - a.large_released <= 1);
     }
     /* Medium sizes (513..16384) come from spans: a steady loop takes no new
      * memory at all. */
@@ -75,12 +77,17 @@ int main(void)
 
     /* Decay: a mapping unused for the decay time goes back at the next call. */
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 50);
-    pm_free(pm_malloc(200000));
-    CHECK("cached after free", snap().large_cached_count == 1);
+    char *m1 = pm_malloc(200000), *m2 = pm_malloc(300000);
+    pm_free(m1);
+    pm_free(m2);
+    CHECK("cached after free", snap().large_cached_count == 2);
     usleep(300 * 1000);
-    pm_free(pm_malloc(70000));   /* any large call runs the decay */
+    pm_stats_t before = snap();
+    pm_free(pm_malloc(70000));   /* any large call runs the decay: the unused one goes */
     pm_stats_t e = snap();
-    CHECK("decayed mapping released", e.large_cached_bytes <= 73728);
+    CHECK("decayed mapping released", e.large_released - before.large_released == 1);
+    CHECK("the reused one is cached again", e.large_cached_count == 1 &&
+                                                e.large_cached_bytes <= 204800);
 
     /* realloc: grows in place or by mremap, keeps contents. */
     char *r = pm_malloc(5000);

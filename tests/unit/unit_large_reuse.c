@@ -1,0 +1,152 @@
+/* The large path's reuse of cached mappings (arenas/large.c): a freed
+ * mapping of any size serves a later request of any size, without a new
+ * mapping; the pages past a smaller request are dropped; a smaller cached
+ * mapping is grown with mremap; the cache holds no more than the recent
+ * peak of use; a doubling buffer stops mapping after its first round.
+ * Behaviour only (counters and the resident set), never timing. */
+#include "pm_test.h"
+#include "pools/pools.h"
+#include <sys/resource.h>
+
+#define MiB ((size_t)1 << 20)
+
+static pm_stats_t snap(void)
+{
+    pm_stats_t s;
+    pm_stats_get(&s);
+    return s;
+}
+
+static void touch(char *p, size_t n, int v)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = (char)v;
+    p[n - 1] = (char)v;
+}
+
+int main(void)
+{
+    pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);   /* nothing decays here */
+
+    /* 1. A big mapping (above a quarter of LARGE_CACHE, which used to be
+     *    unmapped at once) is cached while the process holds as much in
+     *    live blocks, and serves the same size again. */
+    char *hold = pm_malloc(32 * MiB);
+    touch(hold, 32 * MiB, 9);
+    char *a = pm_malloc(30 * MiB);
+    touch(a, 30 * MiB, 1);
+    pm_free(a);
+    pm_stats_t s0 = snap();
+    CHECK("30 MiB freed: cached", s0.large_cached_count == 1 && s0.large_cached_bytes >= 30 * MiB);
+    a = pm_malloc(30 * MiB);
+    pm_stats_t s1 = snap();
+    CHECK("30 MiB again: a hit", s1.large_hits == s0.large_hits + 1 && s1.large_misses == s0.large_misses);
+    CHECK("30 MiB again: the cache is empty", s1.large_cached_count == 0);
+
+    /* 2. A smaller request takes it too, and what may be resident past the
+     *    request (here 26 MiB, over the 2 MiB kept) is given back. */
+    touch(a, 30 * MiB, 2);
+    pm_free(a);
+    double rss_cached = pm_test_rss_mib();
+    s0 = snap();
+    char *b = pm_malloc(4 * MiB);
+    s1 = snap();
+    double rss_reused = pm_test_rss_mib();
+    CHECK("4 MiB from the 30 MiB mapping: a hit", s1.large_hits == s0.large_hits + 1 &&
+                                                     s1.large_misses == s0.large_misses);
+    CHECK("its slack was dropped from the resident set", rss_cached - rss_reused >= 20.0);
+    CHECK("usable size is the request, not the mapping", pm_malloc_usable_size(b) == 4 * MiB);
+    b[4 * MiB - 1] = 3;
+    pm_free(hold);
+    pm_stats_t s2 = snap();
+    CHECK("with no large block live, a quarter of LARGE_CACHE is kept at most",
+          s2.large_cached_count == 0);
+    char *b2 = pm_realloc(b, 12 * MiB);
+    CHECK("realloc grows in place into the rest of the mapping", b2 == b && b2[4 * MiB - 1] == 3);
+    pm_free(b2);
+    pm_malloc_trim(0);
+
+    /* 3. A larger request grows a smaller cached mapping (its pages move);
+     *    calloc of it is still all zeros. */
+    char *c = pm_malloc(8 * MiB);
+    memset(c, 0xab, 8 * MiB);
+    pm_free(c);
+    s0 = snap();
+    char *z = pm_calloc(1, 16 * MiB);
+    s1 = snap();
+    CHECK("16 MiB grown from the 8 MiB mapping: no miss", s1.large_misses == s0.large_misses &&
+                                                            s1.large_hits == s0.large_hits + 1);
+    CHECK("the grown mapping left the cache", s1.large_cached_count == 0);
+    int zero = 1;
+    for (size_t i = 0; i < 16 * MiB; i++)
+        zero &= z[i] == 0;
+    CHECK("calloc of a grown mapping is zeroed", zero);
+    CHECK("live bytes count the grown mapping", s1.large_live_bytes >= 16 * MiB);
+    pm_free(z);
+    pm_malloc_trim(0);
+
+    /* 4. The cache holds at most the recent peak of use less the use now.
+     *    A 40 KiB mapping is cached; a 48 KiB request cannot take it (too
+     *    small, and too small to be worth growing) and maps; when that is
+     *    freed the peak was 48 KiB, so only one of the two may stay. */
+    pm_free(pm_malloc(40 << 10));
+    s0 = snap();
+    CHECK("40 KiB cached", s0.large_cached_count == 1);
+    pm_free(pm_malloc(48 << 10));
+    s1 = snap();
+    CHECK("48 KiB had to map", s1.large_misses == s0.large_misses + 1);
+    CHECK("the older mapping went back to the OS", s1.large_released == s0.large_released + 1);
+    CHECK("one mapping cached, within the peak", s1.large_cached_count == 1 &&
+                                                   s1.large_cached_bytes == (48 << 10));
+    pm_malloc_trim(0);
+
+    /* 5. A buffer doubling from 16 bytes to 1 MiB (realloc_double): after
+     *    the first round, the rounds map and unmap nothing. */
+    for (int round = 0; round < 51; round++) {
+        if (round == 1)
+            s0 = snap();
+        char *p = pm_malloc(16);
+        p[0] = 1;
+        for (size_t n = 32; n <= MiB; n *= 2) {
+            p = pm_realloc(p, n);
+            CHECK("doubling realloc", p != NULL && p[0] == 1);
+            p[n - 1] = 2;
+        }
+        pm_free(p);
+    }
+    s1 = snap();
+    CHECK("doubling rounds: no new mapping", s1.large_misses == s0.large_misses);
+    CHECK("doubling rounds: nothing unmapped", s1.large_released == s0.large_released);
+    CHECK("doubling rounds: every large block from the cache",
+          s1.large_hits - s0.large_hits == 50);
+
+    /* 6. Big-block churn (malloc-large's shape): 5..25 MiB, four alive,
+     *    written page by page.  The pages are reused: far fewer faults
+     *    than pages written, and only a few mappings ever made. */
+    pm_malloc_trim(0);
+    unsigned long long rng = 42;
+    char *live[4] = {0};
+    s0 = snap();
+    struct rusage ru0, ru1;
+    size_t pages = 0;
+    getrusage(RUSAGE_SELF, &ru0);
+    for (int i = 0; i < 60; i++) {
+        pm_free(live[i % 4]);
+        size_t n = 5 * MiB + (size_t)(pm_test_rand(&rng) % (20 * MiB));
+        live[i % 4] = pm_malloc(n);
+        touch(live[i % 4], n, i);
+        pages += n / 4096;
+    }
+    getrusage(RUSAGE_SELF, &ru1);
+    s1 = snap();
+    for (int i = 0; i < 4; i++)
+        pm_free(live[i]);
+    long faults = ru1.ru_minflt - ru0.ru_minflt;
+    CHECK("churn: fewer faults than 3/4 of the pages written", (size_t)faults * 4 < pages * 3);
+    CHECK("churn: few new mappings", s1.large_misses - s0.large_misses <= 12);
+
+    pm_malloc_trim(0);
+    CHECK("trim empties the cache", snap().large_cached_count == 0);
+    CHECK("live bytes back to zero", snap().large_live_bytes == 0);
+    return pm_test_finish();
+}
