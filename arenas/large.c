@@ -50,6 +50,8 @@
 #define TICK_MS 100                     /* clock-driven work at most this often */
 #define SLACK_KEEP ((size_t)2 << 20)    /* resident slack a reused mapping may keep */
 #define GROW_MIN ((size_t)64 << 10)     /* a smaller cached mapping worth growing holds this much */
+/* Strict mode: a guard page after every large block, which ends at it. */
+#define GUARD (PM_STRICT ? PM_PAGE_SIZE : 0)
 
 /* A record keeps its pointers into the mapping mangled with the secret of
  * safe linking (pools/pools.h, pm_block_s).  Memcheck's leak check scans
@@ -66,7 +68,10 @@ static inline void rec_set(pm_large_t *r, char *user, char *base)
     r->base_x = (uintptr_t)base ^ _pm_secret;
 }
 static inline size_t rec_offset(const pm_large_t *r) { return (size_t)(rec_user(r) - rec_base(r)); }
-static inline size_t rec_usable(const pm_large_t *r) { return r->map_size - rec_offset(r); }
+static inline size_t rec_usable(const pm_large_t *r)
+{
+    return r->map_size - GUARD - rec_offset(r);
+}
 
 static pm_meta_kind_t large_records = PM_META_KIND(sizeof(pm_large_t));
 
@@ -171,6 +176,7 @@ static void cache_link_locked(pm_large_t *r, uint64_t now)
 
 static void cache_unlink_locked(pm_large_t *r)
 {
+    PM_UNLINK_CHECK(r, cache_head, "large cache");
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -295,10 +301,57 @@ static bool cached_fit(pm_large_t *r, size_t need)
     return true;
 }
 
+/* Strict mode's large block: a new mapping of its pages and a guard page
+ * after them, PROT_NONE, and the block placed at the end of its pages
+ * (16-aligned, or as aligned as asked), so that a write off its end faults
+ * at once, at the program's own access (hardened_malloc's guard slabs).
+ * Freed blocks are unmapped at once (_pm_large_free): the cache stays
+ * empty. */
+static void *large_alloc_guarded(size_t size, size_t need, size_t align, bool *fresh)
+{
+    pm_large_t *rec = _pm_meta_alloc(&large_records);
+    if (!rec) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t map = need + GUARD;
+    char *base = _pm_os_map(map, align > PM_PAGE_SIZE ? align : PM_PAGE_SIZE);
+    if (!base || _pm_os_guard(base + need, GUARD) != 0) {
+        if (base)
+            _pm_os_unmap(base, map);
+        _pm_meta_free(&large_records, rec);
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t a = align < 16 ? 16 : align;
+    char *user = (char *)((uintptr_t)(base + need - ((size + 15) & ~(size_t)15)) & ~(a - 1));
+    rec->magic = PM_LARGE_LIVE;
+    rec_set(rec, user, base);
+    rec->map_size = map;
+    rec->size = size;
+    rec->committed = need;
+    rec->next = rec->prev = NULL;
+    rec->freed_ms = 0;
+    if (_pm_pagemap_set(user, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
+        _pm_os_unmap(base, map);
+        _pm_meta_free(&large_records, rec);
+        errno = ENOMEM;
+        return NULL;
+    }
+    use_add(need);
+    atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, map, memory_order_relaxed);
+    *fresh = true;
+    return user;
+}
+
 void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
 {
     bool overflow;
     size_t need = round_pages(size ? size : 1, &overflow);
+    if (PM_STRICT && !overflow && align <= ((size_t)1 << 40))
+        return large_alloc_guarded(size, need, align, fresh);
     if (align < PM_PAGE_SIZE)
         align = PM_PAGE_SIZE;
     if (overflow || align > ((size_t)1 << 40)) {
@@ -397,7 +450,11 @@ pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
     return rec;
 }
 
-bool _pm_large_is_plain(const pm_large_t *rec) { return rec_user(rec) == rec_base(rec); }
+/* (Never in strict mode: mremap would carry the guard page along.) */
+bool _pm_large_is_plain(const pm_large_t *rec)
+{
+    return !PM_STRICT && rec_user(rec) == rec_base(rec);
+}
 
 size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
 
@@ -452,6 +509,10 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
         return NULL;
     }
     size_t usable = rec_usable(rec);
+    if (PM_STRICT) {   /* only ever in place (pools/alloc.c): the guard stays where it is */
+        rec->size = size;
+        return ptr;
+    }
     if (need <= usable) {
         if (size < rec->size && need < usable / 2 && rec_offset(rec) == 0) {
             /* Shrinking a lot: give the tail back (mremap never moves here).

@@ -132,7 +132,9 @@ static void large_free_api(pm_large_t *rec, void *p)
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
 {
     size_t usable = _pm_large_usable(rec);
-    if (size <= usable) {   /* in place */
+    /* In place; in strict mode only if the block still ends at its guard
+     * page (arenas/large.c), else it moves by copy to a block that does. */
+    if (size <= usable && (!PM_STRICT || ((size + 15) & ~(size_t)15) == usable)) {
         if (pm_unlikely(_pm_slow))
             _pm_slow_resize(p, usable, size);
         return _pm_large_realloc(rec, p, size);
