@@ -20,14 +20,16 @@
 
 pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists point here */
 
-/* Pages per span for each class: as many blocks as the live word has bits
- * (64) up to 16 pages, at least 4 blocks, at most 12.5% of the span left
- * over.  Spans of 8..12 blocks (2 pages for the 640..1024-byte classes)
- * filled up after a few mallocs, so a program freeing at random (larson)
- * freed nearly always into a FULL span and allocated from a head with one
- * block: the slow path on most calls.  Untouched blocks of a span are never
- * faulted in (carved on demand), so a larger span costs address space, not
- * memory. */
+/* Pages per span for each class.  A heap's first span of a class is small
+ * (span_pages_first: at least 8 blocks up to 2 KiB and 4 above, at most
+ * 12.5% left over), so a thread that uses a class a little keeps little.
+ * Any further span is as large as the live word allows (span_pages: 64
+ * blocks, up to 16 pages, no waste): spans of 8..12 blocks filled up after
+ * a few mallocs, so a program that uses a class a lot and frees at random
+ * (larson) freed nearly always into a FULL span and allocated from a head
+ * with one block, the slow path on most calls. */
+static const uint8_t span_pages_first[PM_MEDIUM_COUNT] = {2, 2, 2, 2, 3, 3, 4, 4, 4, 3,
+                                                          4, 4, 5, 6, 7, 8, 10, 12, 14, 16};
 static const uint8_t span_pages[PM_MEDIUM_COUNT] = {10, 12, 14, 16, 15, 15, 14, 16, 15, 15,
                                                     14, 16, 15, 12, 14, 16, 15, 12, 14, 16};
 
@@ -125,7 +127,7 @@ static void span_unlink(pm_heap_t *heap, pm_span_t *s, int32_t bias)
 
 static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
 {
-    unsigned k = span_pages[m];
+    unsigned k = heap->span_live[m] ? span_pages[m] : span_pages_first[m];
     char *base = _pm_arena_pages_take(&heap->arenas, k);
     if (!base)
         return NULL;
@@ -156,6 +158,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
         _pm_arena_pages_return(&heap->arenas, base, k);
         return NULL;
     }
+    heap->span_live[m]++;
     atomic_fetch_add_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.span_pages_live, k, memory_order_relaxed);
     return s;
@@ -168,6 +171,7 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
     char *base = span_base(s);
     _pm_pagemap_set(base, s->pages, 0);
     s->heap = NULL;
+    heap->span_live[s->medium_class]--;
     atomic_fetch_sub_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.span_pages_live, s->pages, memory_order_relaxed);
     _pm_arena_pages_return(&heap->arenas, base, s->pages);
