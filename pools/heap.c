@@ -192,99 +192,11 @@ void _pm_heap_abandon(pm_heap_t *heap)
     pthread_mutex_unlock(&heaps_lock);
 }
 
-/* ---- remote frees, batched per owner ----
- * A thread that has a heap of its own keeps the blocks it frees into one
- * other live heap in a short chain, and pushes the whole chain onto that
- * heap's xthread_free with one CAS: when the chain holds REMOTE_BATCH
- * blocks, when a block of another owner comes, at the thread's exit, and at
- * malloc_trim.  One CAS per block made the stack's cache line travel
- * between the freeing and the owning core on every free (xmalloc-test,
- * producer/consumer).  A chain holds blocks still out (their live bits are
- * cleared by the owner when it takes them), so a second free of one of them
- * is caught by the owner, as for a block on the stack; and at most
- * REMOTE_BATCH blocks per thread wait before their owner can see them.
- * Only a thread with a heap batches: its exit (thread_exit, lifecycle.c)
- * flushes the chain. */
-#define REMOTE_BATCH 32
-typedef struct remote_batch_s {
-    pm_heap_t *owner;       /* the heap the chain goes to, NULL when empty */
-    pm_block_t *head;       /* linked by their (mangled) links, tail's rewritten at push */
-    pm_block_t *tail;
-    unsigned n;
-} remote_batch_t;
-static __thread remote_batch_t remote_batch __attribute__((tls_model("initial-exec")));
-
-/* Pushes chain head..tail (linked, all of owner's) onto owner's stack, or
- * frees it into owner directly while owner is abandoned. */
-static void heap_push_chain(pm_heap_t *owner, pm_block_t *head, pm_block_t *tail)
-{
-    for (;;) {
-        int state = atomic_load_explicit(&owner->state, memory_order_seq_cst);
-        if (state == PM_HEAP_LIVE) {
-            pm_block_t *old = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
-            do {
-                pm_link_store(tail, old, false);
-                PM_VG_HAPPENS_BEFORE(&owner->xthread_free);
-            } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &old, head,
-                                                            memory_order_seq_cst,
-                                                            memory_order_relaxed));
-            if (atomic_load_explicit(&owner->state, memory_order_seq_cst) != PM_HEAP_ABANDONED)
-                return;
-            pthread_mutex_lock(&owner->lock);   /* the owner exited meanwhile */
-            if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED)
-                _pm_heap_collect(owner);
-            pthread_mutex_unlock(&owner->lock);
-            return;
-        }
-        if (state == PM_HEAP_ABANDONED) {
-            pthread_mutex_lock(&owner->lock);
-            if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
-                pm_link_store(tail, NULL, false);
-                heap_drain(owner, head);
-                _pm_pool_release_empty(owner);
-                _pm_span_release_empty(owner);
-                pthread_mutex_unlock(&owner->lock);
-                return;
-            }
-            pthread_mutex_unlock(&owner->lock);
-            continue;   /* adopted meanwhile: push to the new owner */
-        }
-        return;         /* ZOMBIE (fork child): leave the blocks alone */
-    }
-}
-
-void _pm_heap_flush_remote(void)
-{
-    remote_batch_t *rb = &remote_batch;
-    if (!rb->owner)
-        return;
-    pm_heap_t *owner = rb->owner;
-    pm_block_t *head = rb->head, *tail = rb->tail;
-    rb->owner = NULL;
-    rb->head = rb->tail = NULL;
-    rb->n = 0;
-    heap_push_chain(owner, head, tail);
-}
-
 /* Block b of a pool (span == NULL) or span, owned by `owner`, is freed by a
  * thread that does not own that heap; the block was checked to be out. */
 static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span, pm_block_t *b,
                              const char *call)
 {
-    if (!_pm_slow && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD &&
-        atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_LIVE) {
-        remote_batch_t *rb = &remote_batch;
-        if (rb->owner != owner) {
-            _pm_heap_flush_remote();
-            rb->owner = owner;
-            rb->tail = b;
-        }
-        pm_link_store(b, rb->head, false);
-        rb->head = b;
-        if (++rb->n >= REMOTE_BATCH)
-            _pm_heap_flush_remote();
-        return;
-    }
     for (;;) {
         int state = atomic_load_explicit(&owner->state, memory_order_seq_cst);
         if (state == PM_HEAP_LIVE) {
@@ -357,7 +269,6 @@ void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call)
 
 size_t _pm_heaps_trim(void)
 {
-    _pm_heap_flush_remote();
     size_t n = 0;
     pm_heap_t *self = _pm_tls_heap;
     if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {

@@ -284,7 +284,6 @@ PM_INTERNAL void _pm_heap_route(void);                   /* recompute _pm_tls_fa
 PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
 PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is exiting */
 PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
-PM_INTERNAL void _pm_heap_flush_remote(void);  /* this thread's batch of remote frees */
 PM_INTERNAL void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
