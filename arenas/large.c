@@ -301,13 +301,14 @@ static bool cached_fit(pm_large_t *r, size_t need)
     return true;
 }
 
-/* Strict mode's large block: a new mapping of its pages and a guard page
- * after them, PROT_NONE, and the block placed at the end of its pages
+/* A new mapping of need bytes (zeroed by the kernel) for a block of size
+ * bytes aligned to align, and its record.  In strict mode it has a guard
+ * page after it, PROT_NONE, and the block is placed at the end of its pages
  * (16-aligned, or as aligned as asked), so that a write off its end faults
- * at once, at the program's own access (hardened_malloc's guard slabs).
- * Freed blocks are unmapped at once (_pm_large_free): the cache stays
- * empty. */
-static void *large_alloc_guarded(size_t size, size_t need, size_t align, bool *fresh)
+ * at once, at the program's own access (hardened_malloc's guard slabs);
+ * strict mode unmaps freed blocks at once (_pm_large_free), so its cache
+ * stays empty. */
+static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
 {
     pm_large_t *rec = _pm_meta_alloc(&large_records);
     if (!rec) {
@@ -316,15 +317,18 @@ static void *large_alloc_guarded(size_t size, size_t need, size_t align, bool *f
     }
     size_t map = need + GUARD;
     char *base = _pm_os_map(map, align > PM_PAGE_SIZE ? align : PM_PAGE_SIZE);
-    if (!base || _pm_os_guard(base + need, GUARD) != 0) {
+    if (!base || (GUARD && _pm_os_guard(base + need, GUARD) != 0)) {
         if (base)
             _pm_os_unmap(base, map);
         _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
     }
-    size_t a = align < 16 ? 16 : align;
-    char *user = (char *)((uintptr_t)(base + need - ((size + 15) & ~(size_t)15)) & ~(a - 1));
+    char *user = base;
+    if (GUARD) {
+        size_t a = align < 16 ? 16 : align;
+        user = (char *)((uintptr_t)(base + need - ((size + 15) & ~(size_t)15)) & ~(a - 1));
+    }
     rec->magic = PM_LARGE_LIVE;
     rec_set(rec, user, base);
     rec->map_size = map;
@@ -351,7 +355,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
     bool overflow;
     size_t need = round_pages(size ? size : 1, &overflow);
     if (PM_STRICT && !overflow && align <= ((size_t)1 << 40))
-        return large_alloc_guarded(size, need, align, fresh);
+        return large_map_new(size, need, align, fresh);   /* no reuse: the guard page */
     if (align < PM_PAGE_SIZE)
         align = PM_PAGE_SIZE;
     if (overflow || align > ((size_t)1 << 40)) {
@@ -406,37 +410,8 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         return rec_user(rec);
     }
 
-    /* 3. a new mapping (zeroed by the kernel) */
-    rec = _pm_meta_alloc(&large_records);
-    if (!rec) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    char *base = _pm_os_map(need, align);
-    if (!base) {
-        _pm_meta_free(&large_records, rec);
-        errno = ENOMEM;
-        return NULL;
-    }
-    rec->magic = PM_LARGE_LIVE;
-    rec_set(rec, base, base);
-    rec->map_size = need;
-    rec->size = size;
-    rec->committed = need;
-    rec->next = rec->prev = NULL;
-    rec->freed_ms = 0;
-    if (_pm_pagemap_set(base, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
-        _pm_os_unmap(base, need);
-        _pm_meta_free(&large_records, rec);
-        errno = ENOMEM;
-        return NULL;
-    }
-    use_add(need);
-    atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, need, memory_order_relaxed);
-    *fresh = true;
-    return base;
+    /* 3. a new mapping */
+    return large_map_new(size, need, align, fresh);
 }
 
 pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)
