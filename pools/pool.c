@@ -125,6 +125,8 @@ static void pool_link_second(pm_heap_t *heap, pm_pool_t *pool)
     head->next = pool;
     pool->listed = 1;
     pool_set_bias(pool, 0);
+    if (pool->used == 0)        /* everything came back at once (_pm_pool_free_run) */
+        pool_emptied(heap, pool);
 }
 
 /* Takes pool off its list; `bias` is its new one (pool_full_bias or

@@ -14,9 +14,14 @@
  *                       outside object during the teardown, must give NULL
  *                       (the object is being reclaimed), not a strong
  *                       reference to memory about to be freed
+ *   pools_back          garbage that filled thousands of pools: the
+ *                       collection frees whole pools at once, and each pool
+ *                       emptied that way goes back to its arena (it once
+ *                       stayed on its class list, empty, for good)
  *
  * Automatic collection is off. */
 #include "gc_test.h"
+#include "poolmalloc.h"  /* pm_stats_get */
 
 static pm_gc_weakref *late_weak;
 static void *late_got = (void *)1;
@@ -55,6 +60,30 @@ static size_t collect_ring(void)
     return pm_gc_collect(2);
 }
 
+/* 2 * PAIRS garbage objects of 80-byte blocks: about 3900 pools. */
+static void pools_back(void)
+{
+    enum { PAIRS = 100000 };
+    pm_stats_t before, full, after;
+    pm_stats_get(&before);
+    for (long i = 0; i < PAIRS; i++) {
+        tnode *r[2];
+        gt_ring(&t_plain, r, 2, GT_MAXID);
+        gt_drop_all(r, 2);
+    }
+    pm_stats_get(&full);
+    CHECK("the garbage filled pools", full.pools_live >= before.pools_live + 3000);
+    CHECK("all of it is reclaimed", pm_gc_collect(2) == 2 * PAIRS);
+    pm_stats_get(&after);
+    /* what may stay: the class's list head and its one spare */
+    CHECK("the emptied pools went back to their arenas",
+          after.pools_live <= before.pools_live + 2);
+    if (after.pools_live > before.pools_live + 2)
+        fprintf(stderr, "pools: %llu before, %llu full, %llu after\n",
+                (unsigned long long)before.pools_live, (unsigned long long)full.pools_live,
+                (unsigned long long)after.pools_live);
+}
+
 int main(int argc, char **argv)
 {
     pm_test_require_poolmalloc();
@@ -88,8 +117,10 @@ int main(int argc, char **argv)
             CHECK("and the weak reference is clear", pm_gc_weakref_get(late_weak) == NULL);
         }
         pm_gc_weakref_free(late_weak);
+    } else if (!strcmp(c, "pools_back")) {
+        pools_back();
     } else {
-        fprintf(stderr, "usage: %s outside_finalizer|weakref_made_late|weakref_get_late\n",
+        fprintf(stderr, "usage: %s outside_finalizer|weakref_made_late|weakref_get_late|pools_back\n",
                 argv[0]);
         return 2;
     }
