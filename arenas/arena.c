@@ -112,19 +112,58 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
     return list;
 }
 
+/* Arenas go back to the OS UNMAP_BATCH at a time, with one munmap per run
+ * of neighbours: those of one list (malloc_trim, the decay), and those a
+ * thread gives back while it frees in bulk (between _pm_arena_bulk_begin
+ * and _pm_arena_bulk_end: a collection's teardown), which wait here, off the
+ * reserve and already unknown to the allocator, until the batch is full or
+ * the bulk ends.  Arenas
+ * emptied one after the other are mostly neighbours (they were mapped one
+ * after the other), and one munmap of a run costs the kernel half as much
+ * as one per arena, which splits the area each time.  Per thread, so no
+ * lock; the batch is flushed before the bulk ends. */
+#define UNMAP_BATCH 16
+typedef struct unmap_batch_s {
+    unsigned depth;         /* nested bulk sections */
+    unsigned n;
+    void *base[UNMAP_BATCH];
+} unmap_batch_t;
+static __thread unmap_batch_t unmap_batch __attribute__((tls_model("initial-exec")));
+
+static void unmap_batch_flush(unmap_batch_t *b)
+{
+    size_t n = b->n;
+    b->n = 0;
+    _pm_os_unmap_many(b->base, n, PM_ARENA_SIZE);
+    atomic_fetch_add_explicit(&_pm_counters.arenas_released, n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&_pm_counters.arenas_live, n, memory_order_relaxed);
+}
+
 static size_t arenas_unmap(pm_arena_t *list)
 {
+    unmap_batch_t *b = &unmap_batch;
     size_t n = 0;
     while (list) {
         pm_arena_t *a = list;
         list = a->next;
         a->magic = 0;
-        _pm_os_unmap(arena_base(a), PM_ARENA_SIZE);
-        atomic_fetch_add_explicit(&_pm_counters.arenas_released, 1, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
         n++;
+        b->base[b->n++] = arena_base(a);
+        if (b->n == UNMAP_BATCH)
+            unmap_batch_flush(b);
     }
+    if (!b->depth && b->n)
+        unmap_batch_flush(b);
     return n;
+}
+
+void _pm_arena_bulk_begin(void) { unmap_batch.depth++; }
+
+void _pm_arena_bulk_end(void)
+{
+    unmap_batch_t *b = &unmap_batch;
+    if (--b->depth == 0 && b->n)
+        unmap_batch_flush(b);
 }
 
 static pm_arena_t *arena_new(pm_arena_set_t *set)

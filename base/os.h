@@ -22,6 +22,11 @@
 void *_pm_os_map(size_t size, size_t align);
 /* Returns [addr, addr+size) to the OS. */
 void _pm_os_unmap(void *addr, size_t size);
+/* Returns the n mappings addrs[i] (each mapped as one of `each` bytes) to
+ * the OS, with one munmap per run of neighbours: addrs is sorted (ascending)
+ * in place first.  A run is unmapped in one system call, which costs the
+ * kernel less than one call per mapping (no split of the area between). */
+void _pm_os_unmap_many(void **addrs, size_t n, size_t each);
 /* Resizes a mapping obtained from _pm_os_map(old_size, PM_OS_PAGE).
  * dest == NULL: in place (shrinking always can; growing only while the pages
  * after it are free); returns addr, or NULL.  dest != NULL: moves it onto

@@ -262,6 +262,7 @@ static size_t delete_garbage(pm_gc_link *unreach, int holds_outside)
     enum { BATCH = 256 };
     void *batch[BATCH];
     size_t n = 0, nb = 0;
+    _pm_gc_seam_bulk_begin();
     pm_gc_link *next;
     for (pm_gc_link *l = unreach->next; l != unreach; l = next) {
         next = l->next;
@@ -279,6 +280,7 @@ static size_t delete_garbage(pm_gc_link *unreach, int holds_outside)
         }
     }
     _pm_gc_seam_free_run(batch, nb, "pm_gc_collect");
+    _pm_gc_seam_bulk_end();
     s->tearing_down = 0;
     pm_gc_list_init(unreach);
     s->gens[0].count = s->gens[0].count > (int)n ? s->gens[0].count - (int)n : 0;

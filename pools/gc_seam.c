@@ -76,6 +76,9 @@ void _pm_gc_seam_free_run(void *const *blocks, size_t n, const char *call)
     }
 }
 
+void _pm_gc_seam_bulk_begin(void) { _pm_arena_bulk_begin(); }
+void _pm_gc_seam_bulk_end(void) { _pm_arena_bulk_end(); }
+
 void _pm_gc_seam_fatal(const char *call, const char *what, const void *p)
 {
     _pm_fatal_ptr(call, what, p);

@@ -30,6 +30,12 @@ __attribute__((visibility("hidden"))) int _pm_gc_seam_is_live_block(const void *
 __attribute__((visibility("hidden"))) void _pm_gc_seam_free_run(void *const *blocks, size_t n,
                                                                 const char *call);
 
+/* Bracket a teardown that frees many blocks (pairs; they nest): the arenas
+ * it empties beyond what the allocator keeps go back to the OS a batch at
+ * a time, one munmap per run of neighbours, instead of one each. */
+__attribute__((visibility("hidden"))) void _pm_gc_seam_bulk_begin(void);
+__attribute__((visibility("hidden"))) void _pm_gc_seam_bulk_end(void);
+
 /* The allocator's one-line fatal message: "poolmalloc: call(): what p". */
 __attribute__((visibility("hidden"), noreturn, cold)) void
 _pm_gc_seam_fatal(const char *call, const char *what, const void *p);
