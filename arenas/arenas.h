@@ -149,7 +149,12 @@ _Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator 
 /* A mapping of at least size bytes aligned to align (0: a page), new
  * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */
 PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh);
-PM_INTERNAL void _pm_large_free(pm_large_t *rec);   /* rec checked by _pm_large_check */
+/* rec was checked by _pm_large_check.  slot_ok: the calling thread will
+ * call _pm_large_slot_flush before it exits, so the mapping may wait in the
+ * thread's slot (large.c) instead of going to the cache at once. */
+PM_INTERNAL void _pm_large_free(pm_large_t *rec, bool slot_ok);
+PM_INTERNAL void _pm_large_slot_flush(void);     /* the thread's slot to the cache */
+PM_INTERNAL void _pm_large_counts_flush(void);   /* the thread's slot counts to _pm_counters */
 /* Resizes in place, or moves the pages with mremap (only for a block that
  * starts its mapping: _pm_large_is_plain); NULL with errno ENOMEM, ptr
  * intact.  The caller copies instead when it must (valgrind). */

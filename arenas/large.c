@@ -80,7 +80,8 @@ static pm_large_t *cache_head;   /* most recently freed */
 static pm_large_t *cache_tail;   /* least recently freed */
 static size_t cache_bytes, cache_count; /* mapped by the cached records */
 static size_t cache_committed;          /* of which may be resident (sum of committed) */
-static uint64_t cache_tick_ms;          /* last clock-driven pass (cache_shrink, arena reserve) */
+static _Atomic uint64_t cache_tick_ms;  /* last clock-driven pass (cache_shrink, arena reserve);
+                                           written under cache_lock, read without it by slot_clock */
 
 /* Recent use.  Invariant: use_locked + use_unlocked (modulo 2^64) == sum
  * of committed over live records.  A malloc or free served by the cache
@@ -234,6 +235,53 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
         _pm_arena_reserve_decay();
 }
 
+/* ---- the thread's slot ----
+ * Each thread keeps the last mapping of up to SLOT_MAX bytes it freed in a
+ * slot of its own, in front of the cache: a program that allocates and frees
+ * a buffer of one size in a loop (a per-request buffer, fixed/65536) is
+ * served with no lock and no clock read.  A mapping in the slot still counts
+ * as used for the cache's budget (use and the recent peak do not change
+ * when it goes in or out) and is marked CACHED, so that a second free of it
+ * is caught.  It goes to the cache, by the cache's own path, when another
+ * mapping takes its place, and when the thread exits or calls malloc_trim
+ * (_pm_large_slot_flush); only threads that will flush it at their exit use
+ * a slot (the caller of _pm_large_free says so).  At most SLOT_MAX bytes per
+ * thread wait there: a thread that stops freeing keeps its last one, as it
+ * would keep its pools. */
+#define SLOT_MAX ((size_t)1 << 20)
+/* The slot's traffic is counted here and added to _pm_counters every
+ * SLOT_COUNT_BATCH operations, at the flush and by pm_stats_get (for the
+ * calling thread): five atomic additions per malloc+free pair would cost
+ * more than the rest of the pair. */
+#define SLOT_COUNT_BATCH 64
+typedef struct large_slot_s {
+    pm_large_t *rec;            /* the mapping waiting, or NULL */
+    uint32_t allocs, frees;     /* slot traffic not yet in _pm_counters */
+    int64_t live_bytes;
+} large_slot_t;
+static __thread large_slot_t large_slot __attribute__((tls_model("initial-exec")));
+
+static void slot_counts_flush(large_slot_t *t)
+{
+    atomic_fetch_add_explicit(&_pm_counters.large_allocs, t->allocs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_hits, t->allocs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_frees, t->frees, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, (uint64_t)t->live_bytes,
+                              memory_order_relaxed);
+    t->allocs = t->frees = 0;
+    t->live_bytes = 0;
+}
+
+static void slot_clock(void);
+
+static inline void slot_counted(large_slot_t *t)
+{
+    if (t->allocs + t->frees >= SLOT_COUNT_BATCH) {
+        slot_counts_flush(t);
+        slot_clock();
+    }
+}
+
 /* Grows the mapping of r (a plain one: user == base) to need bytes, in place
  * if the pages after it are free, else onto a new mapping of need + room
  * bytes (or need, if that much cannot be had) that is indexed in the page
@@ -363,6 +411,23 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         return NULL;
     }
 
+    /* The slot's mapping, if it fits without wasting more than the request
+     * (a larger one waits for a request its size, or goes to the cache). */
+    large_slot_t *t = &large_slot;
+    pm_large_t *slot = t->rec;
+    if (slot && ((uintptr_t)rec_user(slot) & (align - 1)) == 0 && rec_usable(slot) >= need &&
+        rec_usable(slot) - need <= need) {
+        t->rec = NULL;
+        slot->magic = PM_LARGE_LIVE;
+        slot->size = size;
+        rec_commit(slot, size);
+        t->allocs++;
+        t->live_bytes += (int64_t)slot->map_size;
+        slot_counted(t);
+        *fresh = false;
+        return rec_user(slot);
+    }
+
     /* A cached mapping: the smallest that fits (1), or else the one with
      * the most pages to grow (2). */
     pm_large_t *rec = NULL, *grow = NULL, *evicted = NULL;
@@ -445,19 +510,30 @@ size_t _pm_large_usable(const pm_large_t *rec)
     return n < usable ? n : usable;
 }
 
-void _pm_large_free(pm_large_t *rec)
+/* The clock's work (the cache's decay, the arena reserve's: cache_after_locked)
+ * for a thread that its slot serves without the cache: it looks at the
+ * clock every SLOT_COUNT_BATCH operations, so that a process that only
+ * reuses one buffer after a burst still gives the burst's memory back. */
+static void slot_clock(void)
 {
-    atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
-                              memory_order_relaxed);
-    if (PM_STRICT) {   /* strict mode: straight back to the OS */
-        use_sub(rec->committed);
-        rec->magic = 0;
-        _pm_pagemap_set(rec_user(rec), 1, 0);
-        rec->next = NULL;
-        unmap_list(rec);
+    uint64_t now = _pm_os_now_ms();
+    if (now - atomic_load_explicit(&cache_tick_ms, memory_order_relaxed) < TICK_MS)
         return;
+    pm_large_t *evicted = NULL;
+    pthread_mutex_lock(&cache_lock);
+    window_roll_locked(now);
+    bool tick = now - cache_tick_ms >= TICK_MS;
+    if (tick) {
+        cache_shrink_locked(&evicted, now);
+        cache_tick_ms = now;
     }
+    pthread_mutex_unlock(&cache_lock);
+    cache_after_locked(evicted, tick);
+}
+
+/* rec (freed: counted, marked CACHED or about to be) joins the cache. */
+static void cache_put(pm_large_t *rec)
+{
     pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
@@ -474,6 +550,46 @@ void _pm_large_free(pm_large_t *rec)
     pthread_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 }
+
+void _pm_large_free(pm_large_t *rec, bool slot_ok)
+{
+    if (slot_ok && rec->map_size <= SLOT_MAX && !PM_STRICT) {
+        large_slot_t *t = &large_slot;
+        rec->magic = PM_LARGE_CACHED;
+        t->frees++;
+        t->live_bytes -= (int64_t)rec->map_size;
+        slot_counted(t);
+        pm_large_t *old = t->rec;
+        t->rec = rec;
+        if (old)
+            cache_put(old);     /* the older one goes on to the cache */
+        return;
+    }
+    atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
+                              memory_order_relaxed);
+    if (PM_STRICT) {   /* strict mode: straight back to the OS */
+        use_sub(rec->committed);
+        rec->magic = 0;
+        _pm_pagemap_set(rec_user(rec), 1, 0);
+        rec->next = NULL;
+        unmap_list(rec);
+        return;
+    }
+    cache_put(rec);
+}
+
+void _pm_large_slot_flush(void)
+{
+    large_slot_t *t = &large_slot;
+    pm_large_t *rec = t->rec;
+    t->rec = NULL;
+    slot_counts_flush(t);
+    if (rec)
+        cache_put(rec);
+}
+
+void _pm_large_counts_flush(void) { slot_counts_flush(&large_slot); }
 
 void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
 {
@@ -531,6 +647,7 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
 
 int _pm_large_trim(bool all)
 {
+    _pm_large_slot_flush();     /* the calling thread's: the others' are out of reach */
     pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);

@@ -126,7 +126,10 @@ static void large_free_api(pm_large_t *rec, void *p)
 {
     if (pm_unlikely(_pm_slow))
         _pm_slow_free(p, _pm_large_usable(rec), -1);
-    _pm_large_free(rec);
+    /* A thread with a heap flushes its large slot at exit (lifecycle.c); in
+     * slow mode every block takes the cache's path, where the counters that
+     * the hooks read are exact. */
+    _pm_large_free(rec, !_pm_slow && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD);
 }
 
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)

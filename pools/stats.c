@@ -117,6 +117,7 @@ void pm_stats_get(pm_stats_t *out)
     memset(&s, 0, sizeof s);
     s.size = sizeof s;
     s.version = PM_STATS_VERSION;
+    _pm_large_counts_flush();   /* the calling thread's large slot traffic (arenas/large.c) */
     uint64_t in_blocks = 0;
     for (unsigned c = 0; c < PM_CLASS_COUNT + PM_MEDIUM_COUNT; c++) {
         s.classes[c].allocs = LOAD(_pm_class_counters[c].allocs);

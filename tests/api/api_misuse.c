@@ -8,6 +8,7 @@
  * program reaches the end and exits 3, which the driver reports as failure.
  *
  * Cases: double_free_small double_free_large interior_small interior_large
+ *        double_free_large_slot double_free_large_behind_slot realloc_large_slot
  *        free_stack free_static realloc_stack (and "valid", which must exit 0),
  *        more below; the remote_* cases free from a second thread, the
  *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
@@ -136,6 +137,30 @@ int main(int argc, char **argv)
         announce(p);
         free_fn(p); /* may stay mapped in the large cache */
         free_fn(p);
+    } else if (!strcmp(c, "double_free_large_slot")) {
+        /* A thread with a heap keeps its last freed large block in its
+         * slot (arenas/large.c): the second free must still be caught. */
+        free(malloc(16));
+        char *p = malloc(100000);
+        memset(p, 1, 100000);
+        announce(p);
+        free_fn(p);
+        free_fn(p);
+    } else if (!strcmp(c, "double_free_large_behind_slot")) {
+        /* p leaves the slot for the cache when q takes its place */
+        free(malloc(16));
+        char *p = malloc(100000), *q = malloc(100000);
+        memset(p, 1, 100000);
+        announce(p);
+        free_fn(p);
+        free_fn(q);
+        free_fn(p);
+    } else if (!strcmp(c, "realloc_large_slot")) {
+        free(malloc(16));
+        char *p = malloc(200000);
+        announce(p);
+        free_fn(p);
+        p = realloc_fn(p, 300000);
     } else if (!strcmp(c, "double_free_medium")) {
         char *p = malloc(3000);   /* 513..16384 bytes: a medium span */
         char *keep = malloc(3000);

@@ -24,6 +24,8 @@ case $tcase in
 double_free_small | double_free_medium) re='poolmalloc: free\(\): double free' ;;
 usable_size_freed) re='poolmalloc: malloc_usable_size\(\): pointer already freed' ;;
 double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
+double_free_large_slot | double_free_large_behind_slot) re='poolmalloc: free\(\): double free' ;;
+realloc_large_slot) re='poolmalloc: realloc\(\): pointer already freed' ;;
 interior_small | interior_medium | interior_large | free_stack | free_static)
     re='poolmalloc: free\(\): invalid pointer' ;;
 realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
@@ -47,6 +49,8 @@ esac
 case ${PM_EXPECT_STRICT-}:$tcase in
 1:uaf_write_small | 1:overflow_small | 1:uaf_write_remote)
     re='poolmalloc: malloc\(\): write after free to 0x[0-9a-f]+ \(block 0x[0-9a-f]+ freed earlier\)$' ;;
+1:double_free_large_slot | 1:double_free_large_behind_slot | 1:realloc_large_slot)
+    re=$any ;;   # strict mode unmaps a freed large block at once: no record is left
 esac
 if [ $# -ge 3 ]; then
     re=$3

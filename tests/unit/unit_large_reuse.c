@@ -2,10 +2,13 @@
  * mapping of any size serves a later request of any size, without a new
  * mapping; the pages past a smaller request are dropped; a smaller cached
  * mapping is grown with mremap; the cache holds no more than the recent
- * peak of use; a doubling buffer stops mapping after its first round.
+ * peak of use; a doubling buffer stops mapping after its first round; a
+ * thread's last freed mapping waits in its slot, is counted right, and
+ * reaches the cache when the thread exits or trims.
  * Behaviour only (counters and the resident set), never timing. */
 #include "pm_test.h"
 #include "pools/pools.h"
+#include <pthread.h>
 #include <sys/resource.h>
 
 #define MiB ((size_t)1 << 20)
@@ -22,6 +25,14 @@ static void touch(char *p, size_t n, int v)
     for (size_t i = 0; i < n; i += 4096)
         p[i] = (char)v;
     p[n - 1] = (char)v;
+}
+
+/* A thread with a heap frees a 200 KiB block and exits. */
+static void *slot_thread(void *arg)
+{
+    pm_free(pm_malloc(16));
+    pm_free(arg);
+    return NULL;
 }
 
 int main(void)
@@ -148,5 +159,48 @@ int main(void)
     pm_malloc_trim(0);
     CHECK("trim empties the cache", snap().large_cached_count == 0);
     CHECK("live bytes back to zero", snap().large_live_bytes == 0);
+
+    /* 7. The thread's slot (this thread has a heap since 5): a loop over
+     *    one 64 KiB buffer is served by the slot, not the cache, and every
+     *    call is still counted; trim sends the slot's mapping to the cache
+     *    and then to the OS. */
+    s0 = snap();
+    for (int i = 0; i < 1000; i++) {
+        char *p = pm_malloc(64 << 10);
+        p[0] = (char)i;
+        pm_free(p);
+    }
+    s1 = snap();
+    CHECK("slot: one mapping made", s1.large_misses == s0.large_misses + 1);
+    CHECK("slot: 999 hits", s1.large_hits == s0.large_hits + 999);
+    CHECK("slot: every call counted", s1.large_allocs == s0.large_allocs + 1000 &&
+                                          s1.large_frees == s0.large_frees + 1000);
+    CHECK("slot: the mapping waits outside the cache, not live",
+          s1.large_cached_count == 0 && s1.large_live_bytes == 0);
+    pm_malloc_trim(0);
+    s2 = snap();
+    CHECK("slot: trim gives its mapping back", s2.large_released == s1.large_released + 1 &&
+                                                   s2.large_cached_count == 0);
+    /* A larger request than the slot's mapping can serve takes the cache's
+     * path; the slot keeps the newest freed mapping and the older one goes
+     * to the cache. */
+    char *x = pm_malloc(64 << 10), *y = pm_malloc(128 << 10);
+    pm_free(x);
+    pm_free(y);
+    s1 = snap();
+    CHECK("slot: the older of two freed mappings is cached", s1.large_cached_count == 1 &&
+                                                                 s1.large_cached_bytes == (64 << 10));
+    /* A thread's slot reaches the cache when the thread exits. */
+    pm_malloc_trim(0);
+    s0 = snap();
+    pthread_t t;
+    char *big = pm_malloc(200 << 10);
+    CHECK("thread", pthread_create(&t, NULL, slot_thread, big) == 0 && pthread_join(t, NULL) == 0);
+    s1 = snap();
+    CHECK("slot: an exiting thread's mapping is cached", s1.large_cached_count == 1 &&
+                                                           s1.large_live_bytes == 0);
+    CHECK("slot: and its calls counted", s1.large_frees == s0.large_frees + 1);
+    pm_malloc_trim(0);
+    CHECK("slot: nothing left", snap().large_cached_count == 0);
     return pm_test_finish();
 }
