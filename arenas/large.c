@@ -232,6 +232,18 @@ static void unmap_list(pm_large_t *list)
     }
 }
 
+/* The clock-driven pass, at most every TICK_MS: the cache shrinks (what
+ * decayed, what is over the budget, onto *evicted); true when it ran, and
+ * then cache_after_locked also lets the arena reserve decay. */
+static bool cache_tick_locked(uint64_t now, pm_large_t **evicted)
+{
+    if (now - cache_tick_ms < TICK_MS)
+        return false;
+    cache_shrink_locked(evicted, now);
+    cache_tick_ms = now;
+    return true;
+}
+
 /* After the cache lock is released: what the clock asked for. */
 static void cache_after_locked(pm_large_t *evicted, bool tick)
 {
@@ -466,11 +478,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
         keep_slack = use_now_locked() <= peak;
     }
-    bool tick = now - cache_tick_ms >= TICK_MS;
-    if (tick) {
-        cache_shrink_locked(&evicted, now);
-        cache_tick_ms = now;
-    }
+    bool tick = cache_tick_locked(now, &evicted);
     pthread_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 
@@ -532,11 +540,7 @@ static void slot_clock(void)
     pm_large_t *evicted = NULL;
     pthread_mutex_lock(&cache_lock);
     window_roll_locked(now);
-    bool tick = now - cache_tick_ms >= TICK_MS;
-    if (tick) {
-        cache_shrink_locked(&evicted, now);
-        cache_tick_ms = now;
-    }
+    bool tick = cache_tick_locked(now, &evicted);
     pthread_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 }
