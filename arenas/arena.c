@@ -117,11 +117,10 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
  * thread gives back while it frees in bulk (between _pm_arena_bulk_begin
  * and _pm_arena_bulk_end: a collection's teardown), which wait here, off the
  * reserve and already unknown to the allocator, until the batch is full or
- * the bulk ends.  Arenas
- * emptied one after the other are mostly neighbours (they were mapped one
- * after the other), and one munmap of a run costs the kernel half as much
- * as one per arena, which splits the area each time.  Per thread, so no
- * lock; the batch is flushed before the bulk ends. */
+ * the bulk ends.  Arenas emptied one after the other are mostly neighbours
+ * (they were mapped one after the other), and one munmap of a run costs the
+ * kernel half as much as one per arena, which splits the area each time.
+ * Per thread, so no lock. */
 #define UNMAP_BATCH 16
 typedef struct unmap_batch_s {
     unsigned depth;         /* nested bulk sections */

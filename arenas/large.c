@@ -341,9 +341,10 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room)
 
 /* A cached mapping handed out for a request of need bytes (page-rounded):
  * grown first when it is smaller (case 2); its resident slack past the
- * request dropped when there is much of it (case 1).  false: it could not
- * be grown, and has been given back to the OS. */
-static bool cached_fit(pm_large_t *r, size_t need, bool keep_slack)   /* keep_slack: case 1 */
+ * request dropped when there is much of it, unless keep_slack (the use is
+ * within its recent peak: case 1).  false: it could not be grown, and has
+ * been given back to the OS. */
+static bool cached_fit(pm_large_t *r, size_t need, bool keep_slack)
 {
     if (rec_usable(r) < need) {
         if (!mapping_grow(r, need, 0)) {
