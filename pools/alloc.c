@@ -13,21 +13,6 @@
 
 /* ---- first allocation of a thread, and threads that are exiting ---- */
 
-/* The thread's first allocation: gives it a heap (NULL: out of memory). */
-static pm_heap_t *thread_heap_init(void)
-{
-    _pm_process_init();
-    pm_heap_t *heap = _pm_heap_acquire();
-    if (!heap) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    _pm_tls_heap = heap;
-    _pm_heap_route();
-    _pm_thread_init_late();   /* may allocate: the heap is already in place */
-    return heap;
-}
-
 /* Allocation by a thread without a heap of its own: its first allocation
  * (gives it one), or one made after its heap was handed over at exit
  * (PM_HEAP_DEAD: the backup heap serves it, under its lock). */
@@ -35,7 +20,7 @@ static void *alloc_without_heap(void *(*alloc)(pm_heap_t *, unsigned), unsigned 
 {
     pm_heap_t *heap = _pm_tls_heap;
     if (heap == PM_HEAP_NONE) {
-        if (!(heap = thread_heap_init()))
+        if (!(heap = _pm_heap_thread_init()))
             return NULL;
         return alloc(heap, c);
     }

@@ -3,9 +3,24 @@
  *
  * Ownership.  A heap is used by one thread at a time, its owner, which
  * allocates and frees its blocks without locks or atomic read-modify-write.
- * A block freed by another thread is pushed onto the owner's xthread_free
- * stack (one CAS); the owner takes the whole stack back with one exchange
- * when its fast path runs dry (_pm_pool_alloc_generic).
+ * Blocks freed by other threads come back through two stacks, each pushed
+ * with one CAS and taken whole by the owner with one exchange when its fast
+ * path runs dry (_pm_pool_alloc_generic):
+ *   - xthread_batches: a thread that has a heap of its own collects the
+ *     blocks it frees for one other heap in a batch record, up to
+ *     PM_REMOTE_BATCH of them, and pushes the record.  One CAS per batch
+ *     instead of one per block, and the owner's drain reads an array: the
+ *     stores that put the blocks on their pools' lists are independent, so
+ *     their misses on lines last written by the freeing thread overlap,
+ *     where following a chain of blocks costs one dependent miss each.  A
+ *     batch is pushed when it is full, when the thread frees a block of
+ *     another heap, after PM_REMOTE_TICK allocation slow paths of the
+ *     thread, at malloc_trim and at thread exit: a block waits at most that
+ *     long, and a thread holds at most PM_REMOTE_BATCH of them.
+ *   - xthread_free: single blocks, linked through their first words (safe
+ *     linking, pools.h): frees by threads without a heap, slow mode (where
+ *     valgrind and the statistics want each free done at once), and a batch
+ *     of one block.
  *
  * Hand-over.  When the owner exits (pthread key destructor, lifecycle.c) the
  * heap becomes ABANDONED: its lock now guards it.  It frees what it can,
@@ -67,8 +82,10 @@ static void heap_init(pm_heap_t *h, int state)
     for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++)
         h->spans[m] = &_pm_empty_span;
     atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&h->xthread_batches, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->state, state, memory_order_relaxed);
     PM_VG_ATOMIC_WORDS(&h->xthread_free, sizeof h->xthread_free);   /* heaps are never unmapped */
+    PM_VG_ATOMIC_WORDS(&h->xthread_batches, sizeof h->xthread_batches);
     PM_VG_ATOMIC_WORDS(&h->state, sizeof h->state);
     pthread_mutex_init(&h->lock, NULL);
     memset(&h->arenas, 0, sizeof h->arenas);
@@ -132,6 +149,20 @@ pm_heap_t *_pm_heap_acquire(void)
     return h;
 }
 
+pm_heap_t *_pm_heap_thread_init(void)
+{
+    _pm_process_init();
+    pm_heap_t *heap = _pm_heap_acquire();
+    if (!heap) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    _pm_tls_heap = heap;
+    _pm_heap_route();
+    _pm_thread_init_late();   /* may allocate: the heap is already in place */
+    return heap;
+}
+
 /* The heap owning the pool or span of a page map entry; NULL if the page
  * is neither. */
 static pm_heap_t *entry_owner(uintptr_t entry)
@@ -167,20 +198,95 @@ static void heap_drain(pm_heap_t *heap, pm_block_t *b)
     }
 }
 
+/* ---- batches of remote frees (see the top of the file) ---- */
+#define PM_REMOTE_TICK 64     /* allocation slow paths a batch may wait */
+#define PM_BATCH_SPARES 4     /* drained records a thread keeps for its own batches */
+
+static pm_meta_kind_t batch_records = PM_META_KIND(sizeof(pm_remote_batch_t));
+/* The batch being filled (NULL: none), the heap its blocks belong to, the
+ * slow paths it has waited, and records kept for reuse.  Only threads that
+ * have a heap of their own fill batches; _pm_heap_batch_release empties all
+ * of this at thread exit, before the heap is handed over. */
+__thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
+static __thread pm_heap_t *batch_owner __attribute__((tls_model("initial-exec")));
+static __thread unsigned batch_ticks __attribute__((tls_model("initial-exec")));
+static __thread pm_remote_batch_t *batch_spares __attribute__((tls_model("initial-exec")));
+static __thread unsigned batch_nspares __attribute__((tls_model("initial-exec")));
+
+static pm_remote_batch_t *batch_take(void)
+{
+    pm_remote_batch_t *r = batch_spares;
+    if (r) {
+        batch_spares = r->next;
+        batch_nspares--;
+        r->next = NULL;
+        r->n = 0;
+        return r;
+    }
+    return _pm_meta_alloc(&batch_records);   /* zeroed; NULL when out of memory */
+}
+
+/* A record whose blocks were freed: kept by a thread that fills batches
+ * (it has a heap), else back to the records. */
+static void batch_keep(pm_remote_batch_t *r)
+{
+    if (batch_nspares < PM_BATCH_SPARES && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD) {
+        r->next = batch_spares;
+        batch_spares = r;
+        batch_nspares++;
+        return;
+    }
+    _pm_meta_free(&batch_records, r);
+}
+
+/* Frees the blocks of batch r (all of heap, checked to be out when they
+ * were freed), then keeps r.  The caller owns heap (or holds its lock while
+ * it is abandoned).  The addresses come from the record, allocator memory a
+ * program cannot reach; each is still checked to be a block of this heap. */
+static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
+{
+    while (r) {
+        pm_remote_batch_t *next = r->next;
+        uint32_t n = r->n;
+        if (pm_unlikely(n > PM_REMOTE_BATCH))
+            _pm_fatal_link("corrupted remote free batch of heap", heap, r);
+        for (uint32_t i = 0; i < n; i++) {
+            void *b = r->blocks[i];
+            if (i + 4 < n)
+                __builtin_prefetch(r->blocks[i + 4], 1);   /* the link store ahead */
+            uintptr_t entry = pm_pagemap_get(b);
+            if (pm_unlikely(entry_owner(entry) != heap))
+                _pm_fatal_link("corrupted remote free batch of heap", heap, b);
+            if (entry & PM_PAGE_POOL)
+                _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+            else
+                _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+        }
+        batch_keep(r);
+        r = next;
+    }
+}
+
 void _pm_heap_collect(pm_heap_t *heap)
 {
+    pm_remote_batch_t *r = atomic_exchange_explicit(&heap->xthread_batches, NULL,
+                                                    memory_order_acquire);
     pm_block_t *b = atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_acquire);
     PM_VG_HAPPENS_AFTER(&heap->xthread_free);
     heap_drain(heap, b);
+    heap_drain_batches(heap, r);
 }
 
 void _pm_heap_abandon(pm_heap_t *heap)
 {
     pthread_mutex_lock(&heap->lock);
     atomic_store_explicit(&heap->state, PM_HEAP_ABANDONED, memory_order_seq_cst);
+    pm_remote_batch_t *batches = atomic_exchange_explicit(&heap->xthread_batches, NULL,
+                                                          memory_order_seq_cst);
     pm_block_t *pending = atomic_exchange_explicit(&heap->xthread_free, NULL, memory_order_seq_cst);
     PM_VG_HAPPENS_AFTER(&heap->xthread_free);
     heap_drain(heap, pending);
+    heap_drain_batches(heap, batches);
     _pm_pool_release_empty(heap);
     _pm_span_release_empty(heap);
     pthread_mutex_unlock(&heap->lock);
@@ -192,24 +298,47 @@ void _pm_heap_abandon(pm_heap_t *heap)
     pthread_mutex_unlock(&heaps_lock);
 }
 
-/* Block b of a pool (span == NULL) or span, owned by `owner`, is freed by a
- * thread that does not own that heap; the block was checked to be out. */
-static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span, pm_block_t *b,
-                             const char *call)
+/* Block b of abandoned heap owner (whose lock the caller holds), out. */
+static void free_into_abandoned(pm_heap_t *owner, pm_block_t *b, const char *call)
+{
+    uintptr_t entry = pm_pagemap_get(b);
+    if (entry & PM_PAGE_POOL)
+        _pm_pool_free_abandoned(owner, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, call);
+    else
+        _pm_span_free_abandoned(owner, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, call);
+}
+
+/* Hands back to `owner`, a heap the calling thread does not own, either
+ * block b (batch NULL) or the blocks of a batch; they were checked to be
+ * out.  Whatever owner's state, every block ends up freed (or, ZOMBIE in a
+ * fork child, left alone). */
+static void heap_hand_back(pm_heap_t *owner, pm_block_t *b, pm_remote_batch_t *batch,
+                           const char *call)
 {
     for (;;) {
         int state = atomic_load_explicit(&owner->state, memory_order_seq_cst);
         if (state == PM_HEAP_LIVE) {
-            pm_block_t *head = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
-            do {
-                pm_link_store(b, head, pm_vg_on());
-                PM_VG_HAPPENS_BEFORE(&owner->xthread_free);   /* our writes to b, then the owner's */
-            } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &head, b,
-                                                            memory_order_seq_cst,
-                                                            memory_order_relaxed));
+            if (batch) {
+                pm_remote_batch_t *head = atomic_load_explicit(&owner->xthread_batches,
+                                                               memory_order_relaxed);
+                do {
+                    batch->next = head;
+                    PM_VG_HAPPENS_BEFORE(&owner->xthread_free);
+                } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_batches, &head,
+                                                                batch, memory_order_seq_cst,
+                                                                memory_order_relaxed));
+            } else {
+                pm_block_t *head = atomic_load_explicit(&owner->xthread_free, memory_order_relaxed);
+                do {
+                    pm_link_store(b, head, pm_vg_on());
+                    PM_VG_HAPPENS_BEFORE(&owner->xthread_free);   /* our writes to b, then the owner's */
+                } while (!atomic_compare_exchange_weak_explicit(&owner->xthread_free, &head, b,
+                                                                memory_order_seq_cst,
+                                                                memory_order_relaxed));
+            }
             if (atomic_load_explicit(&owner->state, memory_order_seq_cst) != PM_HEAP_ABANDONED)
                 return;
-            /* The owner exited meanwhile and may have missed our block. */
+            /* The owner exited meanwhile and may have missed our blocks. */
             pthread_mutex_lock(&owner->lock);
             if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED)
                 _pm_heap_collect(owner);
@@ -219,18 +348,100 @@ static void heap_free_remote(pm_heap_t *owner, pm_pool_t *pool, pm_span_t *span,
         if (state == PM_HEAP_ABANDONED) {
             pthread_mutex_lock(&owner->lock);
             if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
-                if (span)
-                    _pm_span_free_abandoned(owner, span, b, call);
+                if (batch)
+                    for (uint32_t i = 0; i < batch->n; i++)
+                        free_into_abandoned(owner, batch->blocks[i], call);
                 else
-                    _pm_pool_free_abandoned(owner, pool, b, call);
+                    free_into_abandoned(owner, b, call);
                 pthread_mutex_unlock(&owner->lock);
+                if (batch)
+                    batch_keep(batch);
                 return;
             }
             pthread_mutex_unlock(&owner->lock);
             continue;   /* adopted meanwhile: push to the new owner */
         }
-        return;         /* ZOMBIE (fork child): leave the block alone */
+        if (batch)      /* ZOMBIE (fork child): leave the blocks alone */
+            batch_keep(batch);
+        return;
     }
+}
+
+/* Pushes the calling thread's batch, if it holds any block: a batch of one
+ * goes as a single block, and its record stays for the next batch. */
+void _pm_heap_batch_flush(void)
+{
+    pm_remote_batch_t *r = _pm_batch_cur;
+    batch_ticks = 0;
+    if (!r || r->n == 0)
+        return;
+    if (r->n == 1) {
+        r->n = 0;
+        heap_hand_back(batch_owner, r->blocks[0], NULL, "free");
+        return;
+    }
+    _pm_batch_cur = NULL;
+    heap_hand_back(batch_owner, NULL, r, "free");
+}
+
+void _pm_heap_batch_tick(void)
+{
+    if (_pm_batch_cur->n && ++batch_ticks >= PM_REMOTE_TICK)
+        _pm_heap_batch_flush();
+}
+
+/* Thread exit, once _pm_tls_heap is PM_HEAP_DEAD: the batch goes to its
+ * owner, the records back. */
+void _pm_heap_batch_release(void)
+{
+    _pm_heap_batch_flush();
+    if (_pm_batch_cur) {
+        _pm_meta_free(&batch_records, _pm_batch_cur);
+        _pm_batch_cur = NULL;
+    }
+    while (batch_spares) {
+        pm_remote_batch_t *r = batch_spares;
+        batch_spares = r->next;
+        _pm_meta_free(&batch_records, r);
+    }
+    batch_nspares = 0;
+}
+
+/* Adds b, a block of live heap owner, to the calling thread's batch; false
+ * when no record could be had (b is then handed back alone). */
+static bool batch_add(pm_heap_t *owner, pm_block_t *b)
+{
+    pm_remote_batch_t *r = _pm_batch_cur;
+    if (r && r->n && batch_owner != owner) {
+        _pm_heap_batch_flush();
+        r = _pm_batch_cur;
+    }
+    if (!r) {
+        if (!(r = batch_take()))
+            return false;
+        _pm_batch_cur = r;
+    }
+    batch_owner = owner;
+    r->blocks[r->n++] = b;
+    if (r->n == PM_REMOTE_BATCH)
+        _pm_heap_batch_flush();
+    return true;
+}
+
+/* Block b, owned by `owner`, is freed by a thread that does not own that
+ * heap; the block was checked to be out.  In fast mode the thread batches
+ * it (see the top of the file).  A thread that frees before it ever
+ * allocated (a consumer of what others made) gets its heap now: the heap
+ * is what hands its batch back when it exits. */
+static void heap_free_remote(pm_heap_t *owner, pm_block_t *b, const char *call)
+{
+    if (pm_likely(!_pm_slow) &&
+        atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_LIVE &&
+        ((uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD ||
+         (_pm_tls_heap == PM_HEAP_NONE && _pm_heap_thread_init())) &&
+        batch_add(owner, b))
+        return;
+    heap_hand_back(owner, b, NULL, call);
 }
 
 /* The owner of small block b, which must be out. */
@@ -255,7 +466,7 @@ void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call)
         _pm_pool_free_local(owner, pool, b, call);
         return;
     }
-    heap_free_remote(owner, pool, NULL, b, call);
+    heap_free_remote(owner, b, call);
 }
 
 void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call)
@@ -264,7 +475,7 @@ void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call)
     _pm_span_check((uintptr_t)span | PM_PAGE_SPAN, b, call);
     if (!owner)
         _pm_fatal_ptr(call, "invalid pointer", b);
-    heap_free_remote(owner, NULL, span, b, call);
+    heap_free_remote(owner, b, call);
 }
 
 size_t _pm_heaps_trim(void)
@@ -272,6 +483,7 @@ size_t _pm_heaps_trim(void)
     size_t n = 0;
     pm_heap_t *self = _pm_tls_heap;
     if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {
+        _pm_heap_batch_flush();
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
         n += _pm_span_release_empty(self);

@@ -326,8 +326,9 @@ void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c)
 {
     if (pm_unlikely(_pm_slow))
         _pm_tls_fast = PM_ROUTE_GENERIC;  /* slow mode was switched on by another thread */
-    if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
+    if (pm_heap_has_remote(heap))
         _pm_heap_collect(heap);       /* blocks freed by other threads come home */
+    pm_heap_batch_tick();             /* and ours go to theirs now and then */
     for (;;) {
         pm_pool_t *pool = heap->pools[c];
         if (pool == &_pm_empty_pool && heap->spare_pools[c] != NULL) {

@@ -168,6 +168,20 @@ static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page
  * until a new thread adopts it whole.  Heaps are never unmapped. */
 enum { PM_HEAP_LIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_ZOMBIE = 3 };
 
+/* A batch of blocks that one thread freed for another heap (heap.c): an
+ * allocator record, never in a program's pages.  Pushed whole onto the
+ * owner's xthread_batches stack, so the owner reads the blocks' addresses
+ * from an array instead of following one link per block. */
+#define PM_REMOTE_BATCH 30
+typedef struct pm_remote_batch_s pm_remote_batch_t;
+struct pm_remote_batch_s {
+    pm_remote_batch_t *next;           /* the owner's stack, or a thread's spares */
+    uint32_t n;                        /* blocks[0..n) are out, of one heap */
+    uint32_t reserved;
+    void *blocks[PM_REMOTE_BATCH];
+};
+_Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record");
+
 struct pm_heap_s {
     pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
                                           empty sentinel pool; fast path field first */
@@ -176,6 +190,7 @@ struct pm_heap_s {
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: an EMPTY pool kept off the list */
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
     _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
+    _Atomic(pm_remote_batch_t *) xthread_batches; /* the same, in batches (heap.c) */
     _Atomic int state;                 /* PM_HEAP_* */
     pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
     pm_arena_set_t arenas;             /* its arenas (arenas/arenas.h) */
@@ -282,8 +297,28 @@ PM_INTERNAL extern __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("in
 PM_INTERNAL extern __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec")));
 PM_INTERNAL void _pm_heap_route(void);                   /* recompute _pm_tls_fast */
 PM_INTERNAL pm_heap_t *_pm_heap_acquire(void);          /* adopt an abandoned heap or make one */
+/* The calling thread's first heap (it has none): NULL with ENOMEM. */
+PM_INTERNAL pm_heap_t *_pm_heap_thread_init(void);
 PM_INTERNAL void _pm_heap_abandon(pm_heap_t *heap);     /* the owner thread is exiting */
 PM_INTERNAL void _pm_heap_collect(pm_heap_t *heap);     /* owner: take back remote frees */
+/* Whether other threads have handed blocks back to heap (a hint: relaxed). */
+static inline bool pm_heap_has_remote(pm_heap_t *heap)
+{
+    return atomic_load_explicit(&heap->xthread_free, memory_order_relaxed) ||
+           atomic_load_explicit(&heap->xthread_batches, memory_order_relaxed);
+}
+/* The calling thread's batch of remote frees (heap.c): pushed when it has
+ * waited PM_REMOTE_TICK of the thread's allocation slow paths; pushed and
+ * its records released at thread exit (_pm_heap_batch_release). */
+PM_INTERNAL extern __thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
+PM_INTERNAL void _pm_heap_batch_tick(void);
+PM_INTERNAL void _pm_heap_batch_flush(void);
+PM_INTERNAL void _pm_heap_batch_release(void);
+static inline void pm_heap_batch_tick(void)
+{
+    if (pm_unlikely(_pm_batch_cur != NULL))
+        _pm_heap_batch_tick();
+}
 PM_INTERNAL void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */

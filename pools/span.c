@@ -203,8 +203,9 @@ void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
     if (pm_likely(b != NULL)) {
         span_pop(s, b, vg);
     } else {
-        if (atomic_load_explicit(&heap->xthread_free, memory_order_relaxed))
+        if (pm_heap_has_remote(heap))
             _pm_heap_collect(heap);
+        pm_heap_batch_tick();
         for (;;) {
             s = heap->spans[m];
             if (s == &_pm_empty_span) {

@@ -1,6 +1,8 @@
 /* Thread heaps: a thread's heap is handed over at exit and adopted by the
  * next thread, so sequential threads reuse one heap; blocks freed after
- * their thread exited are reused. */
+ * their thread exited are reused.  Blocks another thread frees come home in
+ * batches (heap.c): at that thread's exit, and while it lives, after a
+ * bounded number of its allocation slow paths. */
 #include "pm_test.h"
 #include "pools/pools.h"
 #include <pthread.h>
@@ -38,8 +40,92 @@ static void *remote_free(void *arg)
     return NULL;
 }
 
+/* Batches.  main allocates NB blocks of a class nothing else uses (200
+ * bytes: 20 per pool, NB / 20 pools); a consumer frees them in an order
+ * that visits every pool in turn, so the last blocks it frees (what may
+ * still wait in its batch) lie in as many pools as the batch holds. */
+#define NB 1000
+#define NPOOLS (NB / 20)
+static void *mine[NB];
+static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t step_cond = PTHREAD_COND_INITIALIZER;
+static int step;
+
+static void set_step(int s)
+{
+    pthread_mutex_lock(&step_lock);
+    step = s;
+    pthread_cond_broadcast(&step_cond);
+    pthread_mutex_unlock(&step_lock);
+}
+
+static void wait_step(int s)
+{
+    pthread_mutex_lock(&step_lock);
+    while (step != s)
+        pthread_cond_wait(&step_cond, &step_lock);
+    pthread_mutex_unlock(&step_lock);
+}
+
+static void free_across_pools(void)
+{
+    for (int i = 0; i < NB; i++)
+        pm_free(mine[(i % NPOOLS) * 20 + i / NPOOLS]);
+}
+
+static void *consumer_exits(void *arg)
+{
+    (void)arg;
+    free_across_pools();          /* never allocated: it gets a heap to batch with */
+    return NULL;
+}
+
+static void *consumer_lives(void *arg)
+{
+    (void)arg;
+    free_across_pools();
+    /* Allocation slow paths of its own (504-byte blocks: 8 per pool), then
+     * its blocks back: at most the list head and one spare pool stay. */
+    static void *own[800];
+    for (int i = 0; i < 800; i++)
+        own[i] = pm_malloc(504);
+    for (int i = 0; i < 800; i++)
+        pm_free(own[i]);
+    set_step(1);                  /* alive while main looks */
+    wait_step(2);
+    return NULL;
+}
+
+static void batches(void)
+{
+    for (int round = 0; round < 2; round++) {
+        pm_malloc_trim(0);
+        pm_stats_t before = snap();
+        for (int i = 0; i < NB; i++)
+            mine[i] = pm_malloc(200);
+        set_step(0);
+        pthread_t t;
+        pthread_create(&t, NULL, round == 0 ? consumer_exits : consumer_lives, NULL);
+        if (round == 0)
+            pthread_join(t, NULL);
+        else
+            wait_step(1);
+        pm_malloc_trim(0);        /* takes back what came home, releases empty pools */
+        pm_stats_t after = snap();
+        if (round == 0) {
+            CHECK("an exiting thread's batch comes home", after.pools_live <= before.pools_live);
+        } else {
+            CHECK("a living thread's batch comes home after its slow paths",
+                  after.pools_live <= before.pools_live + 2);
+            set_step(2);
+            pthread_join(t, NULL);
+        }
+    }
+}
+
 int main(void)
 {
+    batches();
     pm_free(pm_malloc(1));
     pm_stats_t s0 = snap();
     for (int round = 0; round < 500; round++) {
