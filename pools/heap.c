@@ -83,9 +83,11 @@ static void heap_init(pm_heap_t *h, int state)
         h->spans[m] = &_pm_empty_span;
     atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->xthread_batches, NULL, memory_order_relaxed);
+    atomic_store_explicit(&h->xthread_records, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->state, state, memory_order_relaxed);
     PM_VG_ATOMIC_WORDS(&h->xthread_free, sizeof h->xthread_free);   /* heaps are never unmapped */
     PM_VG_ATOMIC_WORDS(&h->xthread_batches, sizeof h->xthread_batches);
+    PM_VG_ATOMIC_WORDS(&h->xthread_records, sizeof h->xthread_records);
     PM_VG_ATOMIC_WORDS(&h->state, sizeof h->state);
     pthread_mutex_init(&h->lock, NULL);
     memset(&h->arenas, 0, sizeof h->arenas);
@@ -198,45 +200,60 @@ static void heap_drain(pm_heap_t *heap, pm_block_t *b)
     }
 }
 
-/* ---- batches of remote frees (see the top of the file) ---- */
+/* ---- batches of remote frees (see the top of the file) ----
+ * Records belong to the heap of the thread that made them (`from`), for
+ * good: a drained record goes back to that heap's xthread_records stack
+ * (one CAS, never a lock: a producer and a consumer pass records back and
+ * forth without meeting on the records' lock), and the heap's thread takes
+ * that stack whole when it runs out.  So a heap keeps at most the records
+ * it had in flight at once, and they pass with the heap to its next owner. */
 #define PM_REMOTE_TICK 64     /* allocation slow paths a batch may wait */
-#define PM_BATCH_SPARES 4     /* drained records a thread keeps for its own batches */
 
 static pm_meta_kind_t batch_records = PM_META_KIND(sizeof(pm_remote_batch_t));
 /* The batch being filled (NULL: none), the heap its blocks belong to, the
- * slow paths it has waited, and records kept for reuse.  Only threads that
- * have a heap of their own fill batches; _pm_heap_batch_release empties all
- * of this at thread exit, before the heap is handed over. */
+ * slow paths it has waited, and the thread's records ready for use.  Only
+ * threads that have a heap of their own fill batches; _pm_heap_batch_release
+ * empties all of this at thread exit, before the heap is handed over. */
 __thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
 static __thread pm_heap_t *batch_owner __attribute__((tls_model("initial-exec")));
 static __thread unsigned batch_ticks __attribute__((tls_model("initial-exec")));
 static __thread pm_remote_batch_t *batch_spares __attribute__((tls_model("initial-exec")));
-static __thread unsigned batch_nspares __attribute__((tls_model("initial-exec")));
 
-static pm_remote_batch_t *batch_take(void)
+static void records_push(pm_heap_t *heap, pm_remote_batch_t *r)
+{
+    pm_remote_batch_t *head = atomic_load_explicit(&heap->xthread_records, memory_order_relaxed);
+    do {
+        r->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->xthread_records, &head, r,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+/* An empty record for the calling thread, whose heap is `self`. */
+static pm_remote_batch_t *batch_take(pm_heap_t *self)
 {
     pm_remote_batch_t *r = batch_spares;
+    if (!r && atomic_load_explicit(&self->xthread_records, memory_order_relaxed))
+        r = atomic_exchange_explicit(&self->xthread_records, NULL, memory_order_acquire);
     if (r) {
         batch_spares = r->next;
-        batch_nspares--;
         r->next = NULL;
         r->n = 0;
         return r;
     }
-    return _pm_meta_alloc(&batch_records);   /* zeroed; NULL when out of memory */
+    if ((r = _pm_meta_alloc(&batch_records)))   /* zeroed; NULL when out of memory */
+        r->from = self;
+    return r;
 }
 
-/* A record whose blocks were freed: kept by a thread that fills batches
- * (it has a heap), else back to the records. */
+/* A record whose blocks were freed goes back to its heap. */
 static void batch_keep(pm_remote_batch_t *r)
 {
-    if (batch_nspares < PM_BATCH_SPARES && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD) {
+    if (r->from == _pm_tls_heap) {
         r->next = batch_spares;
         batch_spares = r;
-        batch_nspares++;
         return;
     }
-    _pm_meta_free(&batch_records, r);
+    records_push(r->from, r);
 }
 
 /* Frees the blocks of batch r (all of heap, checked to be out when they
@@ -391,20 +408,19 @@ void _pm_heap_batch_tick(void)
 }
 
 /* Thread exit, once _pm_tls_heap is PM_HEAP_DEAD: the batch goes to its
- * owner, the records back. */
-void _pm_heap_batch_release(void)
+ * owner, the thread's records stay with its heap. */
+void _pm_heap_batch_release(pm_heap_t *heap)
 {
     _pm_heap_batch_flush();
     if (_pm_batch_cur) {
-        _pm_meta_free(&batch_records, _pm_batch_cur);
+        records_push(heap, _pm_batch_cur);
         _pm_batch_cur = NULL;
     }
     while (batch_spares) {
         pm_remote_batch_t *r = batch_spares;
         batch_spares = r->next;
-        _pm_meta_free(&batch_records, r);
+        records_push(heap, r);
     }
-    batch_nspares = 0;
 }
 
 /* Adds b, a block of live heap owner, to the calling thread's batch; false
@@ -417,7 +433,7 @@ static bool batch_add(pm_heap_t *owner, pm_block_t *b)
         r = _pm_batch_cur;
     }
     if (!r) {
-        if (!(r = batch_take()))
+        if (!(r = batch_take(_pm_tls_heap)))
             return false;
         _pm_batch_cur = r;
     }

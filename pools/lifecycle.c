@@ -50,7 +50,7 @@ static void thread_exit(void *value)
     if ((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && heap == _pm_tls_heap) {
         _pm_tls_heap = PM_HEAP_DEAD;    /* from here on no large free uses the slot */
         _pm_large_slot_flush();
-        _pm_heap_batch_release();       /* our batch of other heaps' blocks goes home */
+        _pm_heap_batch_release(heap);   /* our batch of other heaps' blocks goes home */
         _pm_heap_route();
         _pm_heap_abandon(heap);
     }

@@ -172,10 +172,11 @@ enum { PM_HEAP_LIVE = 1, PM_HEAP_ABANDONED = 2, PM_HEAP_ZOMBIE = 3 };
  * allocator record, never in a program's pages.  Pushed whole onto the
  * owner's xthread_batches stack, so the owner reads the blocks' addresses
  * from an array instead of following one link per block. */
-#define PM_REMOTE_BATCH 30
+#define PM_REMOTE_BATCH 29
 typedef struct pm_remote_batch_s pm_remote_batch_t;
 struct pm_remote_batch_s {
-    pm_remote_batch_t *next;           /* the owner's stack, or a thread's spares */
+    pm_remote_batch_t *next;           /* the owner's stack, or its heap's free records */
+    pm_heap_t *from;                   /* the heap whose thread made it: it goes back there */
     uint32_t n;                        /* blocks[0..n) are out, of one heap */
     uint32_t reserved;
     void *blocks[PM_REMOTE_BATCH];
@@ -191,6 +192,7 @@ struct pm_heap_s {
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
     _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
     _Atomic(pm_remote_batch_t *) xthread_batches; /* the same, in batches (heap.c) */
+    _Atomic(pm_remote_batch_t *) xthread_records; /* its drained batch records, back */
     _Atomic int state;                 /* PM_HEAP_* */
     pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
     pm_arena_set_t arenas;             /* its arenas (arenas/arenas.h) */
@@ -313,7 +315,7 @@ static inline bool pm_heap_has_remote(pm_heap_t *heap)
 PM_INTERNAL extern __thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
 PM_INTERNAL void _pm_heap_batch_tick(void);
 PM_INTERNAL void _pm_heap_batch_flush(void);
-PM_INTERNAL void _pm_heap_batch_release(void);
+PM_INTERNAL void _pm_heap_batch_release(pm_heap_t *heap);
 static inline void pm_heap_batch_tick(void)
 {
     if (pm_unlikely(_pm_batch_cur != NULL))
