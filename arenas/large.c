@@ -55,6 +55,8 @@
 #define TICK_MS 100                     /* clock-driven work at most this often */
 #define SLACK_KEEP ((size_t)2 << 20)    /* resident slack a reused mapping may keep */
 #define GROW_MIN ((size_t)64 << 10)     /* a smaller cached mapping worth growing holds this much */
+#define HUGE_MIN ((size_t)4 << 20)      /* mappings this big use transparent huge pages */
+#define HUGE_ALIGN ((size_t)2 << 20)    /* the huge page */
 /* Strict mode: a guard page after every large block, which ends at it. */
 #define GUARD (PM_STRICT ? PM_PAGE_SIZE : 0)
 
@@ -299,6 +301,24 @@ static inline void slot_counted(large_slot_t *t)
     }
 }
 
+/* Transparent huge pages (POOLMALLOC_LARGE_THP): a mapping of HUGE_MIN
+ * bytes or more starts on a huge page boundary and asks for huge pages
+ * (mimalloc 3 does the same for its segments).  A program writes such a
+ * block in 2 MiB faults instead of 4 KiB ones, with a TLB entry per 2 MiB:
+ * mimalloc-bench's malloc-large (20 live buffers of 5..25 MiB, each
+ * written whole) went from 10.8 s to 2.4 s, 134 000 faults to 29 000, its
+ * peak RSS unchanged (538 MiB; glibc 534).  Only what is touched becomes
+ * resident, but in steps of 2 MiB: a program that touches a few bytes of
+ * each of many 4 MiB blocks pays up to 2 MiB for each; it can set
+ * POOLMALLOC_LARGE_THP=0.  A mapping that grows by moving goes to a new
+ * place with the same alignment, so that mremap moves its huge pages whole
+ * (a move to any other address splits them into 4 KiB pages, which is what
+ * made growing slower than a fresh mapping). */
+static inline bool huge_wanted(size_t map)
+{
+    return map >= HUGE_MIN && _pm_option_values[PM_OPTION_LARGE_THP];
+}
+
 /* Grows the mapping of r (a plain one: user == base) to need bytes, in place
  * if the pages after it are free, else onto a new mapping of need + room
  * bytes (or need, if that much cannot be had) that is indexed in the page
@@ -312,10 +332,11 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room)
     char *moved = _pm_os_remap(old, r->map_size, need, NULL);
     if (!moved) {
         size_t grown = need;
-        if (room && (moved = _pm_os_map(need + room, PM_OS_PAGE)) != NULL)
+        size_t align = huge_wanted(need) ? HUGE_ALIGN : PM_OS_PAGE;
+        if (room && (moved = _pm_os_map(need + room, align)) != NULL)
             grown = need + room;
         else
-            moved = _pm_os_map(need, PM_OS_PAGE);
+            moved = _pm_os_map(need, align);
         need = grown;
         if (!moved)
             return NULL;
@@ -336,6 +357,8 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room)
     }
     rec_set(r, moved, moved);
     r->map_size = need;
+    if (huge_wanted(need))
+        _pm_os_hugepages(moved, need);   /* grown past HUGE_MIN, or moved: the flag is the VMA's */
     return moved;
 }
 
@@ -382,7 +405,10 @@ static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
         return NULL;
     }
     size_t map = need + GUARD;
-    char *base = _pm_os_map(map, align > PM_PAGE_SIZE ? align : PM_PAGE_SIZE);
+    size_t map_align = align > PM_PAGE_SIZE ? align : PM_PAGE_SIZE;
+    if (huge_wanted(map) && map_align < HUGE_ALIGN)
+        map_align = HUGE_ALIGN;
+    char *base = _pm_os_map(map, map_align);
     if (!base || (GUARD && _pm_os_guard(base + need, GUARD) != 0)) {
         if (base)
             _pm_os_unmap(base, map);
@@ -390,6 +416,8 @@ static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
         errno = ENOMEM;
         return NULL;
     }
+    if (huge_wanted(map))
+        _pm_os_hugepages(base, map);
     char *user = base;
     if (GUARD) {
         size_t a = align < 16 ? 16 : align;

@@ -42,6 +42,10 @@ void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * range stays mapped and reads back as zeros. */
 void _pm_os_decommit(void *addr, size_t size);
+/* Asks for transparent huge pages over [addr, addr+size) (madvise
+ * MADV_HUGEPAGE; the kernel's default, "madvise", gives them to no mapping
+ * that does not ask).  Best effort: a kernel without them ignores it. */
+void _pm_os_hugepages(void *addr, size_t size);
 /* Makes [addr, addr+size) (page-aligned, in a mapping of ours) a guard: any
  * access faults.  0, or the errno of mprotect. */
 int _pm_os_guard(void *addr, size_t size);

@@ -141,6 +141,13 @@ void _pm_os_decommit(void *addr, size_t size)
     errno = saved;
 }
 
+void _pm_os_hugepages(void *addr, size_t size)
+{
+    int saved = errno;
+    madvise(addr, size, MADV_HUGEPAGE);   /* EINVAL without THP: nothing to do */
+    errno = saved;
+}
+
 int _pm_os_guard(void *addr, size_t size)
 {
     int saved = errno;

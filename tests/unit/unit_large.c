@@ -1,8 +1,61 @@
 /* The large path: a freed mapping is reused without a system call, the cache
- * is bounded, decays, and malloc_trim releases it. */
+ * is bounded, decays, and malloc_trim releases it; mappings of 4 MiB or more
+ * ask for transparent huge pages (POOLMALLOC_LARGE_THP), and keep asking
+ * when realloc moves them. */
 #include "pm_test.h"
 #include "pools/pools.h"
+#include <stdio.h>
 #include <unistd.h>
+
+/* Whether the mapping holding p is marked for huge pages: "hg" among the
+ * VmFlags of its entry in /proc/self/smaps (madvise MADV_HUGEPAGE).  -1 if
+ * the kernel does not say (no smaps, or no VmFlags line). */
+static int vma_hugepage(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int in = 0, found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {   /* a mapping's first line */
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        } else if (in && !strncmp(line, "VmFlags:", 8)) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Huge pages for big mappings: aligned, marked, and still so after a move. */
+static void thp(void)
+{
+    char *small = pm_malloc(3 << 20), *big = pm_malloc(8 << 20);
+    if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0 || vma_hugepage(big) < 0) {
+        printf("# no transparent huge pages, or no VmFlags in smaps: marks not checked\n");
+    } else {
+        CHECK("a big block starts on a huge page", ((uintptr_t)big & ((2u << 20) - 1)) == 0);
+        CHECK("a big block asks for huge pages", vma_hugepage(big) == 1);
+        CHECK("a 3 MiB block does not", vma_hugepage(small) == 0);
+        /* grown by realloc: in place or moved, the mark is there */
+        char *keep = pm_malloc(64 << 10);       /* something mapped after it, maybe */
+        char *grown = pm_realloc(small, 24 << 20);
+        CHECK("a block grown past 4 MiB asks for huge pages", vma_hugepage(grown) == 1);
+        small = grown;
+        pm_free(keep);
+        pm_option_set(PM_OPTION_LARGE_THP, 0);
+        char *plain = pm_malloc(8 << 20);
+        CHECK("POOLMALLOC_LARGE_THP=0: no huge pages", vma_hugepage(plain) == 0);
+        pm_free(plain);
+        pm_option_set(PM_OPTION_LARGE_THP, 1);
+    }
+    pm_free(small);
+    pm_free(big);
+    pm_malloc_trim(0);
+}
 
 static pm_stats_t snap(void)
 {
@@ -13,6 +66,7 @@ static pm_stats_t snap(void)
 
 int main(void)
 {
+    thp();
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);
     size_t sizes[] = {16385, 20000, 65536, 65537, 100000, 1 << 20, 3 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
