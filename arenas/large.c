@@ -14,7 +14,8 @@
  *      stays within its recent peak, so that a later, larger request finds
  *      them (mimalloc-bench's malloc-large, 20 live buffers of 5..25 MiB:
  *      1.76 million faults and 33 s when they were dropped, 0.13 million
- *      and 11 s now, peak RSS 411 -> 538 MiB, glibc 522..534); beyond
+ *      and 11 s when kept, peak RSS 411 -> 538 MiB, glibc 522..534; the
+ *      huge pages of big mappings, below, then took it to 2.4 s); beyond
  *      the peak, if more than max(request / 8, SLACK_KEEP) of them may be
  *      resident, they are dropped with madvise (the mapping keeps its
  *      address space, so the block can still grow in place);

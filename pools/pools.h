@@ -311,7 +311,7 @@ static inline bool pm_heap_has_remote(pm_heap_t *heap)
 }
 /* The calling thread's batch of remote frees (heap.c): pushed when it has
  * waited PM_REMOTE_TICK of the thread's allocation slow paths; pushed and
- * its records released at thread exit (_pm_heap_batch_release). */
+ * its records left with the heap at thread exit (_pm_heap_batch_release). */
 PM_INTERNAL extern __thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
 PM_INTERNAL void _pm_heap_batch_tick(void);
 PM_INTERNAL void _pm_heap_batch_flush(void);
