@@ -139,26 +139,41 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(5 + m % 4) << 
  * takes the slow path exactly when used drops to 0 or below; and out +
  * (blocks on `free`) + uncarved == capacity. */
 struct pm_span_s {
+    /* What the inline fast paths read and write, in the first 64 bytes. */
     pm_block_t *free;       /* freed blocks, ready for reuse */
-    uint32_t bump;          /* offset from the span's first byte of the next never-used
-                               block (not a pointer: see pm_pool_s) */
-    int32_t bias;           /* out = used + bias (span.c, span_set_bias) */
     pm_heap_t *heap;        /* owner while in use */
-    pm_span_t *next;        /* the heap's list for this medium class */
-    pm_span_t *prev;
+    _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
+    uintptr_t base_x;       /* the span's first byte xor _pm_keys.secret: read, not
+                               computed from the slot's address (pm_span_base_fast);
+                               mangled, since a plain pointer to the first block would
+                               count as a reference to it for memcheck's leak check */
     int32_t used;           /* out - bias */
+    uint32_t block_size;    /* pm_medium_size(medium_class) */
+    uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
+    uint32_t bytes;         /* pages * PM_PAGE_SIZE */
     uint8_t capacity;       /* blocks in the span (<= 64: one live bit each) */
     uint8_t medium_class;   /* 0..19 */
     uint8_t listed;         /* on the heap's list */
     uint8_t pages;          /* span length */
-    _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
-    uint32_t block_size;    /* pm_medium_size(medium_class) */
-    uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
+    /* The slow paths'. */
+    uint32_t bump;          /* offset from the span's first byte of the next never-used
+                               block (not a pointer: see pm_pool_s) */
+    int32_t bias;           /* out = used + bias (span.c, span_set_bias) */
+    pm_span_t *next;        /* the heap's list for this medium class */
+    pm_span_t *prev;
 };
 _Static_assert(sizeof(pm_span_t) <= PM_ARENA_SLOT, "a span descriptor fits its slot");
 
 /* The first byte of span s. */
 static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page(s); }
+/* The same from the descriptor's field (a load and an xor). */
+static inline uintptr_t pm_span_base_fast(const pm_span_t *s) { return s->base_x ^ _pm_keys.secret; }
+
+/* The medium class of a request of 513..16384 bytes by table: every class
+ * boundary is a multiple of 128 bytes, so (n - 1) / 128 decides it (span.c
+ * fills the table from pm_medium_class_of; unit_sizeclass checks it). */
+PM_INTERNAL extern const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 128];
+static inline unsigned pm_medium_class_fast(size_t n) { return _pm_medium_classes[(n - 1) >> 7]; }
 
 /* ---- thread heap (pools/heap.c) -------------------------------------------
  * Each running thread owns one heap: its pools and arenas.  The owner reads
@@ -527,13 +542,12 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
  * span.c, whose checks are exact. */
 static inline void *pm_medium_alloc_inline(size_t size)
 {
-    pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_of(size)];
+    pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_fast(size)];
     pm_block_t *b = s->free;
     if (pm_likely(b != NULL)) {
-        uintptr_t base = (uintptr_t)pm_span_base(s);
+        uintptr_t base = pm_span_base_fast(s);
         uintptr_t next = pm_link_unmix(b->link) ^ (uintptr_t)b;
-        if (pm_unlikely(next && ((next - base) >= ((uintptr_t)s->pages << PM_PAGE_SHIFT) ||
-                                 (next & 7))))
+        if (pm_unlikely(next && ((next - base) >= s->bytes || (next & 7))))
             _pm_span_corrupt(s, b);
         s->free = (pm_block_t *)next;
         b->link = 0;                          /* no link left for the program to read */
@@ -551,7 +565,7 @@ static inline void *pm_medium_alloc_inline(size_t size)
 /* Frees block p of span s, owned by the calling thread's heap. */
 static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)pm_span_base(s);
+    uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
     uint64_t idx = (off * s->recip) >> 32;
     uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
     if (pm_unlikely(idx * s->block_size != off || idx >= s->capacity ||

@@ -20,6 +20,18 @@
 
 pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists point here */
 
+/* pm_medium_class_fast's table: entry i is the class of the requests of
+ * i * 128 + 1 .. (i + 1) * 128 bytes (pm_medium_class_of of the largest);
+ * entries 0..3 (small requests) are never read. */
+#define MC_T(n) ((n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
+#define MC_OF(n) ((n) <= PM_SMALL_MAX ? 0 : (MC_T(n) - 9) * 4 + (((n) - 1) >> (MC_T(n) - 2)) - 4)
+#define MC1(i) MC_OF(((i) + 1) * 128),
+#define MC4(i) MC1(i) MC1((i) + 1) MC1((i) + 2) MC1((i) + 3)
+#define MC16(i) MC4(i) MC4((i) + 4) MC4((i) + 8) MC4((i) + 12)
+#define MC64(i) MC16(i) MC16((i) + 16) MC16((i) + 32) MC16((i) + 48)
+const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 128] = {MC64(0) MC64(64)};
+_Static_assert(PM_MEDIUM_MAX / 128 == 128, "the table has 128 entries");
+
 /* Pages per span for each class.  A heap's first span of a class is small
  * (span_pages_first: at least 8 blocks up to 2 KiB and 4 above, at most
  * 12.5% left over), so a thread that uses a class a little keeps little.
@@ -143,6 +155,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->medium_class = (uint8_t)m;
     s->listed = 0;
     s->pages = (uint8_t)k;
+    s->bytes = (uint32_t)(k * PM_PAGE_SIZE);
+    s->base_x = (uintptr_t)base ^ _pm_keys.secret;
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
     if (pm_vg_any()) {
         PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */

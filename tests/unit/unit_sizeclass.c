@@ -17,6 +17,11 @@ int main(void)
     /* Medium classes: 640, 768, 896, 1024, 1280, ... 16384, four per doubling. */
     CHECK("513 is the first medium class", pm_size_class(513) == 64);
     CHECK("16384 is the last medium class", pm_size_class(16384) == 83);
+    /* The fast path's table agrees with the computed class everywhere. */
+    int table_ok = 1;
+    for (size_t n = PM_SMALL_MAX + 1; n <= PM_MEDIUM_MAX; n++)
+        table_ok &= pm_medium_class_fast(n) == pm_medium_class_of(n);
+    CHECK("the medium class table matches pm_medium_class_of", table_ok);
     CHECK("16385 gets its own mapping", pm_size_class(16385) == -1);
     for (size_t n = 513; n <= 16384; n++) {
         int c = pm_size_class(n);
