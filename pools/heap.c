@@ -180,6 +180,16 @@ static pm_heap_t *entry_owner(uintptr_t entry)
  * its lock while it is abandoned).  Each link is checked before it is
  * followed (safe linking, pools.h): it must lead to NULL or to a block of
  * this heap. */
+/* Frees block b of heap (its owner, or the holder of its lock while it is
+ * abandoned), whose page map entry is `entry`. */
+static inline void free_home(pm_heap_t *heap, uintptr_t entry, pm_block_t *b)
+{
+    if (entry & PM_PAGE_POOL)
+        _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+    else
+        _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+}
+
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
     const bool vg = pm_vg_on();
@@ -191,10 +201,7 @@ static void heap_drain(pm_heap_t *heap, pm_block_t *b)
         uintptr_t next_entry = next ? pm_pagemap_get(next) : 0;
         if (pm_unlikely(next && entry_owner(next_entry) != heap))
             _pm_fatal_link("corrupted remote free list of heap", heap, b);
-        if (entry & PM_PAGE_POOL)
-            _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
-        else
-            _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+        free_home(heap, entry, b);
         b = next;
         entry = next_entry;
     }
@@ -274,10 +281,7 @@ static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
             uintptr_t entry = pm_pagemap_get(b);
             if (pm_unlikely(entry_owner(entry) != heap))
                 _pm_fatal_link("corrupted remote free batch of heap", heap, b);
-            if (entry & PM_PAGE_POOL)
-                _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
-            else
-                _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
+            free_home(heap, entry, b);
         }
         batch_keep(r);
         r = next;
@@ -386,7 +390,7 @@ static void heap_hand_back(pm_heap_t *owner, pm_block_t *b, pm_remote_batch_t *b
 
 /* Pushes the calling thread's batch, if it holds any block: a batch of one
  * goes as a single block, and its record stays for the next batch. */
-void _pm_heap_batch_flush(void)
+static void batch_flush(void)
 {
     pm_remote_batch_t *r = _pm_batch_cur;
     batch_ticks = 0;
@@ -404,14 +408,14 @@ void _pm_heap_batch_flush(void)
 void _pm_heap_batch_tick(void)
 {
     if (_pm_batch_cur->n && ++batch_ticks >= PM_REMOTE_TICK)
-        _pm_heap_batch_flush();
+        batch_flush();
 }
 
 /* Thread exit, once _pm_tls_heap is PM_HEAP_DEAD: the batch goes to its
  * owner, the thread's records stay with its heap. */
 void _pm_heap_batch_release(pm_heap_t *heap)
 {
-    _pm_heap_batch_flush();
+    batch_flush();
     if (_pm_batch_cur) {
         records_push(heap, _pm_batch_cur);
         _pm_batch_cur = NULL;
@@ -429,7 +433,7 @@ static bool batch_add(pm_heap_t *owner, pm_block_t *b)
 {
     pm_remote_batch_t *r = _pm_batch_cur;
     if (r && r->n && batch_owner != owner) {
-        _pm_heap_batch_flush();
+        batch_flush();
         r = _pm_batch_cur;
     }
     if (!r) {
@@ -440,7 +444,7 @@ static bool batch_add(pm_heap_t *owner, pm_block_t *b)
     batch_owner = owner;
     r->blocks[r->n++] = b;
     if (r->n == PM_REMOTE_BATCH)
-        _pm_heap_batch_flush();
+        batch_flush();
     return true;
 }
 
@@ -499,7 +503,7 @@ size_t _pm_heaps_trim(void)
     size_t n = 0;
     pm_heap_t *self = _pm_tls_heap;
     if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {
-        _pm_heap_batch_flush();
+        batch_flush();
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
         n += _pm_span_release_empty(self);

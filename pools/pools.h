@@ -329,7 +329,6 @@ static inline bool pm_heap_has_remote(pm_heap_t *heap)
  * its records left with the heap at thread exit (_pm_heap_batch_release). */
 PM_INTERNAL extern __thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
 PM_INTERNAL void _pm_heap_batch_tick(void);
-PM_INTERNAL void _pm_heap_batch_flush(void);
 PM_INTERNAL void _pm_heap_batch_release(pm_heap_t *heap);
 static inline void pm_heap_batch_tick(void)
 {
