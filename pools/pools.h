@@ -88,29 +88,35 @@ struct pm_block_s {
  * granule is 1 exactly while it is out. */
 #define PM_POOL_UNLISTED (1 << 30)
 struct pm_pool_s {
+    /* First cache line: all that malloc's and free's fast paths touch for
+     * a block in the first 5/8 of the page (live words 0-4); the other
+     * blocks' live words are at the start of the second line. */
     pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
                                list ends with pm_pool_end (empty: free == pm_pool_end) */
     int32_t used;           /* out - bias: see below */
     uint16_t size_class;    /* 0..63 */
     uint16_t block_size;    /* pm_class_size(size_class) */
+    pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
+    /* One bit per 8-byte granule of the pool; set while a block starting
+     * there is allocated.  Written by the owner with relaxed atomics (plain
+     * moves on x86-64), read by other threads to catch double frees early. */
+    _Atomic uint64_t live[PM_POOL_GRANULES / 64];
+    /* The slow paths'. */
     /* Offsets from the page, not pointers: the end of a pool's last block
      * can be the first block of the next page, and memcheck's leak check
      * would take a pointer to it for a reference (vg.h). */
     uint32_t bump;          /* offset of the next never-used block: carved on demand */
     uint32_t limit;         /* offset of the end of the last whole block */
-    uint64_t reserved;      /* keeps the header at PM_ARENA_SLOT bytes */
-    pm_heap_t *heap;        /* owning heap; never changes while the pool is in use */
     pm_pool_t *next;        /* the class list of the heap (USED pools only) */
     pm_pool_t *prev;
     uint16_t capacity;      /* blocks that fit in the page */
     uint16_t listed;        /* 1 while on the heap's class list */
     int32_t bias;           /* out = used + bias (pool.c, pool_set_bias) */
-    /* One bit per 8-byte granule of the pool; set while a block starting
-     * there is allocated.  Written by the owner with relaxed atomics (plain
-     * moves on x86-64), read by other threads to catch double frees early. */
-    _Atomic uint64_t live[PM_POOL_GRANULES / 64];
+    uint64_t reserved;      /* keeps the header at PM_ARENA_SLOT bytes */
 };
 _Static_assert(sizeof(pm_pool_t) == PM_ARENA_SLOT, "a pool header fills its slot");
+_Static_assert(offsetof(pm_pool_t, live) + 5 * sizeof(uint64_t) == 64,
+               "the fast paths' fields and live words 0-4 fill the first cache line");
 
 /* The page of a pool, and the pool of a page. */
 static inline char *pm_pool_page(const pm_pool_t *pool) { return pm_arena_slot_page(pool); }
