@@ -169,7 +169,10 @@ PM_INTERNAL void _pm_large_fork_parent(void);
 PM_INTERNAL void _pm_large_fork_child(void);
 
 /* ---- page map (pagemap.c) -------------------------------------------------------
- * Two-level radix tree over 48-bit addresses at page granularity. */
+ * Two-level radix tree over 48-bit addresses at page granularity.  A
+ * non-zero entry is an 8-aligned pointer plus exactly one tag, so the
+ * pointer is also entry - tag (free's fast path folds that into the field
+ * offsets). */
 #define PM_PAGE_POOL ((uintptr_t)1)
 #define PM_PAGE_LARGE ((uintptr_t)2)
 #define PM_PAGE_SPAN ((uintptr_t)4)

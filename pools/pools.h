@@ -290,10 +290,12 @@ __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_corrupt(pm_pool_t *poo
                                                                   const pm_block_t *b);
 /* The same two reports, declared as returning so that the inline fast
  * paths reach them with a jump: GCC makes no tail call to a noreturn
- * function, and a call would cost malloc and free a stack frame. */
+ * function, and a call would cost malloc and free a stack frame.  The
+ * pop's is non-null, so that its caller's test for a miss folds away. */
 __attribute__((cold)) PM_INTERNAL void _pm_pool_bad_free_ret(pm_pool_t *pool, void *p,
                                                              const char *call);
-__attribute__((cold)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm_pool_t *pool, const pm_block_t *b);
+__attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm_pool_t *pool,
+                                                                              const pm_block_t *b);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -504,9 +506,10 @@ static inline void pm_live_set(pm_pool_t *pool, const void *b)
                           memory_order_relaxed);
 }
 
-/* Pops a block of class c (for a request of `size` bytes, 1..512) from
- * heap's list head; the route heap and an empty list miss. */
-static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
+/* Pops a block of class c from heap's list head; NULL when the head has no
+ * free block (an empty list, or the route heap).  Inlined, the NULL needs
+ * no test: the caller's miss is a jump. */
+static inline void *pm_small_pop(pm_heap_t *heap, size_t c)
 {
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
@@ -518,6 +521,16 @@ static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
         pm_live_set(pool, b);
         return b;
     }
+    return NULL;
+}
+
+/* A block of class c (for a request of `size` bytes, 1..512): the pop, or
+ * the miss. */
+static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
+{
+    void *p = pm_small_pop(heap, c);
+    if (pm_likely(p != NULL))
+        return p;
     return _pm_small_alloc_miss(heap, c, size);
 }
 
@@ -545,7 +558,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
  * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
  * the span and is 8-aligned.  Slow mode (route heap) and every miss go to
  * span.c, whose checks are exact. */
-static inline void *pm_medium_alloc_inline(size_t size)
+static inline void *pm_medium_pop(size_t size)
 {
     pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_fast(size)];
     pm_block_t *b = s->free;
@@ -564,6 +577,14 @@ static inline void *pm_medium_alloc_inline(size_t size)
                               memory_order_relaxed);
         return b;
     }
+    return NULL;
+}
+
+static inline void *pm_medium_alloc_inline(size_t size)
+{
+    void *p = pm_medium_pop(size);
+    if (pm_likely(p != NULL))
+        return p;
     return _pm_medium_alloc(size);
 }
 
@@ -612,20 +633,28 @@ static inline void *pm_malloc_inline(size_t size)
     return pm_malloc_not_small(m, size);
 }
 
-/* C++ operator new (preload/override_cxx.c): as malloc, but a request of
- * more than 8 bytes always gets a class whose blocks are 16-aligned, since
- * compilers assume __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16) for any object of
- * 16 bytes or more that new returns (clang merges a constructor's stores
- * into movaps).  Classes 1, 3, 5, ... are the multiples of 16; class 0
- * (8 bytes) can hold no 16-aligned object.  NULL only when out of memory. */
+/* C++ operator new's small class (preload/override_cxx.c) for m = size -
+ * 1 < 512: as malloc's, but a request of more than 8 bytes always gets a
+ * class whose blocks are 16-aligned, since compilers assume
+ * __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16) for any object of 16 bytes or more
+ * that new returns (clang merges a constructor's stores into movaps).
+ * Classes 1, 3, 5, ... are the multiples of 16; class 0 (8 bytes) holds
+ * the requests of 1..8 bytes, whose objects need no more than 8, whatever
+ * POOLMALLOC_MIN_ALIGN says.  k | (k != 0) without a flag register:
+ * (k + 63) >> 6 is 1 exactly for k = 1..63. */
+static inline size_t pm_new_class(size_t m)
+{
+    size_t k = m >> 3;
+    return k | ((k + 63) >> 6);
+}
+
+/* operator new's allocation: as malloc, with new's class.  NULL only when
+ * out of memory. */
 static inline void *pm_new_inline(size_t size)
 {
     size_t m = size - 1;
-    if (pm_likely(m < PM_SMALL_MAX)) {
-        size_t c = (m | _pm_align_or) >> 3;
-        c |= (c != 0);
-        return pm_small_alloc(_pm_tls_fast, c, size);
-    }
+    if (pm_likely(m < PM_SMALL_MAX))
+        return pm_small_alloc(_pm_tls_fast, pm_new_class(m), size);
     return pm_malloc_not_small(m, size);
 }
 
@@ -639,7 +668,7 @@ static inline void pm_free_inline(void *p)
     if (pm_likely(!((uintptr_t)p & odd))) {
         uintptr_t entry = pm_pagemap_get_low(p);
         if (pm_likely(entry & PM_PAGE_POOL)) {
-            pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+            pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);   /* folds into offsets */
             pm_heap_t *heap = _pm_tls_fast;
             if (pm_likely(pool->heap == heap)) {
                 pm_small_free_local(heap, pool, p, "free", false);
@@ -649,7 +678,7 @@ static inline void pm_free_inline(void *p)
             return;
         }
         if (entry & PM_PAGE_SPAN) {
-            pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+            pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
             pm_heap_t *heap = _pm_tls_fast;
             if (pm_likely(s->heap == heap)) {
                 pm_span_free_inline(heap, s, p);

@@ -6,7 +6,7 @@
  * (__STDCPP_DEFAULT_NEW_ALIGNMENT__; clang merges a constructor's stores
  * into movaps right after the call).  So poolmalloc exports the whole
  * family itself, as jemalloc, tcmalloc and mimalloc do, with new's own
- * class rule (pm_new_inline: every request of more than 8 bytes gets a
+ * class rule (pm_new_class: every request of more than 8 bytes gets a
  * 16-aligned block).  The symbols are the Itanium C++ ABI names, defined
  * here in C so that they reach the inline fast paths; deletes of every form
  * are free (a sized delete's size is not trusted: free checks the pointer
@@ -33,12 +33,43 @@ PM_INTERNAL void *_pm_new_retry(size_t size, size_t align)
     return _pm_alloc_aligned(align, size ? size : 1);
 }
 
-static inline void *new_plain(size_t size, bool nothrow)
+/* new's misses, out of line, so that the fast paths below need no stack
+ * frame to keep size for _pm_new_failed: a jump reaches them. */
+static PM_NOINLINE void *new_small_miss(pm_heap_t *heap, size_t c, size_t size, bool nothrow)
 {
-    void *p = pm_new_inline(size);
+    void *p = _pm_small_alloc_miss(heap, c, size);
     if (pm_likely(p != NULL))
         return p;
     return _pm_new_failed(size, 0, nothrow);
+}
+
+/* a medium request whose pop missed, a large one, or 0 bytes */
+static PM_NOINLINE void *new_other(size_t size, bool nothrow)
+{
+    size_t m = size - 1;
+    void *p = m < PM_MEDIUM_MAX ? _pm_medium_alloc(size) : pm_malloc_not_small(m, size);
+    if (pm_likely(p != NULL))
+        return p;
+    return _pm_new_failed(size, 0, nothrow);
+}
+
+static inline void *new_plain(size_t size, bool nothrow)
+{
+    size_t m = size - 1;
+    if (pm_likely(m < PM_SMALL_MAX)) {
+        pm_heap_t *heap = _pm_tls_fast;
+        size_t c = pm_new_class(m);
+        void *p = pm_small_pop(heap, c);
+        if (pm_likely(p != NULL))
+            return p;
+        return new_small_miss(heap, c, size, nothrow);
+    }
+    if (pm_likely(m < PM_MEDIUM_MAX)) {
+        void *p = pm_medium_pop(size);
+        if (pm_likely(p != NULL))
+            return p;
+    }
+    return new_other(size, nothrow);
 }
 
 /* align is a power of two (the program's contract for std::align_val_t);
