@@ -87,7 +87,7 @@ static void *medium_alloc_api(unsigned m, size_t size)
     return p;
 }
 
-void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_of(size), size); }
+void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_fast(size), size); }
 
 /* ---- the large path (arenas/large.c) with the malloc API's bookkeeping ----
  * arenas/ is mechanism only: the hooks of slow mode for large blocks, and

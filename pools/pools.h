@@ -343,6 +343,15 @@ static inline void pm_heap_batch_tick(void)
     if (pm_unlikely(_pm_batch_cur != NULL))
         _pm_heap_batch_tick();
 }
+/* Whether an allocation slow path may skip its chores (pool.c and span.c,
+ * the switch to the next pool or span): not slow mode, nothing handed back
+ * by other threads to collect, no block in the thread's batch (whose tick
+ * only counts while it holds one). */
+static inline bool pm_heap_chores_none(pm_heap_t *heap)
+{
+    pm_remote_batch_t *r = _pm_batch_cur;
+    return !_pm_slow && !pm_heap_has_remote(heap) && (r == NULL || r->n == 0);
+}
 PM_INTERNAL void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */

@@ -209,7 +209,47 @@ static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
 }
 
 /* ---- allocation (owner, or holder of an abandoned heap's lock) ---- */
+static PM_NOINLINE void *span_alloc_slow(pm_heap_t *heap, unsigned m);
+
+/* The common miss, as pool.c's pool_switch: the head span has no free block
+ * and nothing left to carve, the span after it has a free block.  The head
+ * goes FULL, the next span becomes the head and serves the block, without
+ * the slow path's call and stack frame. */
+static inline void *span_switch(pm_heap_t *heap, pm_span_t *head, pm_span_t *next)
+{
+    if (pm_unlikely(next->prev != head))
+        _pm_fatal_ptr("malloc", "corrupted span list at", head);
+    heap->spans[head->medium_class] = next;     /* span_unlink, for the head */
+    next->prev = NULL;
+    span_set_bias(next, -1);                    /* the pin moves on */
+    head->next = NULL;
+    head->listed = 0;
+    span_set_bias(head, span_full_bias(head));  /* USED -> FULL */
+    pm_block_t *b = next->free;
+    span_pop(next, b, false);
+    next->used++;
+    bool exact;
+    unsigned idx = span_index(next, b, &exact);
+    atomic_store_explicit(&next->live,
+                          atomic_load_explicit(&next->live, memory_order_relaxed) |
+                              ((uint64_t)1 << idx),
+                          memory_order_relaxed);
+    span_check(head);
+    span_check(next);
+    return b;
+}
+
 void *_pm_span_alloc(pm_heap_t *heap, unsigned m)
+{
+    pm_span_t *head = heap->spans[m], *next = head->next;   /* the sentinel's next is NULL */
+    if (pm_likely(!PM_STRICT && next != NULL && head->free == NULL &&
+                  head->bump >= span_limit(head) && next->free != NULL &&
+                  pm_heap_chores_none(heap)))
+        return span_switch(heap, head, next);
+    return span_alloc_slow(heap, m);
+}
+
+static void *span_alloc_slow(pm_heap_t *heap, unsigned m)
 {
     const bool vg = pm_vg_on();
     pm_span_t *s = heap->spans[m];
