@@ -176,20 +176,31 @@ static pm_heap_t *entry_owner(uintptr_t entry)
     return NULL;
 }
 
+/* Frees block b of heap (its owner, or the holder of its lock while it is
+ * abandoned), whose page map entry is `entry`: free's own inline code
+ * (pools.h), or under memcheck the out-of-line versions, which tell
+ * memcheck about the link word.  `vg` is pm_vg_on(). */
+static inline void free_home(pm_heap_t *heap, uintptr_t entry, pm_block_t *b, bool vg)
+{
+    if (entry & PM_PAGE_POOL) {
+        pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
+        if (vg)
+            _pm_pool_free_local(heap, pool, b, "free");
+        else
+            pm_small_free_local(heap, pool, b, "free", false);
+    } else {
+        pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+        if (vg)
+            _pm_span_free_local(heap, s, b, "free");
+        else
+            pm_span_free_inline(heap, s, b);
+    }
+}
+
 /* Frees every block of the stack into heap; the caller owns heap (or holds
  * its lock while it is abandoned).  Each link is checked before it is
  * followed (safe linking, pools.h): it must lead to NULL or to a block of
  * this heap. */
-/* Frees block b of heap (its owner, or the holder of its lock while it is
- * abandoned), whose page map entry is `entry`. */
-static inline void free_home(pm_heap_t *heap, uintptr_t entry, pm_block_t *b)
-{
-    if (entry & PM_PAGE_POOL)
-        _pm_pool_free_local(heap, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, "free");
-    else
-        _pm_span_free_local(heap, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, "free");
-}
-
 static void heap_drain(pm_heap_t *heap, pm_block_t *b)
 {
     const bool vg = pm_vg_on();
@@ -201,7 +212,7 @@ static void heap_drain(pm_heap_t *heap, pm_block_t *b)
         uintptr_t next_entry = next ? pm_pagemap_get(next) : 0;
         if (pm_unlikely(next && entry_owner(next_entry) != heap))
             _pm_fatal_link("corrupted remote free list of heap", heap, b);
-        free_home(heap, entry, b);
+        free_home(heap, entry, b, vg);
         b = next;
         entry = next_entry;
     }
@@ -269,6 +280,7 @@ static void batch_keep(pm_remote_batch_t *r)
  * program cannot reach; each is still checked to be a block of this heap. */
 static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
 {
+    const bool vg = pm_vg_on();
     while (r) {
         pm_remote_batch_t *next = r->next;
         uint32_t n = r->n;
@@ -281,7 +293,7 @@ static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
             uintptr_t entry = pm_pagemap_get(b);
             if (pm_unlikely(entry_owner(entry) != heap))
                 _pm_fatal_link("corrupted remote free batch of heap", heap, b);
-            free_home(heap, entry, b);
+            free_home(heap, entry, b, vg);
         }
         batch_keep(r);
         r = next;
@@ -496,6 +508,44 @@ void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call)
     if (!owner)
         _pm_fatal_ptr(call, "invalid pointer", b);
     heap_free_remote(owner, b, call);
+}
+
+static PM_NOINLINE void remote_free_slow(pm_heap_t *owner, void *p)
+{
+    heap_free_remote(owner, p, "free");
+}
+
+/* free's inline path for a block of another heap (pools.h, pm_free_inline;
+ * p is 8-aligned and its page is pool's or span's).  The common case --
+ * fast mode, the thread's batch holds blocks of the same owner and has room
+ * for one more without being pushed -- adds the block and returns, without
+ * _pm_free_generic's door and with no stack frame.  The owner's state is
+ * not read here: an owner that exits meanwhile gets the batch through
+ * heap_hand_back, which frees into an abandoned heap under its lock. */
+void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
+{
+    if (pm_unlikely(_pm_slow)) {          /* the hooks of slow mode are at the door */
+        _pm_free_generic(p, entry, "free");
+        return;
+    }
+    pm_heap_t *owner;
+    if (entry & PM_PAGE_POOL) {
+        owner = pool_owner_checked((pm_pool_t *)(entry - PM_PAGE_POOL), p, "free");
+    } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
+        pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
+        uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
+        uint64_t idx = (off * s->recip) >> 32;
+        if (pm_unlikely(idx * s->block_size != off || idx >= s->capacity ||
+                        !((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1) ||
+                        !(owner = s->heap)))
+            _pm_span_bad_free(s, p, "free");
+    }
+    pm_remote_batch_t *r = _pm_batch_cur;
+    if (pm_likely(r != NULL && batch_owner == owner && r->n < PM_REMOTE_BATCH - 1)) {
+        r->blocks[r->n++] = p;
+        return;
+    }
+    remote_free_slow(owner, p);
 }
 
 size_t _pm_heaps_trim(void)

@@ -353,6 +353,7 @@ static inline bool pm_heap_chores_none(pm_heap_t *heap)
     return !_pm_slow && !pm_heap_has_remote(heap) && (r == NULL || r->n == 0);
 }
 PM_INTERNAL void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call);
+PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote_fast(uintptr_t entry, void *p);
 PM_INTERNAL void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call);
 PM_INTERNAL pm_heap_t *_pm_heap_backup(void);           /* locked heap for exiting threads */
 PM_INTERNAL size_t _pm_heaps_trim(void);
@@ -683,7 +684,7 @@ static inline void pm_free_inline(void *p)
                 pm_small_free_local(heap, pool, p, "free", false);
                 return;
             }
-            _pm_free_generic(p, entry, "free");
+            _pm_heap_free_remote_fast(entry, p);   /* another heap's, or no fast route */
             return;
         }
         if (entry & PM_PAGE_SPAN) {
@@ -693,6 +694,8 @@ static inline void pm_free_inline(void *p)
                 pm_span_free_inline(heap, s, p);
                 return;
             }
+            _pm_heap_free_remote_fast(entry, p);
+            return;
         }
         if (p)
             _pm_free_generic(p, entry, "free");

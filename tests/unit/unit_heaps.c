@@ -2,7 +2,8 @@
  * next thread, so sequential threads reuse one heap; blocks freed after
  * their thread exited are reused.  Blocks another thread frees come home in
  * batches (heap.c): at that thread's exit, and while it lives, after a
- * bounded number of its allocation slow paths. */
+ * bounded number of its allocation slow paths, also when their owner has
+ * exited meanwhile. */
 #include "pm_test.h"
 #include "pools/pools.h"
 #include <pthread.h>
@@ -123,9 +124,57 @@ static void batches(void)
     }
 }
 
+/* The owner exits while a consumer's batch holds its blocks: free's fast
+ * remote path adds blocks without reading the owner's state, so the batch
+ * reaches an abandoned heap, which takes the blocks under its lock. */
+static void *owner_exits(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NB; i++)
+        mine[i] = pm_malloc(200);
+    set_step(1);
+    wait_step(2);                 /* the consumer has freed half of them */
+    return NULL;
+}
+
+static void *consumer_outlives(void *arg)
+{
+    (void)arg;
+    void *own = pm_malloc(24);    /* a heap of its own before it frees */
+    wait_step(1);
+    for (int i = 0; i < NB / 2; i++)
+        pm_free(mine[i]);
+    set_step(2);
+    wait_step(3);                 /* the owner has exited */
+    for (int i = NB / 2; i < NB; i++)
+        pm_free(mine[i]);
+    pm_free(own);
+    return NULL;
+}
+
+static void owner_exits_first(void)
+{
+    pm_malloc_trim(0);
+    pm_stats_t before = snap();
+    set_step(0);
+    pthread_t o, c;
+    pthread_create(&c, NULL, consumer_outlives, NULL);
+    pthread_create(&o, NULL, owner_exits, NULL);
+    pthread_join(o, NULL);
+    set_step(3);
+    pthread_join(c, NULL);
+    pm_malloc_trim(0);
+    pm_stats_t after = snap();
+    CHECK("blocks batched for an owner that exited come home", after.pools_live <= before.pools_live);
+    if (after.pools_live > before.pools_live)
+        fprintf(stderr, "pools %llu -> %llu\n", (unsigned long long)before.pools_live,
+                (unsigned long long)after.pools_live);
+}
+
 int main(void)
 {
     batches();
+    owner_exits_first();
     pm_free(pm_malloc(1));
     pm_stats_t s0 = snap();
     for (int round = 0; round < 500; round++) {
