@@ -242,7 +242,101 @@ void *pm_calloc(size_t count, size_t size)
     return p;
 }
 
+static PM_NOINLINE void *realloc_generic(void *p, size_t size);
+
+/* Whether realloc leaves a block where it is: the request (1..512 bytes for
+ * a small block of class c, 513..16384 for a medium one) fits in it and
+ * takes more than half of it, so that a block shrunk further moves and
+ * gives the room back; and a small request whose own class is 16-aligned
+ * (odd: sizes 16, 32, ...) stays only in a 16-aligned class, as malloc
+ * would give it.  A block that grew with room to spare (realloc_move) so
+ * stays put while it fills that room. */
+static inline bool small_stays(unsigned c, size_t size)
+{
+    unsigned r = pm_request_class(size);
+    return r <= c && size * 2 > pm_class_size(c) && !(r & ~c & 1);
+}
+
+static inline bool medium_stays(const pm_span_t *s, size_t size)
+{
+    return size <= s->block_size && size * 2 > s->block_size;
+}
+
+/* The move of realloc: p (of `old_size` usable bytes, page map entry
+ * `entry`) was checked to be out; size is not 0.  A small or medium block
+ * that grows gets a quarter more room than asked for (within its range),
+ * so that a buffer grown a little at a time moves a few times, not at every
+ * class it crosses: 13 moves instead of 31 from 16 to 512 bytes by steps of
+ * 16 (the large path gives up to twice the room, large.c).  Not under
+ * memcheck: there a block is exactly what was asked for. */
+static PM_NOINLINE void *realloc_move(void *p, size_t size, uintptr_t entry, size_t old_size)
+{
+    size_t want = size;
+    if (size > old_size && size <= PM_MEDIUM_MAX && !pm_vg_on()) {   /* memcheck: exact */
+        size_t roomy = size + size / 4;
+        if (!((size + 7) & 8))                /* malloc(size) would be 16-aligned: so is this */
+            roomy = (roomy + 15) & ~(size_t)15;
+        size_t cap = size <= PM_SMALL_MAX ? PM_SMALL_MAX : PM_MEDIUM_MAX;
+        want = roomy < cap ? roomy : cap;
+    }
+    void *q = pm_malloc_inline(want);
+    if (!q)
+        return NULL;                          /* p untouched, errno = ENOMEM */
+    if (pm_unlikely(_pm_slow))
+        old_size = _pm_slow_usable(p, old_size);   /* valgrind: only what was asked for */
+    memcpy(q, p, old_size < size ? old_size : size);
+    pm_heap_t *heap = _pm_tls_fast;           /* the route heap in slow mode: never an owner */
+    if (entry & PM_PAGE_POOL) {               /* checked: free's push, no second lookup */
+        pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+        if (pm_likely(pool->heap == heap)) {
+            pm_small_free_local(heap, pool, p, "realloc", false);
+            return q;
+        }
+    } else if (entry & PM_PAGE_SPAN) {
+        pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
+        if (pm_likely(s->heap == heap)) {
+            pm_span_free_inline(heap, s, p);
+            return q;
+        }
+    }
+    pm_free_inline(p);
+    return q;
+}
+
+/* realloc of a small or medium block, checked as free checks it: in place
+ * when the request stays in the block (no call, no stack frame), else
+ * realloc_move, with the page map entry already in hand.  Everything else
+ * -- a large block, NULL, 0 bytes, slow mode, strict builds, a pointer that
+ * fails a check (reported there) -- takes realloc_generic. */
 void *pm_realloc(void *p, size_t size)
+{
+    const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
+    if (pm_likely(!PM_STRICT && !((uintptr_t)p & odd) && p && size && !_pm_slow)) {
+        uintptr_t entry = pm_pagemap_get_low(p);
+        size_t m = size - 1;
+        if (entry & PM_PAGE_POOL) {
+            pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+            if (atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) & pm_live_bit(p)) {
+                if (m < PM_SMALL_MAX && small_stays(pool->size_class, size))
+                    return p;
+                return realloc_move(p, size, entry, pool->block_size);
+            }
+        } else if (entry & PM_PAGE_SPAN) {
+            pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
+            uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
+            uint64_t idx = (off * s->recip) >> 32;
+            if (idx * s->block_size == off && idx < s->capacity &&
+                ((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1)) {
+                if (m - PM_SMALL_MAX < PM_MEDIUM_MAX - PM_SMALL_MAX && medium_stays(s, size))
+                    return p;
+                return realloc_move(p, size, entry, s->block_size);
+            }
+        }
+    }
+    return realloc_generic(p, size);
+}
+
+static void *realloc_generic(void *p, size_t size)
 {
     if (!p)
         return pm_malloc_inline(size);
@@ -257,16 +351,15 @@ void *pm_realloc(void *p, size_t size)
     if (entry & PM_PAGE_POOL) {
         pm_pool_t *pool = small_check(entry, p, "realloc");
         old_size = pool->block_size;
-        if (size <= PM_SMALL_MAX && pm_request_class(size) == pool->size_class) {
+        if (size <= PM_SMALL_MAX && small_stays(pool->size_class, size)) {
             if (pm_unlikely(_pm_slow))
                 _pm_slow_resize(p, old_size, size);
-            return p;                         /* same class: stays in place */
+            return p;
         }
     } else if (entry & PM_PAGE_SPAN) {
         pm_span_t *span = span_check(entry, p, "realloc");
         old_size = span->block_size;
-        if (size > PM_SMALL_MAX && size <= PM_MEDIUM_MAX &&
-            pm_medium_class_of(size) == span->medium_class) {
+        if (size > PM_SMALL_MAX && size <= PM_MEDIUM_MAX && medium_stays(span, size)) {
             if (pm_unlikely(_pm_slow))
                 _pm_slow_resize(p, old_size, size);
             return p;
@@ -279,14 +372,7 @@ void *pm_realloc(void *p, size_t size)
     } else {
         _pm_fatal_ptr("realloc", "invalid pointer", p);
     }
-    void *q = pm_malloc_inline(size);
-    if (!q)
-        return NULL;                          /* p untouched, errno = ENOMEM */
-    if (pm_unlikely(_pm_slow))
-        old_size = _pm_slow_usable(p, old_size);   /* valgrind: only what was asked for */
-    memcpy(q, p, old_size < size ? old_size : size);
-    pm_free_inline(p);
-    return q;
+    return realloc_move(p, size, entry, old_size);
 }
 
 void *pm_reallocarray(void *p, size_t count, size_t size)
@@ -299,15 +385,32 @@ void *pm_reallocarray(void *p, size_t count, size_t size)
     return pm_realloc(p, total);
 }
 
-/* Aligned allocation; align is a power of two. */
+/* Aligned allocation; align is a power of two.  The common case -- a
+ * small block, fast mode -- is one rounding and malloc's inline path, with
+ * no call before it (so no stack frame); the rest is aligned_slow. */
+static PM_NOINLINE void *aligned_slow(size_t align, size_t size);
+
 void *_pm_alloc_aligned(size_t align, size_t size)
+{
+    if (pm_likely(atomic_load_explicit(&_pm_initialized, memory_order_acquire) && !_pm_slow &&
+                  size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX)) {
+        /* A class whose size is a multiple of align: its blocks start at
+         * page + k * size (no header in the page), all multiples of align. */
+        size_t n = (size + align - 1) & ~(align - 1);
+        if (n == 0)
+            n = align;
+        if (n <= PM_SMALL_MAX)
+            return pm_malloc_inline(n);
+    }
+    return aligned_slow(align, size);
+}
+
+static void *aligned_slow(size_t align, size_t size)
 {
     _pm_process_init();   /* _pm_slow is read below: it may be the first call */
     if (align <= PM_CLASS_SPACING)
         return pm_malloc_inline(size);        /* every block is 8-aligned */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
-        /* A class whose size is a multiple of align: its blocks start at
-         * page + k * size (no header in the page), all multiples of align. */
         size_t n = (size + align - 1) & ~(align - 1);
         if (n == 0)
             n = align;

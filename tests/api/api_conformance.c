@@ -8,6 +8,7 @@
  * where poolmalloc is documented to be stricter than glibc 2.36. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -694,6 +695,70 @@ static void test_realloc_contents(void)
 }
 
 /* ---- glibc extensions ---------------------------------------------------- */
+/* poolmalloc's realloc policy (docs/API.md): a small or medium block that
+ * grows moves to a quarter more room than asked for, and stays in place
+ * while a later request fits and takes more than half of it, with the
+ * alignment malloc would give; shrunk to half or less, it moves. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define PM_UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#endif
+#endif
+#ifndef PM_UNDER_VALGRIND
+#define PM_UNDER_VALGRIND() 0
+#endif
+
+static void test_realloc_policy(void)
+{
+    if (!PM_ONLY)
+        return;
+    bool roomy = !PM_UNDER_VALGRIND();   /* under memcheck a moved block is exact */
+    int moves = 0, bad = 0;
+    unsigned char *p = malloc(launder(16));
+    if (!p) {
+        CHECK("malloc 16", 0);
+        return;
+    }
+    fill(p, 16, 7);
+    for (size_t size = 32; size <= 512; size += 16) {
+        unsigned char *q = realloc(p, launder(size));
+        if (!q) {
+            bad++;
+            break;
+        }
+        moves += q != p;
+        if (((uintptr_t)q & 15) || !check(q, 16, 7) || malloc_usable_size(q) < size)
+            bad++;
+        p = q;
+    }
+    CHECK("realloc growth by 16 bytes to 512: contents, 16-aligned", bad == 0);
+    CHECK("realloc growth by 16 bytes to 512 moves at most 16 times of 31", !roomy || moves <= 16);
+    unsigned char *half = realloc(p, launder(300));
+    CHECK("realloc 512 -> 300 stays in place", half == p);
+    p = half ? half : p;
+    unsigned char *small = realloc(p, launder(100));
+    CHECK("realloc 512 -> 100 moves, giving the room back",
+          small && small != p && malloc_usable_size(small) < 256);
+    free(small ? small : p);
+
+    moves = 0;
+    bad = 0;
+    p = malloc(launder(600));
+    for (size_t size = 700; p && size <= 16000; size += 100) {
+        unsigned char *q = realloc(p, launder(size));
+        if (!q) {
+            bad++;
+            break;
+        }
+        moves += q != p;
+        p = q;
+    }
+    CHECK("realloc growth by 100 bytes, 600 to 16000", p && bad == 0);
+    CHECK("realloc medium growth moves at most 16 times of 154", !roomy || moves <= 16);
+    free(p);
+}
+
 static void test_extensions(void)
 {
     /* Churn some memory so that trim has something to do. */
@@ -755,6 +820,7 @@ int main(void)
     test_align_args();
     test_usable_size();
     test_realloc_contents();
+    test_realloc_policy();
     test_extensions();
     return pm_test_finish();
 }

@@ -9,7 +9,9 @@
  *
  * Cases: double_free_small double_free_large interior_small interior_large
  *        double_free_large_slot double_free_large_behind_slot realloc_large_slot
- *        free_stack free_static realloc_stack (and "valid", which must exit 0),
+ *        free_stack free_static realloc_stack realloc_freed (and realloc_freed_in_place,
+ *        realloc_freed_medium_in_place, realloc_interior_medium for realloc's
+ *        in-place path) (and "valid", which must exit 0),
  *        more below; the remote_* cases free from a second thread, the
  *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
  *        block (safe linking must catch it when the link is next followed);
@@ -280,6 +282,25 @@ int main(int argc, char **argv)
         announce(p);
         laundered = realloc_fn(p, 100);
         free(keep);
+    } else if (!strcmp(c, "realloc_freed_in_place")) {
+        /* the same class: realloc's in-place path must see the block is free */
+        char *p = malloc(40);
+        char *keep = malloc(40);
+        free_fn(p);
+        announce(p);
+        laundered = realloc_fn(p, 40);
+        free(keep);
+    } else if (!strcmp(c, "realloc_freed_medium_in_place")) {
+        char *p = malloc(3000);
+        char *keep = malloc(3000);
+        free_fn(p);
+        announce(p);
+        laundered = realloc_fn(p, 2900);
+        free(keep);
+    } else if (!strcmp(c, "realloc_interior_medium")) {
+        char *p = malloc(3000);
+        announce(p + 8);
+        laundered = realloc_fn(launder_ptr(p + 8), 3000);
     } else if (!strcmp(c, "free_mmap")) {
         char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED)

@@ -29,7 +29,9 @@ realloc_large_slot) re='poolmalloc: realloc\(\): pointer already freed' ;;
 interior_small | interior_medium | interior_large | free_stack | free_static)
     re='poolmalloc: free\(\): invalid pointer' ;;
 realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
-realloc_freed) re='poolmalloc: realloc\(\): pointer already freed' ;;
+realloc_freed | realloc_freed_in_place | realloc_freed_medium_in_place)
+    re='poolmalloc: realloc\(\): pointer already freed' ;;
+realloc_interior_medium) re='poolmalloc: realloc\(\): invalid pointer' ;;
 remote_double_free_small | remote_double_free_medium) re='poolmalloc: free\(\): double free' ;;
 remote_interior_small | interior_large_page | free_mmap) re='poolmalloc: free\(\): invalid pointer' ;;
 double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
