@@ -1,10 +1,12 @@
 /* pool.c -- pools of equal blocks, the slow paths of small malloc and free
  * (floor 2).
  *
- * A pool is one 4 KiB page serving one size class.  Its 128-byte header (the
- * fields, then a bitmap with one bit per 8-byte granule) is followed by
- * `capacity` blocks; the blocks of classes that are multiples of 16 bytes
- * are 16-aligned because the header is.  Like obmalloc, a pool hands out
+ * A pool is one 4 KiB page serving one size class, `capacity` blocks from
+ * the page's first byte; the blocks of classes that are multiples of 16
+ * bytes are 16-aligned because the page is.  Its 128-byte header is out of
+ * band, in the arena's slot for the page (pools.h, pm_pool_s: the fast
+ * paths' fields, a bitmap with one bit per 8-byte granule, the slow paths'
+ * fields).  Like obmalloc, a pool hands out
  * blocks from two places: `free`, the list of blocks given back, and the
  * never-used tail [bump, limit), carved into the list all at once when the
  * list first runs dry (the pool is one page: nothing more is touched).
