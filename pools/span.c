@@ -211,6 +211,18 @@ static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
 /* ---- allocation (owner, or holder of an abandoned heap's lock) ---- */
 static PM_NOINLINE void *span_alloc_slow(pm_heap_t *heap, unsigned m);
 
+/* Block b of span s goes out: counted, and its live bit set. */
+static inline void span_mark_out(pm_span_t *s, const pm_block_t *b)
+{
+    s->used++;
+    bool exact;
+    unsigned idx = span_index(s, b, &exact);
+    atomic_store_explicit(&s->live,
+                          atomic_load_explicit(&s->live, memory_order_relaxed) |
+                              ((uint64_t)1 << idx),
+                          memory_order_relaxed);
+}
+
 /* The common miss, as pool.c's pool_switch: the head span has no free block
  * and nothing left to carve, the span after it has a free block.  The head
  * goes FULL, the next span becomes the head and serves the block, without
@@ -227,13 +239,7 @@ static inline void *span_switch(pm_heap_t *heap, pm_span_t *head, pm_span_t *nex
     span_set_bias(head, span_full_bias(head));  /* USED -> FULL */
     pm_block_t *b = next->free;
     span_pop(next, b, false);
-    next->used++;
-    bool exact;
-    unsigned idx = span_index(next, b, &exact);
-    atomic_store_explicit(&next->live,
-                          atomic_load_explicit(&next->live, memory_order_relaxed) |
-                              ((uint64_t)1 << idx),
-                          memory_order_relaxed);
+    span_mark_out(next, b);
     span_check(head);
     span_check(next);
     return b;
@@ -283,13 +289,7 @@ static void *span_alloc_slow(pm_heap_t *heap, unsigned m)
     }
     if (PM_STRICT)
         _pm_strict_taken(b, s->block_size);
-    s->used++;
-    bool exact;
-    unsigned idx = span_index(s, b, &exact);
-    atomic_store_explicit(&s->live,
-                          atomic_load_explicit(&s->live, memory_order_relaxed) |
-                              ((uint64_t)1 << idx),
-                          memory_order_relaxed);
+    span_mark_out(s, b);
     span_check(s);
     return b;
 }
