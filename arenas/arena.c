@@ -229,12 +229,22 @@ size_t _pm_arena_trim_reserve(size_t keep)
  * by the large path's clock (large.c, at most every 100 ms), so that a
  * process whose pools stop changing (one gone idle after a burst) still
  * gives back what has decayed. */
+__thread pm_arena_set_t *_pm_arena_set_mine __attribute__((tls_model("initial-exec")));
+
 size_t _pm_arena_reserve_decay(void)
 {
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
     pthread_mutex_lock(&reserve_lock);
     pm_arena_t *list = reserve_count > keep ? reserve_expire_locked(keep, false) : NULL;
     pthread_mutex_unlock(&reserve_lock);
+    pm_arena_set_t *set = _pm_arena_set_mine;
+    if (set) {
+        uint64_t now = _pm_os_now_ms();
+        if (now - set->decommit_ms >= (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS]) {
+            set->decommit_ms = now;
+            _pm_arena_decommit_free(set);
+        }
+    }
     return arenas_unmap(list);
 }
 

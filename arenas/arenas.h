@@ -81,7 +81,17 @@ static inline char *pm_arena_slot_page(const void *slot)
 struct pm_arena_set_s {
     pm_arena_t *by_nfree[PM_ARENA_PAGES]; /* arenas by free page count */
     uint64_t arenas_with_free;            /* bit n set: by_nfree[n] non-empty */
+    uint64_t decommit_ms;                 /* the clock's last pass over its free pages */
 };
+
+/* The arena set of the calling thread's heap, or NULL while it has none
+ * (kept by pools/heap.c, _pm_heap_route).  Once per ARENA_DECAY_MS, the
+ * clock's pass (_pm_arena_reserve_decay) gives that set's free pages back to
+ * the OS: an arena that one pool or span keeps in use (a class's list head,
+ * pinned) would otherwise keep its other 61 pages resident for ever after a
+ * burst. */
+PM_INTERNAL extern __thread pm_arena_set_t *_pm_arena_set_mine
+    __attribute__((tls_model("initial-exec")));
 
 /* First of k free consecutive pages (1..16) of the set's arenas, from the
  * fullest arena that has them or a new one; NULL if out of memory. */
@@ -91,7 +101,10 @@ PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsign
 PM_INTERNAL void *_pm_arena_page_take(pm_arena_set_t *set);
 PM_INTERNAL void _pm_arena_page_return(pm_arena_set_t *set, void *page);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas released */
-PM_INTERNAL size_t _pm_arena_reserve_decay(void); /* unmaps the decayed ones; returns how many */
+/* Unmaps the reserve's decayed arenas (returns how many), and gives back the
+ * free pages of _pm_arena_set_mine when a decay period has passed since the
+ * last time. */
+PM_INTERNAL size_t _pm_arena_reserve_decay(void);
 PM_INTERNAL size_t _pm_arena_decommit_free(pm_arena_set_t *set); /* returns pages given back */
 PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
 /* Between these two, the arenas this thread unmaps are batched and go back

@@ -64,7 +64,9 @@ __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM
 void _pm_heap_route(void)
 {
     pm_heap_t *heap = _pm_tls_heap;
-    _pm_tls_fast = (uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && !_pm_slow ? heap : PM_ROUTE_GENERIC;
+    bool mine = (uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD;
+    _pm_tls_fast = mine && !_pm_slow ? heap : PM_ROUTE_GENERIC;
+    _pm_arena_set_mine = mine ? &heap->arenas : NULL;
 }
 
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;

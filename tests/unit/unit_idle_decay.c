@@ -72,8 +72,12 @@ int main(void)
      * fits): it is the one left. */
     CHECK("at most the one mapping just used is cached", idle.large_cached_count <= 1 &&
                                                           idle.large_cached_bytes <= 3 * MiB);
-    CHECK("the resident set is back near its start", rss_idle - rss0 < 8.0);
-    if (rss_idle - rss0 >= 8.0)
+    /* What stays: ARENA_RESERVE arenas and the arenas that each class's
+     * list head keeps in use; their free pages went back to the OS at the
+     * clock's pass (arena.c, _pm_arena_set_mine): 4.6 MiB here, 9.1 MiB
+     * without that pass. */
+    CHECK("the resident set is back near its start", rss_idle - rss0 < 6.0);
+    if (rss_idle - rss0 >= 6.0)
         printf("  rss: start %.1f MiB, burst %.1f, after idle %.1f\n", rss0, rss_peak, rss_idle);
 
     /* The same with LARGE_DECAY_MS=0: nothing outlives its free. */
