@@ -75,9 +75,10 @@ PM_API int  pm_option_set(pm_option_t option, long value);   /* 0, or EINVAL */
  * A snapshot of the process-wide counters.  Per-class counters are kept
  * only while PM_OPTION_STATS is on; the arena and large-path counters always.
  * classes[0..63] are the small classes (8..512 bytes, 8 apart),
- * classes[64..83] the medium ones (640, 768, 896, 1024, 1280, ..., 16384). */
+ * classes[64..103] the medium ones (576, 640, ..., 1024, 1152, ..., 16384:
+ * eight per doubling; version 3, the first with 40). */
 #define PM_SMALL_CLASSES 64
-#define PM_MEDIUM_CLASSES 20
+#define PM_MEDIUM_CLASSES 40
 
 typedef struct pm_class_stats_s {
     uint64_t allocs;        /* blocks handed out */
@@ -122,14 +123,14 @@ typedef struct pm_stats_s {
     uint64_t meta_bytes;           /* mapped for allocator records (large records, heaps) */
 } pm_stats_t;
 
-#define PM_STATS_VERSION 2
+#define PM_STATS_VERSION 3
 
 PM_API void pm_stats_get(pm_stats_t *out);
 PM_API void pm_stats_print(int fd);      /* the report malloc_stats() prints, to fd */
 PM_API void pm_stats_print_json(int fd); /* the same figures as one JSON object, to fd */
 
 /* The size class that serves a request of `size` bytes: 0..63 for small
- * requests (blocks of 8*(c+1) bytes), 64..83 for medium ones, or -1 when the
+ * requests (blocks of 8*(c+1) bytes), 64..103 for medium ones, or -1 when the
  * request gets its own mapping.  pm_class_block_size(c) gives the block size. */
 PM_API int pm_size_class(size_t size);
 PM_API size_t pm_class_block_size(int size_class);

@@ -3,7 +3,7 @@
  * A request just over 512 bytes would waste most of a page on the large
  * path, and cost a system call per new mapping.  Medium requests are instead
  * served like small ones, from spans: runs of 1..16 pages of an arena, each
- * holding blocks of one of 20 classes (four per doubling, at most 25%
+ * holding blocks of one of 40 classes (eight per doubling, at most 12.5%
  * slack).  A span's descriptor lives in the arena's descriptor slots
  * (arenas/arenas.h, pools.h), so blocks are packed from the span's first
  * byte: a 4096-byte class has no header in its way.  A block's index is its offset times a reciprocal
@@ -21,16 +21,16 @@
 pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists point here */
 
 /* pm_medium_class_fast's table: entry i is the class of the requests of
- * i * 128 + 1 .. (i + 1) * 128 bytes (pm_medium_class_of of the largest);
- * entries 0..3 (small requests) are never read. */
+ * i * 64 + 1 .. (i + 1) * 64 bytes (pm_medium_class_of of the largest);
+ * entries 0..7 (small requests) are never read. */
 #define MC_T(n) ((n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
-#define MC_OF(n) ((n) <= PM_SMALL_MAX ? 0 : (MC_T(n) - 9) * 4 + (((n) - 1) >> (MC_T(n) - 2)) - 4)
-#define MC1(i) MC_OF(((i) + 1) * 128),
+#define MC_OF(n) ((n) <= PM_SMALL_MAX ? 0 : (MC_T(n) - 9) * 8 + (((n) - 1) >> (MC_T(n) - 3)) - 8)
+#define MC1(i) MC_OF(((i) + 1) * 64),
 #define MC4(i) MC1(i) MC1((i) + 1) MC1((i) + 2) MC1((i) + 3)
 #define MC16(i) MC4(i) MC4((i) + 4) MC4((i) + 8) MC4((i) + 12)
 #define MC64(i) MC16(i) MC16((i) + 16) MC16((i) + 32) MC16((i) + 48)
-const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 128] = {MC64(0) MC64(64)};
-_Static_assert(PM_MEDIUM_MAX / 128 == 128, "the table has 128 entries");
+const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 64] = {MC64(0) MC64(64) MC64(128) MC64(192)};
+_Static_assert(PM_MEDIUM_MAX / 64 == 256, "the table has 256 entries");
 
 /* Pages per span for each class.  A heap's first span of a class is small
  * (span_pages_first: at least 8 blocks up to 2 KiB and 4 above, at most
@@ -40,10 +40,12 @@ _Static_assert(PM_MEDIUM_MAX / 128 == 128, "the table has 128 entries");
  * a few mallocs, so a program that uses a class a lot and frees at random
  * (larson) freed nearly always into a FULL span and allocated from a head
  * with one block, the slow path on most calls. */
-static const uint8_t span_pages_first[PM_MEDIUM_COUNT] = {2, 2, 2, 2, 3, 3, 4, 4, 4, 3,
-                                                          4, 4, 5, 6, 7, 8, 10, 12, 14, 16};
-static const uint8_t span_pages[PM_MEDIUM_COUNT] = {10, 12, 14, 16, 15, 15, 14, 16, 15, 15,
-                                                    14, 16, 15, 12, 14, 16, 15, 12, 14, 16};
+static const uint8_t span_pages_first[PM_MEDIUM_COUNT] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 3, 4, 3, 3,
+    5, 4, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t span_pages[PM_MEDIUM_COUNT] = {
+    9, 10, 11, 12, 13, 14, 15, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 15, 16, 16,
+    14, 16, 16, 16, 16, 15, 14, 15, 13, 16, 15, 16, 16, 15, 14, 15, 13, 14, 15, 16};
 
 static inline char *span_base(const pm_span_t *s) { return pm_span_base(s); }
 

@@ -14,9 +14,12 @@ int main(void)
         CHECK("less than 8 bytes of slack", size - n < 8);
         CHECK("class formula", c == (int)((n - 1) / 8));
     }
-    /* Medium classes: 640, 768, 896, 1024, 1280, ... 16384, four per doubling. */
+    /* Medium classes: 576, 640, 704, ..., 1024, 1152, ... 16384, eight per doubling. */
     CHECK("513 is the first medium class", pm_size_class(513) == 64);
-    CHECK("16384 is the last medium class", pm_size_class(16384) == 83);
+    CHECK("the first medium block is 576 bytes", pm_class_block_size(64) == 576);
+    CHECK("1032 bytes get 1152", pm_class_block_size(pm_size_class(1032)) == 1152);
+    CHECK("4104 bytes get 4608", pm_class_block_size(pm_size_class(4104)) == 4608);
+    CHECK("16384 is the last medium class", pm_size_class(16384) == 103);
     /* The fast path's table agrees with the computed class everywhere. */
     int table_ok = 1;
     for (size_t n = PM_SMALL_MAX + 1; n <= PM_MEDIUM_MAX; n++)
@@ -27,7 +30,7 @@ int main(void)
         int c = pm_size_class(n);
         size_t size = pm_class_block_size(c);
         CHECK("medium class covers the request", size >= n);
-        CHECK("medium slack at most 25%", (size - n) * 4 < n);
+        CHECK("medium slack at most 12.5%", (size - n) * 8 < n);
         CHECK("previous class too small", pm_class_block_size(c - 1) < n);
     }
     for (size_t n = 513; n <= 16384; n += 37) {
