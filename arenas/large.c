@@ -294,12 +294,48 @@ static void slot_counts_flush(large_slot_t *t)
 
 static void slot_clock(void);
 
+static PM_NOINLINE void slot_counted_slow(large_slot_t *t)
+{
+    slot_counts_flush(t);
+    slot_clock();
+}
+
+/* Out of line: the slot's paths below need no stack frame. */
 static inline void slot_counted(large_slot_t *t)
 {
-    if (t->allocs + t->frees >= SLOT_COUNT_BATCH) {
-        slot_counts_flush(t);
-        slot_clock();
-    }
+    if (pm_unlikely(t->allocs + t->frees >= SLOT_COUNT_BATCH))
+        slot_counted_slow(t);
+}
+
+/* Whether the slot's mapping serves a request of need bytes (whole pages):
+ * it holds them and wastes no more than the request. */
+static inline bool slot_fits(const pm_large_t *slot, size_t need)
+{
+    size_t usable = rec_usable(slot);
+    return usable >= need && usable - need <= need;
+}
+
+/* Hands out the slot's mapping for a request of size bytes. */
+static inline void *slot_take(large_slot_t *t, pm_large_t *slot, size_t size)
+{
+    t->rec = NULL;
+    slot->magic = PM_LARGE_LIVE;
+    slot->size = size;
+    rec_commit(slot, size);
+    t->allocs++;
+    t->live_bytes += (int64_t)slot->map_size;
+    slot_counted(t);
+    return rec_user(slot);
+}
+
+void *_pm_large_slot_take(size_t size)
+{
+    large_slot_t *t = &large_slot;
+    pm_large_t *slot = t->rec;
+    size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    if (!slot || need < size || !slot_fits(slot, need))   /* need < size: it wrapped */
+        return NULL;
+    return slot_take(t, slot, size);
 }
 
 /* Transparent huge pages (POOLMALLOC_LARGE_THP): a mapping of HUGE_MIN
@@ -462,17 +498,9 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
      * (a larger one waits for a request its size, or goes to the cache). */
     large_slot_t *t = &large_slot;
     pm_large_t *slot = t->rec;
-    if (slot && ((uintptr_t)rec_user(slot) & (align - 1)) == 0 && rec_usable(slot) >= need &&
-        rec_usable(slot) - need <= need) {
-        t->rec = NULL;
-        slot->magic = PM_LARGE_LIVE;
-        slot->size = size;
-        rec_commit(slot, size);
-        t->allocs++;
-        t->live_bytes += (int64_t)slot->map_size;
-        slot_counted(t);
+    if (slot && ((uintptr_t)rec_user(slot) & (align - 1)) == 0 && slot_fits(slot, need)) {
         *fresh = false;
-        return rec_user(slot);
+        return slot_take(t, slot, size);
     }
 
     /* A cached mapping: the smallest that fits (1), or else the one with
@@ -595,6 +623,8 @@ static void cache_put(pm_large_t *rec)
     cache_after_locked(evicted, tick);
 }
 
+static PM_NOINLINE void large_free_cache(pm_large_t *rec);
+
 void _pm_large_free(pm_large_t *rec, bool slot_ok)
 {
     if (slot_ok && rec->map_size <= SLOT_MAX && !PM_STRICT) {
@@ -609,6 +639,22 @@ void _pm_large_free(pm_large_t *rec, bool slot_ok)
             cache_put(old);     /* the older one goes on to the cache */
         return;
     }
+    large_free_cache(rec);
+}
+
+void _pm_large_free_slot(uintptr_t entry, void *ptr)
+{
+    pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
+    if (pm_unlikely(rec_user(rec) != (char *)ptr || rec->magic != PM_LARGE_LIVE)) {
+        _pm_large_check(entry, ptr, "free");   /* reports it */
+        return;
+    }
+    _pm_large_free(rec, true);
+}
+
+/* A mapping that does not wait in the slot: the cache, or the OS. */
+static void large_free_cache(pm_large_t *rec)
+{
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
                               memory_order_relaxed);

@@ -92,8 +92,25 @@ void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_fa
 /* ---- the large path (arenas/large.c) with the malloc API's bookkeeping ----
  * arenas/ is mechanism only: the hooks of slow mode for large blocks, and
  * the choice to move a block by copy under valgrind, are made here. */
+/* Whether the calling thread may keep a freed large mapping in its slot
+ * (arenas/large.c): it flushes the slot at exit, and slow mode is off (its
+ * hooks want every block through the cache's path, whose counters are
+ * exact). */
+static inline bool large_slot_ok(void)
+{
+    return !_pm_slow && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD;
+}
+
 void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
 {
+    if (pm_likely(align == 0 && !_pm_slow)) {   /* a slot holds a mapping: initialised */
+        void *p = _pm_large_slot_take(size);
+        if (p) {
+            if (zero)
+                memset(p, 0, size);   /* a reused mapping */
+            return p;
+        }
+    }
     _pm_process_init();   /* the secret mangles the record: it may be the first call */
     bool fresh;
     void *p = _pm_large_alloc(size, align, &fresh);
@@ -114,7 +131,16 @@ static void large_free_api(pm_large_t *rec, void *p)
     /* A thread with a heap flushes its large slot at exit (lifecycle.c); in
      * slow mode every block takes the cache's path, where the counters that
      * the hooks read are exact. */
-    _pm_large_free(rec, !_pm_slow && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD);
+    _pm_large_free(rec, large_slot_ok());
+}
+
+void _pm_free_large(uintptr_t entry, void *p)
+{
+    if (pm_likely(large_slot_ok())) {
+        _pm_large_free_slot(entry, p);
+        return;
+    }
+    _pm_free_generic(p, entry, "free");
 }
 
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)

@@ -373,6 +373,9 @@ PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_generic(unsigned c, size_t size);
  * thread is on the route heap (above).  size is 1..512, c its class. */
 PM_INTERNAL PM_NOINLINE void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size);
 PM_INTERNAL PM_NOINLINE void _pm_free_generic(void *p, uintptr_t entry, const char *call);
+/* free of a large block (entry has PM_PAGE_LARGE): into the thread's slot
+ * when it may use one, else the door. */
+PM_INTERNAL PM_NOINLINE void _pm_free_large(uintptr_t entry, void *p);
 PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 /* The large path (arenas/large.c) for the malloc API: with the hooks of
  * slow mode.  NULL with errno ENOMEM. */
@@ -697,6 +700,10 @@ static inline void pm_free_inline(void *p)
                 return;
             }
             _pm_heap_free_remote_fast(entry, p);
+            return;
+        }
+        if (entry & PM_PAGE_LARGE) {
+            _pm_free_large(entry, p);
             return;
         }
         if (p)
