@@ -101,6 +101,16 @@ static inline bool large_slot_ok(void)
     return !_pm_slow && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD;
 }
 
+void *_pm_large_malloc(size_t size)
+{
+    if (pm_likely(!_pm_slow)) {   /* a slot holds a mapping: initialised */
+        void *p = _pm_large_slot_take(size);
+        if (p)
+            return p;
+    }
+    return _pm_large_alloc_api(size, 0, false);
+}
+
 void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
 {
     if (pm_likely(align == 0 && !_pm_slow)) {   /* a slot holds a mapping: initialised */

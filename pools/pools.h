@@ -380,6 +380,8 @@ PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 /* The large path (arenas/large.c) for the malloc API: with the hooks of
  * slow mode.  NULL with errno ENOMEM. */
 PM_INTERNAL PM_NOINLINE void *_pm_large_alloc_api(size_t size, size_t align, bool zero);
+/* malloc's large case: the thread's slot, else _pm_large_alloc_api. */
+PM_INTERNAL PM_NOINLINE void *_pm_large_malloc(size_t size);
 
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
@@ -636,7 +638,7 @@ static inline void *pm_malloc_not_small(size_t m, size_t size)
         return pm_medium_alloc_inline(size);
     if (size == 0)
         return _pm_small_alloc_generic(pm_request_class(1), 0);
-    return _pm_large_alloc_api(size, 0, false);
+    return _pm_large_malloc(size);
 }
 
 /* malloc: the thread's heap, one list pop. */
