@@ -12,7 +12,8 @@
  *        free_stack free_static realloc_stack realloc_freed (and realloc_freed_in_place,
  *        realloc_freed_medium_in_place, realloc_interior_medium for realloc's
  *        in-place path) (and "valid", which must exit 0),
- *        more below; the remote_* cases free from a second thread, the
+ *        more below; the remote_* cases free from a second thread (the
+ *        *_batched ones from a thread that batches its remote frees), the
  *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
  *        block (safe linking must catch it when the link is next followed);
  *        the write_after_free_* cases write elsewhere in a freed block, which
@@ -94,6 +95,21 @@ static void free_in_thread(void *p, int times)
         fprintf(stderr, "pthread failed\n");
         exit(2);
     }
+}
+
+/* A thread with a heap of its own frees `good` (which starts its batch of
+ * remote frees for the owner) and then `bad`, which must not join that
+ * batch unnoticed: caught at that free, or when the owner takes the batch
+ * back. */
+static void *good_block, *bad_block;
+static void *batched_free_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);   /* a heap of its own: it batches remote frees */
+    free_fn(good_block);
+    free_fn(bad_block);
+    free(laundered);
+    return NULL;
 }
 
 /* The owner takes back blocks freed by other threads when its fast path
@@ -260,6 +276,21 @@ int main(int argc, char **argv)
         owner_runs_dry();
         laundered = malloc(3000);
         free(keep);
+    } else if (!strcmp(c, "remote_interior_batched") || !strcmp(c, "remote_double_free_batched")) {
+        /* Caught in the freeing thread, or when this one takes the batch back. */
+        int interior = !strcmp(c, "remote_interior_batched");
+        char *p = malloc(64), *q = malloc(64);
+        good_block = p;
+        bad_block = interior ? launder_ptr(q + 8) : q;
+        announce(bad_block);
+        if (!interior)
+            free(q);   /* so the thread's free of q is the second one */
+        pthread_t t;
+        if (pthread_create(&t, NULL, batched_free_thread, NULL) != 0 || pthread_join(t, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        owner_runs_dry();
     } else if (!strcmp(c, "remote_interior_small")) {
         char *p = malloc(64);
         void *bad = launder_ptr(p + 8);

@@ -32,8 +32,10 @@ realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
 realloc_freed | realloc_freed_in_place | realloc_freed_medium_in_place)
     re='poolmalloc: realloc\(\): pointer already freed' ;;
 realloc_interior_medium) re='poolmalloc: realloc\(\): invalid pointer' ;;
-remote_double_free_small | remote_double_free_medium) re='poolmalloc: free\(\): double free' ;;
-remote_interior_small | interior_large_page | free_mmap) re='poolmalloc: free\(\): invalid pointer' ;;
+remote_double_free_small | remote_double_free_medium | remote_double_free_batched)
+    re='poolmalloc: free\(\): double free' ;;
+remote_interior_small | remote_interior_batched | interior_large_page | free_mmap)
+    re='poolmalloc: free\(\): invalid pointer' ;;
 double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
 uaf_write_small | overflow_small)
     re='poolmalloc: malloc\(\): corrupted free list in pool 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
