@@ -3,8 +3,32 @@
 #include "pm_test.h"
 #include "pools/pools.h"
 
+/* A class's spans double, from its small first span to the largest (span.c):
+ * 576-byte blocks get spans of 2, 4, 8 and then 9 pages (14, 28, 56 and 64
+ * blocks).  The heap has no span of that class yet (nothing above allocated
+ * one). */
+static void span_growth(void)
+{
+    static void *blk[14 + 28 + 56 + 64 + 1];
+    pm_stats_t s0, s;
+    pm_stats_get(&s0);
+    size_t n = 0;
+    const unsigned want_pages[] = {2, 6, 14, 23, 32};   /* after 1, 15, 43, 99, 163 blocks */
+    const size_t at[] = {1, 15, 43, 99, 163};
+    for (unsigned step = 0; step < 5; step++) {
+        while (n < at[step])
+            blk[n++] = pm_malloc(576);
+        pm_stats_get(&s);
+        CHECK("a class's spans double up to 64 blocks",
+              s.span_pages_live - s0.span_pages_live == want_pages[step]);
+    }
+    for (size_t i = 0; i < n; i++)
+        pm_free(blk[i]);
+}
+
 int main(void)
 {
+    span_growth();
     CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
     for (size_t n = 1; n <= 512; n++) {
         int c = pm_size_class(n);
