@@ -225,12 +225,12 @@ size_t _pm_arena_trim_reserve(size_t keep)
     return arenas_unmap(list);     /* system calls after unlocking */
 }
 
+__thread pm_arena_set_t *_pm_arena_set_mine __attribute__((tls_model("initial-exec")));
+
 /* The decay of the reserve without an arena joining or leaving it: called
  * by the large path's clock (large.c, at most every 100 ms), so that a
  * process whose pools stop changing (one gone idle after a burst) still
  * gives back what has decayed. */
-__thread pm_arena_set_t *_pm_arena_set_mine __attribute__((tls_model("initial-exec")));
-
 size_t _pm_arena_reserve_decay(void)
 {
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
