@@ -111,16 +111,11 @@ void *_pm_large_malloc(size_t size)
     return _pm_large_alloc_api(size, 0, false);
 }
 
+/* malloc's own entry (above) looks at the slot first; the others (calloc,
+ * aligned_alloc, realloc's moves), whose cost is the memset or the copy,
+ * find it in _pm_large_alloc. */
 void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
 {
-    if (pm_likely(align == 0 && !_pm_slow)) {   /* a slot holds a mapping: initialised */
-        void *p = _pm_large_slot_take(size);
-        if (p) {
-            if (zero)
-                memset(p, 0, size);   /* a reused mapping */
-            return p;
-        }
-    }
     _pm_process_init();   /* the secret mangles the record: it may be the first call */
     bool fresh;
     void *p = _pm_large_alloc(size, align, &fresh);
