@@ -112,6 +112,18 @@ static void *batched_free_thread(void *arg)
     return NULL;
 }
 
+/* realloc (to `to` bytes) of a block of `size` bytes already freed; a
+ * neighbour stays allocated so that the block's pool or span stays too. */
+static void realloc_freed(size_t size, size_t to)
+{
+    char *p = malloc(size);
+    char *keep = malloc(size);
+    free_fn(p);
+    announce(p);
+    laundered = realloc_fn(p, to);
+    free(keep);
+}
+
 /* The owner takes back blocks freed by other threads when its fast path
  * runs dry: more allocations of one class than a pool holds get it there. */
 static void owner_runs_dry(void)
@@ -307,27 +319,12 @@ int main(int argc, char **argv)
         free_fn(p);
         free_fn(p);
     } else if (!strcmp(c, "realloc_freed")) {
-        char *p = malloc(40);
-        char *keep = malloc(40);
-        free_fn(p);
-        announce(p);
-        laundered = realloc_fn(p, 100);
-        free(keep);
+        realloc_freed(40, 100);
     } else if (!strcmp(c, "realloc_freed_in_place")) {
         /* the same class: realloc's in-place path must see the block is free */
-        char *p = malloc(40);
-        char *keep = malloc(40);
-        free_fn(p);
-        announce(p);
-        laundered = realloc_fn(p, 40);
-        free(keep);
+        realloc_freed(40, 40);
     } else if (!strcmp(c, "realloc_freed_medium_in_place")) {
-        char *p = malloc(3000);
-        char *keep = malloc(3000);
-        free_fn(p);
-        announce(p);
-        laundered = realloc_fn(p, 2900);
-        free(keep);
+        realloc_freed(3000, 2900);
     } else if (!strcmp(c, "realloc_interior_medium")) {
         char *p = malloc(3000);
         announce(p + 8);
