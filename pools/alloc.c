@@ -354,10 +354,7 @@ void *pm_realloc(void *p, size_t size)
             }
         } else if (entry & PM_PAGE_SPAN) {
             pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
-            uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
-            uint64_t idx = (off * s->recip) >> 32;
-            if (idx * s->block_size == off && idx < s->capacity &&
-                ((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1)) {
+            if (pm_span_block_out(s, p)) {
                 if (m - PM_SMALL_MAX < PM_MEDIUM_MAX - PM_SMALL_MAX && medium_stays(s, size))
                     return p;
                 return realloc_move(p, size, entry, s->block_size);

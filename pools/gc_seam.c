@@ -20,11 +20,7 @@ int _pm_gc_seam_is_live_block(const void *p)
                 pm_live_bit(p)) != 0;
     }
     if (entry & PM_PAGE_SPAN) {
-        pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
-        uintptr_t off = (uintptr_t)p - (uintptr_t)pm_span_base(s);
-        uint64_t idx = (off * s->recip) >> 32;
-        return idx * s->block_size == off && idx < s->capacity &&
-               ((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1);
+        return pm_span_block_out((pm_span_t *)(entry & ~PM_PAGE_TAGS), p);
     }
     return (entry & PM_PAGE_LARGE) != 0;
 }

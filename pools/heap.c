@@ -535,11 +535,7 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
         owner = pool_owner_checked((pm_pool_t *)(entry - PM_PAGE_POOL), p, "free");
     } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
         pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
-        uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
-        uint64_t idx = (off * s->recip) >> 32;
-        if (pm_unlikely(idx * s->block_size != off || idx >= s->capacity ||
-                        !((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1) ||
-                        !(owner = s->heap)))
+        if (pm_unlikely(!pm_span_block_out(s, p) || !(owner = s->heap)))
             _pm_span_bad_free(s, p, "free");
     }
     pm_remote_batch_t *r = _pm_batch_cur;

@@ -177,6 +177,17 @@ static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page
 /* The same from the descriptor's field (a load and an xor). */
 static inline uintptr_t pm_span_base_fast(const pm_span_t *s) { return s->base_x ^ _pm_keys.secret; }
 
+/* Whether p is the start of a block of span s that is out (its live bit
+ * set): the check of realloc, of the remote step and of the gc seam
+ * (pm_span_free_inline makes it too, clearing the bit as it goes). */
+static inline bool pm_span_block_out(pm_span_t *s, const void *p)
+{
+    uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
+    uint64_t idx = (off * s->recip) >> 32;
+    return idx * s->block_size == off && idx < s->capacity &&
+           ((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1);
+}
+
 /* The medium class of a request of 513..16384 bytes by table: every class
  * boundary is a multiple of 64 bytes, so (n - 1) / 64 decides it (span.c
  * fills the table from pm_medium_class_of; unit_sizeclass checks it). */
