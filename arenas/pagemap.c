@@ -52,6 +52,20 @@ static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
 int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
 {
     uintptr_t a = (uintptr_t)addr;
+    /* The common case, a run of an arena's pages (a span): one leaf for all,
+     * found once, then one store per page. */
+    uintptr_t last = a + (npages - 1) * PM_PAGE_SIZE;
+    if (npages > 1 && !(last >> PM_VA_BITS) &&
+        a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS) == last >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)) {
+        _Atomic uintptr_t *leaf = atomic_load_explicit(
+            &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
+        if (leaf) {
+            size_t first = (a >> PM_PAGE_SHIFT) & (LEAF_ENTRIES - 1);
+            for (size_t i = 0; i < npages; i++)
+                atomic_store_explicit(&leaf[first + i], value, memory_order_release);
+            return 0;
+        }
+    }
     for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE) {
         if (a >> PM_VA_BITS)
             return ENOMEM;
