@@ -349,6 +349,11 @@ bool _pm_arena_page_is_last(const void *page)
     return arena_of(page)->nfree == PM_ARENA_USABLE - 1;
 }
 
+bool _pm_arena_pages_are_last(const void *first, unsigned k)
+{
+    return arena_of(first)->nfree == PM_ARENA_USABLE - k;
+}
+
 /* ---- fork: the reserve lock is the only lock here ---- */
 void _pm_arena_fork_prepare(void) { pthread_mutex_lock(&reserve_lock); }
 void _pm_arena_fork_parent(void) { pthread_mutex_unlock(&reserve_lock); }

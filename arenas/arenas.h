@@ -107,6 +107,8 @@ PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas 
 PM_INTERNAL size_t _pm_arena_reserve_decay(void);
 PM_INTERNAL size_t _pm_arena_decommit_free(pm_arena_set_t *set); /* returns pages given back */
 PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
+/* Whether the k pages from first are all its arena has in use. */
+PM_INTERNAL bool _pm_arena_pages_are_last(const void *first, unsigned k);
 /* Between these two, the arenas this thread unmaps are batched and go back
  * with one munmap per run of neighbours (arena.c); they nest. */
 PM_INTERNAL void _pm_arena_bulk_begin(void);

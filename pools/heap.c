@@ -81,8 +81,11 @@ static void heap_init(pm_heap_t *h, int state)
 {
     for (unsigned c = 0; c < PM_CLASS_COUNT; c++)
         h->pools[c] = &_pm_empty_pool;
-    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++)
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++) {
         h->spans[m] = &_pm_empty_span;
+        h->spare_spans[m] = NULL;
+    }
+    h->spare_span_pages = 0;
     atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->xthread_batches, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->xthread_records, NULL, memory_order_relaxed);

@@ -194,6 +194,10 @@ static inline bool pm_span_block_out(pm_span_t *s, const void *p)
 PM_INTERNAL extern const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 64];
 static inline unsigned pm_medium_class_fast(size_t n) { return _pm_medium_classes[(n - 1) >> 6]; }
 
+/* The pages of EMPTY spans a heap keeps for reuse (span.c, span_emptied):
+ * one arena's worth. */
+#define PM_SPARE_SPAN_PAGES 64
+
 /* ---- thread heap (pools/heap.c) -------------------------------------------
  * Each running thread owns one heap: its pools and arenas.  The owner reads
  * and writes everything without locks.  Other threads only push freed blocks
@@ -224,6 +228,9 @@ struct pm_heap_s {
                                           the empty sentinel span */
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: an EMPTY pool kept off the list */
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
+    pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
+                                                list, linked by `next` (span.c, span_emptied) */
+    uint32_t spare_span_pages;         /* their pages, all classes: at most PM_SPARE_SPAN_PAGES */
     _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
     _Atomic(pm_remote_batch_t *) xthread_batches; /* the same, in batches (heap.c) */
     _Atomic(pm_remote_batch_t *) xthread_records; /* its drained batch records, back */

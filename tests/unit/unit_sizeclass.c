@@ -26,9 +26,54 @@ static void span_growth(void)
         pm_free(blk[i]);
 }
 
+/* Emptied spans wait as spares (span.c, span_emptied), at most
+ * PM_SPARE_SPAN_PAGES pages of them, so that a batch of medium blocks taken
+ * and freed again and again finds its spans again; and malloc_trim gives
+ * them back.  Before the spares, only the list head (16 pages) was kept. */
+static void span_spares(void)
+{
+    enum { BATCH = 64, BIG = 200 };
+    static void *blk[BIG];
+    pm_malloc_trim(0);
+    pm_stats_t s0, s, after_first = {0};
+    pm_stats_get(&s0);
+    int no_new_span = 1;
+    for (unsigned round = 0; round < 4; round++) {
+        for (size_t i = 0; i < BATCH; i++)
+            blk[i] = pm_malloc(4096);
+        pm_stats_get(&s);
+        if (round == 0)
+            after_first = s;
+        else
+            no_new_span &= s.span_pages_live == after_first.span_pages_live;
+        for (size_t i = 0; i < BATCH; i++)
+            pm_free(blk[i]);
+        pm_stats_get(&s);
+        /* 76 pages in 6 spans (4 + 8 + 16 * 4): all are kept but, at
+         * most, one alone in its arena (span_emptied) */
+        CHECK("the batch's emptied spans are kept",
+              s.span_pages_live + 16 >= after_first.span_pages_live);
+    }
+    CHECK("a batch of medium blocks taken again takes the same pages", no_new_span);
+    /* 200 blocks of 8 KiB in spans of 16 pages: 13 spans; the head and at
+     * most PM_SPARE_SPAN_PAGES pages of spares are kept. */
+    for (size_t i = 0; i < BIG; i++)
+        blk[i] = pm_malloc(8192);
+    for (size_t i = 0; i < BIG; i++)
+        pm_free(blk[i]);
+    pm_stats_get(&s);
+    CHECK("spares are bounded",
+          s.span_pages_live - after_first.span_pages_live <= 16 + PM_SPARE_SPAN_PAGES);
+    pm_malloc_trim(0);
+    pm_stats_get(&s);
+    CHECK("malloc_trim gives the spares back", s.spans_live == s0.spans_live &&
+                                                  s.span_pages_live == s0.span_pages_live);
+}
+
 int main(void)
 {
     span_growth();
+    span_spares();
     CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
     for (size_t n = 1; n <= 512; n++) {
         int c = pm_size_class(n);
