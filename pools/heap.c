@@ -242,12 +242,13 @@ static __thread pm_heap_t *batch_owner __attribute__((tls_model("initial-exec"))
 static __thread unsigned batch_ticks __attribute__((tls_model("initial-exec")));
 static __thread pm_remote_batch_t *batch_spares __attribute__((tls_model("initial-exec")));
 
-static void records_push(pm_heap_t *heap, pm_remote_batch_t *r)
+/* Pushes the chain first..last (linked by next) onto heap's records. */
+static void records_push(pm_heap_t *heap, pm_remote_batch_t *first, pm_remote_batch_t *last)
 {
     pm_remote_batch_t *head = atomic_load_explicit(&heap->xthread_records, memory_order_relaxed);
     do {
-        r->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&heap->xthread_records, &head, r,
+        last->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->xthread_records, &head, first,
                                                     memory_order_release, memory_order_relaxed));
 }
 
@@ -268,15 +269,41 @@ static pm_remote_batch_t *batch_take(pm_heap_t *self)
     return r;
 }
 
-/* A record whose blocks were freed goes back to its heap. */
-static void batch_keep(pm_remote_batch_t *r)
+/* Records whose blocks were freed go back to the heaps that filled them:
+ * the calling thread's own at once, the others' gathered into one chain
+ * per heap while they come from the same one, and pushed with one CAS
+ * (batch_keep_end). */
+typedef struct {
+    pm_remote_batch_t *first, *last;
+} batch_chain_t;
+
+static void batch_keep_end(batch_chain_t *c)
+{
+    if (c->first)
+        records_push(c->first->from, c->first, c->last);
+    c->first = c->last = NULL;
+}
+
+static void batch_keep(batch_chain_t *c, pm_remote_batch_t *r)
 {
     if (r->from == _pm_tls_heap) {
         r->next = batch_spares;
         batch_spares = r;
         return;
     }
-    records_push(r->from, r);
+    if (c->first && c->first->from != r->from)
+        batch_keep_end(c);
+    r->next = c->first;
+    c->first = r;
+    if (!c->last)
+        c->last = r;
+}
+
+static void batch_keep_one(pm_remote_batch_t *r)
+{
+    batch_chain_t c = {NULL, NULL};
+    batch_keep(&c, r);
+    batch_keep_end(&c);
 }
 
 /* Frees the blocks of batch r (all of heap, checked to be out when they
@@ -286,8 +313,12 @@ static void batch_keep(pm_remote_batch_t *r)
 static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
 {
     const bool vg = pm_vg_on();
+    batch_chain_t kept = {NULL, NULL};
     while (r) {
         pm_remote_batch_t *next = r->next;
+        if (next)   /* written by another thread: its lines come while r's blocks are freed */
+            for (unsigned line = 0; line < sizeof *next; line += 64)
+                __builtin_prefetch((const char *)next + line);
         uint32_t n = r->n;
         if (pm_unlikely(n > PM_REMOTE_BATCH))
             _pm_fatal_link("corrupted remote free batch of heap", heap, r);
@@ -300,9 +331,10 @@ static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
                 _pm_fatal_link("corrupted remote free batch of heap", heap, b);
             free_home(heap, entry, b, vg);
         }
-        batch_keep(r);
+        batch_keep(&kept, r);
         r = next;
     }
+    batch_keep_end(&kept);
 }
 
 void _pm_heap_collect(pm_heap_t *heap)
@@ -393,14 +425,14 @@ static void heap_hand_back(pm_heap_t *owner, pm_block_t *b, pm_remote_batch_t *b
                     free_into_abandoned(owner, b, call);
                 pthread_mutex_unlock(&owner->lock);
                 if (batch)
-                    batch_keep(batch);
+                    batch_keep_one(batch);
                 return;
             }
             pthread_mutex_unlock(&owner->lock);
             continue;   /* adopted meanwhile: push to the new owner */
         }
         if (batch)      /* ZOMBIE (fork child): leave the blocks alone */
-            batch_keep(batch);
+            batch_keep_one(batch);
         return;
     }
 }
@@ -434,13 +466,13 @@ void _pm_heap_batch_release(pm_heap_t *heap)
 {
     batch_flush();
     if (_pm_batch_cur) {
-        records_push(heap, _pm_batch_cur);
+        records_push(heap, _pm_batch_cur, _pm_batch_cur);
         _pm_batch_cur = NULL;
     }
     while (batch_spares) {
         pm_remote_batch_t *r = batch_spares;
         batch_spares = r->next;
-        records_push(heap, r);
+        records_push(heap, r, r);
     }
 }
 

@@ -171,9 +171,58 @@ static void owner_exits_first(void)
                 (unsigned long long)after.pools_live);
 }
 
+/* The records of a living consumer's batches come back to it once their
+ * owner has freed the blocks (heap.c: batch_keep, one chain per heap), so
+ * a producer/consumer pair that runs for ever uses a bounded number of
+ * records.  A record that never came back would be replaced by a new one:
+ * 40 records (10 KiB) per round here. */
+#define NREC (40 * PM_REMOTE_BATCH)
+static void *handed[NREC];
+
+static void *consumer_loop(void *arg)
+{
+    (void)arg;
+    pm_free(pm_malloc(96));       /* a heap of its own: its remote frees are batched */
+    for (int round = 0;; round++) {
+        wait_step(2 * round + 1);
+        if (!handed[0])
+            return NULL;
+        for (int i = 0; i < NREC; i++)
+            pm_free(handed[i]);
+        set_step(2 * round + 2);
+    }
+}
+
+static void records_come_back(void)
+{
+    enum { ROUNDS = 60 };
+    set_step(0);
+    pthread_t t;
+    pthread_create(&t, NULL, consumer_loop, NULL);
+    uint64_t meta_after_first = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < NREC; i++)
+            handed[i] = pm_malloc(96);
+        set_step(2 * round + 1);
+        wait_step(2 * round + 2);
+        pm_malloc_trim(0);        /* takes back what came home: the records go back */
+        if (round == 1)
+            meta_after_first = snap().meta_bytes;
+    }
+    handed[0] = NULL;
+    set_step(2 * ROUNDS + 1);
+    pthread_join(t, NULL);
+    uint64_t meta = snap().meta_bytes;
+    CHECK("a consumer's batch records come back to it", meta <= meta_after_first + 64 * 1024);
+    if (meta > meta_after_first + 64 * 1024)
+        fprintf(stderr, "records: %llu -> %llu bytes\n", (unsigned long long)meta_after_first,
+                (unsigned long long)meta);
+}
+
 int main(void)
 {
     batches();
+    records_come_back();
     owner_exits_first();
     pm_free(pm_malloc(1));
     pm_stats_t s0 = snap();
