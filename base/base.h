@@ -121,6 +121,8 @@ PM_INTERNAL void _pm_base_init(void);
     X(heaps_abandoned, heaps, "abandoned", "heaps of exited threads, waiting for adoption") \
     X(meta_bytes, records, "bytes", "bytes mapped for allocator records (arenas/meta.c)")
 
+/* pools_live, spans_live and span_pages_live stay 0 here: each heap keeps
+ * its own (pools/pools.h, pm_heap_s), and pm_stats_get adds them up. */
 typedef struct pm_global_counters_s {
 #define PM_COUNTER_FIELD(name, group, key, what) _Atomic uint64_t name;
     PM_GLOBAL_COUNTERS(PM_COUNTER_FIELD)

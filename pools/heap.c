@@ -86,6 +86,10 @@ static void heap_init(pm_heap_t *h, int state)
         h->spare_spans[m] = NULL;
     }
     h->spare_span_pages = 0;
+    atomic_store_explicit(&h->pools_live, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->spans_live, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->span_pages_live, 0, memory_order_relaxed);
+    PM_VG_ATOMIC_WORDS(&h->pools_live, 3 * sizeof h->pools_live);   /* read by pm_stats_get */
     atomic_store_explicit(&h->xthread_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->xthread_batches, NULL, memory_order_relaxed);
     atomic_store_explicit(&h->xthread_records, NULL, memory_order_relaxed);
@@ -134,6 +138,17 @@ pm_heap_t *_pm_heaps_first(void)
     pm_heap_t *h = heaps_all;
     pthread_mutex_unlock(&heaps_lock);
     return h;
+}
+
+void _pm_heaps_counts(uint64_t *pools, uint64_t *spans, uint64_t *span_pages)
+{
+    *pools = *spans = *span_pages = 0;
+    /* heaps are only ever added, at the head, and never freed */
+    for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
+        *pools += atomic_load_explicit(&h->pools_live, memory_order_relaxed);
+        *spans += atomic_load_explicit(&h->spans_live, memory_order_relaxed);
+        *span_pages += atomic_load_explicit(&h->span_pages_live, memory_order_relaxed);
+    }
 }
 
 pm_heap_t *_pm_heap_acquire(void)

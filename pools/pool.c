@@ -192,13 +192,13 @@ static pm_pool_t *pool_page_take(pm_heap_t *heap)
     char *page = _pm_arena_page_take(&heap->arenas);
     if (!page)
         return NULL;
-    atomic_fetch_add_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    pm_heap_count(&heap->pools_live, 1);
     return pm_pool_of_page(page);
 }
 
 static void pool_page_return(pm_heap_t *heap, pm_pool_t *pool)
 {
-    atomic_fetch_sub_explicit(&_pm_counters.pools_live, 1, memory_order_relaxed);
+    pm_heap_count(&heap->pools_live, -1);
     _pm_arena_page_return(&heap->arenas, pm_pool_page(pool));
 }
 

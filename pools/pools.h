@@ -231,11 +231,24 @@ struct pm_heap_s {
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
                                                 list, linked by `next` (span.c, span_emptied) */
     uint32_t spare_span_pages;         /* their pages, all classes: at most PM_SPARE_SPAN_PAGES */
-    _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads (Treiber stack) */
+    /* Its pools, spans and span pages in use: counted per heap, where only
+     * the owner (or the holder of an abandoned heap's lock) writes, with
+     * no atomic read-modify-write; pm_stats_get adds up every heap's
+     * (_pm_heaps_counts).  One process-wide atomic counter was written by
+     * every pool taken and returned, by every thread: under xmalloc-test's
+     * producer and consumer its line moved between the cores at each one
+     * (nearly all of pool_new's and pool_release's samples). */
+    _Atomic uint64_t pools_live, spans_live, span_pages_live;
+    /* What other threads write (and the state they read), on a cache line
+     * of its own: the owner's fields above and below are written at every
+     * slow path, and sharing a line with these, they moved to the other
+     * core at each of its remote frees. */
+    _Alignas(64) _Atomic(pm_block_t *) xthread_free; /* blocks freed by other threads
+                                                          (Treiber stack) */
     _Atomic(pm_remote_batch_t *) xthread_batches; /* the same, in batches (heap.c) */
     _Atomic(pm_remote_batch_t *) xthread_records; /* its drained batch records, back */
     _Atomic int state;                 /* PM_HEAP_* */
-    pthread_mutex_t lock;              /* held by whoever works on an ABANDONED heap */
+    _Alignas(64) pthread_mutex_t lock; /* held by whoever works on an ABANDONED heap */
     pm_arena_set_t arenas;             /* its arenas (arenas/arenas.h) */
     pm_heap_t *next_all;               /* every heap ever made (heap.c, heaps_all) */
     pm_heap_t *next_abandoned;         /* the abandoned stack */
@@ -381,6 +394,15 @@ PM_INTERNAL void _pm_heaps_fork_prepare(void);
 PM_INTERNAL void _pm_heaps_fork_parent(void);
 PM_INTERNAL void _pm_heaps_fork_child(void);
 PM_INTERNAL pm_heap_t *_pm_heaps_first(void);
+/* The pools, spans and span pages in use of every heap, added up. */
+PM_INTERNAL void _pm_heaps_counts(uint64_t *pools, uint64_t *spans, uint64_t *span_pages);
+/* Adds d to one of heap's counters above (the caller may write heap). */
+static inline void pm_heap_count(_Atomic uint64_t *counter, int64_t d)
+{
+    atomic_store_explicit(counter,
+                          atomic_load_explicit(counter, memory_order_relaxed) + (uint64_t)d,
+                          memory_order_relaxed);
+}
 
 /* ---- pools/alloc.c ---- */
 /* A small block of class c for a request of `size` bytes (0..512) when the

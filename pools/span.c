@@ -182,8 +182,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
         return NULL;
     }
     heap->span_live[m]++;
-    atomic_fetch_add_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&_pm_counters.span_pages_live, k, memory_order_relaxed);
+    pm_heap_count(&heap->spans_live, 1);
+    pm_heap_count(&heap->span_pages_live, k);
     return s;
 }
 
@@ -232,8 +232,8 @@ static void span_release(pm_heap_t *heap, pm_span_t *s)
     _pm_pagemap_set(base, s->pages, 0);
     s->heap = NULL;
     heap->span_live[s->medium_class]--;
-    atomic_fetch_sub_explicit(&_pm_counters.spans_live, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&_pm_counters.span_pages_live, s->pages, memory_order_relaxed);
+    pm_heap_count(&heap->spans_live, -1);
+    pm_heap_count(&heap->span_pages_live, -(int64_t)s->pages);
     _pm_arena_pages_return(&heap->arenas, base, s->pages);
 }
 

@@ -131,6 +131,7 @@ void pm_stats_get(pm_stats_t *out)
 #define PM_COUNTER_COPY(name, group, key, what) s.name = LOAD(_pm_counters.name);
     PM_GLOBAL_COUNTERS(PM_COUNTER_COPY)
 #undef PM_COUNTER_COPY
+    _pm_heaps_counts(&s.pools_live, &s.spans_live, &s.span_pages_live);   /* kept per heap */
     s.counting = (_pm_slow & PM_SLOW_STATS) != 0;
     if (s.counting) {
         s.bytes_in_use = in_blocks + s.large_live_bytes;
