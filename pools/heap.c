@@ -275,6 +275,9 @@ static pm_remote_batch_t *batch_take(pm_heap_t *self)
         r = atomic_exchange_explicit(&self->xthread_records, NULL, memory_order_acquire);
     if (r) {
         batch_spares = r->next;
+        if (batch_spares)   /* the owner wrote it last: it comes while r fills */
+            for (unsigned line = 0; line < sizeof *r; line += 64)
+                __builtin_prefetch((const char *)batch_spares + line, 1);
         r->next = NULL;
         r->n = 0;
         return r;
