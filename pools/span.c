@@ -188,8 +188,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
 }
 
 /* A span that is not its list's head has no block out any more.  It waits
- * off the list as a spare of its class, its free list intact, while the
- * heap's spares hold fewer than PM_SPARE_SPAN_PAGES pages, so that a
+ * off the list as a spare of its class, its free list intact, if the
+ * heap's spares then hold at most PM_SPARE_SPAN_PAGES pages, so that a
  * program that takes a batch of medium blocks and frees it again and again
  * does not give its spans back to their arena and take them back (and
  * carve them again) every time (64 mallocs of 4 KiB, then their frees: 5
