@@ -188,6 +188,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     }
     a->free_pages = ~ARENA_META_BITS;   /* every page but the slots' */
     a->clean_pages = 0;
+    a->kept_pages = 0;
     a->nfree = PM_ARENA_USABLE;
     a->magic = PM_ARENA_MAGIC;
     a->owner = set;
@@ -344,14 +345,17 @@ size_t _pm_arena_decommit_free(pm_arena_set_t *set)
     return n;
 }
 
-bool _pm_arena_page_is_last(const void *page)
+void _pm_arena_kept(const void *page, int k)
 {
-    return arena_of(page)->nfree == PM_ARENA_USABLE - 1;
+    pm_arena_t *a = arena_of(page);
+    a->kept_pages = (uint32_t)((int)a->kept_pages + k);
+    pm_assert(a->kept_pages + a->nfree <= PM_ARENA_USABLE);
 }
 
-bool _pm_arena_pages_are_last(const void *first, unsigned k)
+bool _pm_arena_idle_after(const void *page, unsigned k)
 {
-    return arena_of(first)->nfree == PM_ARENA_USABLE - k;
+    pm_arena_t *a = arena_of(page);
+    return a->kept_pages != 0 && a->kept_pages + a->nfree + k == PM_ARENA_USABLE;
 }
 
 /* ---- fork: the reserve lock is the only lock here ---- */

@@ -60,6 +60,9 @@ struct pm_arena_s {
     pm_arena_t *prev;       /* ... (towards newer) */
     uint64_t clean_pages;   /* free pages already given back with madvise (subset of free_pages) */
     uint64_t empty_since_ms; /* in the reserve: when it joined */
+    uint32_t kept_pages;    /* pages in use that the floor above only keeps for reuse
+                               (spare pools and spans): when they are all it has in use,
+                               the arena is idle (_pm_arena_idle) */
 };
 #define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
 _Static_assert(sizeof(pm_arena_t) <= PM_ARENA_SLOT, "the arena header takes one slot");
@@ -106,9 +109,12 @@ PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas 
  * last time. */
 PM_INTERNAL size_t _pm_arena_reserve_decay(void);
 PM_INTERNAL size_t _pm_arena_decommit_free(pm_arena_set_t *set); /* returns pages given back */
-PM_INTERNAL bool _pm_arena_page_is_last(const void *page);   /* the arena's only page in use */
-/* Whether the k pages from first are all its arena has in use. */
-PM_INTERNAL bool _pm_arena_pages_are_last(const void *first, unsigned k);
+/* The pages in use of page's arena that are only kept for reuse: the owner
+ * adds k when it keeps a run in use as a spare, subtracts k when it takes
+ * it back or before it returns it.  _pm_arena_idle_after: the arena keeps
+ * some, and they would be all it has in use once k more pages are back. */
+PM_INTERNAL void _pm_arena_kept(const void *page, int k);
+PM_INTERNAL bool _pm_arena_idle_after(const void *page, unsigned k);
 /* Between these two, the arenas this thread unmaps are batched and go back
  * with one munmap per run of neighbours (arena.c); they nest. */
 PM_INTERNAL void _pm_arena_bulk_begin(void);

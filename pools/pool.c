@@ -25,8 +25,9 @@
  * A USED pool is on its class list in its heap; the head of that list is
  * where the fast path allocates; it is never EMPTY while it is the head (it
  * holds a pin, see pool_link_front).  An EMPTY pool goes back to its arena
- * (CPython does the same), except one per class kept as a spare (see
- * pool_emptied).  Kept pools are released at thread exit and by malloc_trim.
+ * (CPython does the same), except up to PM_SPARE_POOLS per heap kept as
+ * spares (see pool_emptied).  Kept pools are released at thread exit, by
+ * malloc_trim, and when they are all their arena has in use.
  */
 #include "pools/pools.h"
 
@@ -202,7 +203,8 @@ static void pool_page_return(pm_heap_t *heap, pm_pool_t *pool)
     _pm_arena_page_return(&heap->arenas, pm_pool_page(pool));
 }
 
-static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
+/* Gives pool's page back to its arena (it is no spare). */
+static void pool_release_raw(pm_heap_t *heap, pm_pool_t *pool)
 {
     if (pool->listed)
         pool_unlink(heap, pool, PM_POOL_UNLISTED);
@@ -213,27 +215,69 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     pool_page_return(heap, pool);
 }
 
-/* A pool that is not its list's head has no block out any more.  One per
- * class waits off the list as the class's spare, so that a batch that
- * overflows into a second pool and is freed does not return that pool to
- * its arena and take it back (and carve it again) every time; any more go
- * back to their arena.  Spares are released by malloc_trim and at thread
- * exit (_pm_pool_release_empty).  A pool that is its arena's last page in use
- * is never kept (its arena can go back to the OS instead), nor one of an
- * abandoned heap. */
+/* ... and the same when the arena would then hold spares only. */
+static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
+{
+    pm_heap_release_idle(heap, pm_pool_page(pool), 1);
+    pool_release_raw(heap, pool);
+}
+
+/* The class's most recent spare, off the spare list (NULL if none). */
+static pm_pool_t *pool_spare_take(pm_heap_t *heap, unsigned c)
+{
+    pm_pool_t *pool = heap->spare_pools[c];
+    if (pool) {
+        heap->spare_pools[c] = pool->next;
+        pool->next = NULL;
+        heap->spare_pool_count--;
+        _pm_arena_kept(pm_pool_page(pool), -1);
+    }
+    return pool;
+}
+
+/* A pool that is not its list's head has no block out any more.  It waits
+ * off the list as a spare of its class, its free list intact, while the
+ * heap keeps fewer than PM_SPARE_POOLS, so that a batch that spans a few
+ * pools and is freed does not return them to their arena and take them
+ * back (and carve them again) every round (64 mallocs of 512 bytes, then
+ * their frees: 8 pools).  Spares are released by malloc_trim and at thread
+ * exit (_pm_pool_release_empty), and when they are all their arena has in
+ * use (pm_heap_release_idle): a spare must not keep an arena from going
+ * back to the OS.  An abandoned heap keeps none. */
 static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
 {
     unsigned c = pool->size_class;
-    /* Not the last page in use of its arena: a spare must not keep a whole
-     * arena from going back to the OS. */
-    if (heap->spare_pools[c] == NULL && !_pm_arena_page_is_last(pool) &&
+    if (heap->spare_pool_count < PM_SPARE_POOLS &&
         atomic_load_explicit(&heap->state, memory_order_relaxed) == PM_HEAP_LIVE) {
         if (pool->listed)
             pool_unlink(heap, pool, PM_POOL_UNLISTED);
+        pool->next = heap->spare_pools[c];
         heap->spare_pools[c] = pool;
+        heap->spare_pool_count++;
+        _pm_arena_kept(pm_pool_page(pool), 1);
+        pm_heap_release_idle(heap, pm_pool_page(pool), 0);
         return;
     }
     pool_release(heap, pool);
+}
+
+void _pm_pool_release_spares_in(pm_heap_t *heap, const void *page)
+{
+    uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    for (unsigned c = 0; c < PM_CLASS_COUNT && heap->spare_pool_count; c++) {
+        for (pm_pool_t **at = &heap->spare_pools[c]; *at;) {
+            pm_pool_t *pool = *at;
+            if (((uintptr_t)pool & ~(uintptr_t)(PM_ARENA_SIZE - 1)) != arena) {
+                at = &pool->next;
+                continue;
+            }
+            *at = pool->next;
+            pool->next = NULL;
+            heap->spare_pool_count--;
+            _pm_arena_kept(pm_pool_page(pool), -1);
+            pool_release_raw(heap, pool);
+        }
+    }
 }
 
 /* Links every never-used block of pool into its free list (the list is
@@ -375,8 +419,7 @@ static void *pool_alloc_slow(pm_heap_t *heap, unsigned c)
     for (;;) {
         pm_pool_t *pool = heap->pools[c];
         if (pool == &_pm_empty_pool && heap->spare_pools[c] != NULL) {
-            pool = heap->spare_pools[c];
-            heap->spare_pools[c] = NULL;
+            pool = pool_spare_take(heap, c);
             pool_link_front(heap, pool);
         } else if (pool == &_pm_empty_pool && !(pool = pool_new(heap, c))) {
             errno = ENOMEM;
@@ -495,17 +538,13 @@ size_t _pm_pool_release_empty(pm_heap_t *heap)
 {
     size_t n = 0;
     for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
-        if (heap->spare_pools[c]) {
-            pm_pool_t *spare = heap->spare_pools[c];
-            heap->spare_pools[c] = NULL;
-            pool_release(heap, spare);
-            n++;
-        }
+        for (pm_pool_t *spare; (spare = pool_spare_take(heap, c)) != NULL; n++)
+            pool_release_raw(heap, spare);
         pm_pool_t *pool = heap->pools[c];
         while (pool != &_pm_empty_pool && pool) {
             pm_pool_t *next = pool->next;
             if (pool_out(pool) == 0) {
-                pool_release(heap, pool);
+                pool_release_raw(heap, pool);
                 n++;
             }
             pool = next;

@@ -194,9 +194,12 @@ static inline bool pm_span_block_out(pm_span_t *s, const void *p)
 PM_INTERNAL extern const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 64];
 static inline unsigned pm_medium_class_fast(size_t n) { return _pm_medium_classes[(n - 1) >> 6]; }
 
-/* The pages of EMPTY spans a heap keeps for reuse (span.c, span_emptied):
- * one arena's worth. */
+/* What a heap keeps EMPTY for reuse: the pages of spare spans (span.c,
+ * span_emptied), one arena's worth, and spare pools (pool.c, pool_emptied).
+ * An arena whose pages in use are all spares gives them back
+ * (arenas.h, _pm_arena_idle_after; pm_heap_release_idle). */
 #define PM_SPARE_SPAN_PAGES 64
+#define PM_SPARE_POOLS 16
 
 /* ---- thread heap (pools/heap.c) -------------------------------------------
  * Each running thread owns one heap: its pools and arenas.  The owner reads
@@ -226,7 +229,9 @@ struct pm_heap_s {
                                           empty sentinel pool; fast path field first */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
-    pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: an EMPTY pool kept off the list */
+    pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: EMPTY pools kept off the list,
+                                               linked by `next` (pool.c, pool_emptied) */
+    uint32_t spare_pool_count;         /* their number, all classes: at most PM_SPARE_POOLS */
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
                                                 list, linked by `next` (span.c, span_emptied) */
@@ -313,6 +318,8 @@ PM_INTERNAL PM_NOINLINE void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *p
 PM_INTERNAL void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
                                      const char *call);
 PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools released */
+/* Releases heap's spare pools (spans) in the arena of page. */
+PM_INTERNAL void _pm_pool_release_spares_in(pm_heap_t *heap, const void *page);
 PM_INTERNAL bool _pm_pool_free_run(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
                                    void *const *blocks, size_t n);
 PM_INTERNAL void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
@@ -338,6 +345,18 @@ PM_INTERNAL void _pm_span_free(uintptr_t entry, void *p, const char *call);
 PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
                                      const char *call);
 PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
+PM_INTERNAL void _pm_span_release_spares_in(pm_heap_t *heap, const void *page);
+/* An arena must not stay mapped for its spares alone: when k more pages of
+ * the arena of page go back (a pool or span released) or none (a spare
+ * just kept), and then only spares would be in use there, they go back
+ * too, so that the arena can go back to the OS. */
+static inline void pm_heap_release_idle(pm_heap_t *heap, const void *page, unsigned k)
+{
+    if (_pm_arena_idle_after(page, k)) {
+        _pm_pool_release_spares_in(heap, page);
+        _pm_span_release_spares_in(heap, page);
+    }
+}
 PM_INTERNAL PM_NOINLINE void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s);
 PM_INTERNAL void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b,
                                          const char *call);

@@ -193,20 +193,23 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
  * program that takes a batch of medium blocks and frees it again and again
  * does not give its spans back to their arena and take them back (and
  * carve them again) every time (64 mallocs of 4 KiB, then their frees: 5
- * spans per round).  Otherwise, as an abandoned heap's or one that is its
- * arena's last run in use (the arena can go back to the OS instead), it
- * goes back to its arena.  Spares are released by malloc_trim and at
- * thread exit (_pm_span_release_empty). */
+ * spans per round).  Otherwise, as an abandoned heap's, it goes back to
+ * its arena.  Spares are released by malloc_trim and at thread exit
+ * (_pm_span_release_empty), and when they are all their arena has in use
+ * (pm_heap_release_idle). */
+static void span_release_raw(pm_heap_t *heap, pm_span_t *s);
+
 static void span_emptied(pm_heap_t *heap, pm_span_t *s)
 {
     if (heap->spare_span_pages + s->pages <= PM_SPARE_SPAN_PAGES &&
-        atomic_load_explicit(&heap->state, memory_order_relaxed) == PM_HEAP_LIVE &&
-        !_pm_arena_pages_are_last(span_base(s), s->pages)) {
+        atomic_load_explicit(&heap->state, memory_order_relaxed) == PM_HEAP_LIVE) {
         if (s->listed)
             span_unlink(heap, s, 0);
         s->next = heap->spare_spans[s->medium_class];
         heap->spare_spans[s->medium_class] = s;
         heap->spare_span_pages += s->pages;
+        _pm_arena_kept(span_base(s), s->pages);
+        pm_heap_release_idle(heap, span_base(s), 0);
         return;
     }
     span_release(heap, s);
@@ -220,11 +223,39 @@ static pm_span_t *span_spare_take(pm_heap_t *heap, unsigned m)
         heap->spare_spans[m] = s->next;
         s->next = NULL;
         heap->spare_span_pages -= s->pages;
+        _pm_arena_kept(span_base(s), -(int)s->pages);
     }
     return s;
 }
 
+void _pm_span_release_spares_in(pm_heap_t *heap, const void *page)
+{
+    uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++) {
+        for (pm_span_t **at = &heap->spare_spans[m]; *at;) {
+            pm_span_t *s = *at;
+            if (((uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1)) != arena) {
+                at = &s->next;
+                continue;
+            }
+            *at = s->next;
+            s->next = NULL;
+            heap->spare_span_pages -= s->pages;
+            _pm_arena_kept(span_base(s), -(int)s->pages);
+            span_release_raw(heap, s);
+        }
+    }
+}
+
+/* ... and the same when the arena would then hold spares only. */
 static void span_release(pm_heap_t *heap, pm_span_t *s)
+{
+    pm_heap_release_idle(heap, span_base(s), s->pages);
+    span_release_raw(heap, s);
+}
+
+/* Gives s's pages back to their arena (it is no spare). */
+static void span_release_raw(pm_heap_t *heap, pm_span_t *s)
 {
     if (s->listed)
         span_unlink(heap, s, 0);
@@ -457,12 +488,12 @@ size_t _pm_span_release_empty(pm_heap_t *heap)
     size_t n = 0;
     for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++) {
         for (pm_span_t *spare; (spare = span_spare_take(heap, m)) != NULL; n++)
-            span_release(heap, spare);
+            span_release_raw(heap, spare);
         pm_span_t *s = heap->spans[m];
         while (s && s != &_pm_empty_span) {
             pm_span_t *next = s->next;
             if (span_out(s) == 0) {
-                span_release(heap, s);
+                span_release_raw(heap, s);
                 n++;
             }
             s = next;

@@ -14,10 +14,11 @@
  *             last pool empties goes back to the OS on its own, except what
  *             the allocator keeps for reuse on purpose: the reserve (4
  *             arenas), up to ARENA_CACHE (16 MiB) of empty arenas for
- *             ARENA_DECAY_MS, and per size class the arenas holding the
- *             class's list head and spare pool (at most 2 x 63 arenas of
- *             which a page or two are in use, but all of whose pages this
- *             test touched).  So: within start + 64 MiB, under 6% of the
+ *             ARENA_DECAY_MS, and per size class the arena holding the
+ *             class's list head, plus the heap's spare pools and spans
+ *             (never an arena's only pages in use: at most 63 + 16 + 64
+ *             arenas of which a page or a few are in use, but all of whose
+ *             pages this test touched).  So: within start + 64 MiB, under 6% of the
  *             1135 MiB the blocks took
  *   trimmed   after malloc_trim(0): within start + 32 MiB too, and not above
  *             freed

@@ -70,10 +70,42 @@ static void span_spares(void)
                                                   s.span_pages_live == s0.span_pages_live);
 }
 
+/* The same for pools (pool.c, pool_emptied): a batch of 64 blocks of 512
+ * bytes (8 pools) taken and freed again and again keeps its pools, up to
+ * PM_SPARE_POOLS of them.  Before, a class kept its list head and one spare. */
+static void pool_spares(void)
+{
+    enum { BATCH = 64 };
+    static void *blk[BATCH];
+    pm_malloc_trim(0);
+    pm_stats_t s0, s, after_first = {0};
+    pm_stats_get(&s0);
+    int kept = 1, same = 1;
+    for (unsigned round = 0; round < 4; round++) {
+        for (size_t i = 0; i < BATCH; i++)
+            blk[i] = pm_malloc(512);
+        pm_stats_get(&s);
+        if (round == 0)
+            after_first = s;
+        else
+            same &= s.pools_live == after_first.pools_live;
+        for (size_t i = 0; i < BATCH; i++)
+            pm_free(blk[i]);
+        pm_stats_get(&s);
+        kept &= s.pools_live == after_first.pools_live;
+    }
+    CHECK("a batch's emptied pools are kept", kept);
+    CHECK("a batch of small blocks taken again takes the same pools", same);
+    pm_malloc_trim(0);
+    pm_stats_get(&s);
+    CHECK("malloc_trim gives the spare pools back", s.pools_live == s0.pools_live);
+}
+
 int main(void)
 {
     span_growth();
     span_spares();
+    pool_spares();
     CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
     for (size_t n = 1; n <= 512; n++) {
         int c = pm_size_class(n);
