@@ -222,17 +222,21 @@ static void pool_release(pm_heap_t *heap, pm_pool_t *pool)
     pool_release_raw(heap, pool);
 }
 
+/* Takes the spare *at (a link of a spare list) off its list. */
+static pm_pool_t *pool_spare_unlink(pm_heap_t *heap, pm_pool_t **at)
+{
+    pm_pool_t *pool = *at;
+    *at = pool->next;
+    pool->next = NULL;
+    heap->spare_pool_count--;
+    _pm_arena_kept(pm_pool_page(pool), -1);
+    return pool;
+}
+
 /* The class's most recent spare, off the spare list (NULL if none). */
 static pm_pool_t *pool_spare_take(pm_heap_t *heap, unsigned c)
 {
-    pm_pool_t *pool = heap->spare_pools[c];
-    if (pool) {
-        heap->spare_pools[c] = pool->next;
-        pool->next = NULL;
-        heap->spare_pool_count--;
-        _pm_arena_kept(pm_pool_page(pool), -1);
-    }
-    return pool;
+    return heap->spare_pools[c] ? pool_spare_unlink(heap, &heap->spare_pools[c]) : NULL;
 }
 
 /* A pool that is not its list's head has no block out any more.  It waits
@@ -266,16 +270,10 @@ void _pm_pool_release_spares_in(pm_heap_t *heap, const void *page)
     uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
     for (unsigned c = 0; c < PM_CLASS_COUNT && heap->spare_pool_count; c++) {
         for (pm_pool_t **at = &heap->spare_pools[c]; *at;) {
-            pm_pool_t *pool = *at;
-            if (((uintptr_t)pool & ~(uintptr_t)(PM_ARENA_SIZE - 1)) != arena) {
-                at = &pool->next;
-                continue;
-            }
-            *at = pool->next;
-            pool->next = NULL;
-            heap->spare_pool_count--;
-            _pm_arena_kept(pm_pool_page(pool), -1);
-            pool_release_raw(heap, pool);
+            if (((uintptr_t)*at & ~(uintptr_t)(PM_ARENA_SIZE - 1)) == arena)
+                pool_release_raw(heap, pool_spare_unlink(heap, at));
+            else
+                at = &(*at)->next;
         }
     }
 }

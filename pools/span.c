@@ -215,17 +215,21 @@ static void span_emptied(pm_heap_t *heap, pm_span_t *s)
     span_release(heap, s);
 }
 
+/* Takes the spare *at (a link of a spare list) off its list. */
+static pm_span_t *span_spare_unlink(pm_heap_t *heap, pm_span_t **at)
+{
+    pm_span_t *s = *at;
+    *at = s->next;
+    s->next = NULL;
+    heap->spare_span_pages -= s->pages;
+    _pm_arena_kept(span_base(s), -(int)s->pages);
+    return s;
+}
+
 /* The class's most recent spare, off the spare list (NULL if none). */
 static pm_span_t *span_spare_take(pm_heap_t *heap, unsigned m)
 {
-    pm_span_t *s = heap->spare_spans[m];
-    if (s) {
-        heap->spare_spans[m] = s->next;
-        s->next = NULL;
-        heap->spare_span_pages -= s->pages;
-        _pm_arena_kept(span_base(s), -(int)s->pages);
-    }
-    return s;
+    return heap->spare_spans[m] ? span_spare_unlink(heap, &heap->spare_spans[m]) : NULL;
 }
 
 void _pm_span_release_spares_in(pm_heap_t *heap, const void *page)
@@ -233,16 +237,10 @@ void _pm_span_release_spares_in(pm_heap_t *heap, const void *page)
     uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
     for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++) {
         for (pm_span_t **at = &heap->spare_spans[m]; *at;) {
-            pm_span_t *s = *at;
-            if (((uintptr_t)s & ~(uintptr_t)(PM_ARENA_SIZE - 1)) != arena) {
-                at = &s->next;
-                continue;
-            }
-            *at = s->next;
-            s->next = NULL;
-            heap->spare_span_pages -= s->pages;
-            _pm_arena_kept(span_base(s), -(int)s->pages);
-            span_release_raw(heap, s);
+            if (((uintptr_t)*at & ~(uintptr_t)(PM_ARENA_SIZE - 1)) == arena)
+                span_release_raw(heap, span_spare_unlink(heap, at));
+            else
+                at = &(*at)->next;
         }
     }
 }
