@@ -145,6 +145,13 @@ void _pm_free_large(uintptr_t entry, void *p)
         _pm_large_free_slot(entry, p);
         return;
     }
+    /* A thread that has only used the large path has no heap yet, so no
+     * slot: it gets its heap now (as a thread's first remote free does),
+     * or each of its pairs would take the cache's lock and read the clock. */
+    if (!_pm_slow && _pm_tls_heap == PM_HEAP_NONE && _pm_heap_thread_init() && large_slot_ok()) {
+        _pm_large_free_slot(entry, p);
+        return;
+    }
     _pm_free_generic(p, entry, "free");
 }
 

@@ -36,6 +36,20 @@ static void *slot_thread(void *arg)
     return NULL;
 }
 
+/* A thread that allocates nothing but large blocks: it has no heap until
+ * its first free, which gives it one, so that its slot serves the loop. */
+static void *large_only_thread(void *arg)
+{
+    pm_stats_t *out = arg;
+    for (int i = 0; i < 100; i++) {
+        char *p = pm_malloc(64 << 10);
+        p[0] = (char)i;
+        pm_free(p);
+    }
+    pm_stats_get(out);
+    return NULL;
+}
+
 int main(void)
 {
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);   /* nothing decays here */
@@ -131,9 +145,11 @@ int main(void)
      *    small, and too small to be worth growing) and maps; when that is
      *    freed the peak was 48 KiB, so only one of the two may stay. */
     pm_free(pm_malloc(40 << 10));
+    _pm_large_slot_flush();   /* the thread's slot (7) keeps its last mapping: to the cache */
     s0 = snap();
     CHECK("40 KiB cached", s0.large_cached_count == 1);
     pm_free(pm_malloc(48 << 10));
+    _pm_large_slot_flush();
     s1 = snap();
     CHECK("48 KiB had to map", s1.large_misses == s0.large_misses + 1);
     CHECK("the older mapping went back to the OS", s1.large_released == s0.large_released + 1);
@@ -190,7 +206,7 @@ int main(void)
     CHECK("trim empties the cache", snap().large_cached_count == 0);
     CHECK("live bytes back to zero", snap().large_live_bytes == 0);
 
-    /* 7. The thread's slot (this thread has a heap since 5): a loop over
+    /* 7. The thread's slot (it has one since its first large free): a loop over
      *    one 64 KiB buffer is served by the slot, not the cache, and every
      *    call is still counted; trim sends the slot's mapping to the cache
      *    and then to the OS. */
@@ -232,5 +248,18 @@ int main(void)
     CHECK("slot: and its calls counted", s1.large_frees == s0.large_frees + 1);
     pm_malloc_trim(0);
     CHECK("slot: nothing left", snap().large_cached_count == 0);
+    /* A thread without a heap uses its slot from its first free on. */
+    s0 = snap();
+    pm_stats_t inside;
+    CHECK("thread", pthread_create(&t, NULL, large_only_thread, &inside) == 0 &&
+                        pthread_join(t, NULL) == 0);
+    s1 = snap();
+    CHECK("large only: the thread got a heap", inside.heaps_live == s0.heaps_live + 1);
+    CHECK("large only: its mapping waits in its slot, not the cache",
+          inside.large_cached_count == 0 && inside.large_misses == s0.large_misses + 1);
+    CHECK("large only: cached when it exits", s1.large_cached_count == 1 &&
+                                                 s1.large_frees == s0.large_frees + 100);
+    pm_malloc_trim(0);
+    CHECK("large only: nothing left", snap().large_cached_count == 0);
     return pm_test_finish();
 }
