@@ -65,7 +65,7 @@ void _pm_gc_seam_free_run(void *const *blocks, size_t n, const char *call)
         size_t j = i;
         for (; j < n && ((uintptr_t)blocks[j] & ~(uintptr_t)(PM_POOL_SIZE - 1)) == page &&
                !((uintptr_t)blocks[j] & 7); j++)
-            mask[((uintptr_t)blocks[j] >> 9) & 7] |= pm_live_bit(blocks[j]);
+            mask[pm_live_index(blocks[j])] |= pm_live_bit(blocks[j]);
         if (!_pm_pool_free_run(heap, pool, mask, blocks + i, j - i))
             free_each(heap, pool, blocks + i, j - i, call);
         i = j;

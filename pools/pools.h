@@ -89,8 +89,9 @@ struct pm_block_s {
 #define PM_POOL_UNLISTED (1 << 30)
 struct pm_pool_s {
     /* First cache line: all that malloc's and free's fast paths touch for
-     * a block in the first 5/8 of the page (live words 0-4); the other
-     * blocks' live words are at the start of the second line. */
+     * a block whose live word is 0-4 (granule % 8 < 5: every block of a
+     * class of 32 or 64 bytes or a multiple of 64, 3/4 of those of 16 or
+     * 48, 5/8 of the others); words 5-7 start the second line. */
     pm_block_t *free;       /* freed blocks of this pool, ready for reuse (fast path); the
                                list ends with pm_pool_end (empty: free == pm_pool_end) */
     int32_t used;           /* out - bias: see below */
@@ -563,16 +564,22 @@ static inline bool pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
     return true;
 }
 
-/* The live bitmap: bit g of the 512 is 8-byte granule g of the page.  The
- * word is (b >> 9) & 7; the bit, (b >> 3) & 63. */
+/* The live bitmap: one bit for each of the page's 512 8-byte granules.
+ * Granule g = (b >> 3) & 511 is bit g / 8 of word g % 8: the word's byte
+ * offset is b & 0x38 and its bit (b >> 6) & 63, one and and one shift (the
+ * shift count of bts/btr takes only the low 6 bits), where word g / 64 and
+ * bit g % 64 took two shifts and an and.  A class whose size is a multiple
+ * of 64 bytes uses word 0 alone; 32 bytes words 0 and 4. */
+static inline unsigned pm_live_index(const void *b) { return (unsigned)((uintptr_t)b >> 3) & 7; }
+
 static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
 {
-    return (_Atomic uint64_t *)&pool->live[((uintptr_t)b >> 9) & 7];
+    return (_Atomic uint64_t *)((char *)pool->live + ((uintptr_t)b & 0x38));
 }
 
 static inline uint64_t pm_live_bit(const void *b)
 {
-    return (uint64_t)1 << (((uintptr_t)b >> 3) & 63);
+    return (uint64_t)1 << (((uintptr_t)b >> 6) & 63);
 }
 
 static inline void pm_live_set(pm_pool_t *pool, const void *b)
@@ -618,7 +625,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
 {
     _Atomic uint64_t *w = pm_live_word(pool, p);
     uint64_t word = atomic_load_explicit(w, memory_order_relaxed);
-    if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 3)))
+    if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 6)))   /* pm_live_bit's bit */
         return _pm_pool_bad_free_ret(pool, p, call);
     atomic_store_explicit(w, word, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
