@@ -274,8 +274,14 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * calling thread): five atomic additions per malloc+free pair would cost
  * more than the rest of the pair. */
 #define SLOT_COUNT_BATCH 64
+/* The waiting mapping's figures are kept here, worked out once when it
+ * comes in, so that taking it reads neither its record's mangled
+ * pointers nor its commit state. */
 typedef struct large_slot_s {
     pm_large_t *rec;            /* the mapping waiting, or NULL */
+    char *user;                 /* rec_user(rec) */
+    size_t usable;              /* rec_usable(rec); 0 while rec is NULL */
+    size_t ready;               /* bytes from user on that are committed */
     uint32_t allocs, frees;     /* slot traffic not yet in _pm_counters */
     int64_t live_bytes;
 } large_slot_t;
@@ -294,48 +300,57 @@ static void slot_counts_flush(large_slot_t *t)
 
 static void slot_clock(void);
 
-static PM_NOINLINE void slot_counted_slow(large_slot_t *t)
+static void cache_put(pm_large_t *rec);
+
+/* After a free into the slot: the counts go to _pm_counters every
+ * SLOT_COUNT_BATCH / 2 frees (a take is counted by its own increment: the
+ * slot gives out no more mappings than it was given, plus one, between
+ * two flushes), and the mapping that waited there before goes on to the
+ * cache.  Out of line: the slot's paths need no stack frame. */
+static PM_NOINLINE void slot_put_after(large_slot_t *t, pm_large_t *old)
 {
-    slot_counts_flush(t);
-    slot_clock();
+    if (t->frees >= SLOT_COUNT_BATCH / 2) {
+        slot_counts_flush(t);
+        slot_clock();
+    }
+    if (old)
+        cache_put(old);
 }
 
-/* Out of line: the slot's paths below need no stack frame. */
-static inline void slot_counted(large_slot_t *t)
+
+/* Whether the slot serves a request of need bytes (whole pages; 0 when the
+ * request's size wrapped): it holds a mapping with that many usable bytes
+ * and wastes no more than the request.  need - 1 >= usable is the empty
+ * slot (usable 0), the wrapped request and the mapping too small, in one
+ * test. */
+static inline bool slot_fits(const large_slot_t *t, size_t need)
 {
-    if (pm_unlikely(t->allocs + t->frees >= SLOT_COUNT_BATCH))
-        slot_counted_slow(t);
+    return need - 1 < t->usable && t->usable - need <= need;
 }
 
-/* Whether the slot's mapping serves a request of need bytes (whole pages):
- * it holds them and wastes no more than the request. */
-static inline bool slot_fits(const pm_large_t *slot, size_t need)
+/* Hands out the slot's mapping for a request of size bytes, need of them
+ * in whole pages. */
+static inline void *slot_take(large_slot_t *t, size_t size, size_t need)
 {
-    size_t usable = rec_usable(slot);
-    return usable >= need && usable - need <= need;
-}
-
-/* Hands out the slot's mapping for a request of size bytes. */
-static inline void *slot_take(large_slot_t *t, pm_large_t *slot, size_t size)
-{
+    pm_large_t *slot = t->rec;
     t->rec = NULL;
+    t->usable = 0;
     slot->magic = PM_LARGE_LIVE;
     slot->size = size;
-    rec_commit(slot, size);
+    if (need > t->ready)
+        rec_commit(slot, size);
     t->allocs++;
     t->live_bytes += (int64_t)slot->map_size;
-    slot_counted(t);
-    return rec_user(slot);
+    return t->user;
 }
 
 void *_pm_large_slot_take(size_t size)
 {
     large_slot_t *t = &large_slot;
-    pm_large_t *slot = t->rec;
     size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
-    if (!slot || need < size || !slot_fits(slot, need))   /* need < size: it wrapped */
+    if (!slot_fits(t, need))
         return NULL;
-    return slot_take(t, slot, size);
+    return slot_take(t, size, need);
 }
 
 /* Transparent huge pages (POOLMALLOC_LARGE_THP): a mapping of HUGE_MIN
@@ -497,10 +512,9 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
     /* The slot's mapping, if it fits without wasting more than the request
      * (a larger one waits for a request its size, or goes to the cache). */
     large_slot_t *t = &large_slot;
-    pm_large_t *slot = t->rec;
-    if (slot && ((uintptr_t)rec_user(slot) & (align - 1)) == 0 && slot_fits(slot, need)) {
+    if (((uintptr_t)t->user & (align - 1)) == 0 && slot_fits(t, need)) {
         *fresh = false;
-        return slot_take(t, slot, size);
+        return slot_take(t, size, need);
     }
 
     /* A cached mapping: the smallest that fits (1), or else the one with
@@ -625,31 +639,47 @@ static void cache_put(pm_large_t *rec)
 
 static PM_NOINLINE void large_free_cache(pm_large_t *rec);
 
+/* rec (live, handed out at user, at most SLOT_MAX bytes) waits in the
+ * calling thread's slot; the one that waited there goes on to the cache. */
+static inline void slot_put(large_slot_t *t, pm_large_t *rec, char *user)
+{
+    rec->magic = PM_LARGE_CACHED;
+    size_t offset = PM_STRICT ? rec_offset(rec) : 0;   /* no guard page: user is the base */
+    t->live_bytes -= (int64_t)rec->map_size;
+    pm_large_t *old = t->rec;
+    t->rec = rec;
+    t->user = user;
+    t->usable = rec->map_size - GUARD - offset;
+    t->ready = rec->committed > offset ? rec->committed - offset : 0;
+    uint32_t frees = ++t->frees;
+    if (pm_unlikely((old != NULL) | (frees >= SLOT_COUNT_BATCH / 2)))
+        slot_put_after(t, old);
+}
+
 void _pm_large_free(pm_large_t *rec, bool slot_ok)
 {
     if (slot_ok && rec->map_size <= SLOT_MAX && !PM_STRICT) {
-        large_slot_t *t = &large_slot;
-        rec->magic = PM_LARGE_CACHED;
-        t->frees++;
-        t->live_bytes -= (int64_t)rec->map_size;
-        slot_counted(t);
-        pm_large_t *old = t->rec;
-        t->rec = rec;
-        if (old)
-            cache_put(old);     /* the older one goes on to the cache */
+        slot_put(&large_slot, rec, rec_user(rec));
         return;
     }
     large_free_cache(rec);
 }
 
+static PM_NOINLINE void slot_free_bad(uintptr_t entry, void *ptr)
+{
+    _pm_large_check(entry, ptr, "free");   /* reports it */
+}
+
 void _pm_large_free_slot(uintptr_t entry, void *ptr)
 {
     pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
-    if (pm_unlikely(rec_user(rec) != (char *)ptr || rec->magic != PM_LARGE_LIVE)) {
-        _pm_large_check(entry, ptr, "free");   /* reports it */
+    if (pm_unlikely(rec_user(rec) != (char *)ptr || rec->magic != PM_LARGE_LIVE))
+        return slot_free_bad(entry, ptr);
+    if (pm_likely(rec->map_size <= SLOT_MAX && !PM_STRICT)) {
+        slot_put(&large_slot, rec, ptr);
         return;
     }
-    _pm_large_free(rec, true);
+    large_free_cache(rec);
 }
 
 /* A mapping that does not wait in the slot: the cache, or the OS. */
@@ -674,6 +704,7 @@ void _pm_large_slot_flush(void)
     large_slot_t *t = &large_slot;
     pm_large_t *rec = t->rec;
     t->rec = NULL;
+    t->usable = 0;
     slot_counts_flush(t);
     if (rec)
         cache_put(rec);

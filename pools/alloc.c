@@ -139,20 +139,26 @@ static void large_free_api(pm_large_t *rec, void *p)
     _pm_large_free(rec, large_slot_ok());
 }
 
+/* A thread that has only used the large path has no heap yet, so no slot:
+ * it gets its heap now (as a thread's first remote free does), or each of
+ * its pairs would take the cache's lock and read the clock.  Out of line:
+ * the call would cost _pm_free_large a stack frame. */
+static PM_NOINLINE void free_large_without_slot(uintptr_t entry, void *p)
+{
+    if (!_pm_slow && _pm_tls_heap == PM_HEAP_NONE && _pm_heap_thread_init() && large_slot_ok()) {
+        _pm_large_free_slot(entry, p);
+        return;
+    }
+    _pm_free_generic(p, entry, "free");
+}
+
 void _pm_free_large(uintptr_t entry, void *p)
 {
     if (pm_likely(large_slot_ok())) {
         _pm_large_free_slot(entry, p);
         return;
     }
-    /* A thread that has only used the large path has no heap yet, so no
-     * slot: it gets its heap now (as a thread's first remote free does),
-     * or each of its pairs would take the cache's lock and read the clock. */
-    if (!_pm_slow && _pm_tls_heap == PM_HEAP_NONE && _pm_heap_thread_init() && large_slot_ok()) {
-        _pm_large_free_slot(entry, p);
-        return;
-    }
-    _pm_free_generic(p, entry, "free");
+    free_large_without_slot(entry, p);
 }
 
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
