@@ -159,7 +159,7 @@ struct pm_span_s {
     int32_t used;           /* out - bias */
     uint32_t block_size;    /* pm_medium_size(medium_class) */
     uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
-    uint32_t bytes;         /* pages * PM_PAGE_SIZE */
+    uint32_t granules;      /* pages * PM_PAGE_SIZE / 8: the pop's bound (pm_medium_pop) */
     uint8_t capacity;       /* blocks in the span (<= 64: one live bit each) */
     uint8_t medium_class;   /* 0..19 */
     uint8_t listed;         /* on the heap's list */
@@ -635,12 +635,26 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
         _pm_pool_free_generic(heap, pool);
 }
 
+/* x rotated right by 3 bits: x / 8 when x is 8-aligned, and at least 2^61
+ * when it is not, so that one unsigned comparison checks an offset for
+ * both alignment and range (one rotate instead of a test and a jump). */
+static inline uintptr_t pm_ror3(uintptr_t x) { return (x >> 3) | (x << 61); }
+
 /* ---- medium blocks (513..16384 bytes, spans) ----
  * The same two paths for spans (whose `used` is biased as the pools' is),
  * but a span's blocks are found by a multiply (recip),
  * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
- * the span and is 8-aligned.  Slow mode (route heap) and every miss go to
+ * the span and is 8-aligned (one comparison, pm_ror3).  Slow mode (route heap) and every miss go to
  * span.c, whose checks are exact. */
+/* Whether next, decoded from a link of span s's list (base: its first
+ * byte), may not follow: it is neither the list's end (NULL) nor 8-aligned
+ * inside the span.  (Asked this way round, GCC lays out the pop with one
+ * jump fewer.) */
+static inline bool pm_span_next_bad(const pm_span_t *s, uintptr_t base, uintptr_t next)
+{
+    return next && pm_ror3(next - base) >= s->granules;
+}
+
 static inline void *pm_medium_pop(size_t size)
 {
     pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_fast(size)];
@@ -648,7 +662,7 @@ static inline void *pm_medium_pop(size_t size)
     if (pm_likely(b != NULL)) {
         uintptr_t base = pm_span_base_fast(s);
         uintptr_t next = pm_link_unmix(b->link) ^ (uintptr_t)b;
-        if (pm_unlikely(next && ((next - base) >= s->bytes || (next & 7))))
+        if (pm_unlikely(pm_span_next_bad(s, base, next)))
             _pm_span_corrupt(s, b);
         s->free = (pm_block_t *)next;
         b->link = 0;                          /* no link left for the program to read */

@@ -164,7 +164,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->medium_class = (uint8_t)m;
     s->listed = 0;
     s->pages = (uint8_t)k;
-    s->bytes = (uint32_t)(k * PM_PAGE_SIZE);
+    s->granules = (uint32_t)(k * PM_PAGE_SIZE / 8);
     s->base_x = (uintptr_t)base ^ _pm_keys.secret;
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
     if (pm_vg_any()) {

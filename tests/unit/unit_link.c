@@ -12,6 +12,27 @@
 
 int main(void)
 {
+    /* The spans' check (pm_span_next_bad): the end of the list, or 8-aligned
+     * inside the span; not the byte after it, nor before it, nor between
+     * two granules. */
+    {
+        char *m = pm_malloc(1024);
+        uintptr_t entry = pm_pagemap_get(m);
+        CHECK("a medium block is a span's", (entry & PM_PAGE_SPAN) != 0);
+        pm_span_t *sp = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+        uintptr_t base = (uintptr_t)pm_span_base(sp), end = base + (uintptr_t)sp->pages * PM_PAGE_SIZE;
+        CHECK("span link: the end of the list", !pm_span_next_bad(sp, base, 0));
+        CHECK("span link: its first byte", !pm_span_next_bad(sp, base, base));
+        CHECK("span link: its last granule", !pm_span_next_bad(sp, base, end - 8));
+        CHECK("span link: not past its end", pm_span_next_bad(sp, base, end));
+        CHECK("span link: not a page past its end", pm_span_next_bad(sp, base, end + PM_PAGE_SIZE));
+        CHECK("span link: not before it", pm_span_next_bad(sp, base, base - 8));
+        CHECK("span link: not misaligned", pm_span_next_bad(sp, base, base + 4) &&
+                                               pm_span_next_bad(sp, base, base + 1) &&
+                                               pm_span_next_bad(sp, base, end - 1));
+        pm_free(m);
+    }
+
     enum { SIZE = 48, N = 64 };
     char *b[N];
     for (int i = 0; i < N; i++)
