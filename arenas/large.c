@@ -270,10 +270,12 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * would keep its pools. */
 #define SLOT_MAX ((size_t)1 << 20)
 /* The slot's traffic is counted here and added to _pm_counters every
- * SLOT_COUNT_BATCH operations, at the flush and by pm_stats_get (for the
- * calling thread): five atomic additions per malloc+free pair would cost
- * more than the rest of the pair. */
-#define SLOT_COUNT_BATCH 64
+ * SLOT_COUNT_BATCH frees into the slot, at the flush and by pm_stats_get
+ * (for the calling thread): five atomic additions per malloc+free pair
+ * would cost more than the rest of the pair.  Takes need no test of their
+ * own: the slot gives out at most one mapping more than it was given
+ * between two flushes. */
+#define SLOT_COUNT_BATCH 32
 /* The waiting mapping's figures are kept here, worked out once when it
  * comes in, so that taking it reads neither its record's mangled
  * pointers nor its commit state. */
@@ -302,21 +304,18 @@ static void slot_clock(void);
 
 static void cache_put(pm_large_t *rec);
 
-/* After a free into the slot: the counts go to _pm_counters every
- * SLOT_COUNT_BATCH / 2 frees (a take is counted by its own increment: the
- * slot gives out no more mappings than it was given, plus one, between
- * two flushes), and the mapping that waited there before goes on to the
- * cache.  Out of line: the slot's paths need no stack frame. */
+/* After a free into the slot: the counts go to _pm_counters (every
+ * SLOT_COUNT_BATCH frees), and the mapping that waited there before goes
+ * on to the cache.  Out of line: the slot's paths need no stack frame. */
 static PM_NOINLINE void slot_put_after(large_slot_t *t, pm_large_t *old)
 {
-    if (t->frees >= SLOT_COUNT_BATCH / 2) {
+    if (t->frees >= SLOT_COUNT_BATCH) {
         slot_counts_flush(t);
         slot_clock();
     }
     if (old)
         cache_put(old);
 }
-
 
 /* Whether the slot serves a request of need bytes (whole pages; 0 when the
  * request's size wrapped): it holds a mapping with that many usable bytes
@@ -602,7 +601,7 @@ size_t _pm_large_usable(const pm_large_t *rec)
 
 /* The clock's work (the cache's decay, the arena reserve's: cache_after_locked)
  * for a thread that its slot serves without the cache: it looks at the
- * clock every SLOT_COUNT_BATCH operations, so that a process that only
+ * clock every SLOT_COUNT_BATCH frees, so that a process that only
  * reuses one buffer after a burst still gives the burst's memory back. */
 static void slot_clock(void)
 {
@@ -652,22 +651,28 @@ static inline void slot_put(large_slot_t *t, pm_large_t *rec, char *user)
     t->usable = rec->map_size - GUARD - offset;
     t->ready = rec->committed > offset ? rec->committed - offset : 0;
     uint32_t frees = ++t->frees;
-    if (pm_unlikely((old != NULL) | (frees >= SLOT_COUNT_BATCH / 2)))
+    if (pm_unlikely((old != NULL) | (frees >= SLOT_COUNT_BATCH)))
         slot_put_after(t, old);
 }
 
-void _pm_large_free(pm_large_t *rec, bool slot_ok)
+/* Freed live mapping rec, handed out at user: the slot, if the caller may
+ * use it and it is small enough, else the cache. */
+static inline void large_free_to(pm_large_t *rec, char *user, bool slot_ok)
 {
-    if (slot_ok && rec->map_size <= SLOT_MAX && !PM_STRICT) {
-        slot_put(&large_slot, rec, rec_user(rec));
+    if (pm_likely(slot_ok && rec->map_size <= SLOT_MAX && !PM_STRICT)) {
+        slot_put(&large_slot, rec, user);
         return;
     }
     large_free_cache(rec);
 }
 
+void _pm_large_free(pm_large_t *rec, bool slot_ok) { large_free_to(rec, rec_user(rec), slot_ok); }
+
+/* A bad free of a large block, reported out of line (no stack frame for
+ * the slot's path). */
 static PM_NOINLINE void slot_free_bad(uintptr_t entry, void *ptr)
 {
-    _pm_large_check(entry, ptr, "free");   /* reports it */
+    _pm_large_check(entry, ptr, "free");
 }
 
 void _pm_large_free_slot(uintptr_t entry, void *ptr)
@@ -675,11 +680,7 @@ void _pm_large_free_slot(uintptr_t entry, void *ptr)
     pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
     if (pm_unlikely(rec_user(rec) != (char *)ptr || rec->magic != PM_LARGE_LIVE))
         return slot_free_bad(entry, ptr);
-    if (pm_likely(rec->map_size <= SLOT_MAX && !PM_STRICT)) {
-        slot_put(&large_slot, rec, ptr);
-        return;
-    }
-    large_free_cache(rec);
+    large_free_to(rec, ptr, true);
 }
 
 /* A mapping that does not wait in the slot: the cache, or the OS. */

@@ -574,7 +574,7 @@ static inline unsigned pm_live_index(const void *b) { return (unsigned)((uintptr
 
 static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
 {
-    return (_Atomic uint64_t *)((char *)pool->live + ((uintptr_t)b & 0x38));
+    return &pool->live[pm_live_index(b)];   /* GCC folds it to b & 0x38 bytes */
 }
 
 static inline uint64_t pm_live_bit(const void *b)
