@@ -137,6 +137,10 @@ typedef struct pm_meta_kind_s {
 #define PM_META_KIND(n) {.size = PM_META_POW2(n)}
 PM_INTERNAL void *_pm_meta_alloc(pm_meta_kind_t *kind);   /* a zeroed record, or NULL */
 PM_INTERNAL void _pm_meta_free(pm_meta_kind_t *kind, void *rec);
+/* A zeroed record of `size` bytes (at most 60 KiB), 64-aligned, in a chunk
+ * of its own, never freed: for a record larger than a page (a heap with
+ * its thread cache).  NULL when out of memory. */
+PM_INTERNAL void *_pm_meta_alloc_own_chunk(size_t size);
 PM_INTERNAL bool _pm_meta_owns(const void *addr);   /* in a metadata chunk (tests) */
 PM_INTERNAL void _pm_meta_fork_prepare(void);
 PM_INTERNAL void _pm_meta_fork_parent(void);

@@ -84,6 +84,22 @@ void *_pm_meta_alloc(pm_meta_kind_t *kind)
     return r;
 }
 
+void *_pm_meta_alloc_own_chunk(size_t size)
+{
+    pm_assert(size <= META_CHUNK - 64);
+    (void)size;
+    char *chunk = _pm_os_map(META_CHUNK, PM_OS_PAGE);   /* zeroed; the pages untouched
+                                                            past the record stay unbacked */
+    if (!chunk)
+        return NULL;
+    atomic_fetch_add_explicit(&_pm_counters.meta_bytes, META_CHUNK, memory_order_relaxed);
+    pthread_mutex_lock(&meta_lock);
+    ((meta_chunk_t *)chunk)->next = meta_chunks;
+    meta_chunks = (meta_chunk_t *)chunk;
+    pthread_mutex_unlock(&meta_lock);
+    return chunk + 64;   /* the chunk's link first, on a line of its own */
+}
+
 void _pm_meta_free(pm_meta_kind_t *kind, void *rec)
 {
     meta_free_t *b = rec;

@@ -28,6 +28,9 @@
 #define pm_unlikely(x) __builtin_expect(!!(x), 0)
 #define PM_INTERNAL __attribute__((visibility("hidden")))
 #define PM_NOINLINE __attribute__((noinline))
+/* For the fast paths the exported entries are: GCC's size heuristics must
+ * not leave them a call away. */
+#define PM_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Checks: PM_DEBUG=1 asserts arguments and states, PM_DEBUG=2 also walks
  * whole pools and spans to check their invariants (*_is_valid). */
@@ -78,6 +81,8 @@ typedef struct pm_keys_s {
     uintptr_t secret;   /* random */
     uintptr_t mul;      /* random, odd */
     uintptr_t unmul;    /* mul * unmul == 1 (mod 2^64) */
+    uintptr_t tag;      /* random, apart from the others: the mark of a block in a
+                           thread cache (pools/pools.h, pm_tc_tag) */
 } pm_keys_t;
 PM_INTERNAL extern pm_keys_t _pm_keys;
 #define _pm_secret (_pm_keys.secret)

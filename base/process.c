@@ -59,6 +59,11 @@ void _pm_base_init(void)
         none *= 2 - mul * none;
     __atomic_store_n(&_pm_keys.mul, mul, __ATOMIC_RELAXED);
     __atomic_store_n(&_pm_keys.unmul, none, __ATOMIC_RELAXED);
+    /* Its own random word (the first to get here wins, as for the secret):
+     * a mark read back from a freed block tells nothing of the secret. */
+    none = 0;
+    __atomic_compare_exchange_n(&_pm_keys.tag, &none, (uintptr_t)_pm_os_random() | 1, false,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     _pm_options_init();
     vg_init();
     if (PM_STRICT)

@@ -67,6 +67,7 @@ void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size)
 {
     if (heap == PM_ROUTE_GENERIC)
         return _pm_small_alloc_generic((unsigned)c, size);
+    _pm_tc_grow(heap, c);
     return _pm_pool_alloc_generic(heap, (unsigned)c);
 }
 
@@ -211,6 +212,8 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
     if (((uintptr_t)p & 7) ||
         !(atomic_load_explicit(w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, p, call);
+    if (pm_tc_cached(p))   /* freed: it waits in a thread cache */
+        _pm_fatal_ptr(call, _pm_freed_word(call), p);
     if (PM_STRICT)
         _pm_strict_check_waiting(p, call);
     return pool;
@@ -360,7 +363,8 @@ void *pm_realloc(void *p, size_t size)
         size_t m = size - 1;
         if (entry & PM_PAGE_POOL) {
             pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
-            if (atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) & pm_live_bit(p)) {
+            if ((atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) &
+                 pm_live_bit(p)) && !pm_tc_cached(p)) {
                 if (m < PM_SMALL_MAX && small_stays(pool->size_class, size))
                     return p;
                 return realloc_move(p, size, entry, pool->block_size);

@@ -17,7 +17,7 @@ int _pm_gc_seam_is_live_block(const void *p)
         pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
         return ((uintptr_t)p & 7) == 0 &&
                (atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) &
-                pm_live_bit(p)) != 0;
+                pm_live_bit(p)) != 0 && !pm_tc_cached(p);
     }
     if (entry & PM_PAGE_SPAN) {
         return pm_span_block_out((pm_span_t *)(entry & ~PM_PAGE_TAGS), p);

@@ -53,7 +53,12 @@ __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
 /* The route of threads that may not use the fast paths: a heap whose class
  * lists are all empty, so malloc's fast path misses without a test of its
  * own (and no pool has it as owner, so free's fast path misses too). */
+/* Where the route heap's and the backup heap's thread-cache stacks point
+ * (pools.h, tc_top): one NULL word, never written, both top and end. */
+static void *tc_none;
 pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool},
+                            .tc_top = {[0 ... PM_CLASS_COUNT - 1] = &tc_none},
+                            .tc_end = {[0 ... PM_CLASS_COUNT - 1] = &tc_none},
                             .spans = {[0 ... PM_MEDIUM_COUNT - 1] = &_pm_empty_span}};
 __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
 
@@ -73,9 +78,16 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_heap_t *heaps_all;        /* every heap, linked by next_all */
 static pm_heap_t *heaps_abandoned;  /* stack, linked by next_abandoned */
 static uint64_t heaps_made;
-static pm_meta_kind_t heap_records = PM_META_KIND(sizeof(pm_heap_t)); /* never freed */
 static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
+
+/* The most blocks class c's thread-cache stack may hold: about a page's
+ * worth, 8 to PM_TC_CAP - 1 blocks. */
+static unsigned tc_limit_max(size_t c)
+{
+    size_t n = 4096 / pm_class_size((unsigned)c);
+    return (unsigned)(n < 8 ? 8 : n > PM_TC_CAP - 1 ? PM_TC_CAP - 1 : n);
+}
 
 static void heap_init(pm_heap_t *h, int state)
 {
@@ -101,12 +113,20 @@ static void heap_init(pm_heap_t *h, int state)
     pthread_mutex_init(&h->lock, NULL);
     memset(&h->arenas, 0, sizeof h->arenas);
     h->next_abandoned = NULL;
+    for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
+        h->tc_slots[c][0] = NULL;                 /* the bottom: an empty stack's top */
+        h->tc_top[c] = &h->tc_slots[c][0];
+        h->tc_end[c] = &h->tc_slots[c][tc_limit_max(c)];
+    }
 }
+
 
 /* Caller holds heaps_lock. */
 static pm_heap_t *heap_new_locked(int state)
 {
-    pm_heap_t *h = _pm_meta_alloc(&heap_records);
+    /* A chunk of its own: a heap, thread cache included, is larger than a
+     * record of a kind may be.  Zeroed; never freed. */
+    pm_heap_t *h = _pm_meta_alloc_own_chunk(sizeof(pm_heap_t));
     if (!h)
         return NULL;
     heap_init(h, state);
@@ -122,6 +142,8 @@ pm_heap_t *_pm_heap_backup(void)
         pthread_mutex_lock(&heaps_lock);
         if (!atomic_load_explicit(&backup_ready, memory_order_relaxed)) {
             heap_init(&backup_heap, PM_HEAP_ABANDONED);
+            for (unsigned c = 0; c < PM_CLASS_COUNT; c++)   /* no thread's fast route */
+                backup_heap.tc_top[c] = backup_heap.tc_end[c] = &tc_none;
             backup_heap.id = 0;
             backup_heap.next_all = heaps_all;
             heaps_all = &backup_heap;
@@ -599,11 +621,129 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
     remote_free_slow(owner, p);
 }
 
+/* ---- thread cache (pools.h, tc_top) ----
+ * free's fast path caches every small block a thread with a heap frees,
+ * whichever heap owns it, after the checks the pool's push made (live bit
+ * set, so a block start that is out or cached; no mark, so not cached);
+ * malloc's takes the newest cached block of its class before the pool's
+ * list.  What the pools' lists did not give: a block freed is the next one
+ * handed out (its line is warm), neither touches the pool's header line but
+ * to read it, and a block of another heap costs no batch.  The older half
+ * of a full stack goes back the way free went before: to the pool's list
+ * if the block is the thread's own, to its owner's batch if not. */
+
+/* Sends block b of the calling thread's stack (mark checked, then wiped)
+ * back to its pool or owner. */
+static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
+{
+    if (pm_unlikely(b->link != pm_tc_tag(b)))
+        _pm_tc_corrupt_ret(heap, b);
+    b->link = 0;
+    uintptr_t entry = pm_pagemap_get(b);
+    pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+    if (pool->heap == heap)
+        pm_small_free_local(heap, pool, b, "free", false);
+    else
+        _pm_heap_free_remote_fast(entry, b);
+}
+
+/* Blocks in class c's stack. */
+static unsigned tc_count(const pm_heap_t *heap, size_t c)
+{
+    return (unsigned)(heap->tc_top[c] - &heap->tc_slots[c][0]);
+}
+
+/* Sends back the k oldest blocks of class c's stack. */
+static void tc_drop_oldest(pm_heap_t *heap, size_t c, unsigned k)
+{
+    void **bottom = &heap->tc_slots[c][1];
+    unsigned n = tc_count(heap, c);
+    /* Out of the stack first: the pools' slow paths may run meanwhile. */
+    void *old[PM_TC_CAP];
+    memcpy(old, bottom, k * sizeof *bottom);
+    memmove(bottom, bottom + k, (n - k) * sizeof *bottom);
+    heap->tc_top[c] = &heap->tc_slots[c][n - k];
+    for (unsigned i = 0; i < k; i++)
+        tc_send_back(heap, old[i]);
+}
+
+void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
+{
+    if (heap == PM_ROUTE_GENERIC) {   /* no cache: the way of a block of another heap */
+        _pm_heap_free_remote_fast(entry, p);
+        return;
+    }
+    pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+    size_t c = pool->size_class;
+    /* p's own checks first, so that a bad free is reported as such. */
+    if (!(atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) & pm_live_bit(p)))
+        _pm_pool_bad_free(pool, p, "free");
+    if (((pm_block_t *)p)->link == pm_tc_tag(p))
+        _pm_tc_double_free_ret(p);
+    /* The stack is full, and p is another heap's block or frees have
+     * found it full PM_TC_STALE_MAX times with no malloc finding it empty
+     * (pm_tc_push): frees outrun mallocs here.  Then the limit halves, and
+     * again every PM_TC_STALE_MAX / 2 such frees (down to one block; a
+     * slow call at each would double the cost of a long run of frees),
+     * and the blocks above it go back,
+     * so that a thread that frees much and allocates little (the end of a
+     * phase, a consumer) keeps little, and pools and arenas empty as they
+     * did without the cache; mallocs that miss the pools double it again
+     * (_pm_tc_grow).  p goes the way free went before the cache, to its
+     * pool or its owner, and the stack keeps its older blocks for the next
+     * mallocs, so that a block is handled once. */
+    if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {
+        heap->tc_stale[c] = PM_TC_STALE_MAX / 2;   /* the next halving, half as far */
+        void **bottom = &heap->tc_slots[c][0];
+        unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
+        limit = limit > 1 ? limit / 2 : 1;
+        heap->tc_end[c] = bottom + limit;
+        unsigned n = tc_count(heap, c);
+        if (n > limit)
+            tc_drop_oldest(heap, c, n - limit);
+    } else {
+        heap->tc_stale[c]++;
+    }
+    if (pool->heap == heap)
+        pm_small_free_local(heap, pool, p, "free", false);
+    else
+        _pm_heap_free_remote_fast(entry, p);
+}
+
+void _pm_tc_grow(pm_heap_t *heap, size_t c)
+{
+    void **bottom = &heap->tc_slots[c][0];
+    if (heap->tc_top[c] == &tc_none)   /* the route or backup heap: no cache */
+        return;
+    unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_max(c);
+    if (limit < max)
+        heap->tc_end[c] = bottom + (limit * 2 < max ? limit * 2 : max);
+}
+
+void _pm_tc_flush(pm_heap_t *heap)
+{
+    for (size_t c = 0; c < PM_CLASS_COUNT; c++)
+        if (tc_count(heap, c))
+            tc_drop_oldest(heap, c, tc_count(heap, c));
+}
+
+void *_pm_tc_corrupt_ret(pm_heap_t *heap, const pm_block_t *b)
+{
+    /* a write after free over the mark, or a block cached twice */
+    _pm_fatal_link2("corrupted thread cache of heap", heap, "mark in block", b, NULL);
+}
+
+void _pm_tc_double_free_ret(const pm_block_t *b)
+{
+    _pm_fatal_ptr("free", _pm_freed_word("free"), b);
+}
+
 size_t _pm_heaps_trim(void)
 {
     size_t n = 0;
     pm_heap_t *self = _pm_tls_heap;
     if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {
+        _pm_tc_flush(self);
         batch_flush();
         _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);

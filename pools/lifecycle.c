@@ -48,6 +48,7 @@ static void thread_exit(void *value)
 {
     pm_heap_t *heap = value;
     if ((uintptr_t)heap > (uintptr_t)PM_HEAP_DEAD && heap == _pm_tls_heap) {
+        _pm_tc_flush(heap);             /* its cached blocks go home (into our batch too) */
         _pm_tls_heap = PM_HEAP_DEAD;    /* from here on no large free uses the slot */
         _pm_large_slot_flush();
         _pm_heap_batch_release(heap);   /* our batch of other heaps' blocks goes home */

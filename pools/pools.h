@@ -225,9 +225,36 @@ struct pm_remote_batch_s {
 };
 _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record");
 
+/* The thread cache of small blocks (heap.c, "thread cache"): per class, a
+ * stack of blocks the thread freed, its own or other heaps' alike, which
+ * its next mallocs of the class take back, last in first out.  The stack
+ * is an array in the heap, out of band: nothing in a cached block links
+ * it, so an overwritten block cannot steer an allocation.  A cached block
+ * keeps its live bit (its pool counts it out) and holds its mark,
+ * pm_tc_tag, in its first word: free finds a second free of it by the
+ * mark, malloc takes it only with the mark intact (a write after free
+ * into that word, or a block cached twice, aborts there).
+ * Class c's stack is tc_slots[c][1..]: tc_top[c] points at its newest
+ * block, or at tc_slots[c][0], which is always NULL, when it is empty, so
+ * that malloc's pop needs no count; it is full when tc_top[c] reaches
+ * tc_end[c] (at most PM_TC_CAP - 1 blocks; the limit adapts, heap.c).
+ * The route heap's top and end both point at one NULL word, so that both
+ * fast paths miss on it.  A block freed onto a full stack goes to its
+ * pool (the thread's own) or its owner's batch (another heap's); the
+ * limit halves when frees outrun mallocs, and doubles when mallocs miss
+ * the pools (heap.c). */
+#define PM_TC_CAP 32
+/* Frees that find a stack full with no malloc finding it empty in between,
+ * before its limit starts to halve (heap.c, _pm_tc_push_slow). */
+#define PM_TC_STALE_MAX 256
+
 struct pm_heap_s {
     pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
                                           empty sentinel pool; fast path field first */
+    void **tc_top[PM_CLASS_COUNT];     /* per class: the thread cache's newest block (above) */
+    void **tc_end[PM_CLASS_COUNT];     /* per class: the last slot its stack may fill */
+    uint16_t tc_stale[PM_CLASS_COUNT]; /* per class: frees that found the stack full since
+                                          a malloc last found it empty (pm_tc_push) */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: EMPTY pools kept off the list,
@@ -259,6 +286,8 @@ struct pm_heap_s {
     pm_heap_t *next_all;               /* every heap ever made (heap.c, heaps_all) */
     pm_heap_t *next_abandoned;         /* the abandoned stack */
     uint64_t id;                       /* for messages and tests */
+    /* The thread cache's stacks, newest block last (tc above). */
+    _Alignas(64) void *tc_slots[PM_CLASS_COUNT][PM_TC_CAP];
 };
 
 /* Sentinel pool that every empty class list points to: its free list is
@@ -337,6 +366,19 @@ __attribute__((cold)) PM_INTERNAL void _pm_pool_bad_free_ret(pm_pool_t *pool, vo
                                                              const char *call);
 __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm_pool_t *pool,
                                                                               const pm_block_t *b);
+
+/* The thread cache's slow parts (heap.c).  _pm_tc_push_slow: free found
+ * the stack full (its older half goes back, then p is cached) or the
+ * route heap (the way free went before the cache: the door).  The two
+ * reports are declared as returning, for the same reason as the pool's. */
+PM_INTERNAL PM_NOINLINE void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p);
+PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptied */
+/* malloc missed class c's stack and its list head: the stack may hold more
+ * (heap.c, _pm_tc_push_slow halves the limit, this doubles it). */
+PM_INTERNAL void _pm_tc_grow(pm_heap_t *heap, size_t c);
+__attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_tc_corrupt_ret(pm_heap_t *heap,
+                                                                            const pm_block_t *b);
+__attribute__((cold)) PM_INTERNAL void _pm_tc_double_free_ret(const pm_block_t *b);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -574,7 +616,9 @@ static inline unsigned pm_live_index(const void *b) { return (unsigned)((uintptr
 
 static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
 {
-    return &pool->live[pm_live_index(b)];   /* GCC folds it to b & 0x38 bytes */
+    /* &pool->live[pm_live_index(b)], as a byte offset: GCC does not always
+     * fold the index's shift and and into one and */
+    return (_Atomic uint64_t *)((char *)pool->live + ((uintptr_t)b & 0x38));
 }
 
 static inline uint64_t pm_live_bit(const void *b)
@@ -592,11 +636,13 @@ static inline void pm_live_set(pm_pool_t *pool, const void *b)
 /* Pops a block of class c from heap's list head; NULL when the head has no
  * free block (an empty list, or the route heap).  Inlined, the NULL needs
  * no test: the caller's miss is a jump. */
-static inline void *pm_small_pop(pm_heap_t *heap, size_t c)
+static inline void *pm_small_pop_note(pm_heap_t *heap, size_t c, bool note)
 {
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
     if (pm_likely(pm_pool_is_block(b))) {
+        if (note)                       /* before the check: its report stays a jump */
+            heap->tc_stale[c] = 0;
         if (pm_unlikely(!pm_pool_pop(pool, b, false)))
             return _pm_pool_corrupt_ret(pool, b); /* a jump: no stack frame here */
         b->link = 0;                              /* no link left for the program to read */
@@ -607,11 +653,53 @@ static inline void *pm_small_pop(pm_heap_t *heap, size_t c)
     return NULL;
 }
 
-/* A block of class c (for a request of `size` bytes, 1..512): the pop, or
- * the miss. */
+static inline void *pm_small_pop(pm_heap_t *heap, size_t c) { return pm_small_pop_note(heap, c, false); }
+
+/* The mark of block b while it waits in a thread cache: odd, so never the
+ * address of a block, and keyed, so that a program cannot store it by
+ * chance (base.h, _pm_keys.tag). */
+static inline uintptr_t pm_tc_tag(const void *b) { return (uintptr_t)b ^ _pm_keys.tag; }
+
+/* Whether block p, whose live bit is set, waits in a thread cache (freed)
+ * rather than out.  Not under memcheck, where no thread cache runs and the
+ * word may be undefined. */
+static inline bool pm_tc_cached(const void *p)
+{
+    return !pm_vg_on() && ((const pm_block_t *)p)->link == pm_tc_tag(p);
+}
+
+/* The thread cache's pop: the newest block of class c, or NULL. */
+static inline void *pm_tc_pop(pm_heap_t *heap, size_t c)
+{
+    void **top = heap->tc_top[c];
+    pm_block_t *b = (pm_block_t *)*top;
+    if (pm_likely(b != NULL)) {
+        heap->tc_top[c] = top - 1;
+        if (pm_unlikely(b->link != pm_tc_tag(b)))
+            return _pm_tc_corrupt_ret(heap, b);   /* a jump: no stack frame here */
+        b->link = 0;                              /* no mark left for the program to read */
+        return b;
+    }
+    return NULL;
+}
+
+/* Pops a block of class c from the thread cache, else from the list head
+ * (noting that the cache came up empty: heap.c, _pm_tc_push_slow); NULL
+ * when neither has one.  The route heap's pool pop always misses, so the
+ * note is never written there. */
+static inline void *pm_small_take(pm_heap_t *heap, size_t c)
+{
+    void *t = pm_tc_pop(heap, c);
+    if (pm_likely(t != NULL))
+        return t;
+    return pm_small_pop_note(heap, c, true);
+}
+
+/* A block of class c (for a request of `size` bytes, 1..512): the thread
+ * cache's pop, the pool's, or the miss. */
 static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
 {
-    void *p = pm_small_pop(heap, c);
+    void *p = pm_small_take(heap, c);
     if (pm_likely(p != NULL))
         return p;
     return _pm_small_alloc_miss(heap, c, size);
@@ -633,6 +721,39 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
     pool->free = b;
     if (pm_unlikely(pm_dec_le0(&pool->used)))   /* emptied, or off its list (pm_pool_s) */
         _pm_pool_free_generic(heap, pool);
+}
+
+/* free of small block p (8-aligned, in pool's page, page map entry
+ * `entry`) by a thread whose fast route is heap: onto the thread cache,
+ * whichever heap owns the pool.  A full stack, or the route heap (limit
+ * 0), takes the out-of-line path (heap.c), before p is read.  p must be
+ * out: its live bit set (else: not a block, or freed and back in its pool)
+ * and no mark (else: waiting in a thread cache). */
+static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry, void *p)
+{
+    size_t c = pool->size_class;
+    void **top = heap->tc_top[c];
+    if (pm_unlikely(top >= heap->tc_end[c])) {
+        /* Full: the thread's own block goes to its pool's list, as without
+         * the cache, while frees have not outrun mallocs for long. */
+        if (pm_likely(pool->heap == heap) && ++heap->tc_stale[c] < PM_TC_STALE_MAX) {
+            if (pm_unlikely(((pm_block_t *)p)->link == pm_tc_tag(p)))   /* cached already */
+                return _pm_tc_double_free_ret((pm_block_t *)p);
+            pm_small_free_local(heap, pool, p, "free", false);
+            return;
+        }
+        return _pm_tc_push_slow(heap, entry, p);
+    }
+    uint64_t word = atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed);
+    if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 6)))   /* pm_live_bit's bit: read only */
+        return _pm_pool_bad_free_ret(pool, p, "free");
+    pm_block_t *b = (pm_block_t *)p;
+    uintptr_t tag = pm_tc_tag(b);
+    if (pm_unlikely(b->link == tag))
+        return _pm_tc_double_free_ret(b);
+    *++top = p;
+    heap->tc_top[c] = top;
+    b->link = tag;
 }
 
 /* x rotated right by 3 bits: x / 8 when x is 8-aligned, and at least 2^61
@@ -722,7 +843,7 @@ static inline void *pm_malloc_not_small(size_t m, size_t size)
 }
 
 /* malloc: the thread's heap, one list pop. */
-static inline void *pm_malloc_inline(size_t size)
+static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
 {
     size_t m = size - 1;                    /* size 0 wraps around */
     if (pm_likely(m < PM_SMALL_MAX))
@@ -747,7 +868,7 @@ static inline size_t pm_new_class(size_t m)
 
 /* operator new's allocation: as malloc, with new's class.  NULL only when
  * out of memory. */
-static inline void *pm_new_inline(size_t size)
+static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
 {
     size_t m = size - 1;
     if (pm_likely(m < PM_SMALL_MAX))
@@ -759,7 +880,7 @@ static inline void *pm_new_inline(size_t size)
  * the thread may use the fast path (any other case: the door, _pm_free_generic).
  * One test sends pointers that are misaligned or beyond the page map to
  * the out-of-line path, which names what is wrong with them. */
-static inline void pm_free_inline(void *p)
+static PM_ALWAYS_INLINE void pm_free_inline(void *p)
 {
     const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
     if (pm_likely(!((uintptr_t)p & odd))) {
@@ -767,11 +888,7 @@ static inline void pm_free_inline(void *p)
         if (pm_likely(entry & PM_PAGE_POOL)) {
             pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);   /* folds into offsets */
             pm_heap_t *heap = _pm_tls_fast;
-            if (pm_likely(pool->heap == heap)) {
-                pm_small_free_local(heap, pool, p, "free", false);
-                return;
-            }
-            _pm_heap_free_remote_fast(entry, p);   /* another heap's, or no fast route */
+            pm_tc_push(heap, pool, entry, p);
             return;
         }
         if (entry & PM_PAGE_SPAN) {

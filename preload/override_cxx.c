@@ -59,7 +59,7 @@ static inline void *new_plain(size_t size, bool nothrow)
     if (pm_likely(m < PM_SMALL_MAX)) {
         pm_heap_t *heap = _pm_tls_fast;
         size_t c = pm_new_class(m);
-        void *p = pm_small_pop(heap, c);
+        void *p = pm_small_take(heap, c);
         if (pm_likely(p != NULL))
             return p;
         return new_small_miss(heap, c, size, nothrow);

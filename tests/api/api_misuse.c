@@ -161,6 +161,19 @@ int main(int argc, char **argv)
         free_fn(p);
         free_fn(p);
         free(keep);
+    } else if (!strcmp(c, "double_free_full_cache")) {
+        /* The first block freed waits in the thread cache; the cache is
+         * full by the time it is freed again (more blocks of its class
+         * were freed than it holds), so the second free takes the full
+         * stack's way to the pool: it must still be caught. */
+        enum { N = 100 };
+        char *b[N];
+        for (int i = 0; i < N; i++)
+            b[i] = malloc(32);
+        announce(b[0]);
+        for (int i = 0; i < N; i++)
+            free_fn(b[i]);
+        free_fn(b[0]);
     } else if (!strcmp(c, "double_free_large")) {
         char *p = malloc(100000);
         memset(p, 1, 100000);
@@ -240,6 +253,17 @@ int main(int argc, char **argv)
         announce(p);
         clobber_word(p);          /* write after free over the link */
         laundered = malloc(40);   /* pops p: the link must fail its check */
+        free(keep);
+    } else if (!strcmp(c, "uaf_write_pool")) {
+        /* The same, once the block has left the thread cache for its
+         * pool's free list (malloc_trim empties the cache). */
+        char *p = malloc(40);
+        char *keep = malloc(40);
+        free_fn(p);
+        malloc_trim(0);
+        announce(p);
+        clobber_word(p);          /* write after free over the pool list's link */
+        laundered = malloc(40);   /* pops p off the pool's list */
         free(keep);
     } else if (!strcmp(c, "overflow_small")) {
         /* Two neighbours a, b (b right after a); b is freed, then a write

@@ -21,7 +21,7 @@ tcase=$2
 
 any='poolmalloc: (free|realloc|malloc_usable_size)\(\): (double free|invalid pointer|pointer already freed)'
 case $tcase in
-double_free_small | double_free_medium) re='poolmalloc: free\(\): double free' ;;
+double_free_small | double_free_medium | double_free_full_cache) re='poolmalloc: free\(\): double free' ;;
 usable_size_freed) re='poolmalloc: malloc_usable_size\(\): pointer already freed' ;;
 double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
 double_free_large_slot | double_free_large_behind_slot) re='poolmalloc: free\(\): double free' ;;
@@ -37,7 +37,9 @@ remote_double_free_small | remote_double_free_medium | remote_double_free_batche
 remote_interior_small | remote_interior_batched | interior_large_page | free_mmap)
     re='poolmalloc: free\(\): invalid pointer' ;;
 double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
-uaf_write_small | overflow_small)
+uaf_write_small | overflow_small)   # the block waits in the thread cache: its mark
+    re='poolmalloc: malloc\(\): corrupted thread cache of heap 0x[0-9a-f]+ \(mark in block 0x[0-9a-f]+\)$' ;;
+uaf_write_pool)
     re='poolmalloc: malloc\(\): corrupted free list in pool 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
 uaf_write_medium)
     re='poolmalloc: malloc\(\): corrupted free list in span 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
@@ -51,7 +53,7 @@ esac
 # waits in the quarantine, off every free list, so a write into it is a
 # write after free, found when it leaves the quarantine or at exit.
 case ${PM_EXPECT_STRICT-}:$tcase in
-1:uaf_write_small | 1:overflow_small | 1:uaf_write_remote)
+1:uaf_write_small | 1:uaf_write_pool | 1:overflow_small | 1:uaf_write_remote)
     re='poolmalloc: malloc\(\): write after free to 0x[0-9a-f]+ \(block 0x[0-9a-f]+ freed earlier\)$' ;;
 1:double_free_large_slot | 1:double_free_large_behind_slot | 1:realloc_large_slot)
     re=$any ;;   # strict mode unmaps a freed large block at once: no record is left

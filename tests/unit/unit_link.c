@@ -39,6 +39,7 @@ int main(void)
         b[i] = pm_malloc(SIZE);
     for (int i = 1; i < N; i += 2)   /* every other block: a list of 32 */
         pm_free(b[i]);
+    _pm_tc_flush(_pm_tls_heap);      /* out of the thread cache, onto the pool's list */
     unsigned long accepted[8] = {0}, tried[8] = {0}, plain[8] = {0};
     for (int i = 1; i < N; i += 2) {
         pm_block_t *blk = (pm_block_t *)b[i];
