@@ -647,6 +647,11 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
         _pm_heap_free_remote_fast(entry, b);
 }
 
+/* Pool state changes by frees (emptied, back on the list) with no malloc
+ * finding the stack empty, before its limit starts to halve: more than a
+ * batch of a few pools' worth of blocks makes. */
+#define TC_EVENTS_MAX 32
+
 /* Blocks in class c's stack. */
 static unsigned tc_count(const pm_heap_t *heap, size_t c)
 {
@@ -680,34 +685,55 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
         _pm_pool_bad_free(pool, p, "free");
     if (((pm_block_t *)p)->link == pm_tc_tag(p))
         _pm_tc_double_free_ret(p);
-    /* The stack is full, and p is another heap's block or frees have
-     * found it full PM_TC_STALE_MAX times with no malloc finding it empty
-     * (pm_tc_push): frees outrun mallocs here.  Then the limit halves, and
-     * again every PM_TC_STALE_MAX / 2 such frees (down to one block; a
-     * slow call at each would double the cost of a long run of frees),
-     * and the blocks above it go back,
-     * so that a thread that frees much and allocates little (the end of a
-     * phase, a consumer) keeps little, and pools and arenas empty as they
-     * did without the cache; mallocs that miss the pools double it again
-     * (_pm_tc_grow).  p goes the way free went before the cache, to its
-     * pool or its owner, and the stack keeps its older blocks for the next
-     * mallocs, so that a block is handled once. */
-    if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {
-        heap->tc_stale[c] = PM_TC_STALE_MAX / 2;   /* the next halving, half as far */
-        void **bottom = &heap->tc_slots[c][0];
-        unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
-        limit = limit > 1 ? limit / 2 : 1;
-        heap->tc_end[c] = bottom + limit;
-        unsigned n = tc_count(heap, c);
-        if (n > limit)
-            tc_drop_oldest(heap, c, n - limit);
-    } else {
-        heap->tc_stale[c]++;
+    /* The stack is over its limit (lowered by _pm_tc_pool_event): the
+     * blocks above it go back.  Or it is full and p is another heap's
+     * block, the PM_TC_STALE_MAX-th since the count was reset: unless a
+     * malloc found the stack empty meanwhile, a thread that frees others'
+     * blocks and allocates little of the class (a consumer) halves the
+     * limit, and again every PM_TC_STALE_MAX / 2 of them, down to one
+     * block.  Then p goes the way
+     * free went before the cache, to its pool or its owner, and the stack
+     * keeps its older blocks for the next mallocs: a block is handled once. */
+    void **bottom = &heap->tc_slots[c][0];
+    if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {   /* counted by pm_tc_push */
+        if (heap->tc_wanted[c]) {
+            heap->tc_wanted[c] = 0;
+            heap->tc_stale[c] = 0;
+        } else {
+            heap->tc_stale[c] = PM_TC_STALE_MAX / 2;   /* the next halving, half as far */
+            unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
+            heap->tc_end[c] = bottom + (limit > 1 ? limit / 2 : 1);
+        }
     }
+    unsigned n = tc_count(heap, c), limit = (unsigned)(heap->tc_end[c] - bottom);
+    if (n > limit)
+        tc_drop_oldest(heap, c, n - limit);
     if (pool->heap == heap)
         pm_small_free_local(heap, pool, p, "free", false);
     else
         _pm_heap_free_remote_fast(entry, p);
+}
+
+/* Frees of the thread's own blocks reach its pools (the stack was full)
+ * and change a pool's state TC_EVENTS_MAX times with no malloc finding the
+ * stack empty: frees outrun mallocs here (the end of a phase).  The limit
+ * halves, and again every TC_EVENTS_MAX / 2 such changes, down to one block;
+ * the blocks above it go back at the next free of the class
+ * (_pm_tc_push_slow), so that pools and arenas empty as they did without
+ * the cache.  Mallocs that miss the pools double it again (_pm_tc_grow). */
+void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
+{
+    if (heap->tc_top[c] == &tc_none)   /* the route or backup heap: no cache */
+        return;
+    if (heap->tc_wanted[c]) {
+        heap->tc_wanted[c] = 0;
+        heap->tc_events[c] = 0;
+    } else if (++heap->tc_events[c] >= TC_EVENTS_MAX) {
+        heap->tc_events[c] = TC_EVENTS_MAX / 2;     /* the next halving, half as far */
+        void **bottom = &heap->tc_slots[c][0];
+        unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
+        heap->tc_end[c] = bottom + (limit > 1 ? limit / 2 : 1);
+    }
 }
 
 void _pm_tc_grow(pm_heap_t *heap, size_t c)

@@ -463,6 +463,7 @@ void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool)
         _pm_tls_fast = PM_ROUTE_GENERIC;
     pool_check(pool);
     pm_assert(pool->heap == heap);
+    _pm_tc_pool_event(heap, pool->size_class);
     if (!pool->listed)
         pool_link_second(heap, pool);         /* FULL -> USED, with 1/8 free */
     else if (pool->used == 0)

@@ -244,8 +244,8 @@ _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record")
  * limit halves when frees outrun mallocs, and doubles when mallocs miss
  * the pools (heap.c). */
 #define PM_TC_CAP 32
-/* Frees that find a stack full with no malloc finding it empty in between,
- * before its limit starts to halve (heap.c, _pm_tc_push_slow). */
+/* Frees of other heaps' blocks that find a stack full with no malloc
+ * finding it empty, before its limit starts to halve (heap.c). */
 #define PM_TC_STALE_MAX 256
 
 struct pm_heap_s {
@@ -253,8 +253,12 @@ struct pm_heap_s {
                                           empty sentinel pool; fast path field first */
     void **tc_top[PM_CLASS_COUNT];     /* per class: the thread cache's newest block (above) */
     void **tc_end[PM_CLASS_COUNT];     /* per class: the last slot its stack may fill */
-    uint16_t tc_stale[PM_CLASS_COUNT]; /* per class: frees that found the stack full since
-                                          a malloc last found it empty (pm_tc_push) */
+    uint8_t tc_wanted[PM_CLASS_COUNT]; /* per class: a malloc found the stack empty
+                                          (heap.c, _pm_tc_pool_event) */
+    uint16_t tc_stale[PM_CLASS_COUNT]; /* per class: frees of other heaps' blocks that
+                                          found the stack full (heap.c, _pm_tc_push_slow) */
+    uint8_t tc_events[PM_CLASS_COUNT]; /* per class: pool changes by frees since the stack
+                                          was last found empty (heap.c, _pm_tc_pool_event) */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: EMPTY pools kept off the list,
@@ -376,6 +380,9 @@ PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptie
 /* malloc missed class c's stack and its list head: the stack may hold more
  * (heap.c, _pm_tc_push_slow halves the limit, this doubles it). */
 PM_INTERNAL void _pm_tc_grow(pm_heap_t *heap, size_t c);
+/* A free put one of heap's pools of class c through a change of state
+ * (pool.c, _pm_pool_free_generic): frees reach the pools. */
+PM_INTERNAL void _pm_tc_pool_event(pm_heap_t *heap, size_t c);
 __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_tc_corrupt_ret(pm_heap_t *heap,
                                                                             const pm_block_t *b);
 __attribute__((cold)) PM_INTERNAL void _pm_tc_double_free_ret(const pm_block_t *b);
@@ -642,7 +649,7 @@ static inline void *pm_small_pop_note(pm_heap_t *heap, size_t c, bool note)
     pm_block_t *b = pool->free;
     if (pm_likely(pm_pool_is_block(b))) {
         if (note)                       /* before the check: its report stays a jump */
-            heap->tc_stale[c] = 0;
+            heap->tc_wanted[c] = 1;
         if (pm_unlikely(!pm_pool_pop(pool, b, false)))
             return _pm_pool_corrupt_ret(pool, b); /* a jump: no stack frame here */
         b->link = 0;                              /* no link left for the program to read */
@@ -733,14 +740,20 @@ static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry,
 {
     size_t c = pool->size_class;
     void **top = heap->tc_top[c];
-    if (pm_unlikely(top >= heap->tc_end[c])) {
+    void **end = heap->tc_end[c];
+    if (pm_unlikely(top >= end)) {
         /* Full: the thread's own block goes to its pool's list, as without
-         * the cache, while frees have not outrun mallocs for long. */
-        if (pm_likely(pool->heap == heap) && ++heap->tc_stale[c] < PM_TC_STALE_MAX) {
+         * the cache.  (Over its limit, just lowered, or another heap's
+         * block: heap.c.) */
+        if (pm_likely(top == end)) {
             if (pm_unlikely(((pm_block_t *)p)->link == pm_tc_tag(p)))   /* cached already */
                 return _pm_tc_double_free_ret((pm_block_t *)p);
-            pm_small_free_local(heap, pool, p, "free", false);
-            return;
+            if (pm_likely(pool->heap == heap)) {
+                pm_small_free_local(heap, pool, p, "free", false);
+                return;
+            }
+            if (pm_likely(++heap->tc_stale[c] < PM_TC_STALE_MAX))
+                return _pm_heap_free_remote_fast(entry, p);   /* its owner's batch */
         }
         return _pm_tc_push_slow(heap, entry, p);
     }
