@@ -202,13 +202,16 @@ PM_INTERNAL void _pm_large_fork_child(void);
 
 /* ---- page map (pagemap.c) -------------------------------------------------------
  * Two-level radix tree over 48-bit addresses at page granularity.  A
- * non-zero entry is an 8-aligned pointer plus exactly one tag, so the
- * pointer is also entry - tag (free's fast path folds that into the field
- * offsets). */
+ * non-zero entry is an 8-aligned pointer below 2^48 plus exactly one tag,
+ * and, above bit PM_PAGE_INFO_SHIFT, what the floor above chose to keep
+ * there (pools: the size class, read by free without the pool's header);
+ * the pointer is entry & ~PM_PAGE_TAGS (spans and large records: also
+ * entry - tag, folded into the field offsets). */
 #define PM_PAGE_POOL ((uintptr_t)1)
 #define PM_PAGE_LARGE ((uintptr_t)2)
 #define PM_PAGE_SPAN ((uintptr_t)4)
-#define PM_PAGE_TAGS ((uintptr_t)7)
+#define PM_PAGE_INFO_SHIFT 56
+#define PM_PAGE_TAGS ((uintptr_t)7 | ~(((uintptr_t)1 << PM_VA_BITS) - 1))
 #define PM_VA_BITS 48
 #define PM_PAGEMAP_LEAF_BITS 18
 #define PM_PAGEMAP_ROOT_BITS (PM_VA_BITS - PM_PAGE_SHIFT - PM_PAGEMAP_LEAF_BITS)

@@ -334,7 +334,7 @@ static PM_NOINLINE void *realloc_move(void *p, size_t size, uintptr_t entry, siz
     memcpy(q, p, old_size < size ? old_size : size);
     pm_heap_t *heap = _pm_tls_fast;           /* the route heap in slow mode: never an owner */
     if (entry & PM_PAGE_POOL) {               /* checked: free's push, no second lookup */
-        pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+        pm_pool_t *pool = pm_entry_pool(entry);
         if (pm_likely(pool->heap == heap)) {
             pm_small_free_local(heap, pool, p, "realloc", false);
             return q;
@@ -362,7 +362,7 @@ void *pm_realloc(void *p, size_t size)
         uintptr_t entry = pm_pagemap_get_low(p);
         size_t m = size - 1;
         if (entry & PM_PAGE_POOL) {
-            pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+            pm_pool_t *pool = pm_entry_pool(entry);
             if ((atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) &
                  pm_live_bit(p)) && !pm_tc_cached(p)) {
                 if (m < PM_SMALL_MAX && small_stays(pool->size_class, size))

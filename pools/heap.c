@@ -54,11 +54,15 @@ __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
  * lists are all empty, so malloc's fast path misses without a test of its
  * own (and no pool has it as owner, so free's fast path misses too). */
 /* Where the route heap's and the backup heap's thread-cache stacks point
- * (pools.h, tc_top): one NULL word, never written, both top and end. */
-static void *tc_none;
+ * (pools.h, tc_top): two NULL words, never written; the top is the second,
+ * the end the first, so that malloc's pop finds NULL and free finds the
+ * stack over its limit, the case that reads nothing and goes out of line. */
+static void *tc_none[2];
+#define TC_NONE_TOP (&tc_none[1])
+#define TC_NONE_END (&tc_none[0])
 pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool},
-                            .tc_top = {[0 ... PM_CLASS_COUNT - 1] = &tc_none},
-                            .tc_end = {[0 ... PM_CLASS_COUNT - 1] = &tc_none},
+                            .tc_top = {[0 ... PM_CLASS_COUNT - 1] = TC_NONE_TOP},
+                            .tc_end = {[0 ... PM_CLASS_COUNT - 1] = TC_NONE_END},
                             .spans = {[0 ... PM_MEDIUM_COUNT - 1] = &_pm_empty_span}};
 __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
 
@@ -143,7 +147,7 @@ pm_heap_t *_pm_heap_backup(void)
         if (!atomic_load_explicit(&backup_ready, memory_order_relaxed)) {
             heap_init(&backup_heap, PM_HEAP_ABANDONED);
             for (unsigned c = 0; c < PM_CLASS_COUNT; c++)   /* no thread's fast route */
-                backup_heap.tc_top[c] = backup_heap.tc_end[c] = &tc_none;
+                backup_heap.tc_top[c] = TC_NONE_TOP, backup_heap.tc_end[c] = TC_NONE_END;
             backup_heap.id = 0;
             backup_heap.next_all = heaps_all;
             heaps_all = &backup_heap;
@@ -607,7 +611,7 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
     }
     pm_heap_t *owner;
     if (entry & PM_PAGE_POOL) {
-        owner = pool_owner_checked((pm_pool_t *)(entry - PM_PAGE_POOL), p, "free");
+        owner = pool_owner_checked(pm_entry_pool(entry), p, "free");
     } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
         pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
         if (pm_unlikely(!pm_span_block_out(s, p) || !(owner = s->heap)))
@@ -640,7 +644,7 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
         _pm_tc_corrupt_ret(heap, b);
     b->link = 0;
     uintptr_t entry = pm_pagemap_get(b);
-    pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+    pm_pool_t *pool = pm_entry_pool(entry);
     if (pool->heap == heap)
         pm_small_free_local(heap, pool, b, "free", false);
     else
@@ -678,7 +682,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
         _pm_heap_free_remote_fast(entry, p);
         return;
     }
-    pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);
+    pm_pool_t *pool = pm_entry_pool(entry);
     size_t c = pool->size_class;
     /* p's own checks first, so that a bad free is reported as such. */
     if (!(atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) & pm_live_bit(p)))
@@ -723,7 +727,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
  * the cache.  Mallocs that miss the pools double it again (_pm_tc_grow). */
 void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 {
-    if (heap->tc_top[c] == &tc_none)   /* the route or backup heap: no cache */
+    if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return;
     if (heap->tc_wanted[c]) {
         heap->tc_wanted[c] = 0;
@@ -739,7 +743,7 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 void _pm_tc_grow(pm_heap_t *heap, size_t c)
 {
     void **bottom = &heap->tc_slots[c][0];
-    if (heap->tc_top[c] == &tc_none)   /* the route or backup heap: no cache */
+    if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return;
     unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_max(c);
     if (limit < max)

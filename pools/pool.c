@@ -184,7 +184,8 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
     if (PM_STRICT)   /* every block, carved or not, is always filled while free */
         _pm_strict_fill(page, PM_POOL_SIZE);
     /* Published last: from here on free() recognises the page as ours. */
-    return _pm_pagemap_set(page, 1, (uintptr_t)pool | PM_PAGE_POOL);
+    return _pm_pagemap_set(page, 1, (uintptr_t)pool | PM_PAGE_POOL |
+                                        (uintptr_t)c << PM_PAGE_INFO_SHIFT);
 }
 
 /* A page of the heap's arenas for a pool, and back. */

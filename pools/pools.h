@@ -119,6 +119,12 @@ _Static_assert(sizeof(pm_pool_t) == PM_ARENA_SLOT, "a pool header fills its slot
 _Static_assert(offsetof(pm_pool_t, live) + 5 * sizeof(uint64_t) == 64,
                "the fast paths' fields and live words 0-4 fill the first cache line");
 
+/* The pool of a page-map entry with PM_PAGE_POOL, and its class: the entry
+ * is pool | PM_PAGE_POOL | class << PM_PAGE_INFO_SHIFT (pool.c), so that
+ * free finds the class without waiting for the pool's header. */
+static inline pm_pool_t *pm_entry_pool(uintptr_t entry) { return (pm_pool_t *)(entry & ~PM_PAGE_TAGS); }
+static inline size_t pm_entry_class(uintptr_t entry) { return entry >> PM_PAGE_INFO_SHIFT; }
+
 /* The page of a pool, and the pool of a page. */
 static inline char *pm_pool_page(const pm_pool_t *pool) { return pm_arena_slot_page(pool); }
 static inline pm_pool_t *pm_pool_of_page(const void *page) { return pm_arena_slot(page); }
@@ -238,8 +244,8 @@ _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record")
  * block, or at tc_slots[c][0], which is always NULL, when it is empty, so
  * that malloc's pop needs no count; it is full when tc_top[c] reaches
  * tc_end[c] (at most PM_TC_CAP - 1 blocks; the limit adapts, heap.c).
- * The route heap's top and end both point at one NULL word, so that both
- * fast paths miss on it.  A block freed onto a full stack goes to its
+ * The route heap's top points at a NULL word and its end below it, so
+ * that both fast paths miss on it without reading the block.  A block freed onto a full stack goes to its
  * pool (the thread's own) or its owner's batch (another heap's); the
  * limit halves when frees outrun mallocs, and doubles when mallocs miss
  * the pools (heap.c). */
@@ -732,19 +738,18 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
 
 /* free of small block p (8-aligned, in pool's page, page map entry
  * `entry`) by a thread whose fast route is heap: onto the thread cache,
- * whichever heap owns the pool.  A full stack, or the route heap (limit
- * 0), takes the out-of-line path (heap.c), before p is read.  p must be
- * out: its live bit set (else: not a block, or freed and back in its pool)
- * and no mark (else: waiting in a thread cache). */
+ * whichever heap owns the pool.  p must be out: its live bit set (else:
+ * not a block, or freed and back in its pool) and no mark (else: waiting
+ * in a thread cache). */
 static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry, void *p)
 {
-    size_t c = pool->size_class;
+    size_t c = pm_entry_class(entry);
     void **top = heap->tc_top[c];
     void **end = heap->tc_end[c];
     if (pm_unlikely(top >= end)) {
         /* Full: the thread's own block goes to its pool's list, as without
-         * the cache.  (Over its limit, just lowered, or another heap's
-         * block: heap.c.) */
+         * the cache, another heap's to its owner's batch.  Over its limit
+         * (just lowered, or the route heap's): heap.c, before p is read. */
         if (pm_likely(top == end)) {
             if (pm_unlikely(((pm_block_t *)p)->link == pm_tc_tag(p)))   /* cached already */
                 return _pm_tc_double_free_ret((pm_block_t *)p);
@@ -899,7 +904,7 @@ static PM_ALWAYS_INLINE void pm_free_inline(void *p)
     if (pm_likely(!((uintptr_t)p & odd))) {
         uintptr_t entry = pm_pagemap_get_low(p);
         if (pm_likely(entry & PM_PAGE_POOL)) {
-            pm_pool_t *pool = (pm_pool_t *)(entry - PM_PAGE_POOL);   /* folds into offsets */
+            pm_pool_t *pool = pm_entry_pool(entry);   /* folds into offsets */
             pm_heap_t *heap = _pm_tls_fast;
             pm_tc_push(heap, pool, entry, p);
             return;
