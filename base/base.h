@@ -81,9 +81,13 @@ typedef struct pm_keys_s {
     uintptr_t secret;   /* random */
     uintptr_t mul;      /* random, odd */
     uintptr_t unmul;    /* mul * unmul == 1 (mod 2^64) */
-    uintptr_t tag;      /* random, apart from the others: the mark of a block in a
-                           thread cache (pools/pools.h, pm_tc_tag) */
+    uintptr_t tag;      /* random, apart from the others, odd, top byte
+                           PM_TC_MARK_TOP: the mark of a block in a thread
+                           cache (pools/pools.h, pm_tc_tag) */
 } pm_keys_t;
+/* The top byte of every thread-cache mark (addresses are below 2^48, so it
+ * is the key's): fixed, so that free tests one byte against a constant. */
+#define PM_TC_MARK_TOP 0xa5
 PM_INTERNAL extern pm_keys_t _pm_keys;
 #define _pm_secret (_pm_keys.secret)
 

@@ -62,8 +62,9 @@ void _pm_base_init(void)
     /* Its own random word (the first to get here wins, as for the secret):
      * a mark read back from a freed block tells nothing of the secret. */
     none = 0;
-    __atomic_compare_exchange_n(&_pm_keys.tag, &none, (uintptr_t)_pm_os_random() | 1, false,
-                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    uintptr_t tag = ((uintptr_t)_pm_os_random() << 8 >> 8) | (uintptr_t)PM_TC_MARK_TOP << 56 | 1;
+    __atomic_compare_exchange_n(&_pm_keys.tag, &none, tag, false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
     _pm_options_init();
     vg_init();
     if (PM_STRICT)

@@ -750,6 +750,17 @@ void _pm_tc_grow(pm_heap_t *heap, size_t c)
         heap->tc_end[c] = bottom + (limit * 2 < max ? limit * 2 : max);
 }
 
+void _pm_tc_push_marked(pm_heap_t *heap, uintptr_t entry, void *p)
+{
+    if (((pm_block_t *)p)->link == pm_tc_tag(p))
+        _pm_tc_double_free_ret(p);
+    size_t c = pm_entry_class(entry);
+    void **top = heap->tc_top[c];   /* below the end: pm_tc_push tested it */
+    *++top = p;
+    heap->tc_top[c] = top;
+    ((pm_block_t *)p)->link = pm_tc_tag(p);
+}
+
 void _pm_tc_flush(pm_heap_t *heap)
 {
     for (size_t c = 0; c < PM_CLASS_COUNT; c++)

@@ -392,6 +392,9 @@ PM_INTERNAL void _pm_tc_pool_event(pm_heap_t *heap, size_t c);
 __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_tc_corrupt_ret(pm_heap_t *heap,
                                                                             const pm_block_t *b);
 __attribute__((cold)) PM_INTERNAL void _pm_tc_double_free_ret(const pm_block_t *b);
+/* free's push found p's first word with a mark's top byte: the whole word
+ * decides (a double free, or data), then the push. */
+PM_INTERNAL PM_NOINLINE void _pm_tc_push_marked(pm_heap_t *heap, uintptr_t entry, void *p);
 
 /* ---- pools/span.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_medium_alloc(size_t size);
@@ -673,6 +676,19 @@ static inline void *pm_small_pop(pm_heap_t *heap, size_t c) { return pm_small_po
  * chance (base.h, _pm_keys.tag). */
 static inline uintptr_t pm_tc_tag(const void *b) { return (uintptr_t)b ^ _pm_keys.tag; }
 
+/* Whether block p's first word may be its mark, by its top byte alone,
+ * which is PM_TC_MARK_TOP in every mark (base.h): free's test, before the
+ * whole word is compared out of line.  A byte, because the program has
+ * often just written the block's first bytes, and a load of the whole word
+ * over a narrower store still in flight waits for the store (fixed/64:
+ * 4.97 ns with the word, 4.31 without); the top byte is rarely data's
+ * (pointers and small numbers have 0x00 or 0xff there, text less than
+ * 0x80). */
+static inline bool pm_tc_maybe_marked(const void *p)
+{
+    return ((const uint8_t *)p)[7] == PM_TC_MARK_TOP;
+}
+
 /* Whether block p, whose live bit is set, waits in a thread cache (freed)
  * rather than out.  Not under memcheck, where no thread cache runs and the
  * word may be undefined. */
@@ -739,8 +755,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
 /* free of small block p (8-aligned, in pool's page, page map entry
  * `entry`) by a thread whose fast route is heap: onto the thread cache,
  * whichever heap owns the pool.  p must be out: its live bit set (else:
- * not a block, or freed and back in its pool) and no mark (else: waiting
- * in a thread cache). */
+ * not a block, or freed and back in its pool). */
 static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry, void *p)
 {
     size_t c = pm_entry_class(entry);
@@ -751,8 +766,8 @@ static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry,
          * the cache, another heap's to its owner's batch.  Over its limit
          * (just lowered, or the route heap's): heap.c, before p is read. */
         if (pm_likely(top == end)) {
-            if (pm_unlikely(((pm_block_t *)p)->link == pm_tc_tag(p)))   /* cached already */
-                return _pm_tc_double_free_ret((pm_block_t *)p);
+            if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
+                return _pm_tc_push_slow(heap, entry, p);
             if (pm_likely(pool->heap == heap)) {
                 pm_small_free_local(heap, pool, p, "free", false);
                 return;
@@ -765,13 +780,11 @@ static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry,
     uint64_t word = atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed);
     if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 6)))   /* pm_live_bit's bit: read only */
         return _pm_pool_bad_free_ret(pool, p, "free");
-    pm_block_t *b = (pm_block_t *)p;
-    uintptr_t tag = pm_tc_tag(b);
-    if (pm_unlikely(b->link == tag))
-        return _pm_tc_double_free_ret(b);
+    if (pm_unlikely(pm_tc_maybe_marked(p)))
+        return _pm_tc_push_marked(heap, entry, p);
     *++top = p;
     heap->tc_top[c] = top;
-    b->link = tag;
+    ((pm_block_t *)p)->link = pm_tc_tag(p);
 }
 
 /* x rotated right by 3 bits: x / 8 when x is 8-aligned, and at least 2^61
