@@ -88,7 +88,14 @@ static void *medium_alloc_api(unsigned m, size_t size)
     return p;
 }
 
-void *_pm_medium_alloc(size_t size) { return medium_alloc_api(pm_medium_class_fast(size), size); }
+void *_pm_medium_alloc(size_t size)
+{
+    unsigned m = pm_medium_class_fast(size);
+    pm_heap_t *heap = _pm_tls_fast;
+    if (heap != PM_ROUTE_GENERIC)
+        _pm_tc_grow(heap, PM_CLASS_COUNT + m);   /* missed the cache and the span */
+    return medium_alloc_api(m, size);
+}
 
 /* ---- the large path (arenas/large.c) with the malloc API's bookkeeping ----
  * arenas/ is mechanism only: the hooks of slow mode for large blocks, and
@@ -222,6 +229,8 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
 static pm_span_t *span_check(uintptr_t entry, void *p, const char *call)
 {
     pm_span_t *s = _pm_span_check(entry, p, call);
+    if (pm_tc_cached(p))   /* freed: it waits in a thread cache */
+        _pm_fatal_ptr(call, _pm_freed_word(call), p);
     if (PM_STRICT)
         _pm_strict_check_waiting(p, call);
     return s;
@@ -340,7 +349,7 @@ static PM_NOINLINE void *realloc_move(void *p, size_t size, uintptr_t entry, siz
             return q;
         }
     } else if (entry & PM_PAGE_SPAN) {
-        pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
+        pm_span_t *s = pm_entry_span(entry);
         if (pm_likely(s->heap == heap)) {
             pm_span_free_inline(heap, s, p);
             return q;
@@ -370,8 +379,8 @@ void *pm_realloc(void *p, size_t size)
                 return realloc_move(p, size, entry, pool->block_size);
             }
         } else if (entry & PM_PAGE_SPAN) {
-            pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
-            if (pm_span_block_out(s, p)) {
+            pm_span_t *s = pm_entry_span(entry);
+            if (pm_span_block_out(s, p) && !pm_tc_cached(p)) {
                 if (m - PM_SMALL_MAX < PM_MEDIUM_MAX - PM_SMALL_MAX && medium_stays(s, size))
                     return p;
                 return realloc_move(p, size, entry, s->block_size);

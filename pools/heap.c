@@ -61,8 +61,8 @@ static void *tc_none[2];
 #define TC_NONE_TOP (&tc_none[1])
 #define TC_NONE_END (&tc_none[0])
 pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool},
-                            .tc_top = {[0 ... PM_CLASS_COUNT - 1] = TC_NONE_TOP},
-                            .tc_end = {[0 ... PM_CLASS_COUNT - 1] = TC_NONE_END},
+                            .tc_top = {[0 ... PM_TC_CLASSES - 1] = TC_NONE_TOP},
+                            .tc_end = {[0 ... PM_TC_CLASSES - 1] = TC_NONE_END},
                             .spans = {[0 ... PM_MEDIUM_COUNT - 1] = &_pm_empty_span}};
 __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
 
@@ -85,12 +85,15 @@ static uint64_t heaps_made;
 static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
-/* The most blocks class c's thread-cache stack may hold: about a page's
- * worth, 8 to PM_TC_CAP - 1 blocks. */
+/* The most blocks class c's thread-cache stack may hold: small classes
+ * about a page's worth, 8 to PM_TC_CAP - 1 blocks; medium ones 8 KiB's
+ * worth, at least 2. */
 static unsigned tc_limit_max(size_t c)
 {
-    size_t n = 4096 / pm_class_size((unsigned)c);
-    return (unsigned)(n < 8 ? 8 : n > PM_TC_CAP - 1 ? PM_TC_CAP - 1 : n);
+    size_t n = c < PM_CLASS_COUNT ? 4096 / pm_class_size((unsigned)c)
+                                  : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
+    size_t least = c < PM_CLASS_COUNT ? 8 : 2;
+    return (unsigned)(n < least ? least : n > PM_TC_CAP - 1 ? PM_TC_CAP - 1 : n);
 }
 
 static void heap_init(pm_heap_t *h, int state)
@@ -117,7 +120,7 @@ static void heap_init(pm_heap_t *h, int state)
     pthread_mutex_init(&h->lock, NULL);
     memset(&h->arenas, 0, sizeof h->arenas);
     h->next_abandoned = NULL;
-    for (unsigned c = 0; c < PM_CLASS_COUNT; c++) {
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         h->tc_slots[c][0] = NULL;                 /* the bottom: an empty stack's top */
         h->tc_top[c] = &h->tc_slots[c][0];
         h->tc_end[c] = &h->tc_slots[c][tc_limit_max(c)];
@@ -146,7 +149,7 @@ pm_heap_t *_pm_heap_backup(void)
         pthread_mutex_lock(&heaps_lock);
         if (!atomic_load_explicit(&backup_ready, memory_order_relaxed)) {
             heap_init(&backup_heap, PM_HEAP_ABANDONED);
-            for (unsigned c = 0; c < PM_CLASS_COUNT; c++)   /* no thread's fast route */
+            for (unsigned c = 0; c < PM_TC_CLASSES; c++)   /* no thread's fast route */
                 backup_heap.tc_top[c] = TC_NONE_TOP, backup_heap.tc_end[c] = TC_NONE_END;
             backup_heap.id = 0;
             backup_heap.next_all = heaps_all;
@@ -613,7 +616,7 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
     if (entry & PM_PAGE_POOL) {
         owner = pool_owner_checked(pm_entry_pool(entry), p, "free");
     } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
-        pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
+        pm_span_t *s = pm_entry_span(entry);
         if (pm_unlikely(!pm_span_block_out(s, p) || !(owner = s->heap)))
             _pm_span_bad_free(s, p, "free");
     }
@@ -636,6 +639,27 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
  * of a full stack goes back the way free went before: to the pool's list
  * if the block is the thread's own, to its owner's batch if not. */
 
+/* Frees block p (a small or medium block that is out, page-map entry
+ * `entry`) the way free went before the cache: the thread's own to its
+ * pool's or span's list, another heap's to its owner's batch. */
+static void tc_free_home(pm_heap_t *heap, uintptr_t entry, void *p)
+{
+    if (entry & PM_PAGE_POOL) {
+        pm_pool_t *pool = pm_entry_pool(entry);
+        if (pool->heap == heap) {
+            pm_small_free_local(heap, pool, p, "free", false);
+            return;
+        }
+    } else {
+        pm_span_t *s = pm_entry_span(entry);
+        if (s->heap == heap) {
+            pm_span_free_inline(heap, s, p);
+            return;
+        }
+    }
+    _pm_heap_free_remote_fast(entry, p);
+}
+
 /* Sends block b of the calling thread's stack (mark checked, then wiped)
  * back to its pool or owner. */
 static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
@@ -643,12 +667,7 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
     if (pm_unlikely(b->link != pm_tc_tag(b)))
         _pm_tc_corrupt_ret(heap, b);
     b->link = 0;
-    uintptr_t entry = pm_pagemap_get(b);
-    pm_pool_t *pool = pm_entry_pool(entry);
-    if (pool->heap == heap)
-        pm_small_free_local(heap, pool, b, "free", false);
-    else
-        _pm_heap_free_remote_fast(entry, b);
+    tc_free_home(heap, pm_pagemap_get(b), b);
 }
 
 /* Pool state changes by frees (emptied, back on the list) with no malloc
@@ -682,11 +701,17 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
         _pm_heap_free_remote_fast(entry, p);
         return;
     }
-    pm_pool_t *pool = pm_entry_pool(entry);
-    size_t c = pool->size_class;
+    size_t c = pm_entry_class(entry);
     /* p's own checks first, so that a bad free is reported as such. */
-    if (!(atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) & pm_live_bit(p)))
-        _pm_pool_bad_free(pool, p, "free");
+    if (entry & PM_PAGE_POOL) {
+        pm_pool_t *pool = pm_entry_pool(entry);
+        if (!(atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) & pm_live_bit(p)))
+            _pm_pool_bad_free(pool, p, "free");
+    } else {
+        pm_span_t *s = pm_entry_span(entry);
+        if (!pm_span_block_out(s, p))
+            _pm_span_bad_free(s, p, "free");
+    }
     if (((pm_block_t *)p)->link == pm_tc_tag(p))
         _pm_tc_double_free_ret(p);
     /* The stack is over its limit (lowered by _pm_tc_pool_event): the
@@ -712,10 +737,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
     unsigned n = tc_count(heap, c), limit = (unsigned)(heap->tc_end[c] - bottom);
     if (n > limit)
         tc_drop_oldest(heap, c, n - limit);
-    if (pool->heap == heap)
-        pm_small_free_local(heap, pool, p, "free", false);
-    else
-        _pm_heap_free_remote_fast(entry, p);
+    tc_free_home(heap, entry, p);
 }
 
 /* Frees of the thread's own blocks reach its pools (the stack was full)
@@ -763,7 +785,7 @@ void _pm_tc_push_marked(pm_heap_t *heap, uintptr_t entry, void *p)
 
 void _pm_tc_flush(pm_heap_t *heap)
 {
-    for (size_t c = 0; c < PM_CLASS_COUNT; c++)
+    for (size_t c = 0; c < PM_TC_CLASSES; c++)
         if (tc_count(heap, c))
             tc_drop_oldest(heap, c, tc_count(heap, c));
 }

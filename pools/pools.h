@@ -179,6 +179,10 @@ struct pm_span_s {
 };
 _Static_assert(sizeof(pm_span_t) <= PM_ARENA_SLOT, "a span descriptor fits its slot");
 
+/* The span of a page-map entry with PM_PAGE_SPAN (whose class bits,
+ * PM_CLASS_COUNT + the medium class, are pm_entry_class's). */
+static inline pm_span_t *pm_entry_span(uintptr_t entry) { return (pm_span_t *)(entry & ~PM_PAGE_TAGS); }
+
 /* The first byte of span s. */
 static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page(s); }
 /* The same from the descriptor's field (a load and an xor). */
@@ -250,6 +254,7 @@ _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record")
  * limit halves when frees outrun mallocs, and doubles when mallocs miss
  * the pools (heap.c). */
 #define PM_TC_CAP 32
+#define PM_TC_CLASSES (PM_CLASS_COUNT + PM_MEDIUM_COUNT)  /* small c, then medium 64 + m */
 /* Frees of other heaps' blocks that find a stack full with no malloc
  * finding it empty, before its limit starts to halve (heap.c). */
 #define PM_TC_STALE_MAX 256
@@ -257,13 +262,13 @@ _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record")
 struct pm_heap_s {
     pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
                                           empty sentinel pool; fast path field first */
-    void **tc_top[PM_CLASS_COUNT];     /* per class: the thread cache's newest block (above) */
-    void **tc_end[PM_CLASS_COUNT];     /* per class: the last slot its stack may fill */
-    uint8_t tc_wanted[PM_CLASS_COUNT]; /* per class: a malloc found the stack empty
+    void **tc_top[PM_TC_CLASSES];      /* per class: the thread cache's newest block (above) */
+    void **tc_end[PM_TC_CLASSES];      /* per class: the last slot its stack may fill */
+    uint8_t tc_wanted[PM_TC_CLASSES];  /* per class: a malloc found the stack empty
                                           (heap.c, _pm_tc_pool_event) */
-    uint16_t tc_stale[PM_CLASS_COUNT]; /* per class: frees of other heaps' blocks that
+    uint16_t tc_stale[PM_TC_CLASSES];  /* per class: frees of other heaps' blocks that
                                           found the stack full (heap.c, _pm_tc_push_slow) */
-    uint8_t tc_events[PM_CLASS_COUNT]; /* per class: pool changes by frees since the stack
+    uint8_t tc_events[PM_TC_CLASSES];  /* per class: pool changes by frees since the stack
                                           was last found empty (heap.c, _pm_tc_pool_event) */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
@@ -297,7 +302,7 @@ struct pm_heap_s {
     pm_heap_t *next_abandoned;         /* the abandoned stack */
     uint64_t id;                       /* for messages and tests */
     /* The thread cache's stacks, newest block last (tc above). */
-    _Alignas(64) void *tc_slots[PM_CLASS_COUNT][PM_TC_CAP];
+    _Alignas(64) void *tc_slots[PM_TC_CLASSES][PM_TC_CAP];
 };
 
 /* Sentinel pool that every empty class list points to: its free list is
@@ -419,6 +424,9 @@ static inline void pm_heap_release_idle(pm_heap_t *heap, const void *page, unsig
 PM_INTERNAL PM_NOINLINE void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s);
 PM_INTERNAL void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b,
                                          const char *call);
+/* As returning, for the inline paths' jump (see _pm_pool_bad_free_ret). */
+__attribute__((cold)) PM_INTERNAL void _pm_span_bad_free_ret(pm_span_t *s, void *p,
+                                                             const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_bad_free(pm_span_t *s, void *p,
                                                                    const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_corrupt(pm_span_t *s,
@@ -807,11 +815,13 @@ static inline bool pm_span_next_bad(const pm_span_t *s, uintptr_t base, uintptr_
     return next && pm_ror3(next - base) >= s->granules;
 }
 
-static inline void *pm_medium_pop(size_t size)
+static inline void *pm_medium_pop_note(pm_heap_t *heap, size_t m, bool note)
 {
-    pm_span_t *s = _pm_tls_fast->spans[pm_medium_class_fast(size)];
+    pm_span_t *s = heap->spans[m];
     pm_block_t *b = s->free;
     if (pm_likely(b != NULL)) {
+        if (note)                                 /* the thread cache came up empty */
+            heap->tc_wanted[PM_CLASS_COUNT + m] = 1;
         uintptr_t base = pm_span_base_fast(s);
         uintptr_t next = pm_link_unmix(b->link) ^ (uintptr_t)b;
         if (pm_unlikely(pm_span_next_bad(s, base, next)))
@@ -829,9 +839,22 @@ static inline void *pm_medium_pop(size_t size)
     return NULL;
 }
 
+/* A medium block for a request of `size` bytes (513..16384) from the
+ * thread cache, else the span at the head of its class list; NULL when
+ * neither has one (the route heap: always). */
+static inline void *pm_medium_take(size_t size)
+{
+    pm_heap_t *heap = _pm_tls_fast;
+    size_t m = pm_medium_class_fast(size);
+    void *t = pm_tc_pop(heap, PM_CLASS_COUNT + m);
+    if (pm_likely(t != NULL))
+        return t;
+    return pm_medium_pop_note(heap, m, true);
+}
+
 static inline void *pm_medium_alloc_inline(size_t size)
 {
-    void *p = pm_medium_pop(size);
+    void *p = pm_medium_take(size);
     if (pm_likely(p != NULL))
         return p;
     return _pm_medium_alloc(size);
@@ -852,6 +875,36 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
     s->free = b;
     if (pm_unlikely(pm_dec_le0(&s->used)))   /* emptied, or off its list (pm_span_s) */
         _pm_span_free_generic(heap, s);
+}
+
+/* free of medium block p (8-aligned, in span s, page map entry `entry`):
+ * pm_tc_push's way, with the span's checks (the block start found by the
+ * reciprocal, its live bit set). */
+static inline void pm_tc_push_medium(pm_heap_t *heap, pm_span_t *s, uintptr_t entry, void *p)
+{
+    size_t c = pm_entry_class(entry);
+    void **top = heap->tc_top[c];
+    void **end = heap->tc_end[c];
+    if (pm_unlikely(top >= end)) {
+        if (pm_likely(top == end)) {
+            if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
+                return _pm_tc_push_slow(heap, entry, p);
+            if (pm_likely(s->heap == heap)) {
+                pm_span_free_inline(heap, s, p);
+                return;
+            }
+            if (pm_likely(++heap->tc_stale[c] < PM_TC_STALE_MAX))
+                return _pm_heap_free_remote_fast(entry, p);   /* its owner's batch */
+        }
+        return _pm_tc_push_slow(heap, entry, p);
+    }
+    if (pm_unlikely(!pm_span_block_out(s, p)))
+        return _pm_span_bad_free_ret(s, p, "free");
+    if (pm_unlikely(pm_tc_maybe_marked(p)))
+        return _pm_tc_push_marked(heap, entry, p);
+    *++top = p;
+    heap->tc_top[c] = top;
+    ((pm_block_t *)p)->link = pm_tc_tag(p);
 }
 
 /* The small class malloc uses for a request of 1..512 bytes: its own
@@ -923,13 +976,9 @@ static PM_ALWAYS_INLINE void pm_free_inline(void *p)
             return;
         }
         if (entry & PM_PAGE_SPAN) {
-            pm_span_t *s = (pm_span_t *)(entry - PM_PAGE_SPAN);
+            pm_span_t *s = pm_entry_span(entry);
             pm_heap_t *heap = _pm_tls_fast;
-            if (pm_likely(s->heap == heap)) {
-                pm_span_free_inline(heap, s, p);
-                return;
-            }
-            _pm_heap_free_remote_fast(entry, p);
+            pm_tc_push_medium(heap, s, entry, p);
             return;
         }
         if (entry & PM_PAGE_LARGE) {

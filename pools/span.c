@@ -175,7 +175,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
         _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
     s->block_size = (uint32_t)size;
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
-    if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN) != 0) {
+    if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN |
+                                     (uintptr_t)(PM_CLASS_COUNT + m) << PM_PAGE_INFO_SHIFT) != 0) {
         _pm_pagemap_set(base, k, 0);
         s->heap = NULL;
         _pm_arena_pages_return(&heap->arenas, base, k);
@@ -443,6 +444,7 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
 /* The slow path of free for span s of heap: it was FULL, or is now EMPTY. */
 void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s)
 {
+    _pm_tc_pool_event(heap, PM_CLASS_COUNT + s->medium_class);
     if (!s->listed)
         span_link_front(heap, s);     /* FULL -> USED */
     if (span_out(s) == 0 && heap->spans[s->medium_class] != s)
@@ -464,6 +466,8 @@ void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b, const char 
 }
 
 void _pm_span_bad_free(pm_span_t *s, void *p, const char *call) { span_bad_free(s, p, call); }
+
+void _pm_span_bad_free_ret(pm_span_t *s, void *p, const char *call) { span_bad_free(s, p, call); }
 
 void _pm_span_corrupt(pm_span_t *s, const pm_block_t *b)
 {

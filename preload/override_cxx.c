@@ -65,7 +65,7 @@ static inline void *new_plain(size_t size, bool nothrow)
         return new_small_miss(heap, c, size, nothrow);
     }
     if (pm_likely(m < PM_MEDIUM_MAX)) {
-        void *p = pm_medium_pop(size);
+        void *p = pm_medium_take(size);
         if (pm_likely(p != NULL))
             return p;
     }

@@ -289,6 +289,17 @@ int main(int argc, char **argv)
         clobber_word(p);
         laundered = malloc(3000);
         free(keep);
+    } else if (!strcmp(c, "uaf_write_span")) {
+        /* uaf_write_medium once the block has left the thread cache for
+         * its span's free list (malloc_trim empties the cache). */
+        char *p = malloc(3000);
+        char *keep = malloc(3000);
+        free_fn(p);
+        malloc_trim(0);
+        announce(p);
+        clobber_word(p);
+        laundered = malloc(3000);
+        free(keep);
     } else if (!strcmp(c, "uaf_write_remote")) {
         char *p = malloc(40);
         char *keep = malloc(40);

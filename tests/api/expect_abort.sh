@@ -37,11 +37,11 @@ remote_double_free_small | remote_double_free_medium | remote_double_free_batche
 remote_interior_small | remote_interior_batched | interior_large_page | free_mmap)
     re='poolmalloc: free\(\): invalid pointer' ;;
 double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
-uaf_write_small | overflow_small)   # the block waits in the thread cache: its mark
+uaf_write_small | overflow_small | uaf_write_medium)   # the block waits in the thread cache: its mark
     re='poolmalloc: malloc\(\): corrupted thread cache of heap 0x[0-9a-f]+ \(mark in block 0x[0-9a-f]+\)$' ;;
 uaf_write_pool)
     re='poolmalloc: malloc\(\): corrupted free list in pool 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
-uaf_write_medium)
+uaf_write_span)
     re='poolmalloc: malloc\(\): corrupted free list in span 0x[0-9a-f]+ \(link in block 0x[0-9a-f]+\)$' ;;
 write_after_free_small | write_after_free_medium | write_after_free_remote)
     re='poolmalloc: malloc\(\): write after free to 0x[0-9a-f]+ \(block 0x[0-9a-f]+ freed earlier\)$' ;;
