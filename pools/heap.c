@@ -629,15 +629,16 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
 }
 
 /* ---- thread cache (pools.h, tc_top) ----
- * free's fast path caches every small block a thread with a heap frees,
- * whichever heap owns it, after the checks the pool's push made (live bit
- * set, so a block start that is out or cached; no mark, so not cached);
- * malloc's takes the newest cached block of its class before the pool's
- * list.  What the pools' lists did not give: a block freed is the next one
- * handed out (its line is warm), neither touches the pool's header line but
- * to read it, and a block of another heap costs no batch.  The older half
- * of a full stack goes back the way free went before: to the pool's list
- * if the block is the thread's own, to its owner's batch if not. */
+ * free's fast path caches every small or medium block a thread with a heap
+ * frees, whichever heap owns it, after the checks the lists' push made
+ * (live bit set, so a block start that is out or cached; no mark, so not
+ * cached); malloc's takes the newest cached block of its class before the
+ * list's.  What the lists did not give: a block freed is the next one
+ * handed out (its line is warm), neither touches the header line but to
+ * read it, and a block of another heap costs no batch while the thread
+ * allocates its class.  A block freed onto a full stack goes the way free
+ * went before: to the list if it is the thread's own, to its owner's batch
+ * if not; the stack keeps its older blocks.  Its limit adapts below. */
 
 /* Frees block p (a small or medium block that is out, page-map entry
  * `entry`) the way free went before the cache: the thread's own to its

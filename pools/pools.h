@@ -235,7 +235,8 @@ struct pm_remote_batch_s {
 };
 _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record");
 
-/* The thread cache of small blocks (heap.c, "thread cache"): per class, a
+/* The thread cache of small and medium blocks (heap.c, "thread cache"):
+ * per class (PM_TC_CLASSES: the 64 small ones, then the 40 medium ones), a
  * stack of blocks the thread freed, its own or other heaps' alike, which
  * its next mallocs of the class take back, last in first out.  The stack
  * is an array in the heap, out of band: nothing in a cached block links
@@ -249,10 +250,10 @@ _Static_assert(sizeof(pm_remote_batch_t) == 256, "a batch is a 256-byte record")
  * that malloc's pop needs no count; it is full when tc_top[c] reaches
  * tc_end[c] (at most PM_TC_CAP - 1 blocks; the limit adapts, heap.c).
  * The route heap's top points at a NULL word and its end below it, so
- * that both fast paths miss on it without reading the block.  A block freed onto a full stack goes to its
- * pool (the thread's own) or its owner's batch (another heap's); the
- * limit halves when frees outrun mallocs, and doubles when mallocs miss
- * the pools (heap.c). */
+ * that both fast paths miss on it without reading the block.  A block
+ * freed onto a full stack goes to its pool (the thread's own) or its
+ * owner's batch (another heap's); the limit halves when frees outrun
+ * mallocs, and doubles when mallocs miss the pools (heap.c). */
 #define PM_TC_CAP 32
 #define PM_TC_CLASSES (PM_CLASS_COUNT + PM_MEDIUM_COUNT)  /* small c, then medium 64 + m */
 /* Frees of other heaps' blocks that find a stack full with no malloc
@@ -383,16 +384,19 @@ __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm
                                                                               const pm_block_t *b);
 
 /* The thread cache's slow parts (heap.c).  _pm_tc_push_slow: free found
- * the stack full (its older half goes back, then p is cached) or the
- * route heap (the way free went before the cache: the door).  The two
- * reports are declared as returning, for the same reason as the pool's. */
+ * the stack over its limit (the blocks above go back), or full and p
+ * maybe marked or the PM_TC_STALE_MAX-th block of another heap, or the
+ * route heap (the door); then p goes where it went before the cache.  The
+ * two reports are declared as returning, for the same reason as the
+ * pool's. */
 PM_INTERNAL PM_NOINLINE void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p);
 PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptied */
 /* malloc missed class c's stack and its list head: the stack may hold more
- * (heap.c, _pm_tc_push_slow halves the limit, this doubles it). */
+ * (heap.c: _pm_tc_pool_event and _pm_tc_push_slow halve the limit, this
+ * doubles it). */
 PM_INTERNAL void _pm_tc_grow(pm_heap_t *heap, size_t c);
-/* A free put one of heap's pools of class c through a change of state
- * (pool.c, _pm_pool_free_generic): frees reach the pools. */
+/* A free put one of heap's pools or spans of class c through a change of
+ * state (pool.c, span.c: their free slow paths): frees reach the pools. */
 PM_INTERNAL void _pm_tc_pool_event(pm_heap_t *heap, size_t c);
 __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_tc_corrupt_ret(pm_heap_t *heap,
                                                                             const pm_block_t *b);
@@ -721,7 +725,7 @@ static inline void *pm_tc_pop(pm_heap_t *heap, size_t c)
 }
 
 /* Pops a block of class c from the thread cache, else from the list head
- * (noting that the cache came up empty: heap.c, _pm_tc_push_slow); NULL
+ * (noting that the cache came up empty: heap.c, _pm_tc_pool_event); NULL
  * when neither has one.  The route heap's pool pop always misses, so the
  * note is never written there. */
 static inline void *pm_small_take(pm_heap_t *heap, size_t c)
@@ -930,7 +934,7 @@ static inline void *pm_malloc_not_small(size_t m, size_t size)
     return _pm_large_malloc(size);
 }
 
-/* malloc: the thread's heap, one list pop. */
+/* malloc: the thread's heap, one pop off its thread cache or list. */
 static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
 {
     size_t m = size - 1;                    /* size 0 wraps around */
@@ -964,8 +968,10 @@ static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
     return pm_malloc_not_small(m, size);
 }
 
-/* free: one page-map lookup, then a list push when the block is ours and
- * the thread may use the fast path (any other case: the door, _pm_free_generic).
+/* free: one page-map lookup, then a push on the thread cache for a small
+ * or medium block (pm_tc_push: a full stack, or no fast route, sends it
+ * on), the large path for a large one, the door (_pm_free_generic) for
+ * anything else.
  * One test sends pointers that are misaligned or beyond the page map to
  * the out-of-line path, which names what is wrong with them. */
 static PM_ALWAYS_INLINE void pm_free_inline(void *p)
@@ -974,7 +980,7 @@ static PM_ALWAYS_INLINE void pm_free_inline(void *p)
     if (pm_likely(!((uintptr_t)p & odd))) {
         uintptr_t entry = pm_pagemap_get_low(p);
         if (pm_likely(entry & PM_PAGE_POOL)) {
-            pm_pool_t *pool = pm_entry_pool(entry);   /* folds into offsets */
+            pm_pool_t *pool = pm_entry_pool(entry);
             pm_heap_t *heap = _pm_tls_fast;
             pm_tc_push(heap, pool, entry, p);
             return;
