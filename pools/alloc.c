@@ -473,8 +473,14 @@ static void *aligned_slow(size_t align, size_t size)
                                          : pm_malloc_inline(n);
     }
     int m = medium_class_aligned(align, size);
-    if (m >= 0)
+    if (m >= 0) {
+        /* The thread cache first, as malloc would: the frees of these
+         * blocks fill it (the route heap's pop misses). */
+        void *t = pm_tc_pop(_pm_tls_fast, PM_CLASS_COUNT + (unsigned)m);
+        if (t)
+            return t;
         return medium_alloc_api((unsigned)m, size);
+    }
     return _pm_large_alloc_api(size, align, false);
 }
 

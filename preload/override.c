@@ -18,8 +18,12 @@
 
 #define PM_EXPORT __attribute__((visibility("default")))
 
-PM_EXPORT void *malloc(size_t size) { return pm_malloc_inline(size); }
-PM_EXPORT void free(void *p) { pm_free_inline(p); }
+/* malloc and free start on a cache line: where their branches fall
+ * against the 32- and 64-byte lines of the decoder moved their time by up
+ * to 30% when unrelated code above them grew (fixed/1024 4.72 -> 6.58 ns
+ * for a 32-byte shift; 5.03 aligned). */
+PM_EXPORT __attribute__((aligned(64))) void *malloc(size_t size) { return pm_malloc_inline(size); }
+PM_EXPORT __attribute__((aligned(64))) void free(void *p) { pm_free_inline(p); }
 PM_EXPORT void *calloc(size_t n, size_t size) { return pm_calloc(n, size); }
 PM_EXPORT void *realloc(void *p, size_t size) { return pm_realloc(p, size); }
 PM_EXPORT void *reallocarray(void *p, size_t n, size_t size) { return pm_reallocarray(p, n, size); }
