@@ -721,9 +721,9 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
      * malloc found the stack empty meanwhile, a thread that frees others'
      * blocks and allocates little of the class (a consumer) halves the
      * limit, and again every PM_TC_STALE_MAX / 2 of them, down to one
-     * block.  Then p goes the way
-     * free went before the cache, to its pool or its owner, and the stack
-     * keeps its older blocks for the next mallocs: a block is handled once. */
+     * block.  Then p goes the way free went before the cache, to its pool
+     * or its owner, and the stack keeps its older blocks for the next
+     * mallocs: a block is handled once. */
     void **bottom = &heap->tc_slots[c][0];
     if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {   /* counted by pm_tc_push */
         if (heap->tc_wanted[c]) {
