@@ -208,6 +208,14 @@ static int medium_class_aligned(size_t align, size_t size)
     return -1;
 }
 
+/* A block whose live bit is set may still be freed: waiting in a thread
+ * cache, marked (pools.h). */
+static void check_not_cached(void *p, const char *call)
+{
+    if (pm_tc_cached(p))
+        _pm_fatal_ptr(call, _pm_freed_word(call), p);
+}
+
 /* Checks that p is a live small block; returns its pool.  (In strict
  * mode a freed block keeps its live bit while it waits in the quarantine:
  * it is looked up there too.) */
@@ -219,8 +227,7 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
     if (((uintptr_t)p & 7) ||
         !(atomic_load_explicit(w, memory_order_relaxed) & bit))
         _pm_pool_bad_free(pool, p, call);
-    if (pm_tc_cached(p))   /* freed: it waits in a thread cache */
-        _pm_fatal_ptr(call, _pm_freed_word(call), p);
+    check_not_cached(p, call);
     if (PM_STRICT)
         _pm_strict_check_waiting(p, call);
     return pool;
@@ -229,8 +236,7 @@ static pm_pool_t *small_check(uintptr_t entry, void *p, const char *call)
 static pm_span_t *span_check(uintptr_t entry, void *p, const char *call)
 {
     pm_span_t *s = _pm_span_check(entry, p, call);
-    if (pm_tc_cached(p))   /* freed: it waits in a thread cache */
-        _pm_fatal_ptr(call, _pm_freed_word(call), p);
+    check_not_cached(p, call);
     if (PM_STRICT)
         _pm_strict_check_waiting(p, call);
     return s;

@@ -764,45 +764,6 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
         _pm_pool_free_generic(heap, pool);
 }
 
-/* free of small block p (8-aligned, in pool's page, page map entry
- * `entry`) by a thread whose fast route is heap: onto the thread cache,
- * whichever heap owns the pool.  p must be out: its live bit set (else:
- * not a block, or freed and back in its pool). */
-static inline void pm_tc_push(pm_heap_t *heap, pm_pool_t *pool, uintptr_t entry, void *p)
-{
-    size_t c = pm_entry_class(entry);
-    void **top = heap->tc_top[c];
-    void **end = heap->tc_end[c];
-    if (pm_unlikely(top >= end)) {
-        /* Full: the thread's own block goes to its pool's list, as without
-         * the cache, another heap's to its owner's batch.  Over its limit
-         * (just lowered, or the route heap's): heap.c, before p is read. */
-        if (pm_likely(top == end)) {
-            if (pm_likely(pool->heap == heap)) {
-                if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
-                    return _pm_tc_push_slow(heap, entry, p);
-                pm_small_free_local(heap, pool, p, "free", false);
-                return;
-            }
-            /* Another heap's block goes to its owner's batch unread: its
-             * line stays with the thread that wrote it (xmalloc-test: a
-             * read here cost 20%).  Freed twice meanwhile, it is caught
-             * when the copy in a stack leaves it (its mark gone). */
-            if (pm_likely(++heap->tc_stale[c] < PM_TC_STALE_MAX))
-                return _pm_heap_free_remote_fast(entry, p);
-        }
-        return _pm_tc_push_slow(heap, entry, p);
-    }
-    uint64_t word = atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed);
-    if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 6)))   /* pm_live_bit's bit: read only */
-        return _pm_pool_bad_free_ret(pool, p, "free");
-    if (pm_unlikely(pm_tc_maybe_marked(p)))
-        return _pm_tc_push_marked(heap, entry, p);
-    *++top = p;
-    heap->tc_top[c] = top;
-    ((pm_block_t *)p)->link = pm_tc_tag(p);
-}
-
 /* x rotated right by 3 bits: x / 8 when x is 8-aligned, and at least 2^61
  * when it is not, so that one unsigned comparison checks an offset for
  * both alignment and range (one rotate instead of a test and a jump). */
@@ -885,29 +846,49 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
         _pm_span_free_generic(heap, s);
 }
 
-/* free of medium block p (8-aligned, in span s, page map entry `entry`):
- * pm_tc_push's way, with the span's checks (the block start found by the
- * reciprocal, its live bit set). */
-static inline void pm_tc_push_medium(pm_heap_t *heap, pm_span_t *s, uintptr_t entry, void *p)
+/* free of small or medium block p (8-aligned, page map entry `entry`: a
+ * pool's page, or a span's when `span`, a constant of each caller) by a
+ * thread whose fast route is heap: onto the thread cache, whichever heap
+ * owns the block.  p must be out: a block start with its live bit set
+ * (else: not a block, or freed and back on its list). */
+static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p, bool span)
 {
     size_t c = pm_entry_class(entry);
+    pm_pool_t *pool = pm_entry_pool(entry);   /* the one of these two that it is */
+    pm_span_t *s = pm_entry_span(entry);
     void **top = heap->tc_top[c];
     void **end = heap->tc_end[c];
     if (pm_unlikely(top >= end)) {
+        /* Full: the thread's own block goes to its list, as without the
+         * cache.  Over its limit (just lowered, or the route heap's):
+         * heap.c, before p is read. */
         if (pm_likely(top == end)) {
-            if (pm_likely(s->heap == heap)) {
+            if (pm_likely((span ? s->heap : pool->heap) == heap)) {
                 if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
                     return _pm_tc_push_slow(heap, entry, p);
-                pm_span_free_inline(heap, s, p);
+                if (span)
+                    pm_span_free_inline(heap, s, p);
+                else
+                    pm_small_free_local(heap, pool, p, "free", false);
                 return;
             }
+            /* Another heap's block goes to its owner's batch unread: its
+             * line stays with the thread that wrote it (xmalloc-test: a
+             * read here cost 20%).  Freed twice meanwhile, it is caught
+             * when the copy in a stack leaves it (its mark gone). */
             if (pm_likely(++heap->tc_stale[c] < PM_TC_STALE_MAX))
-                return _pm_heap_free_remote_fast(entry, p);   /* unread: see pm_tc_push */
+                return _pm_heap_free_remote_fast(entry, p);
         }
         return _pm_tc_push_slow(heap, entry, p);
     }
-    if (pm_unlikely(!pm_span_block_out(s, p)))
-        return _pm_span_bad_free_ret(s, p, "free");
+    if (span) {
+        if (pm_unlikely(!pm_span_block_out(s, p)))
+            return _pm_span_bad_free_ret(s, p, "free");
+    } else {
+        uint64_t word = atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed);
+        if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 6)))   /* pm_live_bit's: read only */
+            return _pm_pool_bad_free_ret(pool, p, "free");
+    }
     if (pm_unlikely(pm_tc_maybe_marked(p)))
         return _pm_tc_push_marked(heap, entry, p);
     *++top = p;
@@ -980,15 +961,11 @@ static PM_ALWAYS_INLINE void pm_free_inline(void *p)
     if (pm_likely(!((uintptr_t)p & odd))) {
         uintptr_t entry = pm_pagemap_get_low(p);
         if (pm_likely(entry & PM_PAGE_POOL)) {
-            pm_pool_t *pool = pm_entry_pool(entry);
-            pm_heap_t *heap = _pm_tls_fast;
-            pm_tc_push(heap, pool, entry, p);
+            pm_tc_push(_pm_tls_fast, entry, p, false);
             return;
         }
         if (entry & PM_PAGE_SPAN) {
-            pm_span_t *s = pm_entry_span(entry);
-            pm_heap_t *heap = _pm_tls_fast;
-            pm_tc_push_medium(heap, s, entry, p);
+            pm_tc_push(_pm_tls_fast, entry, p, true);
             return;
         }
         if (entry & PM_PAGE_LARGE) {
