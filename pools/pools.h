@@ -199,11 +199,19 @@ static inline bool pm_span_block_out(pm_span_t *s, const void *p)
            ((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1);
 }
 
-/* The medium class of a request of 513..16384 bytes by table: every class
- * boundary is a multiple of 64 bytes, so (n - 1) / 64 decides it (span.c
- * fills the table from pm_medium_class_of; unit_sizeclass checks it). */
-PM_INTERNAL extern const uint8_t _pm_medium_classes[PM_MEDIUM_MAX / 64];
-static inline unsigned pm_medium_class_fast(size_t n) { return _pm_medium_classes[(n - 1) >> 6]; }
+/* The thread-cache class (pm_heap_s, tc_top) of every request of 1..16384
+ * bytes by one table, indexed by (n - 1) / 8: small class c is c, medium
+ * class m is PM_CLASS_COUNT + m, so that malloc's fast path takes the
+ * cache's pop for both without a test of which (a mix of sizes around 512
+ * made that test a coin toss: one mispredicted jump per malloc).  Every
+ * medium boundary is a multiple of 64 bytes, so the 8 entries of a 64-byte
+ * group agree (span.c fills the table from pm_medium_class_of;
+ * unit_sizeclass checks it). */
+PM_INTERNAL extern const uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8];
+static inline unsigned pm_medium_class_fast(size_t n)
+{
+    return _pm_tc_classes[(n - 1) >> 3] - PM_CLASS_COUNT;
+}
 
 /* What a heap keeps EMPTY for reuse: the pages of spare spans (span.c,
  * span_emptied), one arena's worth, and spare pools (pool.c, pool_emptied).
@@ -724,28 +732,6 @@ static inline void *pm_tc_pop(pm_heap_t *heap, size_t c)
     return NULL;
 }
 
-/* Pops a block of class c from the thread cache, else from the list head
- * (noting that the cache came up empty: heap.c, _pm_tc_pool_event); NULL
- * when neither has one.  The route heap's pool pop always misses, so the
- * note is never written there. */
-static inline void *pm_small_take(pm_heap_t *heap, size_t c)
-{
-    void *t = pm_tc_pop(heap, c);
-    if (pm_likely(t != NULL))
-        return t;
-    return pm_small_pop_note(heap, c, true);
-}
-
-/* A block of class c (for a request of `size` bytes, 1..512): the thread
- * cache's pop, the pool's, or the miss. */
-static inline void *pm_small_alloc(pm_heap_t *heap, size_t c, size_t size)
-{
-    void *p = pm_small_take(heap, c);
-    if (pm_likely(p != NULL))
-        return p;
-    return _pm_small_alloc_miss(heap, c, size);
-}
-
 /* Frees block p of pool, whose owner is the calling thread's heap.  p is
  * 8-aligned (pm_free_inline checks; the other callers check themselves).
  * `vg`: see pm_link_load. */
@@ -808,23 +794,20 @@ static inline void *pm_medium_pop_note(pm_heap_t *heap, size_t m, bool note)
     return NULL;
 }
 
-/* A medium block for a request of `size` bytes (513..16384) from the
- * thread cache, else the span at the head of its class list; NULL when
- * neither has one (the route heap: always). */
-static inline void *pm_medium_take(size_t size)
+/* A block of thread-cache class c, for a request of `size` = 1..16384
+ * bytes, once the cache's pop missed: the head of the class's pool or span
+ * list (noting that the cache came up empty: heap.c, _pm_tc_pool_event),
+ * else the miss.  The route heap's list pops always miss, so the note is
+ * never written there. */
+static inline void *pm_alloc_list(pm_heap_t *heap, size_t c, size_t size)
 {
-    pm_heap_t *heap = _pm_tls_fast;
-    size_t m = pm_medium_class_fast(size);
-    void *t = pm_tc_pop(heap, PM_CLASS_COUNT + m);
-    if (pm_likely(t != NULL))
-        return t;
-    return pm_medium_pop_note(heap, m, true);
-}
-
-static inline void *pm_medium_alloc_inline(size_t size)
-{
-    void *p = pm_medium_take(size);
-    if (pm_likely(p != NULL))
+    void *p;
+    if (c < PM_CLASS_COUNT) {
+        if (pm_likely((p = pm_small_pop_note(heap, c, true)) != NULL))
+            return p;
+        return _pm_small_alloc_miss(heap, c, size);
+    }
+    if (pm_likely((p = pm_medium_pop_note(heap, c - PM_CLASS_COUNT, true)) != NULL))
         return p;
     return _pm_medium_alloc(size);
 }
@@ -904,12 +887,10 @@ static inline unsigned pm_request_class(size_t size)
     return (unsigned)(((size - 1) | _pm_align_or) >> 3);
 }
 
-/* Medium and large requests, and malloc(0): the rest of malloc once m =
- * size - 1 is known not to be small. */
-static inline void *pm_malloc_not_small(size_t m, size_t size)
+/* Large requests and malloc(0): the rest of malloc once m = size - 1 is
+ * known not to be small or medium. */
+static inline void *pm_malloc_large(size_t size)
 {
-    if (pm_likely(m < PM_MEDIUM_MAX))
-        return pm_medium_alloc_inline(size);
     if (size == 0)
         return _pm_small_alloc_generic(pm_request_class(1), 0);
     return _pm_large_malloc(size);
@@ -919,24 +900,31 @@ static inline void *pm_malloc_not_small(size_t m, size_t size)
 static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
 {
     size_t m = size - 1;                    /* size 0 wraps around */
-    if (pm_likely(m < PM_SMALL_MAX))
-        return pm_small_alloc(_pm_tls_fast, (m | _pm_align_or) >> 3, size);
-    return pm_malloc_not_small(m, size);
+    if (pm_likely(m < PM_MEDIUM_MAX)) {
+        size_t c = _pm_tc_classes[(m | _pm_align_or) >> 3];   /* small: pm_request_class */
+        pm_heap_t *heap = _pm_tls_fast;
+        void *p = pm_tc_pop(heap, c);
+        if (pm_likely(p != NULL))
+            return p;
+        return pm_alloc_list(heap, c, size);
+    }
+    return pm_malloc_large(size);
 }
 
-/* C++ operator new's small class (preload/override_cxx.c) for m = size -
- * 1 < 512: as malloc's, but a request of more than 8 bytes always gets a
+/* C++ operator new's class (preload/override_cxx.c) for m = size - 1 <
+ * 16384: as malloc's, but a request of more than 8 bytes always gets a
  * class whose blocks are 16-aligned, since compilers assume
  * __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16) for any object of 16 bytes or more
  * that new returns (clang merges a constructor's stores into movaps).
- * Classes 1, 3, 5, ... are the multiples of 16; class 0 (8 bytes) holds
- * the requests of 1..8 bytes, whose objects need no more than 8, whatever
- * POOLMALLOC_MIN_ALIGN says.  k | (k != 0) without a flag register:
- * (k + 63) >> 6 is 1 exactly for k = 1..63. */
+ * Small classes 1, 3, 5, ... are the multiples of 16 (and every medium
+ * block is a multiple of 64); class 0 (8 bytes) holds the requests of 1..8
+ * bytes, whose objects need no more than 8, whatever POOLMALLOC_MIN_ALIGN
+ * says.  The table index is k | (k != 0) for k = m / 8, without a flag
+ * register: (k + 2047) >> 11 is 1 exactly for k = 1..2047. */
 static inline size_t pm_new_class(size_t m)
 {
     size_t k = m >> 3;
-    return k | ((k + 63) >> 6);
+    return _pm_tc_classes[k | ((k + 2047) >> 11)];
 }
 
 /* operator new's allocation: as malloc, with new's class.  NULL only when
@@ -944,9 +932,15 @@ static inline size_t pm_new_class(size_t m)
 static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
 {
     size_t m = size - 1;
-    if (pm_likely(m < PM_SMALL_MAX))
-        return pm_small_alloc(_pm_tls_fast, pm_new_class(m), size);
-    return pm_malloc_not_small(m, size);
+    if (pm_likely(m < PM_MEDIUM_MAX)) {
+        size_t c = pm_new_class(m);
+        pm_heap_t *heap = _pm_tls_fast;
+        void *p = pm_tc_pop(heap, c);
+        if (pm_likely(p != NULL))
+            return p;
+        return pm_alloc_list(heap, c, size);
+    }
+    return pm_malloc_large(size);
 }
 
 /* free: one page-map lookup, then a push on the thread cache for a small

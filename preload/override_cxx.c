@@ -33,43 +33,42 @@ PM_INTERNAL void *_pm_new_retry(size_t size, size_t align)
     return _pm_alloc_aligned(align, size ? size : 1);
 }
 
-/* new's misses, out of line, so that the fast paths below need no stack
+/* new's misses, out of line, so that the fast path below needs no stack
  * frame to keep size for _pm_new_failed: a jump reaches them. */
-static PM_NOINLINE void *new_small_miss(pm_heap_t *heap, size_t c, size_t size, bool nothrow)
+static PM_NOINLINE void *new_miss(pm_heap_t *heap, size_t c, size_t size, bool nothrow)
 {
-    void *p = _pm_small_alloc_miss(heap, c, size);
+    void *p = c < PM_CLASS_COUNT ? _pm_small_alloc_miss(heap, c, size) : _pm_medium_alloc(size);
     if (pm_likely(p != NULL))
         return p;
     return _pm_new_failed(size, 0, nothrow);
 }
 
-/* a medium request whose pop missed, a large one, or 0 bytes */
-static PM_NOINLINE void *new_other(size_t size, bool nothrow)
+/* a large request, or 0 bytes */
+static PM_NOINLINE void *new_large(size_t size, bool nothrow)
 {
-    size_t m = size - 1;
-    void *p = m < PM_MEDIUM_MAX ? _pm_medium_alloc(size) : pm_malloc_not_small(m, size);
+    void *p = pm_malloc_large(size);
     if (pm_likely(p != NULL))
         return p;
     return _pm_new_failed(size, 0, nothrow);
 }
 
+/* pm_new_inline, with new's failure path */
 static inline void *new_plain(size_t size, bool nothrow)
 {
     size_t m = size - 1;
-    if (pm_likely(m < PM_SMALL_MAX)) {
+    if (pm_likely(m < PM_MEDIUM_MAX)) {
         pm_heap_t *heap = _pm_tls_fast;
         size_t c = pm_new_class(m);
-        void *p = pm_small_take(heap, c);
+        void *p = pm_tc_pop(heap, c);
         if (pm_likely(p != NULL))
             return p;
-        return new_small_miss(heap, c, size, nothrow);
-    }
-    if (pm_likely(m < PM_MEDIUM_MAX)) {
-        void *p = pm_medium_take(size);
+        p = c < PM_CLASS_COUNT ? pm_small_pop_note(heap, c, true)
+                               : pm_medium_pop_note(heap, c - PM_CLASS_COUNT, true);
         if (pm_likely(p != NULL))
             return p;
+        return new_miss(heap, c, size, nothrow);
     }
-    return new_other(size, nothrow);
+    return new_large(size, nothrow);
 }
 
 /* align is a power of two (the program's contract for std::align_val_t);

@@ -121,11 +121,24 @@ int main(void)
     CHECK("1032 bytes get 1152", pm_class_block_size(pm_size_class(1032)) == 1152);
     CHECK("4104 bytes get 4608", pm_class_block_size(pm_size_class(4104)) == 4608);
     CHECK("16384 is the last medium class", pm_size_class(16384) == 103);
-    /* The fast path's table agrees with the computed class everywhere. */
+    /* The fast paths' table agrees with the computed class everywhere. */
     int table_ok = 1;
     for (size_t n = PM_SMALL_MAX + 1; n <= PM_MEDIUM_MAX; n++)
-        table_ok &= pm_medium_class_fast(n) == pm_medium_class_of(n);
+        table_ok &= pm_medium_class_fast(n) == pm_medium_class_of(n) &&
+                    _pm_tc_classes[(n - 1) >> 3] == PM_CLASS_COUNT + pm_medium_class_of(n);
     CHECK("the medium class table matches pm_medium_class_of", table_ok);
+    for (size_t n = 1; n <= PM_SMALL_MAX; n++)
+        table_ok &= _pm_tc_classes[(n - 1) >> 3] == (n - 1) / 8;
+    CHECK("the table's small classes are the request classes", table_ok);
+    /* new's class: 16-aligned blocks above 8 bytes, the smallest such class. */
+    int new_ok = 1;
+    for (size_t n = 1; n <= PM_MEDIUM_MAX; n++) {
+        unsigned c = (unsigned)pm_new_class(n - 1);
+        size_t bs = pm_class_block_size((int)c);
+        new_ok &= bs >= n && (n <= 8 || bs % 16 == 0) &&
+                  (n <= 8 ? c == 0 : c == (unsigned)pm_size_class(n) || c == (unsigned)pm_size_class(n) + 1);
+    }
+    CHECK("new's class: big enough, 16-aligned above 8 bytes", new_ok);
     CHECK("16385 gets its own mapping", pm_size_class(16385) == -1);
     for (size_t n = 513; n <= 16384; n++) {
         int c = pm_size_class(n);
