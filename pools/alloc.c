@@ -386,7 +386,7 @@ void *pm_realloc(void *p, size_t size)
             }
         } else if (entry & PM_PAGE_SPAN) {
             pm_span_t *s = pm_entry_span(entry);
-            if (pm_span_block_out(s, p) && !pm_tc_cached(p)) {
+            if (pm_block_out(p) && !pm_tc_cached(p)) {
                 if (m - PM_SMALL_MAX < PM_MEDIUM_MAX - PM_SMALL_MAX && medium_stays(s, size))
                     return p;
                 return realloc_move(p, size, entry, s->block_size);

@@ -20,7 +20,7 @@ int _pm_gc_seam_is_live_block(const void *p)
                 pm_live_bit(p)) != 0 && !pm_tc_cached(p);
     }
     if (entry & PM_PAGE_SPAN) {
-        return pm_span_block_out((pm_span_t *)(entry & ~PM_PAGE_TAGS), p) && !pm_tc_cached(p);
+        return pm_block_out(p) && !pm_tc_cached(p);
     }
     return (entry & PM_PAGE_LARGE) != 0;
 }

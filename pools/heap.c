@@ -620,7 +620,7 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
         owner = pool_owner_checked(pm_entry_pool(entry), p, "free");
     } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
         pm_span_t *s = pm_entry_span(entry);
-        if (pm_unlikely(!pm_span_block_out(s, p) || !(owner = s->heap)))
+        if (pm_unlikely(!pm_block_out(p) || !(owner = s->heap)))
             _pm_span_bad_free(s, p, "free");
     }
     pm_remote_batch_t *r = _pm_batch_cur;
@@ -713,7 +713,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
             _pm_pool_bad_free(pool, p, "free");
     } else {
         pm_span_t *s = pm_entry_span(entry);
-        if (!pm_span_block_out(s, p))
+        if (!pm_block_out(p))
             _pm_span_bad_free(s, p, "free");
     }
     if (((pm_block_t *)p)->link == pm_tc_tag(p))

@@ -28,6 +28,7 @@
 #define PM_ALIGN_SMALL_MAX PM_SMALL_MAX            /* block k of size n is at page + k * n */
 #define PM_MEDIUM_MAX 16384                        /* largest medium request */
 #define PM_MEDIUM_COUNT 40                         /* classes 576, 640, ..., 16384 */
+#define PM_SLOT_LIVE 24                            /* a page's live words in its slot */
 
 _Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
                "size classes must cover exactly 1..PM_SMALL_MAX");
@@ -118,6 +119,7 @@ struct pm_pool_s {
 _Static_assert(sizeof(pm_pool_t) == PM_ARENA_SLOT, "a pool header fills its slot");
 _Static_assert(offsetof(pm_pool_t, live) + 5 * sizeof(uint64_t) == 64,
                "the fast paths' fields and live words 0-4 fill the first cache line");
+_Static_assert(offsetof(pm_pool_t, live) == PM_SLOT_LIVE, "a pool's live words are its page's");
 
 /* The pool of a page-map entry with PM_PAGE_POOL, and its class: the entry
  * is pool | PM_PAGE_POOL | class << PM_PAGE_INFO_SHIFT (pool.c), so that
@@ -128,6 +130,67 @@ static inline size_t pm_entry_class(uintptr_t entry) { return entry >> PM_PAGE_I
 /* The page of a pool, and the pool of a page. */
 static inline char *pm_pool_page(const pm_pool_t *pool) { return pm_arena_slot_page(pool); }
 static inline pm_pool_t *pm_pool_of_page(const void *page) { return pm_arena_slot(page); }
+
+/* ---- live words (pools and spans) ----
+ * The descriptor slot of every page of a pool or span (arenas.h,
+ * pm_arena_slot) holds, at PM_SLOT_LIVE, the page's live bitmap: one bit
+ * for each of its 512 8-byte granules, set exactly while a block starting
+ * there is out (allocated, or waiting in a thread cache).  A pool's slot is
+ * its header; a span's first page's slot is its descriptor, whose fields
+ * leave the bitmap's place free, and its other pages' slots hold nothing
+ * else.  One test therefore answers "is p a block start that is out?" for
+ * both kinds, from p alone: free's fast path makes it without asking which
+ * kind p's page is (a mix of small and medium sizes made that question a
+ * coin toss).  Medium blocks start on 64-byte boundaries (their sizes are
+ * multiples of 64, spans start on a page), so a span page uses word 0
+ * alone and its words 1-7 stay zero: a pointer that is not a block start
+ * finds its bit clear in either kind.
+ * Granule g = (b >> 3) & 511 is bit g / 8 of word g % 8: the word's byte
+ * offset is b & 0x38 and its bit (b >> 6) & 63, one and and one shift (the
+ * shift count of bts/btr takes only the low 6 bits), where word g / 64 and
+ * bit g % 64 took two shifts and an and.  A class whose size is a multiple
+ * of 64 bytes uses word 0 alone; 32 bytes words 0 and 4.
+ * Written by the owner with relaxed atomics (plain moves on x86-64), read
+ * by other threads to catch double frees early. */
+static inline unsigned pm_live_index(const void *b) { return (unsigned)((uintptr_t)b >> 3) & 7; }
+
+/* The live word of block start b in slot, the descriptor slot of b's page. */
+static inline _Atomic uint64_t *pm_slot_live_word(void *slot, const void *b)
+{
+    /* as a byte offset: GCC does not always fold the index's shift and and
+     * into one and */
+    return (_Atomic uint64_t *)((char *)slot + PM_SLOT_LIVE + ((uintptr_t)b & 0x38));
+}
+
+static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
+{
+    return pm_slot_live_word(pool, b);
+}
+
+/* The same for b in any page of a pool or span. */
+static inline _Atomic uint64_t *pm_page_live_word(const void *b)
+{
+    return pm_slot_live_word(pm_arena_slot(b), b);
+}
+
+static inline uint64_t pm_live_bit(const void *b)
+{
+    return (uint64_t)1 << (((uintptr_t)b >> 6) & 63);
+}
+
+static inline void pm_live_word_set(_Atomic uint64_t *w, const void *b)
+{
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | pm_live_bit(b),
+                          memory_order_relaxed);
+}
+
+static inline void pm_live_set(pm_pool_t *pool, const void *b) { pm_live_word_set(pm_live_word(pool, b), b); }
+
+/* Whether b, in a page of a pool or span, is a block start that is out. */
+static inline bool pm_block_out(const void *b)
+{
+    return (atomic_load_explicit(pm_page_live_word(b), memory_order_relaxed) & pm_live_bit(b)) != 0;
+}
 
 /* ---- medium classes (pools/span.c) ----------------------------------------
  * Requests of 513..16384 bytes: eight classes per doubling (576, 640, 704,
@@ -154,50 +217,40 @@ static inline size_t pm_medium_size(unsigned m) { return (size_t)(9 + m % 8) << 
  * takes the slow path exactly when used drops to 0 or below; and out +
  * (blocks on `free`) + uncarved == capacity. */
 struct pm_span_s {
-    /* What the inline fast paths read and write, in the first 64 bytes. */
+    /* What the inline fast paths read and write: the first 24 bytes, at
+     * the pools' offsets (pm_entry_heap), then the first page's live words. */
     pm_block_t *free;       /* freed blocks, ready for reuse */
-    pm_heap_t *heap;        /* owner while in use */
-    _Atomic uint64_t live;  /* bit i set: block i is out (capacity <= 64) */
-    uintptr_t base_x;       /* the span's first byte xor _pm_keys.secret: read, not
-                               computed from the slot's address (pm_span_base_fast);
-                               mangled, since a plain pointer to the first block would
-                               count as a reference to it for memcheck's leak check */
     int32_t used;           /* out - bias */
+    uint32_t granules;      /* pages * PM_PAGE_SIZE / 8: the pop's bound (pm_medium_pop) */
+    pm_heap_t *heap;        /* owner while in use */
+    /* The live words of the span's first page (pm_slot_live_word): its
+     * blocks' live bits are in their own pages' slots. */
+    _Atomic uint64_t page_live[PM_POOL_GRANULES / 64];
+    /* The slow paths'. */
     uint32_t block_size;    /* pm_medium_size(medium_class) */
     uint32_t recip;         /* ceil(2^32 / block_size): offset -> index by multiply */
-    uint32_t granules;      /* pages * PM_PAGE_SIZE / 8: the pop's bound (pm_medium_pop) */
-    uint8_t capacity;       /* blocks in the span (<= 64: one live bit each) */
-    uint8_t medium_class;   /* 0..19 */
+    uint8_t capacity;       /* blocks in the span (<= 64) */
+    uint8_t medium_class;   /* 0..39 */
     uint8_t listed;         /* on the heap's list */
     uint8_t pages;          /* span length */
-    /* The slow paths'. */
     uint32_t bump;          /* offset from the span's first byte of the next never-used
                                block (not a pointer: see pm_pool_s) */
     int32_t bias;           /* out = used + bias (span.c, span_set_bias) */
     pm_span_t *next;        /* the heap's list for this medium class */
     pm_span_t *prev;
 };
+_Static_assert(offsetof(pm_span_t, page_live) == PM_SLOT_LIVE, "a span's live words are its first page's");
+_Static_assert(offsetof(pm_span_t, heap) == offsetof(pm_pool_t, heap) &&
+               offsetof(pm_span_t, free) == offsetof(pm_pool_t, free),
+               "pools and spans keep their owner and list at one place");
 _Static_assert(sizeof(pm_span_t) <= PM_ARENA_SLOT, "a span descriptor fits its slot");
 
 /* The span of a page-map entry with PM_PAGE_SPAN (whose class bits,
  * PM_CLASS_COUNT + the medium class, are pm_entry_class's). */
 static inline pm_span_t *pm_entry_span(uintptr_t entry) { return (pm_span_t *)(entry & ~PM_PAGE_TAGS); }
 
-/* The first byte of span s. */
+/* The first byte of span s, from its slot's address (no load). */
 static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page(s); }
-/* The same from the descriptor's field (a load and an xor). */
-static inline uintptr_t pm_span_base_fast(const pm_span_t *s) { return s->base_x ^ _pm_keys.secret; }
-
-/* Whether p is the start of a block of span s that is out (its live bit
- * set): the check of realloc, of the remote step and of the gc seam
- * (pm_span_free_inline makes it too, clearing the bit as it goes). */
-static inline bool pm_span_block_out(pm_span_t *s, const void *p)
-{
-    uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
-    uint64_t idx = (off * s->recip) >> 32;
-    return idx * s->block_size == off && idx < s->capacity &&
-           ((atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1);
-}
 
 /* The thread-cache class (pm_heap_s, tc_top) of every request of 1..16384
  * bytes by one table, indexed by (n - 1) / 8: small class c is c, medium
@@ -642,33 +695,6 @@ static inline bool pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
     return true;
 }
 
-/* The live bitmap: one bit for each of the page's 512 8-byte granules.
- * Granule g = (b >> 3) & 511 is bit g / 8 of word g % 8: the word's byte
- * offset is b & 0x38 and its bit (b >> 6) & 63, one and and one shift (the
- * shift count of bts/btr takes only the low 6 bits), where word g / 64 and
- * bit g % 64 took two shifts and an and.  A class whose size is a multiple
- * of 64 bytes uses word 0 alone; 32 bytes words 0 and 4. */
-static inline unsigned pm_live_index(const void *b) { return (unsigned)((uintptr_t)b >> 3) & 7; }
-
-static inline _Atomic uint64_t *pm_live_word(pm_pool_t *pool, const void *b)
-{
-    /* &pool->live[pm_live_index(b)], as a byte offset: GCC does not always
-     * fold the index's shift and and into one and */
-    return (_Atomic uint64_t *)((char *)pool->live + ((uintptr_t)b & 0x38));
-}
-
-static inline uint64_t pm_live_bit(const void *b)
-{
-    return (uint64_t)1 << (((uintptr_t)b >> 6) & 63);
-}
-
-static inline void pm_live_set(pm_pool_t *pool, const void *b)
-{
-    _Atomic uint64_t *w = pm_live_word(pool, b);
-    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | pm_live_bit(b),
-                          memory_order_relaxed);
-}
-
 /* Pops a block of class c from heap's list head; NULL when the head has no
  * free block (an empty list, or the route heap).  Inlined, the NULL needs
  * no test: the caller's miss is a jump. */
@@ -757,7 +783,7 @@ static inline uintptr_t pm_ror3(uintptr_t x) { return (x >> 3) | (x << 61); }
 
 /* ---- medium blocks (513..16384 bytes, spans) ----
  * The same two paths for spans (whose `used` is biased as the pools' is),
- * but a span's blocks are found by a multiply (recip),
+ * but its live bits are in the slots of its pages (pm_page_live_word),
  * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
  * the span and is 8-aligned (one comparison, pm_ror3).  Slow mode (route heap) and every miss go to
  * span.c, whose checks are exact. */
@@ -777,18 +803,13 @@ static inline void *pm_medium_pop_note(pm_heap_t *heap, size_t m, bool note)
     if (pm_likely(b != NULL)) {
         if (note)                                 /* the thread cache came up empty */
             heap->tc_wanted[PM_CLASS_COUNT + m] = 1;
-        uintptr_t base = pm_span_base_fast(s);
         uintptr_t next = pm_link_unmix(b->link) ^ (uintptr_t)b;
-        if (pm_unlikely(pm_span_next_bad(s, base, next)))
+        if (pm_unlikely(pm_span_next_bad(s, (uintptr_t)pm_span_base(s), next)))
             _pm_span_corrupt(s, b);
         s->free = (pm_block_t *)next;
         b->link = 0;                          /* no link left for the program to read */
         s->used++;
-        uint64_t idx = (((uintptr_t)b - base) * s->recip) >> 32;
-        atomic_store_explicit(&s->live,
-                              atomic_load_explicit(&s->live, memory_order_relaxed) |
-                                  ((uint64_t)1 << idx),
-                              memory_order_relaxed);
+        pm_live_word_set(pm_page_live_word(b), b);
         return b;
     }
     return NULL;
@@ -815,13 +836,11 @@ static inline void *pm_alloc_list(pm_heap_t *heap, size_t c, size_t size)
 /* Frees block p of span s, owned by the calling thread's heap. */
 static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
 {
-    uintptr_t off = (uintptr_t)p - pm_span_base_fast(s);
-    uint64_t idx = (off * s->recip) >> 32;
-    uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
-    if (pm_unlikely(idx * s->block_size != off || idx >= s->capacity ||
-                    !pm_bit_take(&live, idx)))
+    _Atomic uint64_t *w = pm_page_live_word(p);
+    uint64_t live = atomic_load_explicit(w, memory_order_relaxed);
+    if (pm_unlikely(!pm_bit_take(&live, (uintptr_t)p >> 6)))   /* pm_live_bit's bit */
         _pm_span_bad_free(s, p, "free");
-    atomic_store_explicit(&s->live, live, memory_order_relaxed);
+    atomic_store_explicit(w, live, memory_order_relaxed);
     pm_block_t *b = (pm_block_t *)p;
     b->link = pm_link_encode(b, s->free);
     s->free = b;
@@ -829,16 +848,18 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
         _pm_span_free_generic(heap, s);
 }
 
+/* The heap owning the pool or span of a page-map entry with PM_PAGE_POOL or
+ * PM_PAGE_SPAN (the field is at one place in both). */
+static inline pm_heap_t *pm_entry_heap(uintptr_t entry) { return pm_entry_pool(entry)->heap; }
+
 /* free of small or medium block p (8-aligned, page map entry `entry`: a
- * pool's page, or a span's when `span`, a constant of each caller) by a
- * thread whose fast route is heap: onto the thread cache, whichever heap
- * owns the block.  p must be out: a block start with its live bit set
- * (else: not a block, or freed and back on its list). */
-static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p, bool span)
+ * pool's page or a span's) by a thread whose fast route is heap: onto the
+ * thread cache, whichever heap owns the block.  p must be out (else: not a
+ * block, or freed and back on its list; _pm_tc_push_slow says which).
+ * Neither the check nor the push asks which kind p's page is. */
+static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
 {
     size_t c = pm_entry_class(entry);
-    pm_pool_t *pool = pm_entry_pool(entry);   /* the one of these two that it is */
-    pm_span_t *s = pm_entry_span(entry);
     void **top = heap->tc_top[c];
     void **end = heap->tc_end[c];
     if (pm_unlikely(top >= end)) {
@@ -846,13 +867,13 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p, bool sp
          * cache.  Over its limit (just lowered, or the route heap's):
          * heap.c, before p is read. */
         if (pm_likely(top == end)) {
-            if (pm_likely((span ? s->heap : pool->heap) == heap)) {
+            if (pm_likely(pm_entry_heap(entry) == heap)) {
                 if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
                     return _pm_tc_push_slow(heap, entry, p);
-                if (span)
-                    pm_span_free_inline(heap, s, p);
+                if (entry & PM_PAGE_POOL)
+                    pm_small_free_local(heap, pm_entry_pool(entry), p, "free", false);
                 else
-                    pm_small_free_local(heap, pool, p, "free", false);
+                    pm_span_free_inline(heap, pm_entry_span(entry), p);
                 return;
             }
             /* Another heap's block goes to its owner's batch unread: its
@@ -864,14 +885,8 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p, bool sp
         }
         return _pm_tc_push_slow(heap, entry, p);
     }
-    if (span) {
-        if (pm_unlikely(!pm_span_block_out(s, p)))
-            return _pm_span_bad_free_ret(s, p, "free");
-    } else {
-        uint64_t word = atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed);
-        if (pm_unlikely(!pm_bit_take(&word, (uintptr_t)p >> 6)))   /* pm_live_bit's: read only */
-            return _pm_pool_bad_free_ret(pool, p, "free");
-    }
+    if (pm_unlikely(!pm_block_out(p)))
+        return _pm_tc_push_slow(heap, entry, p);   /* reports the bad free */
     if (pm_unlikely(pm_tc_maybe_marked(p)))
         return _pm_tc_push_marked(heap, entry, p);
     *++top = p;
@@ -954,12 +969,8 @@ static PM_ALWAYS_INLINE void pm_free_inline(void *p)
     const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
     if (pm_likely(!((uintptr_t)p & odd))) {
         uintptr_t entry = pm_pagemap_get_low(p);
-        if (pm_likely(entry & PM_PAGE_POOL)) {
-            pm_tc_push(_pm_tls_fast, entry, p, false);
-            return;
-        }
-        if (entry & PM_PAGE_SPAN) {
-            pm_tc_push(_pm_tls_fast, entry, p, true);
+        if (pm_likely(entry & (PM_PAGE_POOL | PM_PAGE_SPAN))) {
+            pm_tc_push(_pm_tls_fast, entry, p);
             return;
         }
         if (entry & PM_PAGE_LARGE) {

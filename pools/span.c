@@ -6,8 +6,12 @@
  * holding blocks of one of 40 classes (eight per doubling, at most 12.5%
  * slack).  A span's descriptor lives in the arena's descriptor slots
  * (arenas/arenas.h, pools.h), so blocks are packed from the span's first
- * byte: a 4096-byte class has no header in its way.  A block's index is its offset times a reciprocal
- * (exact for offsets below 64 KiB and sizes below 64 KiB), so no division.
+ * byte: a 4096-byte class has no header in its way.  A block's live bit is
+ * in the slot of the page it starts in, as a pool's is (pools.h, "live
+ * words"), so the fast paths find it from the address alone; the exact
+ * checks of the slow paths find a block's index as its offset times a
+ * reciprocal (exact for offsets below 64 KiB and sizes below 64 KiB), so
+ * no division.
  *
  * Ownership, remote frees, hand-over and states follow the pools exactly
  * (pool.c, heap.c): owner-only lists, the heap's xthread_free stack for
@@ -82,7 +86,12 @@ __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
         if (++nfree > s->capacity)
             return false;
     size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
-    size_t live = (size_t)__builtin_popcountll(atomic_load_explicit(&s->live, memory_order_relaxed));
+    size_t live = 0;
+    for (unsigned pg = 0; pg < s->pages; pg++) {
+        pm_pool_t *slot = pm_arena_slot(span_base(s) + (size_t)pg * PM_PAGE_SIZE);
+        for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
+            live += (size_t)__builtin_popcountll(atomic_load_explicit(&slot->live[w], memory_order_relaxed));
+    }
     size_t out = (size_t)(s->used + s->bias);
     return out + nfree + uncarved == s->capacity && live == out;
 }
@@ -172,12 +181,16 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->listed = 0;
     s->pages = (uint8_t)k;
     s->granules = (uint32_t)(k * PM_PAGE_SIZE / 8);
-    s->base_x = (uintptr_t)base ^ _pm_keys.secret;
-    atomic_store_explicit(&s->live, 0, memory_order_relaxed);
-    if (pm_vg_any()) {
-        PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */
-        PM_VG_ATOMIC_WORDS(&s->live, sizeof s->live);     /* read by freeing threads */
+    /* Each page's live words: zero (nothing out; words 1-7 stay so), and
+     * read by freeing threads. */
+    for (unsigned pg = 0; pg < k; pg++) {
+        pm_pool_t *slot = pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE);
+        memset((void *)slot->live, 0, sizeof slot->live);
+        if (pm_vg_any())
+            PM_VG_ATOMIC_WORDS(slot->live, sizeof slot->live);
     }
+    if (pm_vg_any())
+        PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */
     if (PM_STRICT)
         _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
     s->block_size = (uint32_t)size;
@@ -266,6 +279,11 @@ static void span_release_raw(pm_heap_t *heap, pm_span_t *s)
     if (s->listed)
         span_unlink(heap, s, 0);
     char *base = span_base(s);
+    if (pm_vg_any())   /* the pages may hold anything next */
+        for (unsigned pg = 0; pg < s->pages; pg++) {
+            pm_pool_t *slot = pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE);
+            PM_VG_ATOMIC_WORDS_END(slot->live, sizeof slot->live);
+        }
     _pm_pagemap_set(base, s->pages, 0);
     s->heap = NULL;
     heap->span_live[s->medium_class]--;
@@ -282,8 +300,8 @@ static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
     pm_block_t *next = pm_link_decode(b, vg);
     if (next) {
         bool exact;
-        unsigned idx = span_index(s, next, &exact);
-        if (pm_unlikely(!exact || (atomic_load_explicit(&s->live, memory_order_relaxed) >> idx) & 1))
+        span_index(s, next, &exact);
+        if (pm_unlikely(!exact || pm_block_out(next)))
             _pm_fatal_link("corrupted free list in span", span_base(s), b);
     }
     s->free = next;
@@ -325,12 +343,7 @@ static PM_NOINLINE void *span_alloc_slow(pm_heap_t *heap, unsigned m);
 static inline void span_mark_out(pm_span_t *s, const pm_block_t *b)
 {
     s->used++;
-    bool exact;
-    unsigned idx = span_index(s, b, &exact);
-    atomic_store_explicit(&s->live,
-                          atomic_load_explicit(&s->live, memory_order_relaxed) |
-                              ((uint64_t)1 << idx),
-                          memory_order_relaxed);
+    pm_live_word_set(pm_page_live_word(b), b);
 }
 
 /* The common miss, as pool.c's pool_switch: the head span has no free block
@@ -422,22 +435,19 @@ __attribute__((noreturn, cold)) static void span_bad_free(pm_span_t *s, void *p,
 pm_span_t *_pm_span_check(uintptr_t entry, void *p, const char *call)
 {
     pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
-    bool exact;
-    unsigned idx = span_index(s, p, &exact);
-    if (!exact || !(atomic_load_explicit(&s->live, memory_order_relaxed) & ((uint64_t)1 << idx)))
+    if (!pm_block_out(p))
         span_bad_free(s, p, call);
     return s;
 }
 
 void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *call)
 {
-    bool exact;
-    unsigned idx = span_index(s, p, &exact);
-    uint64_t live = atomic_load_explicit(&s->live, memory_order_relaxed);
-    uint64_t bit = (uint64_t)1 << idx;
-    if (!exact || !(live & bit))
+    _Atomic uint64_t *w = pm_page_live_word(p);
+    uint64_t live = atomic_load_explicit(w, memory_order_relaxed);
+    uint64_t bit = pm_live_bit(p);
+    if (!(live & bit))
         span_bad_free(s, p, call);
-    atomic_store_explicit(&s->live, live & ~bit, memory_order_relaxed);
+    atomic_store_explicit(w, live & ~bit, memory_order_relaxed);
     pm_block_t *b = p;
     pm_link_store(b, s->free, pm_vg_on());
     s->free = b;
