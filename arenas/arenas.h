@@ -218,9 +218,12 @@ PM_INTERNAL void _pm_large_fork_child(void);
 
 PM_INTERNAL extern _Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
 
-/* Sets the entries of [addr, addr + npages pages) to value; 0 on success,
- * ENOMEM if a leaf could not be mapped. */
+/* Sets the entries of [addr, addr + npages pages) to value, plus step for
+ * each page after the first (_step); 0 on success, ENOMEM if a leaf could
+ * not be mapped. */
 PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value);
+PM_INTERNAL int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value,
+                                     uintptr_t step);
 /* Tells helgrind and drd (base/vg.h) that the root is shared through atomics. */
 PM_INTERNAL void _pm_pagemap_vg_init(void);
 

@@ -51,6 +51,11 @@ static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
 
 int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
 {
+    return _pm_pagemap_set_step(addr, npages, value, 0);
+}
+
+int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintptr_t step)
+{
     uintptr_t a = (uintptr_t)addr;
     /* The common case, a run of an arena's pages (a span): one leaf for all,
      * found once, then one store per page. */
@@ -61,12 +66,12 @@ int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
             &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
         if (leaf) {
             size_t first = (a >> PM_PAGE_SHIFT) & (LEAF_ENTRIES - 1);
-            for (size_t i = 0; i < npages; i++)
+            for (size_t i = 0; i < npages; i++, value += step)
                 atomic_store_explicit(&leaf[first + i], value, memory_order_release);
             return 0;
         }
     }
-    for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE) {
+    for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE, value += value ? step : 0) {
         if (a >> PM_VA_BITS)
             return ENOMEM;
         _Atomic uintptr_t *leaf;

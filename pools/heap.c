@@ -224,7 +224,7 @@ static pm_heap_t *entry_owner(uintptr_t entry)
     if (entry & PM_PAGE_POOL)
         return ((pm_pool_t *)(entry & ~PM_PAGE_TAGS))->heap;
     if (entry & PM_PAGE_SPAN)
-        return ((pm_span_t *)(entry & ~PM_PAGE_TAGS))->heap;
+        return pm_entry_span(entry)->heap;
     return NULL;
 }
 
@@ -241,7 +241,7 @@ static inline void free_home(pm_heap_t *heap, uintptr_t entry, pm_block_t *b, bo
         else
             pm_small_free_local(heap, pool, b, "free", false);
     } else {
-        pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+        pm_span_t *s = pm_entry_span(entry);
         if (vg)
             _pm_span_free_local(heap, s, b, "free");
         else
@@ -425,7 +425,7 @@ static void free_into_abandoned(pm_heap_t *owner, pm_block_t *b, const char *cal
     if (entry & PM_PAGE_POOL)
         _pm_pool_free_abandoned(owner, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, call);
     else
-        _pm_span_free_abandoned(owner, (pm_span_t *)(entry & ~PM_PAGE_TAGS), b, call);
+        _pm_span_free_abandoned(owner, pm_entry_span(entry), b, call);
 }
 
 /* Hands back to `owner`, a heap the calling thread does not own, either

@@ -10,7 +10,8 @@
  *   block reaches other blocks, never the allocator's state.
  *
  * Every page of a pool in use has an entry in the page map: `pool |
- * PM_PAGE_POOL`, every page of a medium span `descriptor | PM_PAGE_SPAN`;
+ * PM_PAGE_POOL`, every page of a medium span `its own slot | PM_PAGE_SPAN`
+ * with its index in the span (pm_entry_span);
  * the page holding a large allocation's first byte has `record |
  * PM_PAGE_LARGE` (arenas/large.c).
  */
@@ -245,9 +246,20 @@ _Static_assert(offsetof(pm_span_t, heap) == offsetof(pm_pool_t, heap) &&
                "pools and spans keep their owner and list at one place");
 _Static_assert(sizeof(pm_span_t) <= PM_ARENA_SLOT, "a span descriptor fits its slot");
 
-/* The span of a page-map entry with PM_PAGE_SPAN (whose class bits,
- * PM_CLASS_COUNT + the medium class, are pm_entry_class's). */
-static inline pm_span_t *pm_entry_span(uintptr_t entry) { return (pm_span_t *)(entry & ~PM_PAGE_TAGS); }
+/* A span's page-map entries: page k of span s has
+ *     (slot of page k) | PM_PAGE_SPAN | k << PM_SPAN_PAGE_SHIFT
+ *                      | (PM_CLASS_COUNT + medium class) << PM_PAGE_INFO_SHIFT,
+ * so that the pointer in every entry of a pool or span is its own page's
+ * slot (pm_entry_slot: free's fast path reads the live word there), and
+ * the descriptor is k slots before it (no load). */
+#define PM_SPAN_PAGE_SHIFT PM_VA_BITS
+_Static_assert(PM_SPAN_PAGE_SHIFT + 8 <= PM_PAGE_INFO_SHIFT, "page index below the class");
+static inline void *pm_entry_slot(uintptr_t entry) { return (void *)(entry & ~PM_PAGE_TAGS); }
+static inline pm_span_t *pm_entry_span(uintptr_t entry)
+{
+    return (pm_span_t *)((entry & ~PM_PAGE_TAGS) -
+                         ((entry >> PM_SPAN_PAGE_SHIFT) & 0xff) * PM_ARENA_SLOT);
+}
 
 /* The first byte of span s, from its slot's address (no load). */
 static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page(s); }
@@ -849,7 +861,8 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
 }
 
 /* The heap owning the pool or span of a page-map entry with PM_PAGE_POOL or
- * PM_PAGE_SPAN (the field is at one place in both). */
+ * PM_PAGE_SPAN: every page's slot has it where a pool's header has it (a
+ * span sets it in the slots of all its pages). */
 static inline pm_heap_t *pm_entry_heap(uintptr_t entry) { return pm_entry_pool(entry)->heap; }
 
 /* free of small or medium block p (8-aligned, page map entry `entry`: a
@@ -885,7 +898,9 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
         }
         return _pm_tc_push_slow(heap, entry, p);
     }
-    if (pm_unlikely(!pm_block_out(p)))
+    if (pm_unlikely(!(atomic_load_explicit(pm_slot_live_word(pm_entry_slot(entry), p),
+                                           memory_order_relaxed) &
+                      pm_live_bit(p))))
         return _pm_tc_push_slow(heap, entry, p);   /* reports the bad free */
     if (pm_unlikely(pm_tc_maybe_marked(p)))
         return _pm_tc_push_marked(heap, entry, p);

@@ -139,7 +139,7 @@ static size_t block_size_of(void *p, uintptr_t entry)
 {
     if (entry & PM_PAGE_POOL)
         return ((pm_pool_t *)(entry & ~PM_PAGE_TAGS))->block_size;
-    return ((pm_span_t *)(entry & ~PM_PAGE_TAGS))->block_size;
+    return pm_entry_span(entry)->block_size;
     (void)p;
 }
 

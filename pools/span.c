@@ -186,6 +186,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     for (unsigned pg = 0; pg < k; pg++) {
         pm_pool_t *slot = pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE);
         memset((void *)slot->live, 0, sizeof slot->live);
+        slot->heap = heap;   /* pm_entry_heap (pg 0: s->heap, the same field) */
         if (pm_vg_any())
             PM_VG_ATOMIC_WORDS(slot->live, sizeof slot->live);
     }
@@ -195,10 +196,13 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
         _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
     s->block_size = (uint32_t)size;
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
-    if (_pm_pagemap_set(base, k, (uintptr_t)s | PM_PAGE_SPAN |
-                                     (uintptr_t)(PM_CLASS_COUNT + m) << PM_PAGE_INFO_SHIFT) != 0) {
+    if (_pm_pagemap_set_step(base, k,
+                             (uintptr_t)s | PM_PAGE_SPAN |
+                                 (uintptr_t)(PM_CLASS_COUNT + m) << PM_PAGE_INFO_SHIFT,
+                             PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT)) != 0) {
         _pm_pagemap_set(base, k, 0);
-        s->heap = NULL;
+        for (unsigned pg = 0; pg < k; pg++)   /* s->heap among them */
+            ((pm_pool_t *)pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE))->heap = NULL;
         _pm_arena_pages_return(&heap->arenas, base, k);
         return NULL;
     }
@@ -285,7 +289,8 @@ static void span_release_raw(pm_heap_t *heap, pm_span_t *s)
             PM_VG_ATOMIC_WORDS_END(slot->live, sizeof slot->live);
         }
     _pm_pagemap_set(base, s->pages, 0);
-    s->heap = NULL;
+    for (unsigned pg = 0; pg < s->pages; pg++)   /* s->heap among them */
+        ((pm_pool_t *)pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE))->heap = NULL;
     heap->span_live[s->medium_class]--;
     pm_heap_count(&heap->spans_live, -1);
     pm_heap_count(&heap->span_pages_live, -(int64_t)s->pages);
@@ -434,7 +439,7 @@ __attribute__((noreturn, cold)) static void span_bad_free(pm_span_t *s, void *p,
 
 pm_span_t *_pm_span_check(uintptr_t entry, void *p, const char *call)
 {
-    pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+    pm_span_t *s = pm_entry_span(entry);
     if (!pm_block_out(p))
         span_bad_free(s, p, call);
     return s;
@@ -493,7 +498,7 @@ void _pm_span_corrupt(pm_span_t *s, const pm_block_t *b)
 
 void _pm_span_free(uintptr_t entry, void *p, const char *call)
 {
-    pm_span_t *s = (pm_span_t *)(entry & ~PM_PAGE_TAGS);
+    pm_span_t *s = pm_entry_span(entry);
     pm_heap_t *heap = _pm_tls_heap;
     if (pm_likely(s->heap == heap)) {
         _pm_span_free_local(heap, s, p, call);
