@@ -185,7 +185,10 @@ static inline void pm_live_word_set(_Atomic uint64_t *w, const void *b)
                           memory_order_relaxed);
 }
 
-static inline void pm_live_set(pm_pool_t *pool, const void *b) { pm_live_word_set(pm_live_word(pool, b), b); }
+static inline void pm_live_set(pm_pool_t *pool, const void *b)
+{
+    pm_live_word_set(pm_live_word(pool, b), b);
+}
 
 /* Whether b, in a page of a pool or span, is a block start that is out. */
 static inline bool pm_block_out(const void *b)
@@ -240,7 +243,8 @@ struct pm_span_s {
     pm_span_t *next;        /* the heap's list for this medium class */
     pm_span_t *prev;
 };
-_Static_assert(offsetof(pm_span_t, page_live) == PM_SLOT_LIVE, "a span's live words are its first page's");
+_Static_assert(offsetof(pm_span_t, page_live) == PM_SLOT_LIVE,
+               "a span's live words are its first page's");
 _Static_assert(offsetof(pm_span_t, heap) == offsetof(pm_pool_t, heap) &&
                offsetof(pm_span_t, free) == offsetof(pm_pool_t, free),
                "pools and spans keep their owner and list at one place");
@@ -501,9 +505,6 @@ static inline void pm_heap_release_idle(pm_heap_t *heap, const void *page, unsig
 PM_INTERNAL PM_NOINLINE void _pm_span_free_generic(pm_heap_t *heap, pm_span_t *s);
 PM_INTERNAL void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b,
                                          const char *call);
-/* As returning, for the inline paths' jump (see _pm_pool_bad_free_ret). */
-__attribute__((cold)) PM_INTERNAL void _pm_span_bad_free_ret(pm_span_t *s, void *p,
-                                                             const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_bad_free(pm_span_t *s, void *p,
                                                                    const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_span_corrupt(pm_span_t *s,
@@ -707,16 +708,17 @@ static inline bool pm_pool_pop(pm_pool_t *pool, pm_block_t *b, bool vg)
     return true;
 }
 
-/* Pops a block of class c from heap's list head; NULL when the head has no
- * free block (an empty list, or the route heap).  Inlined, the NULL needs
- * no test: the caller's miss is a jump. */
-static inline void *pm_small_pop_note(pm_heap_t *heap, size_t c, bool note)
+/* Pops a block of class c from heap's list head, once the thread cache
+ * came up empty (noted: heap.c, _pm_tc_pool_event); NULL when the head has
+ * no free block (an empty list, or the route heap, whose note is therefore
+ * never written).  Inlined, the NULL needs no test: the caller's miss is a
+ * jump. */
+static inline void *pm_small_pop(pm_heap_t *heap, size_t c)
 {
     pm_pool_t *pool = heap->pools[c];
     pm_block_t *b = pool->free;
     if (pm_likely(pm_pool_is_block(b))) {
-        if (note)                       /* before the check: its report stays a jump */
-            heap->tc_wanted[c] = 1;
+        heap->tc_wanted[c] = 1;         /* before the check: its report stays a jump */
         if (pm_unlikely(!pm_pool_pop(pool, b, false)))
             return _pm_pool_corrupt_ret(pool, b); /* a jump: no stack frame here */
         b->link = 0;                              /* no link left for the program to read */
@@ -727,7 +729,6 @@ static inline void *pm_small_pop_note(pm_heap_t *heap, size_t c, bool note)
     return NULL;
 }
 
-static inline void *pm_small_pop(pm_heap_t *heap, size_t c) { return pm_small_pop_note(heap, c, false); }
 
 /* The mark of block b while it waits in a thread cache: odd, so never the
  * address of a block, and keyed, so that a program cannot store it by
@@ -808,13 +809,12 @@ static inline bool pm_span_next_bad(const pm_span_t *s, uintptr_t base, uintptr_
     return next && pm_ror3(next - base) >= s->granules;
 }
 
-static inline void *pm_medium_pop_note(pm_heap_t *heap, size_t m, bool note)
+static inline void *pm_medium_pop(pm_heap_t *heap, size_t m)
 {
     pm_span_t *s = heap->spans[m];
     pm_block_t *b = s->free;
     if (pm_likely(b != NULL)) {
-        if (note)                                 /* the thread cache came up empty */
-            heap->tc_wanted[PM_CLASS_COUNT + m] = 1;
+        heap->tc_wanted[PM_CLASS_COUNT + m] = 1;   /* the thread cache came up empty */
         uintptr_t next = pm_link_unmix(b->link) ^ (uintptr_t)b;
         if (pm_unlikely(pm_span_next_bad(s, (uintptr_t)pm_span_base(s), next)))
             _pm_span_corrupt(s, b);
@@ -836,11 +836,11 @@ static inline void *pm_alloc_list(pm_heap_t *heap, size_t c, size_t size)
 {
     void *p;
     if (c < PM_CLASS_COUNT) {
-        if (pm_likely((p = pm_small_pop_note(heap, c, true)) != NULL))
+        if (pm_likely((p = pm_small_pop(heap, c)) != NULL))
             return p;
         return _pm_small_alloc_miss(heap, c, size);
     }
-    if (pm_likely((p = pm_medium_pop_note(heap, c - PM_CLASS_COUNT, true)) != NULL))
+    if (pm_likely((p = pm_medium_pop(heap, c - PM_CLASS_COUNT)) != NULL))
         return p;
     return _pm_medium_alloc(size);
 }

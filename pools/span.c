@@ -78,6 +78,30 @@ static inline unsigned span_index(const pm_span_t *s, const void *p, bool *exact
     return idx;
 }
 
+/* The slot of page pg of the span whose first byte is base: its live words
+ * and owner (pools.h, "live words"; page 0's is the descriptor). */
+static inline pm_pool_t *span_page_slot(char *base, unsigned pg)
+{
+    return pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE);
+}
+
+/* The slots of the k pages from base: taken by heap (owner set, live words
+ * zero: nothing out, and words 1-7 stay so), or given back (heap NULL). */
+static void span_slots_set(char *base, unsigned k, pm_heap_t *heap)
+{
+    for (unsigned pg = 0; pg < k; pg++) {
+        pm_pool_t *slot = span_page_slot(base, pg);
+        if (heap) {
+            memset((void *)slot->live, 0, sizeof slot->live);
+            if (pm_vg_any())   /* read by freeing threads */
+                PM_VG_ATOMIC_WORDS(slot->live, sizeof slot->live);
+        } else if (pm_vg_any()) {   /* the page may hold anything next */
+            PM_VG_ATOMIC_WORDS_END(slot->live, sizeof slot->live);
+        }
+        slot->heap = heap;   /* pm_entry_heap (page 0: the descriptor's own) */
+    }
+}
+
 /* The span invariant, walked in full: PM_DEBUG >= 2 only. */
 __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
 {
@@ -88,9 +112,10 @@ __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
     size_t uncarved = (size_t)(span_limit(s) - s->bump) / s->block_size;
     size_t live = 0;
     for (unsigned pg = 0; pg < s->pages; pg++) {
-        pm_pool_t *slot = pm_arena_slot(span_base(s) + (size_t)pg * PM_PAGE_SIZE);
+        pm_pool_t *slot = span_page_slot(span_base(s), pg);
         for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
-            live += (size_t)__builtin_popcountll(atomic_load_explicit(&slot->live[w], memory_order_relaxed));
+            live += (size_t)__builtin_popcountll(
+                atomic_load_explicit(&slot->live[w], memory_order_relaxed));
     }
     size_t out = (size_t)(s->used + s->bias);
     return out + nfree + uncarved == s->capacity && live == out;
@@ -172,7 +197,6 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     size_t size = pm_medium_size(m);
     s->free = NULL;
     s->bump = 0;
-    s->heap = heap;
     s->next = s->prev = NULL;
     s->used = 0;
     s->bias = 0;
@@ -181,15 +205,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->listed = 0;
     s->pages = (uint8_t)k;
     s->granules = (uint32_t)(k * PM_PAGE_SIZE / 8);
-    /* Each page's live words: zero (nothing out; words 1-7 stay so), and
-     * read by freeing threads. */
-    for (unsigned pg = 0; pg < k; pg++) {
-        pm_pool_t *slot = pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE);
-        memset((void *)slot->live, 0, sizeof slot->live);
-        slot->heap = heap;   /* pm_entry_heap (pg 0: s->heap, the same field) */
-        if (pm_vg_any())
-            PM_VG_ATOMIC_WORDS(slot->live, sizeof slot->live);
-    }
+    span_slots_set(base, k, heap);   /* s->heap among them */
     if (pm_vg_any())
         PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */
     if (PM_STRICT)
@@ -201,8 +217,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
                                  (uintptr_t)(PM_CLASS_COUNT + m) << PM_PAGE_INFO_SHIFT,
                              PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT)) != 0) {
         _pm_pagemap_set(base, k, 0);
-        for (unsigned pg = 0; pg < k; pg++)   /* s->heap among them */
-            ((pm_pool_t *)pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE))->heap = NULL;
+        span_slots_set(base, k, NULL);
         _pm_arena_pages_return(&heap->arenas, base, k);
         return NULL;
     }
@@ -283,14 +298,8 @@ static void span_release_raw(pm_heap_t *heap, pm_span_t *s)
     if (s->listed)
         span_unlink(heap, s, 0);
     char *base = span_base(s);
-    if (pm_vg_any())   /* the pages may hold anything next */
-        for (unsigned pg = 0; pg < s->pages; pg++) {
-            pm_pool_t *slot = pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE);
-            PM_VG_ATOMIC_WORDS_END(slot->live, sizeof slot->live);
-        }
     _pm_pagemap_set(base, s->pages, 0);
-    for (unsigned pg = 0; pg < s->pages; pg++)   /* s->heap among them */
-        ((pm_pool_t *)pm_arena_slot(base + (size_t)pg * PM_PAGE_SIZE))->heap = NULL;
+    span_slots_set(base, s->pages, NULL);   /* s->heap among them */
     heap->span_live[s->medium_class]--;
     pm_heap_count(&heap->spans_live, -1);
     pm_heap_count(&heap->span_pages_live, -(int64_t)s->pages);
@@ -489,7 +498,6 @@ void _pm_span_free_abandoned(pm_heap_t *heap, pm_span_t *s, void *b, const char 
 
 void _pm_span_bad_free(pm_span_t *s, void *p, const char *call) { span_bad_free(s, p, call); }
 
-void _pm_span_bad_free_ret(pm_span_t *s, void *p, const char *call) { span_bad_free(s, p, call); }
 
 void _pm_span_corrupt(pm_span_t *s, const pm_block_t *b)
 {

@@ -62,8 +62,7 @@ static inline void *new_plain(size_t size, bool nothrow)
         void *p = pm_tc_pop(heap, c);
         if (pm_likely(p != NULL))
             return p;
-        p = c < PM_CLASS_COUNT ? pm_small_pop_note(heap, c, true)
-                               : pm_medium_pop_note(heap, c - PM_CLASS_COUNT, true);
+        p = c < PM_CLASS_COUNT ? pm_small_pop(heap, c) : pm_medium_pop(heap, c - PM_CLASS_COUNT);
         if (pm_likely(p != NULL))
             return p;
         return new_miss(heap, c, size, nothrow);
