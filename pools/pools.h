@@ -926,18 +926,23 @@ static inline void *pm_malloc_large(size_t size)
     return _pm_large_malloc(size);
 }
 
+/* A block of thread-cache class c for a request of `size` = 1..16384
+ * bytes: the thread cache's pop, else the list's (pm_alloc_list). */
+static PM_ALWAYS_INLINE void *pm_alloc_class(size_t c, size_t size)
+{
+    pm_heap_t *heap = _pm_tls_fast;
+    void *p = pm_tc_pop(heap, c);
+    if (pm_likely(p != NULL))
+        return p;
+    return pm_alloc_list(heap, c, size);
+}
+
 /* malloc: the thread's heap, one pop off its thread cache or list. */
 static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
 {
     size_t m = size - 1;                    /* size 0 wraps around */
-    if (pm_likely(m < PM_MEDIUM_MAX)) {
-        size_t c = _pm_tc_classes[(m | _pm_align_or) >> 3];   /* small: pm_request_class */
-        pm_heap_t *heap = _pm_tls_fast;
-        void *p = pm_tc_pop(heap, c);
-        if (pm_likely(p != NULL))
-            return p;
-        return pm_alloc_list(heap, c, size);
-    }
+    if (pm_likely(m < PM_MEDIUM_MAX))       /* small classes: pm_request_class's */
+        return pm_alloc_class(_pm_tc_classes[(m | _pm_align_or) >> 3], size);
     return pm_malloc_large(size);
 }
 
@@ -962,14 +967,8 @@ static inline size_t pm_new_class(size_t m)
 static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
 {
     size_t m = size - 1;
-    if (pm_likely(m < PM_MEDIUM_MAX)) {
-        size_t c = pm_new_class(m);
-        pm_heap_t *heap = _pm_tls_fast;
-        void *p = pm_tc_pop(heap, c);
-        if (pm_likely(p != NULL))
-            return p;
-        return pm_alloc_list(heap, c, size);
-    }
+    if (pm_likely(m < PM_MEDIUM_MAX))
+        return pm_alloc_class(pm_new_class(m), size);
     return pm_malloc_large(size);
 }
 
