@@ -13,15 +13,8 @@ int _pm_gc_seam_is_ours(const void *p)
 int _pm_gc_seam_is_live_block(const void *p)
 {
     uintptr_t entry = pm_pagemap_get(p);
-    if (entry & PM_PAGE_POOL) {
-        pm_pool_t *pool = (pm_pool_t *)(entry & ~PM_PAGE_TAGS);
-        return ((uintptr_t)p & 7) == 0 &&
-               (atomic_load_explicit(pm_live_word(pool, p), memory_order_relaxed) &
-                pm_live_bit(p)) != 0 && !pm_tc_cached(p);
-    }
-    if (entry & PM_PAGE_SPAN) {
+    if (entry & (PM_PAGE_POOL | PM_PAGE_SPAN))
         return pm_block_out(p) && !pm_tc_cached(p);
-    }
     return (entry & PM_PAGE_LARGE) != 0;
 }
 

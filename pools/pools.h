@@ -190,10 +190,12 @@ static inline void pm_live_set(pm_pool_t *pool, const void *b)
     pm_live_word_set(pm_live_word(pool, b), b);
 }
 
-/* Whether b, in a page of a pool or span, is a block start that is out. */
+/* Whether b, in a page of a pool or span, is a block start that is out.
+ * The 8-alignment test is part of it: b + 1..7 finds its block's bit. */
 static inline bool pm_block_out(const void *b)
 {
-    return (atomic_load_explicit(pm_page_live_word(b), memory_order_relaxed) & pm_live_bit(b)) != 0;
+    return !((uintptr_t)b & 7) &&
+           (atomic_load_explicit(pm_page_live_word(b), memory_order_relaxed) & pm_live_bit(b)) != 0;
 }
 
 /* ---- medium classes (pools/span.c) ----------------------------------------

@@ -459,7 +459,7 @@ void _pm_span_free_local(pm_heap_t *heap, pm_span_t *s, void *p, const char *cal
     _Atomic uint64_t *w = pm_page_live_word(p);
     uint64_t live = atomic_load_explicit(w, memory_order_relaxed);
     uint64_t bit = pm_live_bit(p);
-    if (!(live & bit))
+    if (((uintptr_t)p & 7) || !(live & bit))
         span_bad_free(s, p, call);
     atomic_store_explicit(w, live & ~bit, memory_order_relaxed);
     pm_block_t *b = p;

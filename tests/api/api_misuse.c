@@ -218,6 +218,14 @@ int main(int argc, char **argv)
         void *bad = launder_ptr(p + 1024);
         announce(bad);
         free_fn(bad);
+    } else if (!strcmp(c, "misaligned_medium")) {
+        /* One byte into a block: the same live bit's word and bit as the
+         * block start, so the check must also ask for 8-alignment. */
+        char *p = malloc(3000);
+        memset(p, 1, 3000);
+        void *bad = launder_ptr(p + 1);
+        announce(bad);
+        free_fn(bad);
     } else if (!strcmp(c, "usable_size_freed")) {
         char *p = malloc(48);
         char *keep = malloc(48);

@@ -26,7 +26,7 @@ usable_size_freed) re='poolmalloc: malloc_usable_size\(\): pointer already freed
 double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
 double_free_large_slot | double_free_large_behind_slot) re='poolmalloc: free\(\): double free' ;;
 realloc_large_slot) re='poolmalloc: realloc\(\): pointer already freed' ;;
-interior_small | interior_medium | interior_large | free_stack | free_static)
+interior_small | interior_medium | misaligned_medium | interior_large | free_stack | free_static)
     re='poolmalloc: free\(\): invalid pointer' ;;
 realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
 realloc_freed | realloc_freed_in_place | realloc_freed_medium_in_place)
