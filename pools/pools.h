@@ -144,8 +144,9 @@ static inline pm_pool_t *pm_pool_of_page(const void *page) { return pm_arena_slo
  * kind p's page is (a mix of small and medium sizes made that question a
  * coin toss).  Medium blocks start on 64-byte boundaries (their sizes are
  * multiples of 64, spans start on a page), so a span page uses word 0
- * alone and its words 1-7 stay zero: a pointer that is not a block start
- * finds its bit clear in either kind.
+ * alone and its words 1-7 stay zero: an 8-aligned pointer that is not a
+ * block start finds its bit clear in either kind (one off by 1..7 bytes
+ * finds its block's: every test asks for 8-alignment first).
  * Granule g = (b >> 3) & 511 is bit g / 8 of word g % 8: the word's byte
  * offset is b & 0x38 and its bit (b >> 6) & 63, one and and one shift (the
  * shift count of bts/btr takes only the low 6 bits), where word g / 64 and
