@@ -39,6 +39,9 @@ void _pm_os_unmap_many(void **addrs, size_t n, size_t each);
  * paid for by dest (the kernel checks its map-count limit before it unmaps
  * dest; only an internal kernel allocation failure could then fail it). */
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
+/* The words of this layer that threads share through C11 atomics alone
+ * (_pm_os_map's hint), for the race detectors' annotations (vg.h). */
+void _pm_os_shared_words(void **addr, size_t *size);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * range stays mapped and reads back as zeros. */
 void _pm_os_decommit(void *addr, size_t size);

@@ -60,6 +60,12 @@ static void *os_mmap(size_t size) { return os_mmap_at(NULL, size); }
  * process.  With the hint it is one mmap. */
 static _Atomic uintptr_t map_hint;
 
+void _pm_os_shared_words(void **addr, size_t *size)
+{
+    *addr = (void *)&map_hint;
+    *size = sizeof map_hint;
+}
+
 static void map_hint_after(void *p, size_t size, size_t align)
 {
     size_t span = (size + align - 1) & ~(align - 1);

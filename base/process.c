@@ -39,6 +39,10 @@ static void vg_init(void)
     if (VALGRIND_HG_GET_ABITS(&probe, NULL, sizeof probe) == (long)sizeof probe ||
         DRD_GET_VALGRIND_THREADID != 0)
         _pm_vg_race_tool = 1;
+    void *words;
+    size_t size;
+    _pm_os_shared_words(&words, &size);
+    PM_VG_ATOMIC_WORDS(words, size);
 #endif
 }
 
