@@ -167,18 +167,17 @@ void _pm_arena_bulk_end(void)
 
 static pm_arena_t *arena_new(pm_arena_set_t *set)
 {
-    pm_arena_t *a = NULL;
-    /* No expiry here: a heap that needs an arena takes one waiting in the
-     * reserve, however long it waited, rather than unmap it and fault a
-     * fresh one in.  A program that pauses (rptest sleeps 1 s between its
-     * phases) then resumes reuses what it had; what it no longer needs
-     * expires when arenas are released again or at the clock's pass. */
+    pm_arena_t *a = NULL, *expired = NULL;
+    size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
     pthread_mutex_lock(&reserve_lock);
     if (reserve_newest) {
         a = reserve_newest;
         reserve_unlink_locked(a);
     }
+    if (reserve_count > keep)
+        expired = reserve_expire_locked(keep, false);
     pthread_mutex_unlock(&reserve_lock);
+    arenas_unmap(expired);
     if (!a) {
         char *base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
         if (!base)
