@@ -180,7 +180,7 @@ static void owner_exits_first(void)
  * owner has freed the blocks (heap.c: batch_keep, one chain per heap), so
  * a producer/consumer pair that runs for ever uses a bounded number of
  * records.  A record that never came back would be replaced by a new one:
- * 40 records (10 KiB) per round here. */
+ * 40 records (20 KiB) per round here. */
 #define NREC (40 * PM_REMOTE_BATCH)
 static void *handed[NREC];
 
