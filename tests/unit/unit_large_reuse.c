@@ -5,7 +5,9 @@
  * mapping is grown with mremap; the cache holds no more than the recent
  * peak of use; a doubling buffer stops mapping after its first round; a
  * thread's last freed mapping waits in its slot, is counted right, and
- * reaches the cache when the thread exits or trims.
+ * reaches the cache when the thread exits or trims; a process that frees
+ * all its large blocks keeps a loop's buffer within a quarter of
+ * LARGE_CACHE, and only 2 MiB after a phase that used more.
  * Behaviour only (counters and the resident set), never timing. */
 #include "pm_test.h"
 #include "pools/pools.h"
@@ -53,6 +55,39 @@ static void *large_only_thread(void *arg)
 int main(void)
 {
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);   /* nothing decays here */
+
+    /* 0. First, while the recent peak of use is still the process's whole
+     *    history: a loop over one 12 MiB buffer (within a quarter of the
+     *    default LARGE_CACHE, 16 MiB) keeps it cached with nothing else
+     *    live.  Then a phase of 3 x 8 MiB live at once (beyond the
+     *    quarter), all freed: the cache keeps at most 2 MiB, so its 8 MiB
+     *    mappings go back to the OS (a server after a big query). */
+    CHECK("default large cache", pm_option_get(PM_OPTION_LARGE_CACHE) == (long)64 << 20);
+    pm_stats_t z0 = snap();
+    char *loop = pm_malloc(12 * MiB);
+    for (int i = 0; i < 3; i++) {
+        touch(loop, 12 * MiB, i);
+        pm_free(loop);
+        pm_stats_t z = snap();
+        CHECK("loop buffer within the quarter: cached whole",
+              z.large_cached_count == 1 && z.large_cached_bytes >= 12 * MiB);
+        char *again = pm_malloc(12 * MiB);
+        CHECK("loop buffer: the same mapping again", again == loop);
+        loop = again;
+    }
+    pm_stats_t z1 = snap();
+    CHECK("loop buffer: one mapping made", z1.large_misses == z0.large_misses + 1);
+    pm_free(loop);
+    char *phase[3];
+    for (int i = 0; i < 3; i++) {
+        phase[i] = pm_malloc(8 * MiB);
+        touch(phase[i], 8 * MiB, 7);
+    }
+    for (int i = 0; i < 3; i++)
+        pm_free(phase[i]);
+    pm_stats_t z2 = snap();
+    CHECK("after a phase beyond the quarter, at most 2 MiB cached",
+          z2.large_cached_bytes <= 2 * MiB && z2.large_released >= z1.large_released + 3);
 
     /* 1. A big mapping (above a quarter of LARGE_CACHE, which used to be
      *    unmapped at once) is cached while the process holds as much in
