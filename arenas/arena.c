@@ -22,6 +22,8 @@
  * So a program that frees and rebuilds many objects in a loop (a batch, a
  * garbage collection) reuses its arenas instead of unmapping and faulting
  * them in again each time, while memory it stops using goes back to the OS.
+ * After a phase far bigger than that (peak_roll_locked, below), the reserve
+ * keeps ARENA_RESERVE arenas only.
  */
 #include "arenas/arenas.h"
 
@@ -33,6 +35,36 @@
 static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 static pm_arena_t *reserve_newest, *reserve_oldest;
 static size_t reserve_count;
+
+/* Arenas in use (owned by a heap: mapped and not in the reserve), and
+ * their recent peak: the highest count of the last one to two
+ * ARENA_DECAY_MS windows (peak_cur since window_ms, peak_prev the window
+ * before), noted under reserve_lock as an arena leaves its heap (a maximum
+ * of the count is just before a decrease).  When the peak is more than
+ * PHASE_OVER times what the reserve may hold and fewer than an eighth of
+ * it are still in use, a big phase has ended (a server's request that
+ * built and dropped 100 MiB of objects): the reserve keeps ARENA_RESERVE
+ * arenas and no more, rather than ARENA_CACHE bytes until the decay, which
+ * a process that then goes idle (no arena event, no large call) would
+ * keep resident for good, once per process of a multi-process server.
+ * A smaller phase, rebuilt at once (a batch, a collection), keeps its
+ * arenas for reuse as before; of a bigger one the cache would have saved
+ * at most a quarter of the faults. */
+#define PHASE_OVER 4
+static _Atomic size_t arenas_out;
+static size_t peak_cur, peak_prev;
+static uint64_t window_ms;
+
+static void peak_roll_locked(uint64_t now)
+{
+    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
+    if (now - window_ms < decay)
+        return;
+    size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed);
+    peak_prev = now - window_ms < 2 * decay ? peak_cur : out;   /* idle since: nothing */
+    peak_cur = out;
+    window_ms = now;
+}
 
 /* The arena's header is in slot 1; slot 0 stays empty (arenas.h). */
 static inline char *arena_base(const pm_arena_t *a)
@@ -101,6 +133,13 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
     uint64_t now = reserve_count > keep && !all ? _pm_os_now_ms() : 0;
     uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
     size_t most = keep + (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE;
+    if (now) {
+        peak_roll_locked(now);
+        size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
+        if (peak > PHASE_OVER * most &&
+            atomic_load_explicit(&arenas_out, memory_order_relaxed) * 8 < peak)
+            most = keep;   /* a big phase has ended (above) */
+    }
     while (reserve_count > keep) {
         pm_arena_t *a = reserve_oldest;
         if (!all && now - a->empty_since_ms < decay && reserve_count <= most)
@@ -186,6 +225,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
         atomic_fetch_add_explicit(&_pm_counters.arenas_mapped, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
     }
+    atomic_fetch_add_explicit(&arenas_out, 1, memory_order_relaxed);
     a->free_pages = ~ARENA_META_BITS;   /* every page but the slots' */
     a->clean_pages = 0;
     a->kept_pages = 0;
@@ -204,6 +244,9 @@ static void arena_release(pm_arena_t *a)
     a->owner = NULL;
     a->empty_since_ms = at_once ? 0 : _pm_os_now_ms();
     pthread_mutex_lock(&reserve_lock);
+    size_t out = atomic_fetch_sub_explicit(&arenas_out, 1, memory_order_relaxed);
+    if (out > peak_cur)
+        peak_cur = out;
     a->prev = NULL;
     a->next = reserve_newest;
     if (reserve_newest)
