@@ -39,6 +39,16 @@ void _pm_os_unmap_many(void **addrs, size_t n, size_t each);
  * paid for by dest (the kernel checks its map-count limit before it unmaps
  * dest; only an internal kernel allocation failure could then fail it). */
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
+/* From now on, ranges given back (_pm_os_unmap, _pm_os_unmap_many, the
+ * old place of a block a remap moved) stay reserved, without access or
+ * pages, instead of unmapped, so that the kernel never maps them again.
+ * For helgrind and drd (base/process.c): they cannot see the kernel
+ * handing a range one thread gave back to another thread's mmap as an
+ * order between the two, and reported the second thread's use of a new
+ * arena against the first's stores to the old one
+ * (vg_drd_producer_consumer, in about one fresh-clone CI run in twenty).
+ * The address space then only grows: for the tools' runs alone. */
+void _pm_os_reserve_released(void);
 /* The words of this layer that threads share through C11 atomics alone
  * (_pm_os_map's hint), for the race detectors' annotations (vg.h). */
 void _pm_os_shared_words(void **addr, size_t *size);

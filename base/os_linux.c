@@ -114,11 +114,28 @@ void *_pm_os_map(size_t size, size_t align)
     return aligned;
 }
 
+/* Set once, at start-up, before any thread but the first runs (os.h). */
+static bool keep_released;
+
+void _pm_os_reserve_released(void) { keep_released = true; }
+
+/* [addr, addr + size), ours, goes back to the OS: unmapped, or with
+ * keep_released replaced by a reservation with no access (its pages go
+ * back all the same), which only an munmap could free again. */
+static void os_release(void *addr, size_t size)
+{
+    if (keep_released && mmap(addr, size, PROT_NONE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+                              0) != MAP_FAILED)
+        return;
+    munmap(addr, size);
+}
+
 void _pm_os_unmap(void *addr, size_t size)
 {
     int saved = errno;
     os_track_remove(addr, size);
-    munmap(addr, size);
+    os_release(addr, size);
     errno = saved;
 }
 
@@ -138,10 +155,20 @@ void _pm_os_unmap_many(void **addrs, size_t n, size_t each)
             j++;
         for (size_t k = i; k < j; k++)
             os_track_remove(addrs[k], each);
-        munmap(addrs[i], (j - i) * each);
+        os_release(addrs[i], (j - i) * each);
         i = j;
     }
     errno = saved;
+}
+
+/* keep_released: [addr, addr + size), which the kernel has just freed,
+ * reserved again if nothing took it meanwhile. */
+static void os_reserve_again(void *addr, size_t size)
+{
+    void *r = mmap(addr, size, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+    if (r != MAP_FAILED && r != addr)
+        munmap(r, size);   /* a kernel before 4.17 took the flag for a hint */
 }
 
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
@@ -159,6 +186,13 @@ void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
         if (dest)
             os_track_remove(dest, new_size);
         os_track_add(p, new_size);
+        /* The old place (moved), or the tail given up (shrunk in place),
+         * is free now: kept reserved (os.h) unless another thread has
+         * mapped something there meanwhile. */
+        if (keep_released && dest)
+            os_reserve_again(addr, old_size);
+        else if (keep_released && new_size < old_size)
+            os_reserve_again((char *)addr + new_size, old_size - new_size);
     }
     errno = saved;
     return p == MAP_FAILED ? NULL : p;

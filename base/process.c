@@ -39,6 +39,8 @@ static void vg_init(void)
     if (VALGRIND_HG_GET_ABITS(&probe, NULL, sizeof probe) == (long)sizeof probe ||
         DRD_GET_VALGRIND_THREADID != 0)
         _pm_vg_race_tool = 1;
+    if (_pm_vg_race_tool)
+        _pm_os_reserve_released();   /* base/os.h: no range mapped twice */
     void *words;
     size_t size;
     _pm_os_shared_words(&words, &size);
