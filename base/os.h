@@ -46,7 +46,8 @@ void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
  * handing a range one thread gave back to another thread's mmap as an
  * order between the two, and reported the second thread's use of a new
  * arena against the first's stores to the old one
- * (vg_drd_producer_consumer, in about one fresh-clone CI run in twenty).
+ * (vg_drd_producer_consumer: 2 runs in 80 with two at once, and one
+ * fresh-clone CI run).
  * The address space then only grows: for the tools' runs alone. */
 void _pm_os_reserve_released(void);
 /* The words of this layer that threads share through C11 atomics alone
