@@ -156,25 +156,26 @@ int main(void)
 
     /* The end of a big phase: with ARENA_RESERVE 1 and ARENA_CACHE 1 MiB
      * (4 arenas), and nothing decaying, a phase of 16 arenas freed leaves
-     * the reserve full (1 + 4, for the next round), but one of 40 (more
+     * the reserve full (1 + 4, for the next round), but one of 64 (more
      * than 4 times what the reserve may hold), freed down to under an
-     * eighth, leaves only ARENA_RESERVE: a process that then goes idle
-     * keeps no more. */
+     * eighth (the heap keeps its class's head and up to PM_SPARE_POOLS
+     * spares, which lie in one or two arenas), leaves only ARENA_RESERVE:
+     * a process that then goes idle keeps no more. */
     pm_option_set(PM_OPTION_ARENA_RESERVE, 1);
     pm_option_set(PM_OPTION_ARENA_CACHE, 1 << 20);
     pm_option_set(PM_OPTION_ARENA_DECAY_MS, 60 * 1000);
-    static char *phase[40 * PER_ARENA];
+    static char *phase[64 * PER_ARENA];
     for (size_t i = 0; i < 16 * PER_ARENA; i++)
         phase[i] = pm_malloc(512);
     for (size_t i = 0; i < 16 * PER_ARENA; i++)
         pm_free(phase[i]);
     CHECK("a phase of 16 arenas: the reserve keeps 1 + 4", snap().arenas_reserved == 5);
-    for (size_t i = 0; i < 40 * PER_ARENA; i++)
+    for (size_t i = 0; i < 64 * PER_ARENA; i++)
         phase[i] = pm_malloc(512);
-    CHECK("a phase of 40 arenas", snap().arenas_live >= s0.arenas_live + 40);
-    for (size_t i = 0; i < 40 * PER_ARENA; i++)
+    CHECK("a phase of 64 arenas", snap().arenas_live >= s0.arenas_live + 64);
+    for (size_t i = 0; i < 64 * PER_ARENA; i++)
         pm_free(phase[i]);
-    CHECK("after a phase of 40 arenas: the reserve keeps 1", snap().arenas_reserved == 1);
+    CHECK("after a phase of 64 arenas: the reserve keeps 1", snap().arenas_reserved == 1);
     pm_option_set(PM_OPTION_ARENA_CACHE, 16 << 20);
     pm_option_set(PM_OPTION_ARENA_DECAY_MS, 0);
     pm_malloc_trim(0);
