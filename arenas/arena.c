@@ -22,7 +22,7 @@
  * So a program that frees and rebuilds many objects in a loop (a batch, a
  * garbage collection) reuses its arenas instead of unmapping and faulting
  * them in again each time, while memory it stops using goes back to the OS.
- * After a phase far bigger than that (peak_roll_locked, below), the reserve
+ * After a phase far bigger than that (out_peak, below), the reserve
  * keeps ARENA_RESERVE arenas only.
  */
 #include "arenas/arenas.h"
@@ -37,10 +37,8 @@ static pm_arena_t *reserve_newest, *reserve_oldest;
 static size_t reserve_count;
 
 /* Arenas in use (owned by a heap: mapped and not in the reserve), and
- * their recent peak: the highest count of the last one to two
- * ARENA_DECAY_MS windows (peak_cur since window_ms, peak_prev the window
- * before), noted under reserve_lock as an arena leaves its heap (a maximum
- * of the count is just before a decrease).  When the peak is more than
+ * their recent peak (arenas.h) over windows of ARENA_DECAY_MS, noted under
+ * reserve_lock as an arena leaves its heap.  When the peak is more than
  * PHASE_OVER times what the reserve may hold and fewer than an eighth of
  * it are still in use, a big phase has ended (a server's request that
  * built and dropped 100 MiB of objects): the reserve keeps ARENA_RESERVE
@@ -52,19 +50,7 @@ static size_t reserve_count;
  * at most a quarter of the faults. */
 #define PHASE_OVER 4
 static _Atomic size_t arenas_out;
-static size_t peak_cur, peak_prev;
-static uint64_t window_ms;
-
-static void peak_roll_locked(uint64_t now)
-{
-    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
-    if (now - window_ms < decay)
-        return;
-    size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed);
-    peak_prev = now - window_ms < 2 * decay ? peak_cur : out;   /* idle since: nothing */
-    peak_cur = out;
-    window_ms = now;
-}
+static pm_recent_peak_t out_peak;
 
 /* The arena's header is in slot 1; slot 0 stays empty (arenas.h). */
 static inline char *arena_base(const pm_arena_t *a)
@@ -134,10 +120,10 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
     uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
     size_t most = keep + (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE;
     if (now) {
-        peak_roll_locked(now);
-        size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
-        if (peak > PHASE_OVER * most &&
-            atomic_load_explicit(&arenas_out, memory_order_relaxed) * 8 < peak)
+        size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed);
+        pm_peak_roll(&out_peak, now, decay, out);
+        size_t peak = pm_peak_get(&out_peak);
+        if (peak > PHASE_OVER * most && out * 8 < peak)
             most = keep;   /* a big phase has ended (above) */
     }
     while (reserve_count > keep) {
@@ -244,9 +230,7 @@ static void arena_release(pm_arena_t *a)
     a->owner = NULL;
     a->empty_since_ms = at_once ? 0 : _pm_os_now_ms();
     pthread_mutex_lock(&reserve_lock);
-    size_t out = atomic_fetch_sub_explicit(&arenas_out, 1, memory_order_relaxed);
-    if (out > peak_cur)
-        peak_cur = out;
+    pm_peak_note(&out_peak, atomic_fetch_sub_explicit(&arenas_out, 1, memory_order_relaxed));
     a->prev = NULL;
     a->next = reserve_newest;
     if (reserve_newest)

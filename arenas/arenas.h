@@ -79,6 +79,33 @@ static inline char *pm_arena_slot_page(const void *slot)
     return (char *)(a + (((uintptr_t)slot - a) / PM_ARENA_SLOT) * PM_PAGE_SIZE);
 }
 
+/* The highest level a count reached over the last one to two periods
+ * (the large cache's use, large.c; the arenas in use, arena.c): `cur`
+ * since `since_ms`, `prev` the window before.  Its owner notes the level
+ * just before each decrease, where the maxima are, and rolls the window
+ * before it reads the peak; its lock covers the struct. */
+typedef struct pm_recent_peak_s {
+    size_t cur, prev;
+    uint64_t since_ms;
+} pm_recent_peak_t;
+static inline void pm_peak_note(pm_recent_peak_t *p, size_t level)
+{
+    if (level > p->cur)
+        p->cur = level;
+}
+static inline void pm_peak_roll(pm_recent_peak_t *p, uint64_t now, uint64_t period, size_t level)
+{
+    if (now - p->since_ms < period)
+        return;
+    p->prev = now - p->since_ms < 2 * period ? p->cur : level;   /* idle since: nothing */
+    p->cur = level;
+    p->since_ms = now;
+}
+static inline size_t pm_peak_get(const pm_recent_peak_t *p)
+{
+    return p->cur > p->prev ? p->cur : p->prev;
+}
+
 /* The arenas of one heap, by free page count; only its owner (or whoever
  * holds the owner's lock) touches it. */
 struct pm_arena_set_s {

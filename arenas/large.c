@@ -98,13 +98,11 @@ static _Atomic uint64_t cache_tick_ms;  /* last clock-driven pass (cache_shrink,
  * changes use_locked under cache_lock; what changes it without the lock
  * (realloc, new mappings, madvise, failures: all rarer, most with a
  * system call) goes to use_unlocked, atomically; so the common pair costs
- * no extra atomic operation.  peak_cur is the highest use seen since
- * window_ms (noted before every decrease, where its maxima are), peak_prev
- * that of the window before; a window lasts LARGE_DECAY_MS. */
+ * no extra atomic operation.  use_peak is its recent peak (arenas.h),
+ * over windows of LARGE_DECAY_MS. */
 static size_t use_locked;
 static _Atomic size_t use_unlocked;
-static size_t peak_cur, peak_prev;
-static uint64_t window_ms;
+static pm_recent_peak_t use_peak;
 
 static inline size_t use_now_locked(void)
 {
@@ -134,13 +132,8 @@ static void rec_commit(pm_large_t *r, size_t size)
 
 static void window_roll_locked(uint64_t now)
 {
-    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
-    if (now - window_ms < decay)
-        return;
-    size_t use = use_now_locked();
-    peak_prev = now - window_ms < 2 * decay ? peak_cur : use;   /* idle since: nothing */
-    peak_cur = use;
-    window_ms = now;
+    pm_peak_roll(&use_peak, now, (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS],
+                 use_now_locked());
 }
 
 /* Committed bytes the cache may hold now: the recent peak of use less the
@@ -160,7 +153,7 @@ static void window_roll_locked(uint64_t now)
 static size_t cache_budget_locked(void)
 {
     size_t use = use_now_locked();
-    size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
+    size_t peak = pm_peak_get(&use_peak);
     size_t budget = peak > use ? peak - use : 0;
     size_t cap = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     size_t floor = cap / 4;
@@ -558,8 +551,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         use_locked += rec->committed;
         /* its resident slack is now counted as used: keep it within the
          * recent peak (live blocks plus cache never exceed it either) */
-        size_t peak = peak_cur > peak_prev ? peak_cur : peak_prev;
-        keep_slack = use_now_locked() <= peak;
+        keep_slack = use_now_locked() <= pm_peak_get(&use_peak);
     }
     bool tick = cache_tick_locked(now, &evicted);
     pthread_mutex_unlock(&cache_lock);
@@ -635,9 +627,7 @@ static void cache_put(pm_large_t *rec)
     uint64_t now = _pm_os_now_ms();
     pthread_mutex_lock(&cache_lock);
     window_roll_locked(now);
-    size_t use = use_now_locked();
-    if (use > peak_cur)
-        peak_cur = use;   /* a maximum of use is just before a decrease */
+    pm_peak_note(&use_peak, use_now_locked());   /* just before a decrease */
     use_locked -= rec->committed;
     cache_link_locked(rec, now);
     cache_shrink_locked(&evicted, now);
@@ -788,8 +778,8 @@ int _pm_large_trim(bool all)
     if (all) {   /* everything, and the recent peak starts again from the use now */
         while (cache_tail)
             cache_evict_locked(cache_tail, &evicted);
-        peak_cur = peak_prev = use_now_locked();
-        window_ms = now;
+        use_peak.cur = use_peak.prev = use_now_locked();
+        use_peak.since_ms = now;
     } else {
         window_roll_locked(now);
         cache_shrink_locked(&evicted, now);

@@ -119,16 +119,28 @@ static bool keep_released;
 
 void _pm_os_reserve_released(void) { keep_released = true; }
 
+/* A reservation of [addr, addr + size): no access, no pages.  `fixed`:
+ * MAP_FIXED over a range of ours, or MAP_FIXED_NOREPLACE over one the
+ * kernel has just freed (false if something took it meanwhile). */
+static bool os_reserve(void *addr, size_t size, int fixed)
+{
+    void *r = mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | fixed, -1, 0);
+    if (r == MAP_FAILED)
+        return false;
+    if (r != addr) {
+        munmap(r, size);   /* a kernel before 4.17 took NOREPLACE for a hint */
+        return false;
+    }
+    return true;
+}
+
 /* [addr, addr + size), ours, goes back to the OS: unmapped, or with
- * keep_released replaced by a reservation with no access (its pages go
- * back all the same), which only an munmap could free again. */
+ * keep_released replaced by a reservation (its pages go back all the
+ * same), which only an munmap could free again. */
 static void os_release(void *addr, size_t size)
 {
-    if (keep_released && mmap(addr, size, PROT_NONE,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
-                              0) != MAP_FAILED)
-        return;
-    munmap(addr, size);
+    if (!keep_released || !os_reserve(addr, size, MAP_FIXED))
+        munmap(addr, size);
 }
 
 void _pm_os_unmap(void *addr, size_t size)
@@ -161,16 +173,6 @@ void _pm_os_unmap_many(void **addrs, size_t n, size_t each)
     errno = saved;
 }
 
-/* keep_released: [addr, addr + size), which the kernel has just freed,
- * reserved again if nothing took it meanwhile. */
-static void os_reserve_again(void *addr, size_t size)
-{
-    void *r = mmap(addr, size, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
-    if (r != MAP_FAILED && r != addr)
-        munmap(r, size);   /* a kernel before 4.17 took the flag for a hint */
-}
-
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
 {
     int saved = errno;
@@ -190,9 +192,9 @@ void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
          * is free now: kept reserved (os.h) unless another thread has
          * mapped something there meanwhile. */
         if (keep_released && dest)
-            os_reserve_again(addr, old_size);
+            os_reserve(addr, old_size, MAP_FIXED_NOREPLACE);
         else if (keep_released && new_size < old_size)
-            os_reserve_again((char *)addr + new_size, old_size - new_size);
+            os_reserve((char *)addr + new_size, old_size - new_size, MAP_FIXED_NOREPLACE);
     }
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
