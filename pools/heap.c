@@ -86,15 +86,34 @@ static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
 /* The most blocks class c's thread-cache stack may hold: small classes
- * about a page's worth, 8 to PM_TC_CAP - 1 blocks; medium ones 8 KiB's
- * worth, at least 2. */
+ * about a page's worth, 8 to PM_TC_SMALL_MOST blocks; medium ones 8 KiB's
+ * worth, 2 to PM_TC_MEDIUM_MOST. */
 static unsigned tc_limit_max(size_t c)
 {
-    size_t n = c < PM_CLASS_COUNT ? 4096 / pm_class_size((unsigned)c)
-                                  : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
-    size_t least = c < PM_CLASS_COUNT ? 8 : 2;
-    return (unsigned)(n < least ? least : n > PM_TC_CAP - 1 ? PM_TC_CAP - 1 : n);
+    bool small = c < PM_CLASS_COUNT;
+    size_t n = small ? 4096 / pm_class_size((unsigned)c)
+                     : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
+    size_t least = small ? 8 : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    return (unsigned)(n < least ? least : n > most ? most : n);
 }
+
+/* Where class c's run of tc_slots starts: its stack's NULL bottom word,
+ * then tc_limit_max(c) words.  Set by the first heap_init (under
+ * heaps_lock, before any heap with a cache exists). */
+static uint16_t tc_first[PM_TC_CLASSES];
+
+static void tc_layout(void)
+{
+    unsigned at = 0;
+    for (size_t c = 0; c < PM_TC_CLASSES; c++) {
+        tc_first[c] = (uint16_t)at;
+        at += tc_limit_max(c) + 1;
+    }
+    if (at != PM_TC_SLOTS)   /* pools.h's sum is out of date */
+        _pm_fatal("PM_TC_SLOTS (pools.h) does not match the thread cache's limits");
+}
+
+static inline void **tc_bottom(pm_heap_t *heap, size_t c) { return &heap->tc_slots[tc_first[c]]; }
 
 static void heap_init(pm_heap_t *h, int state)
 {
@@ -120,13 +139,14 @@ static void heap_init(pm_heap_t *h, int state)
     pthread_mutex_init(&h->lock, NULL);
     memset(&h->arenas, 0, sizeof h->arenas);
     h->next_abandoned = NULL;
-    /* tc_slots[c][0], the bottom, is NULL already: a heap's chunk is fresh
-     * from mmap (never reused) and the backup heap is in .bss.  Not written,
-     * so that the pages of stacks a thread never uses stay unbacked (26 KiB
-     * of slots a heap). */
+    /* Each stack's bottom word is NULL already: a heap's chunk is fresh
+     * from mmap (never reused).  Not written, so that the pages of stacks a
+     * thread never uses stay unbacked (17 KiB of slots a heap). */
+    if (tc_first[PM_TC_CLASSES - 1] == 0)
+        tc_layout();
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
-        h->tc_top[c] = &h->tc_slots[c][0];
-        h->tc_end[c] = &h->tc_slots[c][tc_limit_max(c)];
+        h->tc_top[c] = tc_bottom(h, c);
+        h->tc_end[c] = tc_bottom(h, c) + tc_limit_max(c);
     }
 }
 
@@ -136,7 +156,7 @@ static pm_heap_t *heap_new_locked(int state)
 {
     /* A chunk of its own: a heap, thread cache included, is larger than a
      * record of a kind may be.  Zeroed; never freed. */
-    pm_heap_t *h = _pm_meta_alloc_own_chunk(sizeof(pm_heap_t));
+    pm_heap_t *h = _pm_meta_alloc_own_chunk(sizeof(pm_heap_t) + PM_TC_SLOTS * sizeof(void *));
     if (!h)
         return NULL;
     heap_init(h, state);
@@ -682,19 +702,19 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
 /* Blocks in class c's stack. */
 static unsigned tc_count(const pm_heap_t *heap, size_t c)
 {
-    return (unsigned)(heap->tc_top[c] - &heap->tc_slots[c][0]);
+    return (unsigned)(heap->tc_top[c] - tc_bottom((pm_heap_t *)heap, c));
 }
 
 /* Sends back the k oldest blocks of class c's stack. */
 static void tc_drop_oldest(pm_heap_t *heap, size_t c, unsigned k)
 {
-    void **bottom = &heap->tc_slots[c][1];
+    void **bottom = tc_bottom(heap, c) + 1;
     unsigned n = tc_count(heap, c);
     /* Out of the stack first: the pools' slow paths may run meanwhile. */
-    void *old[PM_TC_CAP];
+    void *old[PM_TC_SMALL_MOST];
     memcpy(old, bottom, k * sizeof *bottom);
     memmove(bottom, bottom + k, (n - k) * sizeof *bottom);
-    heap->tc_top[c] = &heap->tc_slots[c][n - k];
+    heap->tc_top[c] = bottom - 1 + (n - k);
     for (unsigned i = 0; i < k; i++)
         tc_send_back(heap, old[i]);
 }
@@ -727,7 +747,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
      * block.  Then p goes the way free went before the cache, to its pool
      * or its owner, and the stack keeps its older blocks for the next
      * mallocs: a block is handled once. */
-    void **bottom = &heap->tc_slots[c][0];
+    void **bottom = tc_bottom(heap, c);
     if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {   /* counted by pm_tc_push */
         if (heap->tc_wanted[c]) {
             heap->tc_wanted[c] = 0;
@@ -760,7 +780,7 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
         heap->tc_events[c] = 0;
     } else if (++heap->tc_events[c] >= TC_EVENTS_MAX) {
         heap->tc_events[c] = TC_EVENTS_MAX / 2;     /* the next halving, half as far */
-        void **bottom = &heap->tc_slots[c][0];
+        void **bottom = tc_bottom(heap, c);
         unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
         heap->tc_end[c] = bottom + (limit > 1 ? limit / 2 : 1);
     }
@@ -768,7 +788,7 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 
 void _pm_tc_grow(pm_heap_t *heap, size_t c)
 {
-    void **bottom = &heap->tc_slots[c][0];
+    void **bottom = tc_bottom(heap, c);
     if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return;
     unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_max(c);
