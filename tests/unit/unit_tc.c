@@ -1,0 +1,92 @@
+/* The thread cache's stacks (pools.h, tc_top; heap.c, tc_layout): each of
+ * the 104 classes has a run of the heap's slots of its own, as long as its
+ * largest limit (a page of blocks for a small class, 8 to 127; 8 KiB's
+ * worth for a medium one, 2 to 31), the runs follow each other inside the
+ * heap's chunk, and a class's stack hands back the blocks freed onto it,
+ * newest first, with no other class's blocks among them.  Every class's
+ * stack is filled past its limit before any is emptied, so that a run
+ * that overlapped its neighbour would hand back the neighbour's blocks. */
+#include "pm_test.h"
+#include "pools/pools.h"
+
+#define EXTRA 20                                  /* frees past a full stack */
+#define MOST (PM_TC_SMALL_MOST + EXTRA)
+
+static size_t class_size(unsigned c)
+{
+    return c < PM_CLASS_COUNT ? pm_class_size(c) : pm_medium_size(c - PM_CLASS_COUNT);
+}
+
+static unsigned expected_limit(unsigned c)
+{
+    size_t n = c < PM_CLASS_COUNT ? 4096 / class_size(c) : 8192 / class_size(c);
+    size_t least = c < PM_CLASS_COUNT ? 8 : 2;
+    size_t most = c < PM_CLASS_COUNT ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    return (unsigned)(n < least ? least : n > most ? most : n);
+}
+
+static void *blocks[PM_TC_CLASSES][MOST];
+static void **bottom[PM_TC_CLASSES];
+static unsigned limit[PM_TC_CLASSES];
+
+int main(void)
+{
+    void *first = pm_malloc(1);                   /* the thread's heap, every stack empty */
+    pm_heap_t *heap = _pm_tls_fast;
+    CHECK("the thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
+    if (heap == PM_ROUTE_GENERIC || heap == NULL)
+        return pm_test_finish();
+
+    /* Layout: the runs, in class order, one after the other. */
+    const char *slots_end = (const char *)&heap->tc_slots[PM_TC_SLOTS];
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        bottom[c] = heap->tc_top[c];
+        limit[c] = (unsigned)(heap->tc_end[c] - bottom[c]);
+        CHECK("each stack starts empty, on a NULL word", *bottom[c] == NULL);
+        CHECK("each limit starts at its class's largest", limit[c] == expected_limit(c));
+        if (c > 0)
+            CHECK("each run follows the one before", bottom[c] == bottom[c - 1] + limit[c - 1] + 1);
+    }
+    CHECK("the first run starts the slots", bottom[0] == &heap->tc_slots[0]);
+    CHECK("the last run ends the slots",
+          (const char *)(bottom[PM_TC_CLASSES - 1] + limit[PM_TC_CLASSES - 1] + 1) == slots_end);
+
+    /* Every class: its limit and EXTRA more, allocated and written. */
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        size_t size = class_size(c);
+        for (unsigned i = 0; i < limit[c] + EXTRA; i++) {
+            blocks[c][i] = pm_malloc(size);
+            CHECK("a block of the class asked for", pm_malloc_usable_size(blocks[c][i]) == size);
+            memset(blocks[c][i], (int)(c + i), size);
+        }
+    }
+    /* All freed, oldest first: each stack fills up, the rest go home. */
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++)
+        for (unsigned i = 0; i < limit[c] + EXTRA; i++)
+            pm_free(blocks[c][i]);
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        CHECK("a full stack", heap->tc_top[c] == heap->tc_end[c]);
+        CHECK("its bottom stays NULL", *bottom[c] == NULL);
+    }
+    /* Each class's next mallocs take its stack back, newest first: the
+     * first `limit` blocks freed, in reverse. */
+    unsigned wrong = 0, foreign = 0;
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        for (unsigned k = limit[c]; k-- > 0;) {
+            void *p = pm_malloc(class_size(c));
+            if (p != blocks[c][k])
+                wrong++;
+            if (pm_malloc_usable_size(p) != class_size(c))
+                foreign++;
+            blocks[c][k] = p;
+        }
+        CHECK("an emptied stack", heap->tc_top[c] == bottom[c]);
+    }
+    CHECK("every stack hands back its own blocks, newest first", wrong == 0);
+    CHECK("no stack hands out another class's block", foreign == 0);
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++)
+        for (unsigned k = 0; k < limit[c]; k++)
+            pm_free(blocks[c][k]);
+    pm_free(first);
+    return pm_test_finish();
+}
