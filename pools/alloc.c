@@ -446,13 +446,17 @@ void *pm_reallocarray(void *p, size_t count, size_t size)
 }
 
 /* Aligned allocation; align is a power of two.  The common case -- a
- * small block, fast mode -- is one rounding and malloc's inline path, with
- * no call before it (so no stack frame); the rest is aligned_slow. */
+ * small block, a thread with a fast route -- is one rounding and malloc's
+ * inline path, with no call before it (so no stack frame); the rest is
+ * aligned_slow.  A fast route (_pm_tls_fast, heap.c) is a heap only once
+ * the process is initialised and not in slow mode, whose hooks need the
+ * size asked for rather than the rounded one; its load is the one malloc's
+ * inline path makes. */
 static PM_NOINLINE void *aligned_slow(size_t align, size_t size);
 
 void *_pm_alloc_aligned(size_t align, size_t size)
 {
-    if (pm_likely(atomic_load_explicit(&_pm_initialized, memory_order_acquire) && !_pm_slow)) {
+    if (pm_likely(_pm_tls_fast != PM_ROUTE_GENERIC)) {
         if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
             /* A class whose size is a multiple of align: its blocks start at
              * page + k * size (no header in the page), all multiples of align. */
@@ -461,10 +465,15 @@ void *_pm_alloc_aligned(size_t align, size_t size)
                 n = align;
             if (n <= PM_SMALL_MAX)
                 return pm_malloc_inline(n);
-        } else if (size <= PM_MEDIUM_MAX && align <= 64) {
-            /* Every medium block is 64-aligned: its size is a multiple of
-             * 64 and its span starts on a page (rptest asks 8 and 16). */
-            return pm_malloc_inline(size);
+        } else if (size - 1 < PM_MEDIUM_MAX && align <= PM_PAGE_SIZE) {
+            /* A medium block is aligned to the largest power of two that
+             * divides its size, up to a page, where its span starts: every
+             * one to 64 (rptest asks 8 and 16), 4096-byte ones to a page.
+             * The class malloc would use, if its blocks are aligned enough
+             * (a small class here means align > 512: aligned_slow). */
+            size_t c = _pm_tc_classes[((size - 1) | _pm_align_or) >> 3];
+            if (c >= PM_CLASS_COUNT && !(pm_medium_size((unsigned)(c - PM_CLASS_COUNT)) & (align - 1)))
+                return pm_alloc_class(c, size);
         }
     }
     return aligned_slow(align, size);
@@ -512,21 +521,25 @@ int pm_posix_memalign(void **out, size_t align, size_t size)
     return 0;
 }
 
+/* NULL with errno EINVAL, out of line: the callers' common path then needs
+ * no stack frame. */
+static PM_NOINLINE __attribute__((cold)) void *einval_null(void)
+{
+    errno = EINVAL;
+    return NULL;
+}
+
 void *pm_aligned_alloc(size_t align, size_t size)
 {
-    if (!is_pow2(align)) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!is_pow2(align))
+        return einval_null();
     return _pm_alloc_aligned(align, size);
 }
 
 void *pm_memalign(size_t align, size_t size)
 {
-    if (!is_pow2(align)) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!is_pow2(align))
+        return einval_null();
     return _pm_alloc_aligned(align, size);
 }
 

@@ -315,6 +315,38 @@ static void test_aligned(void)
     }
 }
 
+/* Every size of the medium range (513..16384, by 8) at every alignment
+ * from 16 to a page, each block allocated twice in a row (the second
+ * comes from the thread cache the first went to): malloc's class serves
+ * the request whenever its blocks are aligned enough (a 4096-byte class at
+ * a page), another class or the large path when not. */
+static void test_aligned_medium_sweep(void)
+{
+    int bad_null = 0, bad_align = 0, bad_usable = 0;
+    for (size_t align = 16; align <= 4096; align *= 2) {
+        for (size_t size = 513; size <= 16384; size += 8) {
+            for (int round = 0; round < 2; round++) {
+                unsigned char *p = aligned_alloc(align, size);
+                if (!p) {
+                    bad_null++;
+                    continue;
+                }
+                if ((uintptr_t)p % align && bad_align++ < 10)
+                    fprintf(stderr, "  aligned_alloc(%zu, %zu) = %p misaligned\n", align, size,
+                            (void *)p);
+                if (malloc_usable_size(p) < size)
+                    bad_usable++;
+                p[0] = 1;
+                p[size - 1] = 2;
+                free(p);
+            }
+        }
+    }
+    CHECK("medium aligned allocations non-NULL", bad_null == 0);
+    CHECK("medium aligned allocations aligned", bad_align == 0);
+    CHECK("medium aligned allocations usable size >= request", bad_usable == 0);
+}
+
 int main(void)
 {
 #ifndef PM_TEST_SYSTEM_MALLOC
@@ -322,5 +354,6 @@ int main(void)
 #endif
     test_malloc_alignment();
     test_aligned();
+    test_aligned_medium_sweep();
     return pm_test_finish();
 }
