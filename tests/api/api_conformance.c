@@ -189,6 +189,26 @@ static void test_calloc(void)
             free(c);
         }
     }
+    /* Every size up to 160 (calloc zeroes up to 128 bytes with inline
+     * stores, more with memset), each from a dirty block of its class. */
+    int sweep_ok = 1;
+    for (size_t n = 1; n <= 160; n++) {
+        unsigned char *d = malloc(launder(n));
+        if (!d) {
+            sweep_ok = 0;
+            break;
+        }
+        memset(d, 0xAB, malloc_usable_size(d));
+        free(d);
+        unsigned char *c = calloc(launder(n), 1);
+        if (!c || !is_zero(c, n)) {
+            fprintf(stderr, "calloc(%zu) not zeroed after a dirty free (same=%d)\n", n, c == d);
+            sweep_ok = 0;
+        }
+        free(c);
+    }
+    CHECK("calloc of every size up to 160 after dirty zeroed", sweep_ok);
+
     /* Many dirty blocks of one class freed together, then calloc'ed back. */
     for (size_t n = 8; n <= 512; n += 40) {
         enum { K = 64 };
