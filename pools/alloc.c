@@ -300,7 +300,7 @@ void pm_free(void *p) { pm_free_inline(p); }
 typedef uint64_t pm_zero8_t __attribute__((aligned(1), may_alias));
 typedef struct {
     uint64_t w[2];
-} __attribute__((aligned(1), may_alias)) pm_zero16_t;
+} __attribute__((packed, may_alias)) pm_zero16_t;   /* alignment 1 */
 
 static inline void zero_small(char *p, size_t n)   /* 8 <= n <= 128 */
 {
