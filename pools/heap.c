@@ -115,7 +115,9 @@ static void tc_layout(void)
 
 static inline void **tc_bottom(pm_heap_t *heap, size_t c) { return &heap->tc_slots[tc_first[c]]; }
 
-static void heap_init(pm_heap_t *h, int state)
+/* A heap's fields; `cache`: whether tc_slots follow it (a heap made for a
+ * thread), else its stacks are the no-cache sentinels (the backup heap). */
+static void heap_init(pm_heap_t *h, int state, bool cache)
 {
     for (unsigned c = 0; c < PM_CLASS_COUNT; c++)
         h->pools[c] = &_pm_empty_pool;
@@ -145,8 +147,8 @@ static void heap_init(pm_heap_t *h, int state)
     if (tc_first[PM_TC_CLASSES - 1] == 0)
         tc_layout();
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
-        h->tc_top[c] = tc_bottom(h, c);
-        h->tc_end[c] = tc_bottom(h, c) + tc_limit_max(c);
+        h->tc_top[c] = cache ? tc_bottom(h, c) : TC_NONE_TOP;
+        h->tc_end[c] = cache ? tc_bottom(h, c) + tc_limit_max(c) : TC_NONE_END;
     }
 }
 
@@ -159,7 +161,7 @@ static pm_heap_t *heap_new_locked(int state)
     pm_heap_t *h = _pm_meta_alloc_own_chunk(sizeof(pm_heap_t) + PM_TC_SLOTS * sizeof(void *));
     if (!h)
         return NULL;
-    heap_init(h, state);
+    heap_init(h, state, true);
     h->id = ++heaps_made;
     h->next_all = heaps_all;
     heaps_all = h;
@@ -171,9 +173,7 @@ pm_heap_t *_pm_heap_backup(void)
     if (!atomic_load_explicit(&backup_ready, memory_order_acquire)) {
         pthread_mutex_lock(&heaps_lock);
         if (!atomic_load_explicit(&backup_ready, memory_order_relaxed)) {
-            heap_init(&backup_heap, PM_HEAP_ABANDONED);
-            for (unsigned c = 0; c < PM_TC_CLASSES; c++)   /* no thread's fast route */
-                backup_heap.tc_top[c] = TC_NONE_TOP, backup_heap.tc_end[c] = TC_NONE_END;
+            heap_init(&backup_heap, PM_HEAP_ABANDONED, false);   /* no thread's fast route */
             backup_heap.id = 0;
             backup_heap.next_all = heaps_all;
             heaps_all = &backup_heap;
