@@ -194,14 +194,14 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
 {
     pm_arena_t *a = NULL, *expired = NULL;
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
-    pthread_mutex_lock(&reserve_lock);
+    pm_mutex_lock(&reserve_lock);
     if (reserve_newest) {
         a = reserve_newest;
         reserve_unlink_locked(a);
     }
     if (reserve_count > keep)
         expired = reserve_expire_locked(keep, false);
-    pthread_mutex_unlock(&reserve_lock);
+    pm_mutex_unlock(&reserve_lock);
     arenas_unmap(expired);
     if (!a) {
         char *base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
@@ -229,7 +229,7 @@ static void arena_release(pm_arena_t *a)
     bool at_once = _pm_option_values[PM_OPTION_ARENA_DECAY_MS] == 0;
     a->owner = NULL;
     a->empty_since_ms = at_once ? 0 : _pm_os_now_ms();
-    pthread_mutex_lock(&reserve_lock);
+    pm_mutex_lock(&reserve_lock);
     pm_peak_note(&out_peak, atomic_fetch_sub_explicit(&arenas_out, 1, memory_order_relaxed));
     a->prev = NULL;
     a->next = reserve_newest;
@@ -241,15 +241,15 @@ static void arena_release(pm_arena_t *a)
     reserve_count++;
     atomic_fetch_add_explicit(&_pm_counters.arenas_reserved, 1, memory_order_relaxed);
     pm_arena_t *expired = reserve_count > keep ? reserve_expire_locked(keep, at_once) : NULL;
-    pthread_mutex_unlock(&reserve_lock);
+    pm_mutex_unlock(&reserve_lock);
     arenas_unmap(expired);
 }
 
 size_t _pm_arena_trim_reserve(size_t keep)
 {
-    pthread_mutex_lock(&reserve_lock);
+    pm_mutex_lock(&reserve_lock);
     pm_arena_t *list = reserve_expire_locked(keep, true);
-    pthread_mutex_unlock(&reserve_lock);
+    pm_mutex_unlock(&reserve_lock);
     return arenas_unmap(list);     /* system calls after unlocking */
 }
 
@@ -262,9 +262,9 @@ __thread pm_arena_set_t *_pm_arena_set_mine __attribute__((tls_model("initial-ex
 size_t _pm_arena_reserve_decay(void)
 {
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
-    pthread_mutex_lock(&reserve_lock);
+    pm_mutex_lock(&reserve_lock);
     pm_arena_t *list = reserve_count > keep ? reserve_expire_locked(keep, false) : NULL;
-    pthread_mutex_unlock(&reserve_lock);
+    pm_mutex_unlock(&reserve_lock);
     pm_arena_set_t *set = _pm_arena_set_mine;
     if (set) {
         uint64_t now = _pm_os_now_ms();
@@ -386,6 +386,6 @@ bool _pm_arena_idle_after(const void *page, unsigned k)
 }
 
 /* ---- fork: the reserve lock is the only lock here ---- */
-void _pm_arena_fork_prepare(void) { pthread_mutex_lock(&reserve_lock); }
-void _pm_arena_fork_parent(void) { pthread_mutex_unlock(&reserve_lock); }
+void _pm_arena_fork_prepare(void) { pm_mutex_lock(&reserve_lock); }
+void _pm_arena_fork_parent(void) { pm_mutex_unlock(&reserve_lock); }
 void _pm_arena_fork_child(void) { pthread_mutex_init(&reserve_lock, NULL); }

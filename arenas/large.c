@@ -527,7 +527,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
      * the most pages to grow (2). */
     pm_large_t *rec = NULL, *grow = NULL, *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
-    pthread_mutex_lock(&cache_lock);
+    pm_mutex_lock(&cache_lock);
     window_roll_locked(now);
     for (pm_large_t *r = cache_head; r; r = r->next) {
         if (((uintptr_t)rec_user(r) & (align - 1)) != 0)
@@ -556,7 +556,7 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         keep_slack = use_now_locked() <= pm_peak_get(&use_peak);
     }
     bool tick = cache_tick_locked(now, &evicted);
-    pthread_mutex_unlock(&cache_lock);
+    pm_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 
     if (rec && cached_fit(rec, need, keep_slack)) {
@@ -615,10 +615,10 @@ static void slot_clock(void)
     if (now - atomic_load_explicit(&cache_tick_ms, memory_order_relaxed) < TICK_MS)
         return;
     pm_large_t *evicted = NULL;
-    pthread_mutex_lock(&cache_lock);
+    pm_mutex_lock(&cache_lock);
     window_roll_locked(now);
     bool tick = cache_tick_locked(now, &evicted);
-    pthread_mutex_unlock(&cache_lock);
+    pm_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 }
 
@@ -627,7 +627,7 @@ static void cache_put(pm_large_t *rec)
 {
     pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
-    pthread_mutex_lock(&cache_lock);
+    pm_mutex_lock(&cache_lock);
     window_roll_locked(now);
     pm_peak_note(&use_peak, use_now_locked());   /* just before a decrease */
     use_locked -= rec->committed;
@@ -636,7 +636,7 @@ static void cache_put(pm_large_t *rec)
     bool tick = now - cache_tick_ms >= TICK_MS;
     if (tick)
         cache_tick_ms = now;
-    pthread_mutex_unlock(&cache_lock);
+    pm_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 }
 
@@ -776,7 +776,7 @@ int _pm_large_trim(bool all)
     _pm_large_slot_flush();     /* the calling thread's: the others' are out of reach */
     pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
-    pthread_mutex_lock(&cache_lock);
+    pm_mutex_lock(&cache_lock);
     if (all) {   /* everything, and the recent peak starts again from the use now */
         while (cache_tail)
             cache_evict_locked(cache_tail, &evicted);
@@ -786,12 +786,12 @@ int _pm_large_trim(bool all)
         window_roll_locked(now);
         cache_shrink_locked(&evicted, now);
     }
-    pthread_mutex_unlock(&cache_lock);
+    pm_mutex_unlock(&cache_lock);
     int released = evicted != NULL;
     unmap_list(evicted);
     return released;
 }
 
-void _pm_large_fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
-void _pm_large_fork_parent(void) { pthread_mutex_unlock(&cache_lock); }
+void _pm_large_fork_prepare(void) { pm_mutex_lock(&cache_lock); }
+void _pm_large_fork_parent(void) { pm_mutex_unlock(&cache_lock); }
 void _pm_large_fork_child(void) { pthread_mutex_init(&cache_lock, NULL); }

@@ -76,9 +76,9 @@ void *_pm_meta_alloc(pm_meta_kind_t *kind)
 {
     pm_assert(kind->size >= sizeof(meta_free_t) && !(kind->size & (kind->size - 1)) &&
               kind->size <= PM_OS_PAGE);
-    pthread_mutex_lock(&meta_lock);
+    pm_mutex_lock(&meta_lock);
     void *r = meta_take_locked(kind);
-    pthread_mutex_unlock(&meta_lock);
+    pm_mutex_unlock(&meta_lock);
     if (r)
         memset(r, 0, kind->size);
     return r;
@@ -93,32 +93,32 @@ void *_pm_meta_alloc_own_chunk(size_t size)
     if (!chunk)
         return NULL;
     atomic_fetch_add_explicit(&_pm_counters.meta_bytes, META_CHUNK, memory_order_relaxed);
-    pthread_mutex_lock(&meta_lock);
+    pm_mutex_lock(&meta_lock);
     ((meta_chunk_t *)chunk)->next = meta_chunks;
     meta_chunks = (meta_chunk_t *)chunk;
-    pthread_mutex_unlock(&meta_lock);
+    pm_mutex_unlock(&meta_lock);
     return chunk + 64;   /* the chunk's link first, on a line of its own */
 }
 
 void _pm_meta_free(pm_meta_kind_t *kind, void *rec)
 {
     meta_free_t *b = rec;
-    pthread_mutex_lock(&meta_lock);
+    pm_mutex_lock(&meta_lock);
     b->link = meta_link(b, kind->free);
     kind->free = b;
-    pthread_mutex_unlock(&meta_lock);
+    pm_mutex_unlock(&meta_lock);
 }
 
 bool _pm_meta_owns(const void *addr)
 {
     bool found = false;
-    pthread_mutex_lock(&meta_lock);
+    pm_mutex_lock(&meta_lock);
     for (meta_chunk_t *c = meta_chunks; c && !found; c = c->next)
         found = (uintptr_t)addr - (uintptr_t)c < META_CHUNK;
-    pthread_mutex_unlock(&meta_lock);
+    pm_mutex_unlock(&meta_lock);
     return found;
 }
 
-void _pm_meta_fork_prepare(void) { pthread_mutex_lock(&meta_lock); }
-void _pm_meta_fork_parent(void) { pthread_mutex_unlock(&meta_lock); }
+void _pm_meta_fork_prepare(void) { pm_mutex_lock(&meta_lock); }
+void _pm_meta_fork_parent(void) { pm_mutex_unlock(&meta_lock); }
 void _pm_meta_fork_child(void) { pthread_mutex_init(&meta_lock, NULL); }

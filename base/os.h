@@ -47,8 +47,8 @@ void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
  * order between the two, and reported the second thread's use of a new
  * arena against the first's stores to the old one
  * (vg_drd_producer_consumer: 2 runs in 80 with two at once, and one
- * fresh-clone CI run; about 1 in 100 still fails, on another path not yet
- * found: docs/VALGRIND.md).
+ * fresh-clone CI run; the rest of that test's failures came from locks
+ * drd ignores, base/vg.h, pm_mutex_lock).
  * The address space then only grows: for the tools' runs alone. */
 void _pm_os_reserve_released(void);
 /* The words of this layer that threads share through C11 atomics alone

@@ -25,9 +25,9 @@ static void *alloc_without_heap(void *(*alloc)(pm_heap_t *, unsigned), unsigned 
         return alloc(heap, c);
     }
     pm_heap_t *backup = _pm_heap_backup();
-    pthread_mutex_lock(&backup->lock);
+    pm_mutex_lock(&backup->lock);
     void *p = alloc(backup, c);
-    pthread_mutex_unlock(&backup->lock);
+    pm_mutex_unlock(&backup->lock);
     return p;
 }
 

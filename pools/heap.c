@@ -171,7 +171,7 @@ static pm_heap_t *heap_new_locked(int state)
 pm_heap_t *_pm_heap_backup(void)
 {
     if (!atomic_load_explicit(&backup_ready, memory_order_acquire)) {
-        pthread_mutex_lock(&heaps_lock);
+        pm_mutex_lock(&heaps_lock);
         if (!atomic_load_explicit(&backup_ready, memory_order_relaxed)) {
             heap_init(&backup_heap, PM_HEAP_ABANDONED, false);   /* no thread's fast route */
             backup_heap.id = 0;
@@ -179,16 +179,16 @@ pm_heap_t *_pm_heap_backup(void)
             heaps_all = &backup_heap;
             atomic_store_explicit(&backup_ready, 1, memory_order_release);
         }
-        pthread_mutex_unlock(&heaps_lock);
+        pm_mutex_unlock(&heaps_lock);
     }
     return &backup_heap;
 }
 
 pm_heap_t *_pm_heaps_first(void)
 {
-    pthread_mutex_lock(&heaps_lock);
+    pm_mutex_lock(&heaps_lock);
     pm_heap_t *h = heaps_all;
-    pthread_mutex_unlock(&heaps_lock);
+    pm_mutex_unlock(&heaps_lock);
     return h;
 }
 
@@ -205,19 +205,19 @@ void _pm_heaps_counts(uint64_t *pools, uint64_t *spans, uint64_t *span_pages)
 
 pm_heap_t *_pm_heap_acquire(void)
 {
-    pthread_mutex_lock(&heaps_lock);
+    pm_mutex_lock(&heaps_lock);
     pm_heap_t *h = heaps_abandoned;
     if (h) {
         heaps_abandoned = h->next_abandoned;
         h->next_abandoned = NULL;
-        pthread_mutex_lock(&h->lock);
+        pm_mutex_lock(&h->lock);
         atomic_store_explicit(&h->state, PM_HEAP_LIVE, memory_order_seq_cst);
-        pthread_mutex_unlock(&h->lock);
+        pm_mutex_unlock(&h->lock);
         atomic_fetch_sub_explicit(&_pm_counters.heaps_abandoned, 1, memory_order_relaxed);
     } else {
         h = heap_new_locked(PM_HEAP_LIVE);
     }
-    pthread_mutex_unlock(&heaps_lock);
+    pm_mutex_unlock(&heaps_lock);
     if (h)
         atomic_fetch_add_explicit(&_pm_counters.heaps_live, 1, memory_order_relaxed);
     return h;
@@ -419,7 +419,7 @@ void _pm_heap_collect(pm_heap_t *heap)
 
 void _pm_heap_abandon(pm_heap_t *heap)
 {
-    pthread_mutex_lock(&heap->lock);
+    pm_mutex_lock(&heap->lock);
     atomic_store_explicit(&heap->state, PM_HEAP_ABANDONED, memory_order_seq_cst);
     pm_remote_batch_t *batches = atomic_exchange_explicit(&heap->xthread_batches, NULL,
                                                           memory_order_seq_cst);
@@ -429,13 +429,13 @@ void _pm_heap_abandon(pm_heap_t *heap)
     heap_drain_batches(heap, batches);
     _pm_pool_release_empty(heap);
     _pm_span_release_empty(heap);
-    pthread_mutex_unlock(&heap->lock);
+    pm_mutex_unlock(&heap->lock);
     atomic_fetch_sub_explicit(&_pm_counters.heaps_live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.heaps_abandoned, 1, memory_order_relaxed);
-    pthread_mutex_lock(&heaps_lock);
+    pm_mutex_lock(&heaps_lock);
     heap->next_abandoned = heaps_abandoned;
     heaps_abandoned = heap;
-    pthread_mutex_unlock(&heaps_lock);
+    pm_mutex_unlock(&heaps_lock);
 }
 
 /* Block b of abandoned heap owner (whose lock the caller holds), out. */
@@ -479,26 +479,26 @@ static void heap_hand_back(pm_heap_t *owner, pm_block_t *b, pm_remote_batch_t *b
             if (atomic_load_explicit(&owner->state, memory_order_seq_cst) != PM_HEAP_ABANDONED)
                 return;
             /* The owner exited meanwhile and may have missed our blocks. */
-            pthread_mutex_lock(&owner->lock);
+            pm_mutex_lock(&owner->lock);
             if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED)
                 _pm_heap_collect(owner);
-            pthread_mutex_unlock(&owner->lock);
+            pm_mutex_unlock(&owner->lock);
             return;
         }
         if (state == PM_HEAP_ABANDONED) {
-            pthread_mutex_lock(&owner->lock);
+            pm_mutex_lock(&owner->lock);
             if (atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
                 if (batch)
                     for (uint32_t i = 0; i < batch->n; i++)
                         free_into_abandoned(owner, batch->blocks[i], call);
                 else
                     free_into_abandoned(owner, b, call);
-                pthread_mutex_unlock(&owner->lock);
+                pm_mutex_unlock(&owner->lock);
                 if (batch)
                     batch_keep_one(batch);
                 return;
             }
-            pthread_mutex_unlock(&owner->lock);
+            pm_mutex_unlock(&owner->lock);
             continue;   /* adopted meanwhile: push to the new owner */
         }
         if (batch)      /* ZOMBIE (fork child): leave the blocks alone */
@@ -840,14 +840,14 @@ size_t _pm_heaps_trim(void)
     for (pm_heap_t *h = _pm_heaps_first(); h; h = h->next_all) {
         if (atomic_load_explicit(&h->state, memory_order_acquire) != PM_HEAP_ABANDONED)
             continue;
-        pthread_mutex_lock(&h->lock);
+        pm_mutex_lock(&h->lock);
         if (atomic_load_explicit(&h->state, memory_order_relaxed) == PM_HEAP_ABANDONED) {
             _pm_heap_collect(h);
             n += _pm_pool_release_empty(h);
             n += _pm_span_release_empty(h);
             n += _pm_arena_decommit_free(&h->arenas);
         }
-        pthread_mutex_unlock(&h->lock);
+        pm_mutex_unlock(&h->lock);
     }
     return n;
 }
@@ -855,16 +855,16 @@ size_t _pm_heaps_trim(void)
 /* ---- fork ---- */
 void _pm_heaps_fork_prepare(void)
 {
-    pthread_mutex_lock(&heaps_lock);
+    pm_mutex_lock(&heaps_lock);
     for (pm_heap_t *h = heaps_all; h; h = h->next_all)
-        pthread_mutex_lock(&h->lock);
+        pm_mutex_lock(&h->lock);
 }
 
 void _pm_heaps_fork_parent(void)
 {
     for (pm_heap_t *h = heaps_all; h; h = h->next_all)
-        pthread_mutex_unlock(&h->lock);
-    pthread_mutex_unlock(&heaps_lock);
+        pm_mutex_unlock(&h->lock);
+    pm_mutex_unlock(&heaps_lock);
 }
 
 void _pm_heaps_fork_child(void)

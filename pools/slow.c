@@ -148,11 +148,11 @@ void *_pm_strict_quarantine(void *p)
     PM_VG_UNDEFINED(p, sizeof(pm_block_t));
     memset(p, PM_FREE_JUNK, sizeof(pm_block_t));   /* the rest is filled already */
     PM_VG_NOACCESS(p, sizeof(pm_block_t));
-    pthread_mutex_lock(&quarantine_lock);
+    pm_mutex_lock(&quarantine_lock);
     void *out = quarantine[quarantine_oldest];
     quarantine[quarantine_oldest] = p;
     quarantine_oldest = (quarantine_oldest + 1) % QUARANTINE_SLOTS;
-    pthread_mutex_unlock(&quarantine_lock);
+    pm_mutex_unlock(&quarantine_lock);
     if (out)
         strict_check_fill(out, 0, block_size_of(out, pm_pagemap_get(out)));
     return out;
@@ -171,11 +171,11 @@ void _pm_strict_check_waiting(void *p, const char *call)
         if (w != 0x0101010101010101ULL * PM_FREE_JUNK)
             return;
     }
-    pthread_mutex_lock(&quarantine_lock);
+    pm_mutex_lock(&quarantine_lock);
     bool waiting = false;
     for (size_t i = 0; i < QUARANTINE_SLOTS && !waiting; i++)
         waiting = quarantine[i] == p;
-    pthread_mutex_unlock(&quarantine_lock);
+    pm_mutex_unlock(&quarantine_lock);
     if (waiting)
         _pm_fatal_ptr(call, _pm_freed_word(call), p);
 }
@@ -183,13 +183,13 @@ void _pm_strict_check_waiting(void *p, const char *call)
 bool _pm_strict_quarantine_flush_one(void (*free_now)(void *p, uintptr_t entry, const char *call))
 {
     void *out = NULL;
-    pthread_mutex_lock(&quarantine_lock);
+    pm_mutex_lock(&quarantine_lock);
     for (size_t i = 0; i < QUARANTINE_SLOTS && !out; i++) {
         size_t k = (quarantine_oldest + i) % QUARANTINE_SLOTS;
         out = quarantine[k];
         quarantine[k] = NULL;
     }
-    pthread_mutex_unlock(&quarantine_lock);
+    pm_mutex_unlock(&quarantine_lock);
     if (!out)
         return false;
     uintptr_t entry = pm_pagemap_get(out);
@@ -200,16 +200,16 @@ bool _pm_strict_quarantine_flush_one(void (*free_now)(void *p, uintptr_t entry, 
 
 void _pm_strict_quarantine_check(void)
 {
-    pthread_mutex_lock(&quarantine_lock);
+    pm_mutex_lock(&quarantine_lock);
     for (size_t i = 0; i < QUARANTINE_SLOTS; i++)
         if (quarantine[i])
             strict_check_fill(quarantine[i], 0, block_size_of(quarantine[i],
                                                               pm_pagemap_get(quarantine[i])));
-    pthread_mutex_unlock(&quarantine_lock);
+    pm_mutex_unlock(&quarantine_lock);
 }
 
-void _pm_strict_fork_prepare(void) { pthread_mutex_lock(&quarantine_lock); }
-void _pm_strict_fork_parent(void) { pthread_mutex_unlock(&quarantine_lock); }
+void _pm_strict_fork_prepare(void) { pm_mutex_lock(&quarantine_lock); }
+void _pm_strict_fork_parent(void) { pm_mutex_unlock(&quarantine_lock); }
 void _pm_strict_fork_child(void) { pthread_mutex_init(&quarantine_lock, NULL); }
 
 void _pm_slow_resize(void *p, size_t old_block, size_t new_size)
