@@ -338,6 +338,59 @@ static void pool_carve_shuffled(pm_pool_t *pool)
     pool->bump = pool->limit;
 }
 
+/* The never-used blocks of pool (class c, no free block left), carved
+ * straight onto the calling thread's cache instead of into the pool's
+ * list: the first is returned, the next ones (up to the room on class c's
+ * stack) go on the stack, marked as free's push marks a block and counted
+ * out as cached blocks are, highest address first, so that malloc pops
+ * them in address order.  Each then costs a store of its address and of
+ * its mark here and the cache's pop, where it cost the link's encoding at
+ * the carve and the pool's pop with its decoding, check and live-bit
+ * update; and the pops read addresses from an array, independent loads,
+ * where the pool's pop read each next block from the one before (100,000
+ * blocks of 64 bytes allocated, then freed: batch_lifo and batch_fifo
+ * 9-12% faster).  NULL (nothing carved) when
+ * the stack has no room, or the heap is not the thread's fast route (slow
+ * mode, an abandoned heap): those keep to the list.  As many are carved as
+ * the pool has given out so far, POOL_CARVE_CACHED_LEAST to _MOST: a
+ * thread that takes a few blocks of a class and exits (thread_churn/200)
+ * gave back up to 127 never-used ones at its exit when the whole room was
+ * filled (+15%); a batch still takes a pool in 4 or 5 carves. */
+#define POOL_CARVE_CACHED_LEAST 4
+#define POOL_CARVE_CACHED_MOST 32
+static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
+{
+    void **top = heap->tc_top[c], **end = heap->tc_end[c];
+    if (heap != _pm_tls_fast || top >= end)
+        return NULL;
+    size_t bs = pool->block_size;
+    size_t left = (pool->limit - pool->bump) / bs, room = (size_t)(end - top);
+    size_t given = pool->bump / bs;     /* as many again as the pool gave out so far */
+    size_t want = given < POOL_CARVE_CACHED_LEAST ? POOL_CARVE_CACHED_LEAST
+                  : given > POOL_CARVE_CACHED_MOST ? POOL_CARVE_CACHED_MOST : given;
+    if (room > want)
+        room = want;
+    size_t n = left - 1 < room ? left : room + 1;   /* the first block and those cached */
+    char *first = pm_pool_page(pool) + pool->bump;
+    pool->bump += (uint32_t)(n * bs);
+    uint64_t live[8] = {0};              /* the live words' new bits (pools.h) */
+    for (size_t i = 1; i < n; i++) {     /* block i into slot n - i above the top */
+        pm_block_t *b = (pm_block_t *)(first + i * bs);
+        live[pm_live_index(b)] |= pm_live_bit(b);
+        b->link = pm_tc_tag(b);
+        top[n - i] = b;
+    }
+    for (unsigned w = 0; w < 8; w++)
+        if (live[w]) {
+            _Atomic uint64_t *word = pm_live_word(pool, (const void *)(uintptr_t)(w << 3));
+            atomic_store_explicit(word, atomic_load_explicit(word, memory_order_relaxed) | live[w],
+                                  memory_order_relaxed);
+        }
+    heap->tc_top[c] = top + (n - 1);
+    pool->used += (int32_t)(n - 1);
+    return (pm_block_t *)first;
+}
+
 /* A new pool of class c at the head of heap's list; NULL if out of memory.
  * Out of line: it would weigh on the carving path's prologue. */
 static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
@@ -424,13 +477,16 @@ static void *pool_alloc_slow(pm_heap_t *heap, unsigned c)
             errno = ENOMEM;
             return NULL;
         }
-        pm_block_t *b = pool->free;
+        pm_block_t *b = NULL;
         bool vg = pm_vg_on();
-        if (!pm_pool_is_block(b) && pool->bump < pool->limit && !vg) {
-            pool_carve(pool);
-            b = pool->free;
+        if (!pm_pool_is_block(pool->free) && pool->bump < pool->limit && !vg) {
+            /* never-used blocks: onto the thread cache, or into the list */
+            if (PM_STRICT || !(b = pool_carve_cached(heap, pool, c)))
+                pool_carve(pool);
         }
-        if (pm_pool_is_block(b)) {
+        if (b) {
+            /* the first of the blocks carved onto the cache: out below */
+        } else if (pm_pool_is_block(b = pool->free)) {
             if (vg) {
                 pool_pop_vg(pool, b);
             } else {

@@ -3,7 +3,8 @@
  * largest limit (a page of blocks for a small class, 8 to 127; 8 KiB's
  * worth for a medium one, 2 to 31), the runs follow each other inside the
  * heap's chunk, and a class's stack hands back the blocks freed onto it,
- * newest first, with no other class's blocks among them.  Every class's
+ * newest first, with no other class's blocks among them (never-used
+ * blocks carved onto a stack are taken off first).  Every class's
  * stack is filled past its limit before any is emptied, so that a run
  * that overlapped its neighbour would hand back the neighbour's blocks. */
 #include "pm_test.h"
@@ -29,13 +30,38 @@ static void *blocks[PM_TC_CLASSES][MOST];
 static void **bottom[PM_TC_CLASSES];
 static unsigned limit[PM_TC_CLASSES];
 
+/* A stack may hold never-used blocks, carved onto it when its pool was
+ * (pool.c, pool_carve_cached): taken off here with mallocs, until its top
+ * is its NULL bottom word, and freed at the end. */
+static void *aside[PM_TC_CLASSES * PM_TC_SMALL_MOST];
+static size_t naside;
+
+static void drain(pm_heap_t *heap, unsigned c)
+{
+    while (*heap->tc_top[c] != NULL && naside < sizeof aside / sizeof aside[0])
+        aside[naside++] = pm_malloc(class_size(c));
+}
+
 int main(void)
 {
-    void *first = pm_malloc(1);                   /* the thread's heap, every stack empty */
+    void *first = pm_malloc(1);                   /* the thread's heap */
     pm_heap_t *heap = _pm_tls_fast;
     CHECK("the thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
     if (heap == PM_ROUTE_GENERIC || heap == NULL)
         return pm_test_finish();
+    /* The first malloc of a class carved the rest of its new pool onto the
+     * class's stack (pool.c, pool_carve_cached): the next mallocs hand out
+     * the pool's next blocks, in address order. */
+    size_t carved = 0;
+    int in_order = 1;
+    for (char *prev = first; *heap->tc_top[0] != NULL && naside < PM_TC_SMALL_MOST; carved++) {
+        char *p = pm_malloc(class_size(0));
+        in_order &= p == prev + class_size(0);
+        aside[naside++] = prev = p;
+    }
+    CHECK("a new pool's blocks are carved onto its class's stack", carved > 0);
+    CHECK("they come back in address order", in_order);
+    drain(heap, 0);                               /* every stack empty */
 
     /* Layout: the runs, in class order, one after the other. */
     const char *slots_end = (const char *)&heap->tc_slots[PM_TC_SLOTS];
@@ -59,6 +85,7 @@ int main(void)
             CHECK("a block of the class asked for", pm_malloc_usable_size(blocks[c][i]) == size);
             memset(blocks[c][i], (int)(c + i), size);
         }
+        drain(heap, c);
     }
     /* All freed, oldest first: each stack fills up, the rest go home. */
     for (unsigned c = 0; c < PM_TC_CLASSES; c++)
@@ -87,6 +114,8 @@ int main(void)
     for (unsigned c = 0; c < PM_TC_CLASSES; c++)
         for (unsigned k = 0; k < limit[c]; k++)
             pm_free(blocks[c][k]);
+    for (size_t i = 0; i < naside; i++)
+        pm_free(aside[i]);
     pm_free(first);
     return pm_test_finish();
 }
