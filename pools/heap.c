@@ -16,7 +16,11 @@
  *     batch is pushed when it is full, when the thread frees a block of
  *     another heap, after PM_REMOTE_TICK allocation slow paths of the
  *     thread, at malloc_trim and at thread exit: a block waits at most that
- *     long, and a thread holds at most PM_REMOTE_BATCH of them.
+ *     long, and a thread holds at most PM_REMOTE_BATCH of them.  The owner
+ *     drains the blocks onto its thread cache while its stacks have room
+ *     (free's push, checks included), so that its next mallocs pop them
+ *     from an array: producer_consumer -28%, rptest_mix -18%; the rest go
+ *     to their pools.
  *   - xthread_free: single blocks, linked through their first words (safe
  *     linking, pools.h): frees by threads without a heap, slow mode (where
  *     valgrind and the statistics want each free done at once), and a batch
@@ -383,6 +387,12 @@ static void batch_keep_one(pm_remote_batch_t *r)
 static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
 {
     const bool vg = pm_vg_on();
+    /* The owner's own drain: onto its thread cache (free's push, checks
+     * included), where its next mallocs pop them from an array; what the
+     * stacks have no room for goes to the pools as before.  Not into the
+     * cache of a heap whose thread is not this one (an abandoned heap's
+     * collect, by whoever holds its lock), nor in slow mode. */
+    const bool cache = heap == _pm_tls_fast;
     batch_chain_t kept = {NULL, NULL};
     while (r) {
         pm_remote_batch_t *next = r->next;
@@ -399,7 +409,11 @@ static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
             uintptr_t entry = pm_pagemap_get(b);
             if (pm_unlikely(entry_owner(entry) != heap))
                 _pm_fatal_link("corrupted remote free batch of heap", heap, b);
-            free_home(heap, entry, b, vg);
+            size_t c = pm_entry_class(entry);
+            if (cache && heap->tc_top[c] < heap->tc_end[c])
+                pm_tc_push(heap, entry, b);
+            else
+                free_home(heap, entry, b, vg);
         }
         batch_keep(&kept, r);
         r = next;
@@ -830,9 +844,9 @@ size_t _pm_heaps_trim(void)
     size_t n = 0;
     pm_heap_t *self = _pm_tls_heap;
     if ((uintptr_t)self > (uintptr_t)PM_HEAP_DEAD) {
-        _pm_tc_flush(self);
+        _pm_heap_collect(self);         /* onto the thread cache, as much as it takes */
+        _pm_tc_flush(self);             /* and from there home (other heaps' into our batch) */
         batch_flush();
-        _pm_heap_collect(self);
         n += _pm_pool_release_empty(self);
         n += _pm_span_release_empty(self);
         n += _pm_arena_decommit_free(&self->arenas);

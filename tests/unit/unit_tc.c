@@ -9,6 +9,7 @@
  * that overlapped its neighbour would hand back the neighbour's blocks. */
 #include "pm_test.h"
 #include "pools/pools.h"
+#include <pthread.h>
 
 #define EXTRA 20                                  /* frees past a full stack */
 #define MOST (PM_TC_SMALL_MOST + EXTRA)
@@ -42,6 +43,47 @@ static void drain(pm_heap_t *heap, unsigned c)
         aside[naside++] = pm_malloc(class_size(c));
 }
 
+/* Blocks of main's that another thread frees come home in a batch; main's
+ * next slow path drains it onto main's stacks (heap.c, heap_drain_batches):
+ * the next mallocs of the class hand exactly those blocks back. */
+#define HOME 12
+static void *home[HOME];
+
+static void *free_home_blocks(void *arg)
+{
+    (void)arg;
+    pm_free(pm_malloc(24));      /* a heap of its own: it batches its remote frees */
+    for (int i = 0; i < HOME; i++)
+        pm_free(home[i]);
+    return NULL;                 /* its batch goes home at its exit */
+}
+
+static void remote_frees_come_home_cached(pm_heap_t *heap)
+{
+    const size_t size = 200;
+    unsigned c = pm_request_class(size);
+    for (int i = 0; i < HOME; i++)
+        home[i] = pm_malloc(size);
+    drain(heap, c);
+    pthread_t t;
+    pthread_create(&t, NULL, free_home_blocks, NULL);
+    pthread_join(t, NULL);
+    void *slow = pm_malloc(440);  /* a class never used: its slow path collects */
+    unsigned found = 0;
+    while (*heap->tc_top[c] != NULL && found < 2 * HOME) {
+        void *p = pm_malloc(size);
+        for (int i = 0; i < HOME; i++)
+            if (p == home[i]) {
+                home[i] = NULL;
+                found++;
+            }
+        aside[naside++] = p;
+    }
+    CHECK("another thread's frees come home onto the owner's stack", found == HOME);
+    aside[naside++] = slow;
+    drain(heap, pm_request_class(440));
+}
+
 int main(void)
 {
     void *first = pm_malloc(1);                   /* the thread's heap */
@@ -61,7 +103,8 @@ int main(void)
     }
     CHECK("a new pool's blocks are carved onto its class's stack", carved > 0);
     CHECK("they come back in address order", in_order);
-    drain(heap, 0);                               /* every stack empty */
+    drain(heap, 0);
+    remote_frees_come_home_cached(heap);          /* then every stack empty again */
 
     /* Layout: the runs, in class order, one after the other. */
     const char *slots_end = (const char *)&heap->tc_slots[PM_TC_SLOTS];
