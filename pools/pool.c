@@ -381,7 +381,7 @@ static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned 
         top[n - i] = b;
     }
     for (unsigned w = 0; w < 8; w++)
-        if (live[w]) {
+        if (live[w]) {   /* word w: the one of any address whose bits 3-5 are w */
             _Atomic uint64_t *word = pm_live_word(pool, (const void *)(uintptr_t)(w << 3));
             atomic_store_explicit(word, atomic_load_explicit(word, memory_order_relaxed) | live[w],
                                   memory_order_relaxed);
