@@ -90,14 +90,14 @@ static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
 /* The most blocks class c's thread-cache stack may hold: small classes
- * about a page's worth, 8 to PM_TC_SMALL_MOST blocks; medium ones 8 KiB's
+ * about a page's worth, 32 to PM_TC_SMALL_MOST blocks; medium ones 8 KiB's
  * worth, 2 to PM_TC_MEDIUM_MOST. */
 static unsigned tc_limit_max(size_t c)
 {
     bool small = c < PM_CLASS_COUNT;
     size_t n = small ? 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
-    size_t least = small ? 8 : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    size_t least = small ? 32 : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
 
@@ -147,7 +147,7 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
     h->next_abandoned = NULL;
     /* Each stack's bottom word is NULL already: a heap's chunk is fresh
      * from mmap (never reused).  Not written, so that the pages of stacks a
-     * thread never uses stay unbacked (17 KiB of slots a heap). */
+     * thread never uses stay unbacked (23 KiB of slots a heap). */
     if (tc_first[PM_TC_CLASSES - 1] == 0)
         tc_layout();
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
