@@ -202,17 +202,17 @@ _Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator 
  * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */
 PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh);
 /* rec was checked by _pm_large_check.  slot_ok: the calling thread will
- * call _pm_large_slot_flush before it exits, so the mapping may wait in the
- * thread's slot (large.c) instead of going to the cache at once. */
+ * call _pm_large_slot_flush before it exits, so the mapping may wait in one
+ * of the thread's slots (large.c) instead of going to the cache at once. */
 PM_INTERNAL void _pm_large_free(pm_large_t *rec, bool slot_ok);
-/* The two common cases of a thread that may use its slot (slot_ok above),
- * with no lock, no clock read and no stack frame: malloc of a size the
- * slot's mapping serves (NULL when there is none: the caller goes on to
+/* The two common cases of a thread that may use its slots (slot_ok above),
+ * with no lock, no clock read and no stack frame: malloc of a size a
+ * slot's mapping serves (NULL when none does: the caller goes on to
  * _pm_large_alloc), and free of a large block whose page map entry is
- * entry (checked as _pm_large_check checks, then into the slot). */
+ * entry (checked as _pm_large_check checks, then into a slot). */
 PM_INTERNAL void *_pm_large_slot_take(size_t size);
 PM_INTERNAL void _pm_large_free_slot(uintptr_t entry, void *ptr);
-PM_INTERNAL void _pm_large_slot_flush(void);     /* the thread's slot to the cache */
+PM_INTERNAL void _pm_large_slot_flush(void);     /* the thread's slots to the cache */
 PM_INTERNAL void _pm_large_counts_flush(void);   /* the thread's slot counts to _pm_counters */
 /* Resizes in place, or moves the pages with mremap (only for a block that
  * starts its mapping: _pm_large_is_plain); NULL with errno ENOMEM, ptr

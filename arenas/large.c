@@ -260,38 +260,53 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
         _pm_arena_reserve_decay();
 }
 
-/* ---- the thread's slot ----
- * Each thread keeps the last mapping of up to SLOT_MAX bytes it freed in a
- * slot of its own, in front of the cache: a program that allocates and frees
- * a buffer of one size in a loop (a per-request buffer, fixed/65536) is
- * served with no lock and no clock read.  A mapping in the slot still counts
- * as used for the cache's budget (use and the recent peak do not change
- * when it goes in or out) and is marked CACHED, so that a second free of it
- * is caught.  It goes to the cache, by the cache's own path, when another
- * mapping takes its place, and when the thread exits or calls malloc_trim
- * (_pm_large_slot_flush); only threads that will flush it at their exit use
- * a slot (the caller of _pm_large_free says so).  At most SLOT_MAX bytes per
- * thread wait there: a thread that stops freeing keeps its last one, as it
- * would keep its pools. */
-#define SLOT_MAX ((size_t)1 << 20)
-/* The slot's traffic is counted here and added to _pm_counters every
- * SLOT_COUNT_BATCH frees into the slot, at the flush and by pm_stats_get
+/* ---- the thread's slots ----
+ * Each thread keeps the last mappings of up to SLOT_BYTES in all it freed
+ * (at most SLOT_COUNT of them) in slots of its own, in front of the cache:
+ * a program that allocates and frees buffers of a few sizes in a loop (a
+ * per-request buffer, fixed/65536; a handful of them at once) is served
+ * with no lock and no clock read.  With one slot, a thread that kept 8
+ * buffers of 64 KiB in turn took the cache's lock at every malloc and
+ * free: 54 ns a pair on one thread, 198 on two (the lock's line moving
+ * between the cores; tcmalloc 5 and 10, mimalloc 3 53 and 40).  A mapping
+ * in a slot still counts as used for the cache's budget (use and the
+ * recent peak do not change when it goes in or out) and is marked CACHED,
+ * so that a second free of it is caught.  It goes to the cache, by the
+ * cache's own path, when newer ones push it out (the oldest first), and
+ * when the thread exits or calls malloc_trim (_pm_large_slot_flush); only
+ * threads that will flush them at their exit use slots (the caller of
+ * _pm_large_free says so).  At most SLOT_BYTES per thread wait there, as
+ * much as the one slot of a mapping of up to 1 MiB held before: a thread
+ * that stops freeing keeps its last ones, as it would keep its pools. */
+#define SLOT_BYTES ((size_t)1 << 20)
+#define SLOT_COUNT 8
+/* The slots' traffic is counted here and added to _pm_counters every
+ * SLOT_COUNT_BATCH frees into a slot, at the flush and by pm_stats_get
  * (for the calling thread): five atomic additions per malloc+free pair
  * would cost more than the rest of the pair.  Takes need no test of their
- * own: the slot gives out at most one mapping more than it was given
- * between two flushes.  256: at 32, the flush's four atomic additions and
- * the clock read (slot_clock) still took 14% of a 64 KiB malloc+free
- * pair's samples (fixed/65536: 6.97 -> 6.25 ns). */
+ * own: the slots give out at most SLOT_COUNT mappings more than they were
+ * given between two flushes.  256: at 32, the flush's four atomic
+ * additions and the clock read (slot_clock) still took 14% of a 64 KiB
+ * malloc+free pair's samples (fixed/65536: 6.97 -> 6.25 ns). */
 #define SLOT_COUNT_BATCH 256
-/* The waiting mapping's figures are kept here, worked out once when it
- * comes in, so that taking it reads neither its record's mangled
- * pointers nor its commit state. */
+/* A waiting mapping, its usable bytes (worked out once when it comes in,
+ * so that looking for a fit reads no record) and when it came in.  Slots
+ * are never used in strict mode, so a mapping's usable bytes are its
+ * map_size (no guard page, no offset), at most SLOT_BYTES. */
+typedef struct large_slot_entry_s {
+    pm_large_t *rec;
+    uint32_t usable;            /* rec->map_size; 0 in an empty slot, e[n..SLOT_COUNT) */
+    uint32_t seq;               /* large_slot_t.seq when it came in: the oldest goes first */
+} large_slot_entry_t;
+/* e[0..n) in no order but one: a free appends, so that the common loop
+ * (free a buffer, malloc the same size) finds it last, with one
+ * comparison; a take moves the last entry into the place it leaves. */
 typedef struct large_slot_s {
-    pm_large_t *rec;            /* the mapping waiting, or NULL */
-    char *user;                 /* rec_user(rec) */
-    size_t usable;              /* rec_usable(rec); 0 while rec is NULL */
-    size_t ready;               /* bytes from user on that are committed */
+    large_slot_entry_t e[SLOT_COUNT];
+    uint32_t n;
+    uint32_t seq;
     uint32_t allocs, frees;     /* slot traffic not yet in _pm_counters */
+    size_t bytes;               /* usable bytes of e[0..n) */
     int64_t live_bytes;
 } large_slot_t;
 static __thread large_slot_t large_slot __attribute__((tls_model("initial-exec")));
@@ -311,52 +326,103 @@ static void slot_clock(void);
 
 static void cache_put(pm_large_t *rec);
 
-/* After a free into the slot: the counts go to _pm_counters (every
- * SLOT_COUNT_BATCH frees), and the mapping that waited there before goes
- * on to the cache.  Out of line: the slot's paths need no stack frame. */
-static PM_NOINLINE void slot_put_after(large_slot_t *t, pm_large_t *old)
+/* The slot whose mapping serves a request of need bytes (whole pages, at
+ * most SLOT_BYTES), aligned to align (a power of two, at least a page),
+ * with the fewest bytes, or -1: the best fit, as the cache's, when the
+ * last mapping freed does not fit (_pm_large_slot_take).  A mapping fits
+ * when its waste, usable - need (huge when it is too small, and for the
+ * empty slots, whose usable is 0), is at most the request. */
+static inline size_t size_min(size_t a, size_t b) { return a < b ? a : b; }
+static inline int slot_find(const large_slot_t *t, size_t need, size_t align)
 {
-    if (t->frees >= SLOT_COUNT_BATCH) {
-        slot_counts_flush(t);
-        slot_clock();
+    if (need - 1 >= SLOT_BYTES)   /* more than any slot holds (the waste would wrap) */
+        return -1;
+    if (align <= PM_PAGE_SIZE) {
+        /* All eight at once, without a jump or a chain: the waste of each
+         * (a multiple of the page) with its index in the low bits, and
+         * their minimum by a tree.  A loop that kept the best so far cost
+         * a loop over one buffer of a size drawn from 64..96 KiB 14-16 ns
+         * a pair, mostly waiting on that chain or on mispredicted jumps. */
+        size_t k[SLOT_COUNT];
+        for (size_t i = 0; i < SLOT_COUNT; i++) {
+            /* One scalar load each: GCC's vector loads of the entries,
+             * written field by field, stalled on store forwarding. */
+            size_t usable = t->e[i].usable;
+            __asm__("" : "+r"(usable));
+            k[i] = (usable - need) | i;
+        }
+        size_t m = size_min(size_min(size_min(k[0], k[1]), size_min(k[2], k[3])),
+                            size_min(size_min(k[4], k[5]), size_min(k[6], k[7])));
+        return (m & ~(size_t)(SLOT_COUNT - 1)) <= need ? (int)(m & (SLOT_COUNT - 1)) : -1;
     }
-    if (old)
-        cache_put(old);
+    int best = -1;
+    size_t best_waste = need + 1;
+    for (int i = 0; i < (int)t->n; i++) {
+        size_t waste = t->e[i].usable - need;
+        if (waste < best_waste && ((uintptr_t)rec_user(t->e[i].rec) & (align - 1)) == 0) {
+            best_waste = waste;
+            best = i;
+        }
+    }
+    return best;
 }
+_Static_assert(SLOT_COUNT == 8 && PM_PAGE_SIZE % SLOT_COUNT == 0,
+               "slot_find's tree is for 8 slots; the page's low bits hold the index");
 
-/* Whether the slot serves a request of need bytes (whole pages; 0 when the
- * request's size wrapped): it holds a mapping with that many usable bytes
- * and wastes no more than the request.  need - 1 >= usable is the empty
- * slot (usable 0), the wrapped request and the mapping too small, in one
- * test. */
-static inline bool slot_fits(const large_slot_t *t, size_t need)
+/* Hands out rec, out of the slots now (map bytes), for a request of size
+ * bytes, need of them in whole pages. */
+static inline void *slot_hand_out(large_slot_t *t, pm_large_t *rec, size_t map, size_t size,
+                                  size_t need)
 {
-    return need - 1 < t->usable && t->usable - need <= need;
-}
-
-/* Hands out the slot's mapping for a request of size bytes, need of them
- * in whole pages. */
-static inline void *slot_take(large_slot_t *t, size_t size, size_t need)
-{
-    pm_large_t *slot = t->rec;
-    t->rec = NULL;
-    t->usable = 0;
-    slot->magic = PM_LARGE_LIVE;
-    slot->size = size;
-    if (need > t->ready)
-        rec_commit(slot, size);
+    t->bytes -= map;
+    rec->magic = PM_LARGE_LIVE;
+    rec->size = size;
+    if (need > rec->committed)   /* no offset: slots are never used in strict mode */
+        rec_commit(rec, size);
     t->allocs++;
-    t->live_bytes += (int64_t)slot->map_size;
-    return t->user;
+    t->live_bytes += (int64_t)map;
+    return rec_user(rec);
+}
+
+/* Takes slot i's mapping out, the last one filling its place. */
+static inline void *slot_take(large_slot_t *t, int i, size_t size, size_t need)
+{
+    pm_large_t *rec = t->e[i].rec;
+    size_t map = t->e[i].usable;
+    uint32_t n = --t->n;
+    t->e[i].rec = t->e[n].rec;   /* itself when i is the last */
+    t->e[i].usable = t->e[n].usable;
+    t->e[i].seq = t->e[n].seq;
+    t->e[n].usable = 0;          /* empty slots have usable 0 (slot_find) */
+    return slot_hand_out(t, rec, map, size, need);
+}
+
+/* The best fit among the slots, when the last mapping freed does not fit. */
+static PM_NOINLINE void *slot_take_best(large_slot_t *t, size_t size, size_t need)
+{
+    int i = slot_find(t, need, PM_PAGE_SIZE);
+    return i < 0 ? NULL : slot_take(t, i, size, need);
 }
 
 void *_pm_large_slot_take(size_t size)
 {
     large_slot_t *t = &large_slot;
     size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
-    if (!slot_fits(t, need))
+    if (need - 1 >= SLOT_BYTES)   /* more than any slot holds, or the size wrapped */
         return NULL;
-    return slot_take(t, size, need);
+    /* The last mapping freed, if it fits: a loop over one buffer of varying
+     * size keeps reusing it.  Best fit among all eight first made such a
+     * loop (sizes drawn from 64..96 KiB) cycle through eight mappings, 16 ns
+     * a pair against 6.5.  An empty last slot (n 0: e[SLOT_COUNT - 1] is
+     * never filled then) has usable 0 and fits nothing. */
+    uint32_t last = (t->n - 1) & (SLOT_COUNT - 1);
+    size_t map = t->e[last].usable;
+    if (pm_likely(map - need <= need)) {
+        t->n = last;
+        t->e[last].usable = 0;
+        return slot_hand_out(t, t->e[last].rec, map, size, need);
+    }
+    return slot_take_best(t, size, need);
 }
 
 /* Transparent huge pages (POOLMALLOC_LARGE_THP): a mapping of HUGE_MIN
@@ -515,12 +581,13 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
         return NULL;
     }
 
-    /* The slot's mapping, if it fits without wasting more than the request
+    /* A slot's mapping, if it fits without wasting more than the request
      * (a larger one waits for a request its size, or goes to the cache). */
     large_slot_t *t = &large_slot;
-    if (((uintptr_t)t->user & (align - 1)) == 0 && slot_fits(t, need)) {
+    int slot = slot_find(t, need, align);
+    if (slot >= 0) {
         *fresh = false;
-        return slot_take(t, size, need);
+        return slot_take(t, slot, size, need);
     }
 
     /* A cached mapping: the smallest that fits (1), or else the one with
@@ -606,9 +673,9 @@ size_t _pm_large_usable(const pm_large_t *rec)
 }
 
 /* The clock's work (the cache's decay, the arena reserve's: cache_after_locked)
- * for a thread that its slot serves without the cache: it looks at the
+ * for a thread that its slots serve without the cache: it looks at the
  * clock every SLOT_COUNT_BATCH frees, so that a process that only
- * reuses one buffer after a burst still gives the burst's memory back. */
+ * reuses a few buffers after a burst still gives the burst's memory back. */
 static void slot_clock(void)
 {
     uint64_t now = _pm_os_now_ms();
@@ -642,35 +709,70 @@ static void cache_put(pm_large_t *rec)
 
 static PM_NOINLINE void large_free_cache(pm_large_t *rec);
 
-/* rec (live, handed out at user, at most SLOT_MAX bytes) waits in the
- * calling thread's slot; the one that waited there goes on to the cache. */
-static inline void slot_put(large_slot_t *t, pm_large_t *rec, char *user)
+/* After a free into a slot: the counts go to _pm_counters (every
+ * SLOT_COUNT_BATCH frees), and when the slots are full (in number or in
+ * bytes), their oldest mappings go on to the cache to make room for rec,
+ * which then comes in.  Out of line: the slots' paths need no stack
+ * frame. */
+static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec)
 {
-    rec->magic = PM_LARGE_CACHED;
-    size_t offset = PM_STRICT ? rec_offset(rec) : 0;   /* no guard page: user is the base */
-    t->live_bytes -= (int64_t)rec->map_size;
-    pm_large_t *old = t->rec;
-    t->rec = rec;
-    t->user = user;
-    t->usable = rec->map_size - GUARD - offset;
-    t->ready = rec->committed > offset ? rec->committed - offset : 0;
-    uint32_t frees = ++t->frees;
-    if (pm_unlikely((old != NULL) | (frees >= SLOT_COUNT_BATCH)))
-        slot_put_after(t, old);
+    if (t->frees >= SLOT_COUNT_BATCH) {
+        slot_counts_flush(t);
+        slot_clock();
+    }
+    pm_large_t *out[SLOT_COUNT];
+    uint32_t k = 0;
+    while (t->n == SLOT_COUNT || t->bytes + rec->map_size > SLOT_BYTES) {
+        uint32_t old = 0;   /* ends: rec alone is at most SLOT_BYTES */
+        for (uint32_t i = 1; i < t->n; i++)
+            if ((int32_t)(t->e[i].seq - t->e[old].seq) < 0)
+                old = i;
+        out[k++] = t->e[old].rec;
+        t->bytes -= t->e[old].usable;
+        t->e[old] = t->e[--t->n];
+        t->e[t->n].usable = 0;
+    }
+    t->e[t->n].rec = rec;
+    t->e[t->n].usable = (uint32_t)rec->map_size;
+    t->e[t->n].seq = t->seq++;
+    t->n++;
+    t->bytes += rec->map_size;
+    /* Out of the slots first: the cache's path may run anything. */
+    for (uint32_t i = 0; i < k; i++)
+        cache_put(out[i]);
 }
 
-/* Freed live mapping rec, handed out at user: the slot, if the caller may
- * use it and it is small enough, else the cache. */
-static inline void large_free_to(pm_large_t *rec, char *user, bool slot_ok)
+/* rec (live, at most SLOT_BYTES, not in strict mode: its user address is
+ * its base and its usable bytes its map_size) comes into the calling
+ * thread's slots, last. */
+static inline void slot_put(large_slot_t *t, pm_large_t *rec)
 {
-    if (pm_likely(slot_ok && rec->map_size <= SLOT_MAX && !PM_STRICT)) {
-        slot_put(&large_slot, rec, user);
+    rec->magic = PM_LARGE_CACHED;
+    size_t map = rec->map_size;
+    t->live_bytes -= (int64_t)map;
+    uint32_t n = t->n, frees = ++t->frees;
+    size_t bytes = t->bytes + map;
+    if (pm_unlikely((n == SLOT_COUNT) | (bytes > SLOT_BYTES) | (frees >= SLOT_COUNT_BATCH)))
+        return slot_put_slow(t, rec);
+    t->e[n].rec = rec;
+    t->e[n].usable = (uint32_t)map;
+    t->e[n].seq = t->seq++;
+    t->n = n + 1;
+    t->bytes = bytes;
+}
+
+/* Freed live mapping rec: a slot, if the caller may use one and it is
+ * small enough, else the cache. */
+static inline void large_free_to(pm_large_t *rec, bool slot_ok)
+{
+    if (pm_likely(slot_ok && rec->map_size <= SLOT_BYTES && !PM_STRICT)) {
+        slot_put(&large_slot, rec);
         return;
     }
     large_free_cache(rec);
 }
 
-void _pm_large_free(pm_large_t *rec, bool slot_ok) { large_free_to(rec, rec_user(rec), slot_ok); }
+void _pm_large_free(pm_large_t *rec, bool slot_ok) { large_free_to(rec, slot_ok); }
 
 /* A bad free of a large block, reported out of line (no stack frame for
  * the slot's path). */
@@ -684,10 +786,10 @@ void _pm_large_free_slot(uintptr_t entry, void *ptr)
     pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
     if (pm_unlikely(rec_user(rec) != (char *)ptr || rec->magic != PM_LARGE_LIVE))
         return slot_free_bad(entry, ptr);
-    large_free_to(rec, ptr, true);
+    large_free_to(rec, true);
 }
 
-/* A mapping that does not wait in the slot: the cache, or the OS. */
+/* A mapping that does not wait in a slot: the cache, or the OS. */
 static void large_free_cache(pm_large_t *rec)
 {
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
@@ -707,12 +809,24 @@ static void large_free_cache(pm_large_t *rec)
 void _pm_large_slot_flush(void)
 {
     large_slot_t *t = &large_slot;
-    pm_large_t *rec = t->rec;
-    t->rec = NULL;
-    t->usable = 0;
+    large_slot_entry_t e[SLOT_COUNT];
+    uint32_t k = t->n;
+    memcpy(e, t->e, sizeof e);
+    memset(t->e, 0, sizeof t->e);
+    t->n = 0;
+    t->bytes = 0;
     slot_counts_flush(t);
-    if (rec)
+    /* Out of the slots first, then to the cache oldest first, as they were
+     * freed (the cache's newest are reused first). */
+    while (k) {
+        uint32_t old = 0;
+        for (uint32_t i = 1; i < k; i++)
+            if ((int32_t)(e[i].seq - e[old].seq) < 0)
+                old = i;
+        pm_large_t *rec = e[old].rec;
+        e[old] = e[--k];
         cache_put(rec);
+    }
 }
 
 void _pm_large_counts_flush(void) { slot_counts_flush(&large_slot); }

@@ -100,8 +100,8 @@ void *_pm_medium_alloc(size_t size)
 /* ---- the large path (arenas/large.c) with the malloc API's bookkeeping ----
  * arenas/ is mechanism only: the hooks of slow mode for large blocks, and
  * the choice to move a block by copy under valgrind, are made here. */
-/* Whether the calling thread may keep a freed large mapping in its slot
- * (arenas/large.c): it flushes the slot at exit, and slow mode is off (its
+/* Whether the calling thread may keep a freed large mapping in its slots
+ * (arenas/large.c): it flushes them at exit, and slow mode is off (its
  * hooks want every block through the cache's path, whose counters are
  * exact). */
 static inline bool large_slot_ok(void)
@@ -119,7 +119,7 @@ void *_pm_large_malloc(size_t size)
     return _pm_large_alloc_api(size, 0, false);
 }
 
-/* malloc's own entry (above) looks at the slot first; the others (calloc,
+/* malloc's own entry (above) looks at the slots first; the others (calloc,
  * aligned_alloc, realloc's moves), whose cost is the memset or the copy,
  * find it in _pm_large_alloc. */
 void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
@@ -141,7 +141,7 @@ static void large_free_api(pm_large_t *rec, void *p)
 {
     if (pm_unlikely(_pm_slow))
         _pm_slow_free(p, _pm_large_usable(rec), -1);
-    /* A thread with a heap flushes its large slot at exit (lifecycle.c); in
+    /* A thread with a heap flushes its large slots at exit (lifecycle.c); in
      * slow mode every block takes the cache's path, where the counters that
      * the hooks read are exact. */
     _pm_large_free(rec, large_slot_ok());

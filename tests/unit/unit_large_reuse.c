@@ -4,8 +4,9 @@
  * recent peak of use and are dropped beyond it; a smaller cached
  * mapping is grown with mremap; the cache holds no more than the recent
  * peak of use; a doubling buffer stops mapping after its first round; a
- * thread's last freed mapping waits in its slot, is counted right, and
- * reaches the cache when the thread exits or trims; a process that frees
+ * thread's last freed mappings (up to 8, up to 1 MiB) wait in its slots,
+ * are counted right, and reach the cache when newer ones push them out,
+ * when the thread exits or trims; a process that frees
  * all its large blocks keeps a loop's buffer within a quarter of
  * LARGE_CACHE, and only 2 MiB after a phase that used more.
  * Behaviour only (counters and the resident set), never timing. */
@@ -262,15 +263,60 @@ int main(void)
     s2 = snap();
     CHECK("slot: trim gives its mapping back", s2.large_released == s1.large_released + 1 &&
                                                    s2.large_cached_count == 0);
-    /* A larger request than the slot's mapping can serve takes the cache's
-     * path; the slot keeps the newest freed mapping and the older one goes
-     * to the cache. */
+    /* A few buffers in turn (8 of 64..92 KiB, allocated, then freed): the
+     *    slots serve nearly all of them (a malloc takes the last mapping
+     *    freed when it fits, else the best fit among the slots), and
+     *    what reaches the cache stays bounded. */
+    pm_malloc_trim(0);
+    s0 = snap();
+    char *few[9];
+    for (int round = 0; round < 100; round++) {
+        for (int i = 0; i < 8; i++) {
+            few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
+            few[i][0] = (char)i;
+        }
+        for (int i = 0; i < 8; i++)
+            pm_free(few[i]);
+    }
+    s1 = snap();
+    CHECK("slots: few mappings made", s1.large_misses - s0.large_misses <= 16);
+    CHECK("slots: nearly all hits", s1.large_hits - s0.large_hits >= 784);
+    CHECK("slots: few cached, none live", s1.large_cached_count <= 8 && s1.large_live_bytes == 0);
+    /* A request that the last mapping freed (128 KiB) would serve with more
+     * waste than the request takes the best fit among the slots (64 KiB). */
+    pm_malloc_trim(0);
     char *x = pm_malloc(64 << 10), *y = pm_malloc(128 << 10);
     pm_free(x);
     pm_free(y);
     s1 = snap();
-    CHECK("slot: the older of two freed mappings is cached", s1.large_cached_count == 1 &&
-                                                                 s1.large_cached_bytes == (64 << 10));
+    x = pm_malloc(40 << 10);
+    s2 = snap();
+    CHECK("slots: the best fit serves a smaller request", s2.large_misses == s1.large_misses &&
+                                                             s2.large_hits == s1.large_hits + 1 &&
+                                                             s2.large_cached_count == 0);
+    pm_free(x);
+    /* A ninth mapping freed pushes the oldest one out to the cache. */
+    pm_malloc_trim(0);
+    for (int i = 0; i < 9; i++)
+        few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
+    for (int i = 0; i < 9; i++)
+        pm_free(few[i]);
+    s2 = snap();
+    CHECK("slots: the oldest goes to the cache when a ninth comes",
+          s2.large_cached_count == 1 && s2.large_cached_bytes == (64 << 10));
+    /* A 1 MiB mapping (the cached 64 KiB one, grown) freed takes all of
+     *    SLOT_BYTES: the eight in the slots go to the cache (which may give
+     *    some back to the OS at once: it holds no more than the recent
+     *    peak). */
+    s1 = snap();
+    x = pm_malloc(1 << 20);
+    pm_free(x);
+    s2 = snap();
+    CHECK("slots: at most 1 MiB wait",
+          s2.large_cached_count + (s2.large_released - s1.large_released) == 8 &&
+              s2.large_live_bytes == 0);
+    pm_malloc_trim(0);
+    CHECK("slots: trim gives them all back", snap().large_cached_count == 0);
     /* A thread's slot reaches the cache when the thread exits. */
     pm_malloc_trim(0);
     s0 = snap();
