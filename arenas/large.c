@@ -261,25 +261,31 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
 }
 
 /* ---- the thread's slots ----
- * Each thread keeps the last mappings of up to SLOT_BYTES in all it freed
- * (at most SLOT_COUNT of them) in slots of its own, in front of the cache:
- * a program that allocates and frees buffers of a few sizes in a loop (a
- * per-request buffer, fixed/65536; a handful of them at once) is served
- * with no lock and no clock read.  With one slot, a thread that kept 8
- * buffers of 64 KiB in turn took the cache's lock at every malloc and
- * free: 54 ns a pair on one thread, 198 on two (the lock's line moving
- * between the cores; tcmalloc 5 and 10, mimalloc 3 53 and 40).  A mapping
+ * Each thread keeps the last mappings of up to SLOT_MAP_MAX bytes it freed
+ * (at most SLOT_COUNT of them, SLOT_BYTES in all) in slots of its own, in
+ * front of the cache: a program that allocates and frees buffers of a few
+ * sizes in a loop (a per-request buffer, fixed/65536; a handful of them at
+ * once) is served with no lock and no clock read.  With one slot, a thread
+ * that kept 8 buffers of 64 KiB in turn took the cache's lock at every
+ * malloc and free: 54 ns a pair on one thread, 198 on two (the lock's line
+ * moving between the cores; tcmalloc 5 and 10, mimalloc 3 53 and 40).
+ * Sixteen slots and 2 MiB: with 8 and 1 MiB (or 2), two threads that each
+ * keep 8 buffers of random sizes from 64 to 192 KiB (request_buffers)
+ * often found none of the right size, and went to the cache's lock:
+ * 78 ns a pair (36-40 with 2 MiB), 7.5-7.9 with 16 and 2 MiB, 9 with 16
+ * and 4 MiB (mimalloc 3 7.5, tcmalloc 2.5, jemalloc 137).  A mapping
  * in a slot still counts as used for the cache's budget (use and the
  * recent peak do not change when it goes in or out) and is marked CACHED,
  * so that a second free of it is caught.  It goes to the cache, by the
  * cache's own path, when newer ones push it out (the oldest first), and
  * when the thread exits or calls malloc_trim (_pm_large_slot_flush); only
  * threads that will flush them at their exit use slots (the caller of
- * _pm_large_free says so).  At most SLOT_BYTES per thread wait there, as
- * much as the one slot of a mapping of up to 1 MiB held before: a thread
- * that stops freeing keeps its last ones, as it would keep its pools. */
-#define SLOT_BYTES ((size_t)1 << 20)
-#define SLOT_COUNT 8
+ * _pm_large_free says so).  At most SLOT_BYTES per thread wait there (the
+ * one slot held up to 1 MiB before): a thread that stops freeing keeps its
+ * last ones, as it would keep its pools. */
+#define SLOT_BYTES ((size_t)2 << 20)
+#define SLOT_MAP_MAX ((size_t)1 << 20)    /* the largest mapping a slot takes */
+#define SLOT_COUNT 16
 /* The slots' traffic is counted here and added to _pm_counters every
  * SLOT_COUNT_BATCH frees into a slot, at the flush and by pm_stats_get
  * (for the calling thread): five atomic additions per malloc+free pair
@@ -292,7 +298,7 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
 /* A waiting mapping, its usable bytes (worked out once when it comes in,
  * so that looking for a fit reads no record) and when it came in.  Slots
  * are never used in strict mode, so a mapping's usable bytes are its
- * map_size (no guard page, no offset), at most SLOT_BYTES. */
+ * map_size (no guard page, no offset), at most SLOT_MAP_MAX. */
 typedef struct large_slot_entry_s {
     pm_large_t *rec;
     uint32_t usable;            /* rec->map_size; 0 in an empty slot, e[n..SLOT_COUNT) */
@@ -335,10 +341,10 @@ static void cache_put(pm_large_t *rec);
 static inline size_t size_min(size_t a, size_t b) { return a < b ? a : b; }
 static inline int slot_find(const large_slot_t *t, size_t need, size_t align)
 {
-    if (need - 1 >= SLOT_BYTES)   /* more than any slot holds (the waste would wrap) */
+    if (need - 1 >= SLOT_MAP_MAX)   /* more than any slot holds (the waste would wrap) */
         return -1;
     if (align <= PM_PAGE_SIZE) {
-        /* All eight at once, without a jump or a chain: the waste of each
+        /* All at once, without a jump or a chain: the waste of each
          * (a multiple of the page) with its index in the low bits, and
          * their minimum by a tree.  A loop that kept the best so far cost
          * a loop over one buffer of a size drawn from 64..96 KiB 14-16 ns
@@ -351,8 +357,10 @@ static inline int slot_find(const large_slot_t *t, size_t need, size_t align)
             __asm__("" : "+r"(usable));
             k[i] = (usable - need) | i;
         }
-        size_t m = size_min(size_min(size_min(k[0], k[1]), size_min(k[2], k[3])),
-                            size_min(size_min(k[4], k[5]), size_min(k[6], k[7])));
+        for (size_t w = SLOT_COUNT / 2; w > 0; w /= 2)   /* pairwise, log2 steps deep */
+            for (size_t i = 0; i < w; i++)
+                k[i] = size_min(k[i], k[i + w]);
+        size_t m = k[0];
         return (m & ~(size_t)(SLOT_COUNT - 1)) <= need ? (int)(m & (SLOT_COUNT - 1)) : -1;
     }
     int best = -1;
@@ -366,8 +374,8 @@ static inline int slot_find(const large_slot_t *t, size_t need, size_t align)
     }
     return best;
 }
-_Static_assert(SLOT_COUNT == 8 && PM_PAGE_SIZE % SLOT_COUNT == 0,
-               "slot_find's tree is for 8 slots; the page's low bits hold the index");
+_Static_assert((SLOT_COUNT & (SLOT_COUNT - 1)) == 0 && PM_PAGE_SIZE % SLOT_COUNT == 0,
+               "slot_find's tree halves SLOT_COUNT; the page's low bits hold the index");
 
 /* Hands out rec, out of the slots now (map bytes), for a request of size
  * bytes, need of them in whole pages. */
@@ -408,13 +416,13 @@ void *_pm_large_slot_take(size_t size)
 {
     large_slot_t *t = &large_slot;
     size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
-    if (need - 1 >= SLOT_BYTES)   /* more than any slot holds, or the size wrapped */
+    if (need - 1 >= SLOT_MAP_MAX)   /* more than any slot holds, or the size wrapped */
         return NULL;
     /* The last mapping freed, if it fits: a loop over one buffer of varying
-     * size keeps reusing it.  Best fit among all eight first made such a
-     * loop (sizes drawn from 64..96 KiB) cycle through eight mappings, 16 ns
-     * a pair against 6.5.  An empty last slot (n 0: e[SLOT_COUNT - 1] is
-     * never filled then) has usable 0 and fits nothing. */
+     * size keeps reusing it.  Best fit among all the slots first made such
+     * a loop (sizes drawn from 64..96 KiB) cycle through eight mappings,
+     * 16 ns a pair against 6.5.  An empty last slot (n 0: e[SLOT_COUNT - 1]
+     * is never filled then) has usable 0 and fits nothing. */
     uint32_t last = (t->n - 1) & (SLOT_COUNT - 1);
     size_t map = t->e[last].usable;
     if (pm_likely(map - need <= need)) {
@@ -723,7 +731,7 @@ static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec)
     pm_large_t *out[SLOT_COUNT];
     uint32_t k = 0;
     while (t->n == SLOT_COUNT || t->bytes + rec->map_size > SLOT_BYTES) {
-        uint32_t old = 0;   /* ends: rec alone is at most SLOT_BYTES */
+        uint32_t old = 0;   /* ends: rec alone is at most SLOT_MAP_MAX */
         for (uint32_t i = 1; i < t->n; i++)
             if ((int32_t)(t->e[i].seq - t->e[old].seq) < 0)
                 old = i;
@@ -765,7 +773,7 @@ static inline void slot_put(large_slot_t *t, pm_large_t *rec)
  * small enough, else the cache. */
 static inline void large_free_to(pm_large_t *rec, bool slot_ok)
 {
-    if (pm_likely(slot_ok && rec->map_size <= SLOT_BYTES && !PM_STRICT)) {
+    if (pm_likely(slot_ok && rec->map_size <= SLOT_MAP_MAX && !PM_STRICT)) {
         slot_put(&large_slot, rec);
         return;
     }

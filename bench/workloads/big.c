@@ -6,6 +6,13 @@
  * What decides the time is whether freed mappings are kept and reused
  * (glibc's adaptive mmap threshold, tcmalloc's and mimalloc 3's caches) or
  * given back and faulted in again page by page.
+ *
+ * request_buffers: each thread allocates 8 buffers of 64..192 KiB (sizes
+ * drawn at random), writes the first and last byte of each, then frees
+ * them all; one operation is one malloc and one free.  Per-request I/O
+ * buffers of a server's worker threads, a compressor's windows, sort runs:
+ * large enough for every allocator's large path (above jemalloc's and
+ * glibc's thread caches), too small to be worth a system call each time.
  */
 #include "workloads.h"
 
@@ -31,4 +38,26 @@ void pmb_big_churn(pmb_state *st)
     }
     for (unsigned i = 0; i < BIG_LIVE; i++)
         free(live[i]);
+}
+
+#define REQ_BUFFERS 8
+#define REQ_MIN ((size_t)64 << 10)
+#define REQ_SPAN ((size_t)128 << 10)
+
+void pmb_request_buffers(pmb_state *st)
+{
+    uint64_t rng = 0x9E3779B97F4A7C15ULL + 7919 * (uint64_t)pmb_thread_index(st);
+    char *bufs[REQ_BUFFERS];
+    while (pmb_keep_running_batch(st, REQ_BUFFERS)) {
+        for (unsigned i = 0; i < REQ_BUFFERS; i++) {
+            size_t size = REQ_MIN + (size_t)(pmb_rand(&rng) % REQ_SPAN);
+            char *p = pmb_check(malloc(size), size);
+            p[0] = (char)i;
+            p[size - 1] = (char)i;
+            bufs[i] = p;
+        }
+        pmb_clobber_memory();
+        for (unsigned i = 0; i < REQ_BUFFERS; i++)
+            free(bufs[i]);
+    }
 }
