@@ -332,8 +332,8 @@ static void slot_clock(void);
 
 static void cache_put(pm_large_t *rec);
 
-/* The slot whose mapping serves a request of need bytes (whole pages, at
- * most SLOT_BYTES), aligned to align (a power of two, at least a page),
+/* The slot whose mapping serves a request of need bytes (whole pages),
+ * aligned to align (a power of two, at least a page),
  * with the fewest bytes, or -1: the best fit, as the cache's, when the
  * last mapping freed does not fit (_pm_large_slot_take).  A mapping fits
  * when its waste, usable - need (huge when it is too small, and for the
@@ -750,7 +750,7 @@ static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec)
         cache_put(out[i]);
 }
 
-/* rec (live, at most SLOT_BYTES, not in strict mode: its user address is
+/* rec (live, at most SLOT_MAP_MAX, not in strict mode: its user address is
  * its base and its usable bytes its map_size) comes into the calling
  * thread's slots, last. */
 static inline void slot_put(large_slot_t *t, pm_large_t *rec)
