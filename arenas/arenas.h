@@ -207,10 +207,11 @@ PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh);
 PM_INTERNAL void _pm_large_free(pm_large_t *rec, bool slot_ok);
 /* The two common cases of a thread that may use its slots (slot_ok above),
  * with no lock, no clock read and no stack frame: malloc of a size a
- * slot's mapping serves (NULL when none does: the caller goes on to
- * _pm_large_alloc), and free of a large block whose page map entry is
- * entry (checked as _pm_large_check checks, then into a slot). */
-PM_INTERNAL void *_pm_large_slot_take(size_t size);
+ * slot's mapping serves (when none does, the caller's miss(size), a tail
+ * call: its way to _pm_large_alloc, so that the caller needs no frame
+ * either), and free of a large block whose page map entry is entry
+ * (checked as _pm_large_check checks, then into a slot). */
+PM_INTERNAL void *_pm_large_slot_take(size_t size, void *(*miss)(size_t));
 PM_INTERNAL void _pm_large_free_slot(uintptr_t entry, void *ptr);
 PM_INTERNAL void _pm_large_slot_flush(void);     /* the thread's slots to the cache */
 PM_INTERNAL void _pm_large_counts_flush(void);   /* the thread's slot counts to _pm_counters */

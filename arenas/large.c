@@ -405,19 +405,21 @@ static inline void *slot_take(large_slot_t *t, int i, size_t size, size_t need)
     return slot_hand_out(t, rec, map, size, need);
 }
 
-/* The best fit among the slots, when the last mapping freed does not fit. */
-static PM_NOINLINE void *slot_take_best(large_slot_t *t, size_t size, size_t need)
+/* The best fit among the slots, when the last mapping freed does not fit;
+ * else miss(size). */
+static PM_NOINLINE void *slot_take_best(large_slot_t *t, size_t size, size_t need,
+                                        void *(*miss)(size_t))
 {
     int i = slot_find(t, need, PM_PAGE_SIZE);
-    return i < 0 ? NULL : slot_take(t, i, size, need);
+    return i < 0 ? miss(size) : slot_take(t, i, size, need);
 }
 
-void *_pm_large_slot_take(size_t size)
+void *_pm_large_slot_take(size_t size, void *(*miss)(size_t))
 {
     large_slot_t *t = &large_slot;
     size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
     if (need - 1 >= SLOT_MAP_MAX)   /* more than any slot holds, or the size wrapped */
-        return NULL;
+        return miss(size);
     /* The last mapping freed, if it fits: a loop over one buffer of varying
      * size keeps reusing it.  Best fit among all the slots first made such
      * a loop (sizes drawn from 64..96 KiB) cycle through eight mappings,
@@ -430,7 +432,7 @@ void *_pm_large_slot_take(size_t size)
         t->e[last].usable = 0;
         return slot_hand_out(t, t->e[last].rec, map, size, need);
     }
-    return slot_take_best(t, size, need);
+    return slot_take_best(t, size, need, miss);
 }
 
 /* Transparent huge pages (POOLMALLOC_LARGE_THP): a mapping of HUGE_MIN
