@@ -334,11 +334,13 @@ void *pm_calloc(size_t count, size_t size)
     if (total > PM_MEDIUM_MAX)
         return _pm_large_alloc_api(total, 0, true);
     void *p = pm_malloc_inline(total);
-    if (pm_likely(p != NULL) && total - 8 <= PM_CALLOC_INLINE - 8)
+    if (pm_likely(p != NULL) && total - 8 <= PM_CALLOC_INLINE - 8) {
         zero_small(p, total);
-    else if (p)
-        memset(p, 0, total);
-    return p;
+        return p;
+    }
+    /* memset's result, p: a tail call, so that the common path needs no
+     * stack frame (the thread cache's pop then zeroing, or memset). */
+    return p ? memset(p, 0, total) : NULL;
 }
 
 static PM_NOINLINE void *realloc_generic(void *p, size_t size);
