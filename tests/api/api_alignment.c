@@ -347,6 +347,43 @@ static void test_aligned_medium_sweep(void)
     CHECK("medium aligned allocations usable size >= request", bad_usable == 0);
 }
 
+/* posix_memalign of a small block that a free just cached: the second call
+ * of each pair is served by the thread cache's pop (pools/alloc.c), which
+ * must take a block of the class the aligned path would use, aligned, and
+ * leave errno as it was. */
+static void test_posix_cached(void)
+{
+    int bad_align = 0, bad_errno = 0, bad_ret = 0;
+    for (size_t align = sizeof(void *); align <= 1024; align *= 2) {
+        for (size_t size = 1; size <= 600; size += 7) {
+            void *p = NULL, *q = NULL;
+            if (posix_memalign(&p, launder(align), launder(size)) != 0) {
+                bad_ret++;
+                continue;
+            }
+            memset(p, 0x5A, size);
+            free(p);
+            errno = 1234;
+            if (posix_memalign(&q, launder(align), launder(size)) != 0) {
+                bad_ret++;
+                continue;
+            }
+            if (errno != 1234)
+                bad_errno++;
+            if ((uintptr_t)q % align) {
+                if (bad_align++ < 10)
+                    fprintf(stderr, "  posix_memalign(%zu, %zu) = %p misaligned\n", align, size,
+                            q);
+            }
+            memset(q, 0xA5, size);
+            free(q);
+        }
+    }
+    CHECK("posix_memalign after a free: 0", bad_ret == 0);
+    CHECK("posix_memalign after a free: aligned", bad_align == 0);
+    CHECK("posix_memalign after a free: errno kept", bad_errno == 0);
+}
+
 int main(void)
 {
 #ifndef PM_TEST_SYSTEM_MALLOC
@@ -355,5 +392,6 @@ int main(void)
     test_malloc_alignment();
     test_aligned();
     test_aligned_medium_sweep();
+    test_posix_cached();
     return pm_test_finish();
 }
