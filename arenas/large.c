@@ -332,6 +332,16 @@ static void slot_clock(void);
 
 static void cache_put(pm_large_t *rec);
 
+/* The index of the oldest of e[0..n), n >= 1 (sequence numbers may wrap). */
+static uint32_t slot_oldest(const large_slot_entry_t *e, uint32_t n)
+{
+    uint32_t old = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if ((int32_t)(e[i].seq - e[old].seq) < 0)
+            old = i;
+    return old;
+}
+
 /* The slot whose mapping serves a request of need bytes (whole pages),
  * aligned to align (a power of two, at least a page),
  * with the fewest bytes, or -1: the best fit, as the cache's, when the
@@ -733,10 +743,7 @@ static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec)
     pm_large_t *out[SLOT_COUNT];
     uint32_t k = 0;
     while (t->n == SLOT_COUNT || t->bytes + rec->map_size > SLOT_BYTES) {
-        uint32_t old = 0;   /* ends: rec alone is at most SLOT_MAP_MAX */
-        for (uint32_t i = 1; i < t->n; i++)
-            if ((int32_t)(t->e[i].seq - t->e[old].seq) < 0)
-                old = i;
+        uint32_t old = slot_oldest(t->e, t->n);   /* ends: rec alone is at most SLOT_MAP_MAX */
         out[k++] = t->e[old].rec;
         t->bytes -= t->e[old].usable;
         t->e[old] = t->e[--t->n];
@@ -829,10 +836,7 @@ void _pm_large_slot_flush(void)
     /* Out of the slots first, then to the cache oldest first, as they were
      * freed (the cache's newest are reused first). */
     while (k) {
-        uint32_t old = 0;
-        for (uint32_t i = 1; i < k; i++)
-            if ((int32_t)(e[i].seq - e[old].seq) < 0)
-                old = i;
+        uint32_t old = slot_oldest(e, k);
         pm_large_t *rec = e[old].rec;
         e[old] = e[--k];
         cache_put(rec);

@@ -493,18 +493,24 @@ void *pm_reallocarray(void *p, size_t count, size_t size)
  * inline path makes. */
 static PM_NOINLINE void *aligned_slow(size_t align, size_t size);
 
+/* For size <= PM_SMALL_MAX and align <= PM_ALIGN_SMALL_MAX: the request
+ * whose small class serves the aligned one, size rounded up to align
+ * (align itself for 0).  A class whose size is a multiple of align has its
+ * blocks at page + k * size (no header in the page), all multiples of
+ * align; the result is at most PM_SMALL_MAX, a multiple of every such
+ * align. */
+static inline size_t aligned_small_request(size_t align, size_t size)
+{
+    size_t n = (size + align - 1) & ~(align - 1);
+    return n ? n : align;
+}
+
 void *_pm_alloc_aligned(size_t align, size_t size)
 {
     if (pm_likely(_pm_tls_fast != PM_ROUTE_GENERIC)) {
-        if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
-            /* A class whose size is a multiple of align: its blocks start at
-             * page + k * size (no header in the page), all multiples of align. */
-            size_t n = (size + align - 1) & ~(align - 1);
-            if (n == 0)
-                n = align;
-            if (n <= PM_SMALL_MAX)
-                return pm_malloc_inline(n);
-        } else if (size - 1 < PM_MEDIUM_MAX && align <= PM_PAGE_SIZE) {
+        if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX)
+            return pm_malloc_inline(aligned_small_request(align, size));
+        if (size - 1 < PM_MEDIUM_MAX && align <= PM_PAGE_SIZE) {
             /* A medium block is aligned to the largest power of two that
              * divides its size, up to a page, where its span starts: every
              * one to 64 (rptest asks 8 and 16), 4096-byte ones to a page.
@@ -524,12 +530,9 @@ static void *aligned_slow(size_t align, size_t size)
     if (align <= PM_CLASS_SPACING)
         return pm_malloc_inline(size);        /* every block is 8-aligned */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
-        size_t n = (size + align - 1) & ~(align - 1);
-        if (n == 0)
-            n = align;
-        if (n <= PM_SMALL_MAX)
-            return pm_unlikely(_pm_slow) ? small_alloc_slow(pm_class_of(n), size)
-                                         : pm_malloc_inline(n);
+        size_t n = aligned_small_request(align, size);
+        return pm_unlikely(_pm_slow) ? small_alloc_slow(pm_class_of(n), size)
+                                     : pm_malloc_inline(n);
     }
     int m = medium_class_aligned(align, size);
     if (m >= 0) {
@@ -554,14 +557,12 @@ int pm_posix_memalign(void **out, size_t align, size_t size)
      * leaves errno alone, so it needs neither errno's save nor its restore
      * (two calls of __errno_location and a stack frame).  The route heap's
      * pop finds nothing: slow mode and a thread without a heap go on. */
-    if (size - 1 < PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
-        size_t n = (size + align - 1) & ~(align - 1);
-        if (n <= PM_SMALL_MAX) {
-            void *p = pm_tc_pop(_pm_tls_fast, _pm_tc_classes[((n - 1) | _pm_align_or) >> 3]);
-            if (pm_likely(p != NULL)) {
-                *out = p;
-                return 0;
-            }
+    if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
+        size_t n = aligned_small_request(align, size);
+        void *p = pm_tc_pop(_pm_tls_fast, _pm_tc_classes[((n - 1) | _pm_align_or) >> 3]);
+        if (pm_likely(p != NULL)) {
+            *out = p;
+            return 0;
         }
     }
     int saved = errno;
