@@ -220,6 +220,10 @@ PM_INTERNAL void _pm_large_counts_flush(void);   /* the thread's slot counts to 
  * intact.  The caller copies instead when it must (valgrind). */
 PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size);
 PM_INTERNAL bool _pm_large_is_plain(const pm_large_t *rec);   /* user == start of mapping */
+/* Whether a realloc of rec down to size bytes should move the block (to a
+ * new block, the mapping freed whole) rather than give the mapping's tail
+ * back to the OS in place (large.c). */
+PM_INTERNAL bool _pm_large_shrink_moves(const pm_large_t *rec, size_t size);
 PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
 PM_INTERNAL size_t _pm_large_requested(const pm_large_t *rec);
 PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);

@@ -175,6 +175,14 @@ static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
     /* In place; in strict mode only if the block still ends at its guard
      * page (arenas/large.c), else it moves by copy to a block that does. */
     if (size <= usable && (!PM_STRICT || ((size + 15) & ~(size_t)15) == usable)) {
+        if (_pm_large_shrink_moves(rec, size)) {   /* keeps the pages for reuse */
+            void *q = _pm_large_alloc_api(size, 0, false);
+            if (q) {
+                memcpy(q, p, size);
+                large_free_api(rec, p);
+                return q;
+            }
+        }
         if (pm_unlikely(_pm_slow))
             _pm_slow_resize(p, usable, size);
         return _pm_large_realloc(rec, p, size);

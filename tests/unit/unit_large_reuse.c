@@ -321,6 +321,30 @@ int main(void)
               s2.large_live_bytes == 0);
     pm_malloc_trim(0);
     CHECK("slots: trim gives them all back", snap().large_cached_count == 0);
+    /* realloc down to less than half of a mapping a slot takes (768 KiB to
+     * 200 KiB) moves the block and keeps the mapping, pages and all, in a
+     * slot: the next request of the old size gets it back without a new
+     * mapping (shrunk in place, its tail went back to the OS and was
+     * faulted in again).  A shrink to more than half stays in place. */
+    pm_malloc_trim(0);
+    char *big0 = pm_malloc(768 << 10);
+    touch(big0, 768 << 10, 5);
+    char *half = pm_realloc(big0, 500 << 10);
+    CHECK("shrink to more than half: in place", half == big0);
+    s0 = snap();
+    char *small = pm_realloc(half, 200 << 10);
+    int kept = small != NULL;
+    for (size_t i = 0; kept && i < (200u << 10); i += 4096)
+        kept = small[i] == 5;
+    CHECK("shrink to less than half: moved, contents kept", small != big0 && kept);
+    char *again = pm_malloc(768 << 10);
+    s1 = snap();
+    CHECK("shrink: the old mapping serves the old size again",
+          again == big0 && s1.large_misses == s0.large_misses + 1 &&
+              s1.large_released == s0.large_released);
+    pm_free(small);
+    pm_free(again);
+    pm_malloc_trim(0);
     /* A thread's slot reaches the cache when the thread exits. */
     pm_malloc_trim(0);
     s0 = snap();
