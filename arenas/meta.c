@@ -15,8 +15,7 @@
  * the next record must be aligned to the kind's size, as every record is
  * (chunks are page-aligned, sizes are powers of two).  Chunks are never
  * unmapped: metadata is a small, bounded fraction of what it describes
- * (one 64-byte record per large mapping of more than 64 KiB, or 16 KiB
- * grown by realloc or in strict mode).
+ * (one 64-byte record per large mapping of at least 16 KiB).
  *
  * Lock: one mutex for all kinds, a leaf (held only around list and bump
  * updates; the chunk's mmap is made with it held, rarely: once per 64 KiB).

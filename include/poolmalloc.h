@@ -75,10 +75,10 @@ PM_API int  pm_option_set(pm_option_t option, long value);   /* 0, or EINVAL */
  * A snapshot of the process-wide counters.  Per-class counters are kept
  * only while PM_OPTION_STATS is on; the arena and large-path counters always.
  * classes[0..63] are the small classes (8..512 bytes, 8 apart),
- * classes[64..119] the medium ones (576, 640, ..., 1024, 1152, ..., 65536:
- * eight per doubling; version 4, the first with 56, up to 64 KiB). */
+ * classes[64..103] the medium ones (576, 640, ..., 1024, 1152, ..., 16384:
+ * eight per doubling; version 3, the first with 40). */
 #define PM_SMALL_CLASSES 64
-#define PM_MEDIUM_CLASSES 56
+#define PM_MEDIUM_CLASSES 40
 
 typedef struct pm_class_stats_s {
     uint64_t allocs;        /* blocks handed out */
@@ -123,7 +123,7 @@ typedef struct pm_stats_s {
     uint64_t meta_bytes;           /* mapped for allocator records (large records, heaps) */
 } pm_stats_t;
 
-#define PM_STATS_VERSION 4
+#define PM_STATS_VERSION 3
 
 PM_API void pm_stats_get(pm_stats_t *out);
 PM_API void pm_stats_print(int fd);      /* the report malloc_stats() prints, to fd */

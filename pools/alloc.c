@@ -1,7 +1,7 @@
 /* alloc.c -- the prefixed malloc API, pm_malloc & co (floor 2).
  *
  * Dispatch: requests of at most 512 bytes go to the calling thread's pools
- * (pool.c), 513..65536 bytes to its medium spans (span.c), larger ones to
+ * (pool.c), 513..16384 bytes to its medium spans (span.c), larger ones to
  * the large path (large.c).  The unprefixed
  * symbols in preload/override.c forward here.  Edge cases follow glibc's
  * documented behaviour; see docs/API.md.
@@ -71,7 +71,7 @@ void *_pm_small_alloc_miss(pm_heap_t *heap, size_t c, size_t size)
     return _pm_pool_alloc_generic(heap, (unsigned)c);
 }
 
-/* 513..65536 bytes: a block of a medium span (span.c), without hooks. */
+/* 513..16384 bytes: a block of a medium span (span.c), without hooks. */
 static void *medium_alloc_class(unsigned m)
 {
     pm_heap_t *heap = _pm_tls_heap;
@@ -354,7 +354,7 @@ void *pm_calloc(size_t count, size_t size)
 static PM_NOINLINE void *realloc_generic(void *p, size_t size);
 
 /* Whether realloc leaves a block where it is: the request (1..512 bytes for
- * a small block of class c, 513..65536 for a medium one) fits in it and
+ * a small block of class c, 513..16384 for a medium one) fits in it and
  * takes more than half of it, so that a block shrunk further moves and
  * gives the room back; and a small request whose own class is 16-aligned
  * (odd: sizes 16, 32, ...) stays only in a 16-aligned class, as malloc
@@ -371,13 +371,6 @@ static inline bool medium_stays(const pm_span_t *s, size_t size)
     return size <= s->block_size && size * 2 > s->block_size;
 }
 
-/* realloc keeps a buffer that grows past 16 KiB on the large path, where
- * it grows in place (into the room a move left, or by mremap), and a large
- * block that shrinks to more than that there too: a block of the medium
- * classes above 16 KiB would be copied at each doubling (a buffer doubled
- * to 1 MiB: 32 and 64 KiB more copied).  malloc of 16..64 KiB uses them. */
-#define REALLOC_LARGE_FROM 16384
-
 /* The move of realloc: p (of `old_size` usable bytes, page map entry
  * `entry`) was checked to be out; size is not 0.  A small or medium block
  * that grows gets a quarter more room than asked for (within its range),
@@ -388,19 +381,14 @@ static inline bool medium_stays(const pm_span_t *s, size_t size)
 static PM_NOINLINE void *realloc_move(void *p, size_t size, uintptr_t entry, size_t old_size)
 {
     size_t want = size;
-    void *q;
-    if (size > old_size && size > REALLOC_LARGE_FROM) {
-        q = _pm_large_alloc_api(size, 0, false);   /* grows in place from there */
-    } else {
-        if (size > old_size && !pm_vg_on()) {   /* memcheck: exact */
-            size_t roomy = size + size / 4;
-            if (!((size + 7) & 8))                /* malloc(size) would be 16-aligned: so is this */
-                roomy = (roomy + 15) & ~(size_t)15;
-            size_t cap = size <= PM_SMALL_MAX ? PM_SMALL_MAX : REALLOC_LARGE_FROM;
-            want = roomy < cap ? roomy : cap;
-        }
-        q = pm_malloc_inline(want);
+    if (size > old_size && size <= PM_MEDIUM_MAX && !pm_vg_on()) {   /* memcheck: exact */
+        size_t roomy = size + size / 4;
+        if (!((size + 7) & 8))                /* malloc(size) would be 16-aligned: so is this */
+            roomy = (roomy + 15) & ~(size_t)15;
+        size_t cap = size <= PM_SMALL_MAX ? PM_SMALL_MAX : PM_MEDIUM_MAX;
+        want = roomy < cap ? roomy : cap;
     }
+    void *q = pm_malloc_inline(want);
     if (!q)
         return NULL;                          /* p untouched, errno = ENOMEM */
     if (pm_unlikely(_pm_slow))
@@ -485,7 +473,7 @@ static void *realloc_generic(void *p, size_t size)
         }
     } else if (entry & PM_PAGE_LARGE) {
         pm_large_t *rec = _pm_large_check(entry, p, "realloc");
-        if (size > REALLOC_LARGE_FROM)
+        if (size > PM_MEDIUM_MAX)
             return large_realloc_api(rec, p, size);
         old_size = _pm_large_usable(rec);
     } else {

@@ -91,15 +91,13 @@ static _Atomic int backup_ready;
 
 /* The most blocks class c's thread-cache stack may hold: small classes
  * about a page's worth, 32 to PM_TC_SMALL_MOST blocks; medium ones 8 KiB's
- * worth, 2 to PM_TC_MEDIUM_MOST, and one of the classes above 16 KiB (a
- * thread keeps at most 0.7 MB of those). */
+ * worth, 2 to PM_TC_MEDIUM_MOST. */
 static unsigned tc_limit_max(size_t c)
 {
     bool small = c < PM_CLASS_COUNT;
-    size_t size = small ? pm_class_size((unsigned)c) : pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
-    size_t n = small ? 4096 / size : 8192 / size;
-    size_t least = small ? 32 : size <= 16384 ? 2 : 1;
-    size_t most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    size_t n = small ? 4096 / pm_class_size((unsigned)c)
+                     : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
+    size_t least = small ? 32 : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
 
@@ -338,7 +336,6 @@ static pm_remote_batch_t *batch_take(pm_heap_t *self)
                 __builtin_prefetch((const char *)batch_spares + line, 1);
         r->next = NULL;
         r->n = 0;
-        r->big = 0;
         return r;
     }
     if ((r = _pm_meta_alloc(&batch_records)))   /* zeroed; NULL when out of memory */
@@ -534,7 +531,6 @@ static void batch_flush(void)
         return;
     if (r->n == 1) {
         r->n = 0;
-        r->big = 0;
         heap_hand_back(batch_owner, r->blocks[0], NULL, "free");
         return;
     }
@@ -640,20 +636,6 @@ static PM_NOINLINE void remote_free_slow(pm_heap_t *owner, void *p)
     heap_free_remote(owner, p, "free");
 }
 
-/* A block of the medium classes above 16 KiB goes to its owner's batch as
- * the others do, but a batch goes as soon as it holds REMOTE_BIG_MAX of
- * them: a thread that frees another's 64 KiB buffers (a producer and a
- * consumer) keeps at most 256 KiB of them from their owner, not 61
- * blocks' worth (3.8 MiB). */
-#define REMOTE_BIG_MAX 4
-static PM_NOINLINE void remote_free_big(pm_heap_t *owner, void *p)
-{
-    heap_free_remote(owner, p, "free");
-    pm_remote_batch_t *r = _pm_batch_cur;
-    if (r && r->n && batch_owner == owner && ++r->big >= REMOTE_BIG_MAX)
-        batch_flush();
-}
-
 /* free's inline path for a block of another heap (pools.h, pm_free_inline;
  * p is 8-aligned and its page is pool's or span's).  The common case --
  * fast mode, the thread's batch holds blocks of the same owner and has room
@@ -674,8 +656,6 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
         pm_span_t *s = pm_entry_span(entry);
         if (pm_unlikely(!pm_block_out(p) || !(owner = s->heap)))
             _pm_span_bad_free(s, p, "free");
-        if (pm_unlikely(pm_entry_class(entry) > PM_CLASS_COUNT + 39))   /* above 16 KiB */
-            return remote_free_big(owner, p);
     }
     pm_remote_batch_t *r = _pm_batch_cur;
     if (pm_likely(r != NULL && batch_owner == owner && r->n < PM_REMOTE_BATCH - 1)) {

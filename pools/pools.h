@@ -27,11 +27,8 @@
 #define PM_CLASS_SPACING 8
 #define PM_POOL_GRANULES (PM_POOL_SIZE / PM_CLASS_SPACING) /* 512: one bit each */
 #define PM_ALIGN_SMALL_MAX PM_SMALL_MAX            /* block k of size n is at page + k * n */
-#define PM_MEDIUM_TOP 65536                        /* largest medium class */
-/* Largest medium request: strict mode keeps the guard page of the large
- * path for every block over 16 KiB (docs/HARDENING.md). */
-#define PM_MEDIUM_MAX (PM_STRICT ? 16384 : PM_MEDIUM_TOP)
-#define PM_MEDIUM_COUNT 56                         /* classes 576, 640, ..., 65536 */
+#define PM_MEDIUM_MAX 16384                        /* largest medium request */
+#define PM_MEDIUM_COUNT 40                         /* classes 576, 640, ..., 16384 */
 #define PM_SLOT_LIVE 24                            /* a page's live words in its slot */
 
 _Static_assert(PM_CLASS_COUNT * PM_CLASS_SPACING == PM_SMALL_MAX,
@@ -203,14 +200,14 @@ static inline bool pm_block_out(const void *b)
 }
 
 /* ---- medium classes (pools/span.c) ----------------------------------------
- * Requests of 513..65536 bytes: eight classes per doubling (576, 640, 704,
- * ..., 1024, 1152, 1280, ..., 65536), at most 12.5% slack: programs that
+ * Requests of 513..16384 bytes: eight classes per doubling (576, 640, 704,
+ * ..., 1024, 1152, 1280, ..., 16384), at most 12.5% slack: programs that
  * ask for a power of two plus a small header (sqlite: 1032, 4104 and 4368
  * bytes) would lose up to 25% of their memory to four classes per doubling.
  * Class m has blocks of (9 + m % 8) << (m / 8 + 6) bytes, a multiple of 64. */
 static inline unsigned pm_medium_class_of(size_t n)
 {
-    unsigned t = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 9..15 */
+    unsigned t = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 9..13 */
     return (t - 9) * 8 + (unsigned)((n - 1) >> (t - 3)) - 8;
 }
 static inline size_t pm_medium_size(unsigned m) { return (size_t)(9 + m % 8) << (m / 8 + 6); }
@@ -274,7 +271,7 @@ static inline pm_span_t *pm_entry_span(uintptr_t entry)
 /* The first byte of span s, from its slot's address (no load). */
 static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page(s); }
 
-/* The thread-cache class (pm_heap_s, tc_top) of every request of 1..65536
+/* The thread-cache class (pm_heap_s, tc_top) of every request of 1..16384
  * bytes by one table, indexed by (n - 1) / 8: small class c is c, medium
  * class m is PM_CLASS_COUNT + m, so that malloc's fast path takes the
  * cache's pop for both without a test of which (a mix of sizes around 512
@@ -282,7 +279,7 @@ static inline char *pm_span_base(const pm_span_t *s) { return pm_arena_slot_page
  * medium boundary is a multiple of 64 bytes, so the 8 entries of a 64-byte
  * group agree (span.c fills the table from pm_medium_class_of;
  * unit_sizeclass checks it). */
-PM_INTERNAL extern const uint8_t _pm_tc_classes[PM_MEDIUM_TOP / 8];
+PM_INTERNAL extern const uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8];
 static inline unsigned pm_medium_class_fast(size_t n)
 {
     return _pm_tc_classes[(n - 1) >> 3] - PM_CLASS_COUNT;
@@ -318,7 +315,7 @@ struct pm_remote_batch_s {
     pm_remote_batch_t *next;           /* the owner's stack, or its heap's free records */
     pm_heap_t *from;                   /* the heap whose thread made it: it goes back there */
     uint32_t n;                        /* blocks[0..n) are out, of one heap */
-    uint32_t big;                      /* of which of the classes above 16 KiB (heap.c) */
+    uint32_t reserved;
     void *blocks[PM_REMOTE_BATCH];
 };
 _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record");
@@ -346,7 +343,7 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * mallocs, and doubles when mallocs miss the pools (heap.c). */
 /* A small class's stack holds up to a page's worth of blocks (at least 32,
  * at most PM_TC_SMALL_MOST), a medium class's up to 8 KiB's worth (2 to
- * PM_TC_MEDIUM_MOST; one above 16 KiB); PM_TC_SLOTS is the sum of those limits plus one per
+ * PM_TC_MEDIUM_MOST); PM_TC_SLOTS is the sum of those limits plus one per
  * class (heap.c checks it).  127 blocks of the classes up to 32 bytes:
  * glibc-bench's batches of 100 blocks of 16 or 32 bytes fit (31 did not:
  * 69 of each 100 went through the pool's list both ways).  At least 32:
@@ -357,7 +354,7 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * thread (248 KB with 8), within jemalloc's 20..200 blocks per class. */
 #define PM_TC_SMALL_MOST 127
 #define PM_TC_MEDIUM_MOST 31
-#define PM_TC_SLOTS 3010
+#define PM_TC_SLOTS 2978
 #define PM_TC_CLASSES (PM_CLASS_COUNT + PM_MEDIUM_COUNT)  /* small c, then medium 64 + m */
 /* Frees of other heaps' blocks that find a stack full with no malloc
  * finding it empty, before its limit starts to halve (heap.c). */
@@ -823,7 +820,7 @@ static inline void pm_small_free_local(pm_heap_t *heap, pm_pool_t *pool, void *p
  * both alignment and range (one rotate instead of a test and a jump). */
 static inline uintptr_t pm_ror3(uintptr_t x) { return (x >> 3) | (x << 61); }
 
-/* ---- medium blocks (513..65536 bytes, spans) ----
+/* ---- medium blocks (513..16384 bytes, spans) ----
  * The same two paths for spans (whose `used` is biased as the pools' is),
  * but its live bits are in the slots of its pages (pm_page_live_word),
  * and its free list ends with NULL.  The pop's check is the pools' one: the next block lies in
@@ -856,7 +853,7 @@ static inline void *pm_medium_pop(pm_heap_t *heap, size_t m)
     return NULL;
 }
 
-/* A block of thread-cache class c, for a request of `size` = 1..65536
+/* A block of thread-cache class c, for a request of `size` = 1..16384
  * bytes, once the cache's pop missed: the head of the class's pool or span
  * list (noting that the cache came up empty: heap.c, _pm_tc_pool_event),
  * else the miss.  The route heap's list pops always miss, so the note is
@@ -955,7 +952,7 @@ static inline void *pm_malloc_large(size_t size)
     return _pm_large_malloc(size);
 }
 
-/* A block of thread-cache class c for a request of `size` = 1..65536
+/* A block of thread-cache class c for a request of `size` = 1..16384
  * bytes: the thread cache's pop, else the list's (pm_alloc_list). */
 static PM_ALWAYS_INLINE void *pm_alloc_class(size_t c, size_t size)
 {

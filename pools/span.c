@@ -1,9 +1,9 @@
-/* span.c -- medium blocks: 513..65536 bytes in multi-page spans (floor 2).
+/* span.c -- medium blocks: 513..16384 bytes in multi-page spans (floor 2).
  *
  * A request just over 512 bytes would waste most of a page on the large
  * path, and cost a system call per new mapping.  Medium requests are instead
  * served like small ones, from spans: runs of 1..16 pages of an arena, each
- * holding blocks of one of 56 classes (eight per doubling, at most 12.5%
+ * holding blocks of one of 40 classes (eight per doubling, at most 12.5%
  * slack).  A span's descriptor lives in the arena's descriptor slots
  * (arenas/arenas.h, pools.h), so blocks are packed from the span's first
  * byte: a 4096-byte class has no header in its way.  A block's live bit is
@@ -24,12 +24,12 @@
 
 pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists point here */
 
-/* The thread-cache classes of requests of 1..65536 bytes by table
+/* The thread-cache classes of requests of 1..16384 bytes by table
  * (pools.h, pm_tc_class): entry i is the class of the requests of i * 8 +
  * 1 .. i * 8 + 8 bytes, the small class i below 64, else 64 plus the
  * medium class (pm_medium_class_of) of the largest request of the 64-byte
  * group that holds them (every medium boundary is a multiple of 64). */
-#define MC_T(n) ((n) - 1 >= 32768 ? 15 : (n) - 1 >= 16384 ? 14 : (n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
+#define MC_T(n) ((n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
 #define MC_OF(n) ((MC_T(n) - 9) * 8 + (((n) - 1) >> (MC_T(n) - 3)) - 8)
 /* (each arm in range for every i, as clang's warning wants: where they
  * are taken, i & 63 is i and the group's + 8 * (i < 64) adds nothing) */
@@ -40,9 +40,8 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 #define TC64(i) TC16(i) TC16((i) + 16) TC16((i) + 32) TC16((i) + 48)
 #define TC256(i) TC64(i) TC64((i) + 64) TC64((i) + 128) TC64((i) + 192)
 #define TC1024(i) TC256(i) TC256((i) + 256) TC256((i) + 512) TC256((i) + 768)
-#define TC4096(i) TC1024(i) TC1024((i) + 1024) TC1024((i) + 2048) TC1024((i) + 3072)
-const uint8_t _pm_tc_classes[PM_MEDIUM_TOP / 8] = {TC4096(0) TC4096(4096)};
-_Static_assert(PM_MEDIUM_TOP / 8 == 8192, "the table has 8192 entries");
+const uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8] = {TC1024(0) TC1024(1024)};
+_Static_assert(PM_MEDIUM_MAX / 8 == 2048, "the table has 2048 entries");
 
 /* Pages per span for each class.  A heap's first span of a class is small
  * (span_pages_first: at least 8 blocks up to 2 KiB and 4 above, at most
@@ -54,18 +53,13 @@ _Static_assert(PM_MEDIUM_TOP / 8 == 8192, "the table has 8192 entries");
  * into a FULL span and allocated from a head with one block, the slow path
  * on most calls; and jumping to the largest at the second span cost a
  * program with a few dozen blocks in each of many classes (rptest's sizes,
- * spread evenly over 40 classes) a mostly empty large span per class.
- * The classes above 16 KiB hold one to three blocks a span (18 KiB: 2 in
- * 9 pages, 20 KiB: 1 in 5, then 3 in 15, ..., 36..64 KiB: one in 9..16),
- * none left over. */
+ * spread evenly over 40 classes) a mostly empty large span per class. */
 static const uint8_t span_pages_first[PM_MEDIUM_COUNT] = {
     2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 3, 4, 3, 3,
-    5, 4, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-    9, 5, 11, 6, 13, 7, 15, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    5, 4, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t span_pages[PM_MEDIUM_COUNT] = {
     9, 10, 11, 12, 13, 14, 15, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 15, 16, 16,
-    14, 16, 16, 16, 16, 15, 14, 15, 13, 16, 15, 16, 16, 15, 14, 15, 13, 14, 15, 16,
-    9, 15, 11, 12, 13, 14, 15, 16, 9, 10, 11, 12, 13, 14, 15, 16};
+    14, 16, 16, 16, 16, 15, 14, 15, 13, 16, 15, 16, 16, 15, 14, 15, 13, 14, 15, 16};
 
 static inline char *span_base(const pm_span_t *s) { return pm_span_base(s); }
 

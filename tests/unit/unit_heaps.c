@@ -224,54 +224,8 @@ static void records_come_back(void)
                 (unsigned long long)meta);
 }
 
-/* Blocks of the medium classes above 16 KiB freed by another thread: its
- * batch goes to the owner once it holds four of them (heap.c,
- * REMOTE_BIG_MAX), so that at most 256 KiB of them wait there; smaller
- * blocks wait for a full record. */
-static void *far_blocks[2][8];
-static unsigned far_left[2][8];
-
-static void *far_consumer(void *arg)
-{
-    (void)arg;
-    pm_free(pm_malloc(96));       /* a heap of its own: its remote frees are batched */
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < 8; i++) {
-            pm_free(far_blocks[k][i]);
-            pm_remote_batch_t *r = _pm_batch_cur;
-            far_left[k][i] = r ? r->n : 0;
-        }
-    return NULL;
-}
-
-static void big_batches(void)
-{
-    for (int i = 0; i < 8; i++) {
-        far_blocks[0][i] = pm_malloc(40000);   /* class 40960: its stack holds one */
-        far_blocks[1][i] = pm_malloc(8000);    /* class 8192: its stack holds two */
-    }
-    pthread_t t;
-    pthread_create(&t, NULL, far_consumer, NULL);
-    pthread_join(t, NULL);
-    static const unsigned big[8] = {0, 1, 2, 3, 0, 1, 2, 3};
-    int big_ok = 1, small_ok = 1;
-    for (int i = 0; i < 8; i++)
-        big_ok &= far_left[0][i] == big[i];
-    /* past their stack, the 8 KiB blocks join the same batch (three big
-     * ones in it), which grows */
-    for (int i = 2; i < 8; i++)
-        small_ok &= far_left[1][i] == 3 + (unsigned)i - 1;
-    CHECK("big blocks: a batch goes at its fourth", big_ok);
-    CHECK("smaller blocks: the batch keeps growing", small_ok);
-    if (!big_ok || !small_ok)
-        for (int k = 0; k < 2; k++)
-            for (int i = 0; i < 8; i++)
-                fprintf(stderr, "far_left[%d][%d] = %u\n", k, i, far_left[k][i]);
-}
-
 int main(void)
 {
-    big_batches();
     batches();
     records_come_back();
     owner_exits_first();

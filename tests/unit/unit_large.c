@@ -68,7 +68,7 @@ int main(void)
 {
     thp();
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);
-    size_t sizes[] = {65537, 70000, 100000, 131072, 200000, 1 << 20, 3 << 20};
+    size_t sizes[] = {16385, 20000, 65536, 65537, 100000, 1 << 20, 3 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         pm_stats_t a = snap(), a1 = a;
         for (int i = 0; i < 1000; i++) {
@@ -90,9 +90,9 @@ int main(void)
         CHECK("nothing unmapped in the loop", b.large_released == a1.large_released);
         CHECK("no mapping made in the loop", b.large_misses == a1.large_misses);
     }
-    /* Medium sizes (513..65536) come from spans: a steady loop takes no new
+    /* Medium sizes (513..16384) come from spans: a steady loop takes no new
      * memory at all. */
-    for (size_t n = 513; n <= 65536; n = n * 5 / 4) {
+    for (size_t n = 513; n <= 16384; n = n * 5 / 4) {
         pm_free(pm_malloc(n));
         pm_stats_t a = snap();
         for (int i = 0; i < 1000; i++) {
@@ -106,12 +106,12 @@ int main(void)
         CHECK("medium loop: no new arena", b.arenas_mapped == a.arenas_mapped);
     }
     /* calloc from the cache is zeroed. */
-    char *d = pm_malloc(90000);
-    memset(d, 0xff, 90000);
+    char *d = pm_malloc(50000);
+    memset(d, 0xff, 50000);
     pm_free(d);
-    char *z = pm_calloc(1, 90000);
+    char *z = pm_calloc(1, 50000);
     int zero = 1;
-    for (size_t i = 0; i < 90000; i++)
+    for (size_t i = 0; i < 50000; i++)
         zero &= z[i] == 0;
     CHECK("calloc of a cached mapping is zeroed", zero);
     pm_free(z);

@@ -45,7 +45,7 @@ static void *large_only_thread(void *arg)
 {
     pm_stats_t *out = arg;
     for (int i = 0; i < 100; i++) {
-        char *p = pm_malloc(96 << 10);
+        char *p = pm_malloc(64 << 10);
         p[0] = (char)i;
         pm_free(p);
     }
@@ -177,21 +177,20 @@ int main(void)
     pm_malloc_trim(0);
 
     /* 4. The cache holds at most the recent peak of use less the use now.
-     *    A 100 KiB mapping is cached; a 120 KiB request aligned to 1 MiB
-     *    cannot take it (too small, and only a page-aligned request grows a
-     *    cached mapping) and maps; when that is freed the peak was 120 KiB,
-     *    so only one of the two may stay. */
-    pm_free(pm_malloc(100 << 10));
+     *    A 40 KiB mapping is cached; a 48 KiB request cannot take it (too
+     *    small, and too small to be worth growing) and maps; when that is
+     *    freed the peak was 48 KiB, so only one of the two may stay. */
+    pm_free(pm_malloc(40 << 10));
     _pm_large_slot_flush();   /* the thread's slot (7) keeps its last mapping: to the cache */
     s0 = snap();
-    CHECK("100 KiB cached", s0.large_cached_count == 1);
-    pm_free(pm_aligned_alloc(1 << 20, 120 << 10));
+    CHECK("40 KiB cached", s0.large_cached_count == 1);
+    pm_free(pm_malloc(48 << 10));
     _pm_large_slot_flush();
     s1 = snap();
-    CHECK("120 KiB had to map", s1.large_misses == s0.large_misses + 1);
+    CHECK("48 KiB had to map", s1.large_misses == s0.large_misses + 1);
     CHECK("the older mapping went back to the OS", s1.large_released == s0.large_released + 1);
     CHECK("one mapping cached, within the peak", s1.large_cached_count == 1 &&
-                                                   s1.large_cached_bytes == (120 << 10));
+                                                   s1.large_cached_bytes == (48 << 10));
     pm_malloc_trim(0);
 
     /* 5. A buffer doubling from 16 bytes to 1 MiB (realloc_double): after
@@ -244,12 +243,12 @@ int main(void)
     CHECK("live bytes back to zero", snap().large_live_bytes == 0);
 
     /* 7. The thread's slot (it has one since its first large free): a loop over
-     *    one 96 KiB buffer is served by the slot, not the cache, and every
+     *    one 64 KiB buffer is served by the slot, not the cache, and every
      *    call is still counted; trim sends the slot's mapping to the cache
      *    and then to the OS. */
     s0 = snap();
     for (int i = 0; i < 1000; i++) {
-        char *p = pm_malloc(96 << 10);
+        char *p = pm_malloc(64 << 10);
         p[0] = (char)i;
         pm_free(p);
     }
@@ -264,7 +263,7 @@ int main(void)
     s2 = snap();
     CHECK("slot: trim gives its mapping back", s2.large_released == s1.large_released + 1 &&
                                                    s2.large_cached_count == 0);
-    /* A few buffers in turn (8 of 68..96 KiB, allocated, then freed): the
+    /* A few buffers in turn (8 of 64..92 KiB, allocated, then freed): the
      *    slots serve nearly all of them (a malloc takes the last mapping
      *    freed when it fits, else the best fit among the slots; a few
      *    requests that find none bigger make a mapping, 12 in all here),
@@ -275,7 +274,7 @@ int main(void)
     char *few[17];
     for (int round = 0; round < 100; round++) {
         for (int i = 0; i < 8; i++) {
-            few[i] = pm_malloc((size_t)(68 + 4 * i) << 10);
+            few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
             few[i][0] = (char)i;
         }
         for (int i = 0; i < 8; i++)
@@ -285,14 +284,14 @@ int main(void)
     CHECK("slots: few mappings made", s1.large_misses - s0.large_misses <= 16);
     CHECK("slots: nearly all hits", s1.large_hits - s0.large_hits >= 784);
     CHECK("slots: none cached, none live", s1.large_cached_count == 0 && s1.large_live_bytes == 0);
-    /* A request that the last mapping freed (160 KiB) would serve with more
-     * waste than the request takes the best fit among the slots (68 KiB). */
+    /* A request that the last mapping freed (128 KiB) would serve with more
+     * waste than the request takes the best fit among the slots (64 KiB). */
     pm_malloc_trim(0);
-    char *x = pm_malloc(68 << 10), *y = pm_malloc(160 << 10);
+    char *x = pm_malloc(64 << 10), *y = pm_malloc(128 << 10);
     pm_free(x);
     pm_free(y);
     s1 = snap();
-    x = pm_malloc(66 << 10);
+    x = pm_malloc(40 << 10);
     s2 = snap();
     CHECK("slots: the best fit serves a smaller request", s2.large_misses == s1.large_misses &&
                                                              s2.large_hits == s1.large_hits + 1 &&
@@ -302,23 +301,23 @@ int main(void)
      * (16 slots, arenas/large.c). */
     pm_malloc_trim(0);
     for (int i = 0; i < 17; i++)
-        few[i] = pm_malloc((size_t)(68 + 4 * i) << 10);
+        few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
     for (int i = 0; i < 17; i++)
         pm_free(few[i]);
     s2 = snap();
     CHECK("slots: the oldest goes to the cache when a seventeenth comes",
-          s2.large_cached_count == 1 && s2.large_cached_bytes == (68 << 10));
-    /* A 1 MiB mapping (the cached 68 KiB one, grown) freed: at most 2 MiB
-     *    wait in the slots, so the oldest of the sixteen (72..132 KiB,
-     *    1.6 MiB in all) go to the cache until the rest and the new one fit:
-     *    the eight of 72..100 KiB (the cache may give some back to the OS at
+          s2.large_cached_count == 1 && s2.large_cached_bytes == (64 << 10));
+    /* A 1 MiB mapping (the cached 64 KiB one, grown) freed: at most 2 MiB
+     *    wait in the slots, so the oldest of the sixteen (68..128 KiB,
+     *    1.5 MiB in all) go to the cache until the rest and the new one fit:
+     *    the seven of 68..92 KiB (the cache may give some back to the OS at
      *    once: it holds no more than the recent peak). */
     s1 = snap();
     x = pm_malloc(1 << 20);
     pm_free(x);
     s2 = snap();
     CHECK("slots: at most 2 MiB wait",
-          s2.large_cached_count + (s2.large_released - s1.large_released) == 8 &&
+          s2.large_cached_count + (s2.large_released - s1.large_released) == 7 &&
               s2.large_live_bytes == 0);
     pm_malloc_trim(0);
     CHECK("slots: trim gives them all back", snap().large_cached_count == 0);

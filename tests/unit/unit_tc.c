@@ -22,7 +22,7 @@ static size_t class_size(unsigned c)
 static unsigned expected_limit(unsigned c)
 {
     size_t n = c < PM_CLASS_COUNT ? 4096 / class_size(c) : 8192 / class_size(c);
-    size_t least = c < PM_CLASS_COUNT ? 32 : class_size(c) <= 16384 ? 2 : 1;
+    size_t least = c < PM_CLASS_COUNT ? 32 : 2;
     size_t most = c < PM_CLASS_COUNT ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
