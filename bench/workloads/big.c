@@ -13,6 +13,14 @@
  * buffers of a server's worker threads, a compressor's windows, sort runs:
  * large enough for every allocator's large path (above jemalloc's and
  * glibc's thread caches), too small to be worth a system call each time.
+ *
+ * live_buffers: 2048 blocks of 8..64 KiB (sizes drawn at random) alive at
+ * once; each operation frees one drawn at random and allocates another,
+ * written one byte per page.  A cache of pages or images, a database's
+ * page buffers, a message queue's backlog: many blocks of a few pages
+ * (about 74 MB) that come and go one at a time, so what decides is how an
+ * allocator lays out blocks of that size (a mapping each, or carved from
+ * larger ones) and whether a freed one's pages serve the next.
  */
 #include "workloads.h"
 
@@ -38,6 +46,36 @@ void pmb_big_churn(pmb_state *st)
     }
     for (unsigned i = 0; i < BIG_LIVE; i++)
         free(live[i]);
+}
+
+#define LIVE_COUNT 2048
+#define LIVE_MIN ((size_t)8 << 10)
+#define LIVE_SPAN ((size_t)56 << 10)
+
+static char *live_buffer(uint64_t *rng)
+{
+    size_t size = LIVE_MIN + (size_t)(pmb_rand(rng) % (LIVE_SPAN + 1));
+    char *p = pmb_check(malloc(size), size);
+    for (size_t off = 0; off < size; off += BIG_PAGE)
+        p[off] = (char)off;
+    return p;
+}
+
+void pmb_live_buffers(pmb_state *st)
+{
+    uint64_t rng = 0xD1B54A32D192ED03ULL;
+    char **bufs = pmb_check(malloc(LIVE_COUNT * sizeof *bufs), LIVE_COUNT * sizeof *bufs);
+    for (unsigned i = 0; i < LIVE_COUNT; i++)
+        bufs[i] = live_buffer(&rng);
+    while (pmb_keep_running_batch(st, 1)) {
+        unsigned i = (unsigned)(pmb_rand(&rng) >> 40) % LIVE_COUNT;
+        free(bufs[i]);
+        bufs[i] = live_buffer(&rng);
+        pmb_do_not_optimize(bufs[i]);
+    }
+    for (unsigned i = 0; i < LIVE_COUNT; i++)
+        free(bufs[i]);
+    free(bufs);
 }
 
 #define REQ_BUFFERS 8

@@ -14,7 +14,8 @@ enum {
     F_OBJECT_CHURN, F_PRODUCER_CONSUMER, F_LARSON, F_THREADS_SMALL_LOOP,
     F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_BIG_CHURN,
     F_LARSON_SERVER, F_XMALLOC_BATCHES, F_RPTEST_MIX, F_FALSE_SHARING_ACTIVE,
-    F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_REQUEST_BUFFERS, F_COUNT
+    F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_REQUEST_BUFFERS, F_LIVE_BUFFERS,
+    F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -107,6 +108,10 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "Worker threads that each use 8 buffers of 64..192 KiB at a time and free them "
         "together (per-request I/O buffers, a compressor's windows, sort runs): the large "
         "path's reuse without a lock shared by the threads."},
+    [F_LIVE_BUFFERS] = {"live_buffers", pmb_live_buffers, PMB_SINGLE, "malloc+free",
+        "2048 blocks of 8..64 KiB alive at once, one replaced at a time and written a "
+        "byte per page (a page cache, a database's buffers, a queue's backlog): many "
+        "blocks of a few pages that come and go."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -154,5 +159,6 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_THREAD_CHURN), 1, {10000}, 4096},
     {FAM(F_CXX_OBJECTS), 0, {0}, 512},
     {FAM(F_REQUEST_BUFFERS), 0, {0}, 192 << 10},
+    {FAM(F_LIVE_BUFFERS), 0, {0}, 64 << 10},
     {NULL, 0, {0}, 0},
 };
