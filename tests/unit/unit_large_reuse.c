@@ -344,6 +344,18 @@ int main(void)
               s1.large_released == s0.large_released);
     pm_free(small);
     pm_free(again);
+    /* A block that filled less than half of its mapping (here a 300 KiB
+     * request served whole by a cached 1 MiB mapping; a growing buffer's
+     * room is the other case) is trimmed in place, not copied. */
+    pm_malloc_trim(0);
+    char *whole = pm_malloc(1 << 20);
+    touch(whole, 1 << 20, 7);
+    pm_free(whole);
+    _pm_large_slot_flush();
+    char *part = pm_malloc(300 << 10);
+    char *fit = pm_realloc(part, 200 << 10);
+    CHECK("shrink of a block with room: in place", part == whole && fit == part);
+    pm_free(fit);
     pm_malloc_trim(0);
     /* A thread's slot reaches the cache when the thread exits. */
     pm_malloc_trim(0);
