@@ -681,23 +681,24 @@ bool _pm_large_is_plain(const pm_large_t *rec)
 size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
 
 /* A shrink that _pm_large_realloc would make by mremap (to less than half
- * of the mapping), of a mapping a slot may hold and that the block filled
- * at least half of: the block moves instead, and the mapping, its pages
- * still resident, waits in a slot for the next request of its size.
+ * of the mapping), of a mapping a slot may hold, that would give back at
+ * least as many pages that may be resident (committed) as it keeps: the
+ * block moves instead (a copy of what it keeps), and the mapping, its
+ * pages still resident, waits in a slot for the next request of its size.
  * Given back in place, those pages faulted in again at the next such
  * request: a 1 MiB buffer stepped down by 4 KiB, then allocated again,
- * cost 410-500 us a round (glibc 4 us).  A block that has not filled half
- * of its mapping (a growing buffer's room) is trimmed in place as before:
- * moved, a buffer grown to 396 KiB and shrunk to fit (270 KiB) cost a copy
- * every time, 2.3 us against 0.14.  A move copies at most half of
- * SLOT_MAP_MAX; bigger mappings still shrink in place. */
+ * cost 410-500 us a round (glibc 4 us).  A growing buffer's room is not
+ * committed, so a buffer grown to 396 KiB and shrunk to fit (270 KiB) is
+ * trimmed in place as before (moved, it cost a copy every time: 2.3 us
+ * against 0.13).  A move copies at most half of SLOT_MAP_MAX; bigger
+ * mappings still shrink in place. */
 bool _pm_large_shrink_moves(const pm_large_t *rec, size_t size)
 {
     bool overflow;
     size_t need = round_pages(size, &overflow);
     size_t usable = rec_usable(rec);
     return !PM_STRICT && !overflow && size < rec->size && rec_offset(rec) == 0 &&
-           need < usable / 2 && rec->size >= usable / 2 && rec->map_size <= SLOT_MAP_MAX;
+           need < usable / 2 && need <= rec->committed / 2 && rec->map_size <= SLOT_MAP_MAX;
 }
 
 /* What malloc_usable_size says: the request rounded up to pages, not the
