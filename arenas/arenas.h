@@ -224,6 +224,11 @@ PM_INTERNAL bool _pm_large_is_plain(const pm_large_t *rec);   /* user == start o
  * new block, the mapping freed whole) rather than give the mapping's tail
  * back to the OS in place (large.c). */
 PM_INTERNAL bool _pm_large_shrink_moves(const pm_large_t *rec, size_t size);
+/* realloc's fast path: ptr (page map entry `entry`, with PM_PAGE_LARGE)
+ * grown to size bytes within its mapping, or kept at its size; NULL when
+ * that does not apply (not a live block starting its mapping, a shrink, a
+ * size past the mapping, strict mode), and then nothing has changed. */
+PM_INTERNAL void *_pm_large_grow_within(uintptr_t entry, void *ptr, size_t size);
 PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
 PM_INTERNAL size_t _pm_large_requested(const pm_large_t *rec);
 PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);

@@ -680,6 +680,22 @@ bool _pm_large_is_plain(const pm_large_t *rec)
 
 size_t _pm_large_requested(const pm_large_t *rec) { return rec->size; }
 
+/* What _pm_large_realloc does for a plain block that grows within its
+ * mapping, without its checks of the other cases: a buffer grown a few
+ * bytes at a time past 16 KiB took 180 instructions a call through the
+ * general path (realloc from 1 to 200,000 bytes by one byte: 1.28 ms,
+ * tcmalloc 0.46). */
+void *_pm_large_grow_within(uintptr_t entry, void *ptr, size_t size)
+{
+    pm_large_t *rec = (pm_large_t *)(entry & ~PM_PAGE_TAGS);
+    if (PM_STRICT || rec_user(rec) != (char *)ptr || rec->magic != PM_LARGE_LIVE ||
+        rec_offset(rec) != 0 || size < rec->size || size > rec_usable(rec))
+        return NULL;
+    rec->size = size;
+    rec_commit(rec, size);
+    return ptr;
+}
+
 /* A shrink that _pm_large_realloc would make by mremap (to less than half
  * of the mapping), of a mapping a slot may hold, that would give back at
  * least as many pages that may be resident (committed) as it keeps: the

@@ -412,6 +412,15 @@ static PM_NOINLINE void *realloc_move(void *p, size_t size, uintptr_t entry, siz
     return q;
 }
 
+/* realloc of a large block to more than PM_MEDIUM_MAX bytes: grown within
+ * its mapping (checked as free checks it) without the general path's
+ * lookups and calls, else the general path. */
+static PM_NOINLINE void *realloc_large(uintptr_t entry, void *p, size_t size)
+{
+    void *q = _pm_large_grow_within(entry, p, size);
+    return q ? q : realloc_generic(p, size);
+}
+
 /* realloc of a small or medium block, checked as free checks it: in place
  * when the request stays in the block (no call, no stack frame), else
  * realloc_move, with the page map entry already in hand.  Everything else
@@ -438,6 +447,8 @@ void *pm_realloc(void *p, size_t size)
                     return p;
                 return realloc_move(p, size, entry, s->block_size);
             }
+        } else if ((entry & PM_PAGE_LARGE) && size > PM_MEDIUM_MAX) {
+            return realloc_large(entry, p, size);   /* a jump: no frame here */
         }
     }
     return realloc_generic(p, size);

@@ -356,6 +356,29 @@ int main(void)
     CHECK("shrink to fit of a grown buffer: in place", fit == grow && fit[0] == 7);
     pm_free(fit);
     pm_malloc_trim(0);
+    /* Growing a few bytes at a time within the mapping (realloc's fast path
+     * for large blocks): in place, the usable size follows the request,
+     * and past the mapping the block still moves or grows with its
+     * contents. */
+    char *steps = pm_malloc(1 << 20);
+    touch(steps, 1 << 20, 8);
+    pm_free(steps);
+    _pm_large_slot_flush();               /* the 1 MiB mapping to the cache */
+    char *b0 = pm_malloc(20000);          /* served by it, whole */
+    memset(b0, 9, 20000);
+    int in_place = 1, usable_ok = 1;
+    char *g = b0;
+    for (size_t n = 20000; n <= (900u << 10); n += 999) {
+        g = pm_realloc(g, n);
+        in_place &= g == b0;
+        usable_ok &= pm_malloc_usable_size(g) == ((n + 4095) & ~(size_t)4095);
+    }
+    CHECK("growth within the mapping: in place", in_place && g[0] == 9 && g[19999] == 9);
+    CHECK("growth within the mapping: usable size follows", usable_ok);
+    g = pm_realloc(g, 3 << 20);
+    CHECK("growth past the mapping keeps the contents", g && g[0] == 9 && g[19999] == 9);
+    pm_free(g);
+    pm_malloc_trim(0);
     /* A thread's slot reaches the cache when the thread exits. */
     pm_malloc_trim(0);
     s0 = snap();
