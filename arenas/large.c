@@ -206,13 +206,51 @@ static void cache_unlink_locked(pm_large_t *r)
     cache_counters_locked();
 }
 
+/* Evicted mappings of at most PENDING_MAP_MAX bytes wait here (out of the
+ * cache, the page map and the counts: counted as released) until
+ * PENDING_COUNT of them or PENDING_BYTES are waiting, the next clock pass
+ * (cache_tick_locked) or malloc_trim, and are then unmapped together, one
+ * munmap per run of neighbours (base/os.h): mappings made one after the
+ * other are mostly neighbours, which the kernel keeps as one area, and an
+ * munmap of one of them split that area each time.  10,000 blocks of 32
+ * KiB allocated, then freed: half of the time was munmap. */
+#define PENDING_COUNT 16
+#define PENDING_BYTES ((size_t)2 << 20)
+#define PENDING_MAP_MAX ((size_t)1 << 20)
+static pm_large_t *pending;     /* linked by next; under cache_lock */
+static unsigned pending_count;
+static size_t pending_bytes;
+
+/* Moves the waiting mappings onto *out, to be unmapped after unlocking. */
+static void pending_take_locked(pm_large_t **out)
+{
+    while (pending) {
+        pm_large_t *r = pending;
+        pending = r->next;
+        r->next = *out;
+        *out = r;
+    }
+    pending_count = 0;
+    pending_bytes = 0;
+}
+
 /* Takes r out of the cache and the page map; the caller unmaps it after
- * unlocking (it is put on *out, linked by next). */
+ * unlocking (it is put on *out, linked by next), now or with the next
+ * batch of small ones (pending, above). */
 static void cache_evict_locked(pm_large_t *r, pm_large_t **out)
 {
     cache_unlink_locked(r);
     _pm_pagemap_set(rec_user(r), 1, 0);
     r->magic = 0;
+    atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
+    if (r->map_size <= PENDING_MAP_MAX) {
+        r->next = pending;
+        pending = r;
+        pending_bytes += r->map_size;
+        if (++pending_count >= PENDING_COUNT || pending_bytes >= PENDING_BYTES)
+            pending_take_locked(out);
+        return;
+    }
     r->next = *out;
     *out = r;
 }
@@ -229,14 +267,24 @@ static void cache_shrink_locked(pm_large_t **out, uint64_t now)
         cache_evict_locked(cache_tail, out);
 }
 
+/* Unmaps the mappings of list (counted as released already), UNMAP_RUN
+ * at a time with one munmap per run of neighbours, and frees their
+ * records. */
+#define UNMAP_RUN 32
 static void unmap_list(pm_large_t *list)
 {
     while (list) {
-        pm_large_t *next = list->next;
-        _pm_os_unmap(rec_base(list), list->map_size);
-        atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
-        _pm_meta_free(&large_records, list);
-        list = next;
+        void *addrs[UNMAP_RUN];
+        size_t sizes[UNMAP_RUN];
+        size_t n = 0;
+        for (; list && n < UNMAP_RUN; n++) {
+            pm_large_t *next = list->next;
+            addrs[n] = rec_base(list);
+            sizes[n] = list->map_size;
+            _pm_meta_free(&large_records, list);
+            list = next;
+        }
+        _pm_os_unmap_sized(addrs, sizes, n);
     }
 }
 
@@ -248,6 +296,7 @@ static bool cache_tick_locked(uint64_t now, pm_large_t **evicted)
     if (now - cache_tick_ms < TICK_MS)
         return false;
     cache_shrink_locked(evicted, now);
+    pending_take_locked(evicted);   /* what waits for a batch waits no longer than this */
     cache_tick_ms = now;
     return true;
 }
@@ -519,6 +568,7 @@ static bool cached_fit(pm_large_t *r, size_t need, bool keep_slack)
             _pm_pagemap_set(rec_user(r), 1, 0);
             r->magic = 0;
             r->next = NULL;
+            atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
             unmap_list(r);
             return false;
         }
@@ -854,6 +904,7 @@ static void large_free_cache(pm_large_t *rec)
         rec->magic = 0;
         _pm_pagemap_set(rec_user(rec), 1, 0);
         rec->next = NULL;
+        atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
         unmap_list(rec);
         return;
     }
@@ -951,6 +1002,7 @@ int _pm_large_trim(bool all)
         window_roll_locked(now);
         cache_shrink_locked(&evicted, now);
     }
+    pending_take_locked(&evicted);
     pm_mutex_unlock(&cache_lock);
     int released = evicted != NULL;
     unmap_list(evicted);

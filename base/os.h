@@ -27,6 +27,9 @@ void _pm_os_unmap(void *addr, size_t size);
  * in place first.  A run is unmapped in one system call, which costs the
  * kernel less than one call per mapping (no split of the area between). */
 void _pm_os_unmap_many(void **addrs, size_t n, size_t each);
+/* The same for n mappings of sizes[i] bytes each (both arrays sorted
+ * together, in place). */
+void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n);
 /* Resizes a mapping obtained from _pm_os_map(old_size, PM_OS_PAGE).
  * dest == NULL: in place (shrinking always can; growing only while the pages
  * after it are free); returns addr, or NULL.  dest != NULL: moves it onto

@@ -151,6 +151,31 @@ void _pm_os_unmap(void *addr, size_t size)
     errno = saved;
 }
 
+void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n)
+{
+    int saved = errno;
+    for (size_t i = 1; i < n; i++) {     /* insertion sort: n is small (a batch) */
+        void *a = addrs[i];
+        size_t s = sizes[i], j = i;
+        for (; j > 0 && (uintptr_t)addrs[j - 1] > (uintptr_t)a; j--) {
+            addrs[j] = addrs[j - 1];
+            sizes[j] = sizes[j - 1];
+        }
+        addrs[j] = a;
+        sizes[j] = s;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1, len = sizes[i];
+        while (j < n && (char *)addrs[j] == (char *)addrs[j - 1] + sizes[j - 1])
+            len += sizes[j++];
+        for (size_t k = i; k < j; k++)
+            os_track_remove(addrs[k], sizes[k]);
+        os_release(addrs[i], len);
+        i = j;
+    }
+    errno = saved;
+}
+
 void _pm_os_unmap_many(void **addrs, size_t n, size_t each)
 {
     int saved = errno;

@@ -104,7 +104,9 @@ typedef struct pm_stats_s {
     uint64_t large_live_bytes;     /* bytes mapped for live large allocations */
     uint64_t large_cached_bytes;   /* bytes held in the cache of freed mappings */
     uint64_t large_cached_count;   /* mappings held in that cache */
-    uint64_t large_released;       /* mappings returned to the OS, ever */
+    uint64_t large_released;       /* mappings returned to the OS, ever (up to 16 of at most
+                                      1 MiB, 2 MiB in all, may wait to go with their neighbours
+                                      until the large path's next clock pass or malloc_trim) */
     uint64_t heaps_live;           /* thread heaps owned by a running thread */
     uint64_t heaps_abandoned;      /* heaps of exited threads, waiting for adoption */
     /* Version 2: totals in bytes. */

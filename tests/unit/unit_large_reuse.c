@@ -13,6 +13,8 @@
 #include "pm_test.h"
 #include "pools/pools.h"
 #include <pthread.h>
+#include <errno.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #define MiB ((size_t)1 << 20)
@@ -379,6 +381,23 @@ int main(void)
     CHECK("growth past the mapping keeps the contents", g && g[0] == 9 && g[19999] == 9);
     pm_free(g);
     pm_malloc_trim(0);
+    /* Mappings the cache gives up wait to be unmapped in batches (up to 16
+     * of up to 1 MiB): malloc_trim unmaps every one of them at once. */
+    long cache_was = pm_option_get(PM_OPTION_LARGE_CACHE);
+    pm_option_set(PM_OPTION_LARGE_CACHE, 0);
+    char *twenty[20];
+    for (int i = 0; i < 20; i++) {
+        twenty[i] = pm_malloc(100 << 10);
+        touch(twenty[i], 100 << 10, 1);
+    }
+    for (int i = 0; i < 20; i++)
+        pm_free(twenty[i]);
+    pm_malloc_trim(0);
+    int gone = 1;
+    for (int i = 0; i < 20; i++)
+        gone &= msync(twenty[i], 4096, MS_ASYNC) == -1 && errno == ENOMEM;
+    CHECK("trim: no evicted mapping left to unmap", gone);
+    pm_option_set(PM_OPTION_LARGE_CACHE, cache_was);
     /* A thread's slot reaches the cache when the thread exits. */
     pm_malloc_trim(0);
     s0 = snap();
