@@ -156,9 +156,11 @@ static __thread unmap_batch_t unmap_batch __attribute__((tls_model("initial-exec
 
 static void unmap_batch_flush(unmap_batch_t *b)
 {
-    size_t n = b->n;
+    size_t n = b->n, sizes[UNMAP_BATCH];
     b->n = 0;
-    _pm_os_unmap_many(b->base, n, PM_ARENA_SIZE);
+    for (size_t i = 0; i < n; i++)
+        sizes[i] = PM_ARENA_SIZE;
+    _pm_os_unmap_sized(b->base, sizes, n);
     atomic_fetch_add_explicit(&_pm_counters.arenas_released, n, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.arenas_live, n, memory_order_relaxed);
 }

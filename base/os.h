@@ -22,13 +22,11 @@
 void *_pm_os_map(size_t size, size_t align);
 /* Returns [addr, addr+size) to the OS. */
 void _pm_os_unmap(void *addr, size_t size);
-/* Returns the n mappings addrs[i] (each mapped as one of `each` bytes) to
- * the OS, with one munmap per run of neighbours: addrs is sorted (ascending)
- * in place first.  A run is unmapped in one system call, which costs the
- * kernel less than one call per mapping (no split of the area between). */
-void _pm_os_unmap_many(void **addrs, size_t n, size_t each);
-/* The same for n mappings of sizes[i] bytes each (both arrays sorted
- * together, in place). */
+/* Returns the n mappings addrs[i] (each mapped as one of sizes[i] bytes)
+ * to the OS, with one munmap per run of neighbours: both arrays are sorted
+ * together (ascending addresses) in place first.  A run is unmapped in one
+ * system call, which costs the kernel less than one call per mapping (no
+ * split of the area between). */
 void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n);
 /* Resizes a mapping obtained from _pm_os_map(old_size, PM_OS_PAGE).
  * dest == NULL: in place (shrinking always can; growing only while the pages
@@ -42,7 +40,7 @@ void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n);
  * paid for by dest (the kernel checks its map-count limit before it unmaps
  * dest; only an internal kernel allocation failure could then fail it). */
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest);
-/* From now on, ranges given back (_pm_os_unmap, _pm_os_unmap_many, the
+/* From now on, ranges given back (_pm_os_unmap, _pm_os_unmap_sized, the
  * old place of a block a remap moved) stay reserved, without access or
  * pages, instead of unmapped, so that the kernel never maps them again.
  * For helgrind and drd (base/process.c): they cannot see the kernel

@@ -176,28 +176,6 @@ void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n)
     errno = saved;
 }
 
-void _pm_os_unmap_many(void **addrs, size_t n, size_t each)
-{
-    int saved = errno;
-    for (size_t i = 1; i < n; i++) {     /* insertion sort: n is small (a batch) */
-        void *a = addrs[i];
-        size_t j = i;
-        for (; j > 0 && (uintptr_t)addrs[j - 1] > (uintptr_t)a; j--)
-            addrs[j] = addrs[j - 1];
-        addrs[j] = a;
-    }
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && (char *)addrs[j] == (char *)addrs[j - 1] + each)
-            j++;
-        for (size_t k = i; k < j; k++)
-            os_track_remove(addrs[k], each);
-        os_release(addrs[i], (j - i) * each);
-        i = j;
-    }
-    errno = saved;
-}
-
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
 {
     int saved = errno;

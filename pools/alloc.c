@@ -169,20 +169,28 @@ void _pm_free_large(uintptr_t entry, void *p)
     free_large_without_slot(entry, p);
 }
 
+/* Large block p (record rec) moved by copy to a new large block of size
+ * bytes, then freed; NULL (ENOMEM, p intact) when none could be had. */
+static void *large_move(pm_large_t *rec, void *p, size_t size)
+{
+    void *q = _pm_large_alloc_api(size, 0, false);
+    if (!q)
+        return NULL;
+    size_t old = _pm_large_requested(rec);
+    memcpy(q, p, old < size ? old : size);
+    large_free_api(rec, p);
+    return q;
+}
+
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
 {
     size_t usable = _pm_large_usable(rec);
     /* In place; in strict mode only if the block still ends at its guard
      * page (arenas/large.c), else it moves by copy to a block that does. */
     if (size <= usable && (!PM_STRICT || ((size + 15) & ~(size_t)15) == usable)) {
-        if (_pm_large_shrink_moves(rec, size)) {   /* keeps the pages for reuse */
-            void *q = _pm_large_alloc_api(size, 0, false);
-            if (q) {
-                memcpy(q, p, size);
-                large_free_api(rec, p);
-                return q;
-            }
-        }
+        void *q;
+        if (_pm_large_shrink_moves(rec, size) && (q = large_move(rec, p, size)))
+            return q;   /* the mapping keeps its pages for reuse */
         if (pm_unlikely(_pm_slow))
             _pm_slow_resize(p, usable, size);
         return _pm_large_realloc(rec, p, size);
@@ -190,15 +198,8 @@ static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
     /* An over-aligned mapping moves by copy, and so does every block under
      * valgrind: memcheck would take the contents mremap moved for new,
      * uninitialised memory. */
-    if (!_pm_large_is_plain(rec) || pm_vg_on()) {
-        void *q = _pm_large_alloc_api(size, 0, false);
-        if (!q)
-            return NULL;
-        size_t old = _pm_large_requested(rec);
-        memcpy(q, p, old < size ? old : size);
-        large_free_api(rec, p);
-        return q;
-    }
+    if (!_pm_large_is_plain(rec) || pm_vg_on())
+        return large_move(rec, p, size);
     return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
 }
 
