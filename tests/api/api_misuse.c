@@ -13,7 +13,8 @@
  *        realloc_freed_medium_in_place, realloc_interior_medium for realloc's
  *        in-place path) (and "valid", which must exit 0),
  *        more below; the remote_* cases free from a second thread (the
- *        *_batched ones from a thread that batches its remote frees), the
+ *        *_batched and *_gathered ones from a thread that batches its remote
+ *        frees), the
  *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
  *        block (safe linking must catch it when the link is next followed);
  *        the write_after_free_* cases write elsewhere in a freed block, which
@@ -108,6 +109,27 @@ static void *batched_free_thread(void *arg)
     laundered = malloc(24);   /* a heap of its own: it batches remote frees */
     free_fn(good_block);
     free_fn(bad_block);
+    free(laundered);
+    return NULL;
+}
+
+/* A thread with a heap of its own frees more of the main thread's 64-byte
+ * blocks than its thread cache holds, so that the rest go to its batch for
+ * the owner unread, bad_block twice among them: caught when the owner
+ * gathers the batch back (pools/heap.c, drain_gather). */
+#define GATHERED_BLOCKS 300
+static void *gathered[GATHERED_BLOCKS];
+static void *gathered_free_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);
+    for (int i = 0; i < GATHERED_BLOCKS; i++) {
+        free_fn(gathered[i]);
+        if (i == GATHERED_BLOCKS / 2) {
+            free_fn(bad_block);
+            free_fn(bad_block);
+        }
+    }
     free(laundered);
     return NULL;
 }
@@ -342,6 +364,18 @@ int main(int argc, char **argv)
             free(q);   /* so the thread's free of q is the second one */
         pthread_t t;
         if (pthread_create(&t, NULL, batched_free_thread, NULL) != 0 || pthread_join(t, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        owner_runs_dry();
+    } else if (!strcmp(c, "remote_double_free_gathered")) {
+        for (int i = 0; i < GATHERED_BLOCKS; i++)
+            gathered[i] = malloc(64);
+        bad_block = malloc(64);
+        announce(bad_block);
+        pthread_t t;
+        if (pthread_create(&t, NULL, gathered_free_thread, NULL) != 0 ||
+            pthread_join(t, NULL) != 0) {
             fprintf(stderr, "pthread failed\n");
             exit(2);
         }

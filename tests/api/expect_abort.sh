@@ -32,7 +32,8 @@ realloc_stack) re='poolmalloc: realloc\(\): invalid pointer' ;;
 realloc_freed | realloc_freed_in_place | realloc_freed_medium_in_place)
     re='poolmalloc: realloc\(\): pointer already freed' ;;
 realloc_interior_medium) re='poolmalloc: realloc\(\): invalid pointer' ;;
-remote_double_free_small | remote_double_free_medium | remote_double_free_batched)
+remote_double_free_small | remote_double_free_medium | remote_double_free_batched | \
+remote_double_free_gathered)
     re='poolmalloc: free\(\): double free' ;;
 remote_interior_small | remote_interior_batched | interior_large_page | free_mmap)
     re='poolmalloc: free\(\): invalid pointer' ;;

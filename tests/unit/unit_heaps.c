@@ -224,8 +224,87 @@ static void records_come_back(void)
                 (unsigned long long)meta);
 }
 
+/* Whole pools freed by another thread: the owner's drain takes each back
+ * at once, unwritten, and carves it again (heap.c, drain_gather; pool.c,
+ * _pm_pool_free_all); pools of which some blocks stay out take theirs one
+ * by one.  Rounds free every block (round % 3 == 0), all but every 97th
+ * (1), or every block of the odd pools (2), from a thread with a heap of
+ * its own (so it batches), which exits or stays alive.  Whatever the mix,
+ * no block may be out twice, and the blocks kept keep their bytes. */
+#define WP_SIZE 88                    /* a class nothing else here uses: 46 a pool */
+#define WP_BLOCKS (46 * 50)
+static unsigned char *wp[WP_BLOCKS];
+static int wp_round;
+
+static int wp_kept(int round, int i)
+{
+    return round % 3 == 1 ? i % 97 == 0 : round % 3 == 2 ? (i / 46) % 2 == 0 : 0;
+}
+
+static void *wp_consumer(void *arg)
+{
+    (void)arg;
+    void *own = pm_malloc(24);        /* a heap of its own: it batches its remote frees */
+    for (int i = 0; i < WP_BLOCKS; i++)
+        if (!wp_kept(wp_round, i)) {
+            pm_free(wp[i]);
+            wp[i] = NULL;
+        }
+    pm_free(own);
+    if (wp_round % 2) {               /* alive: its batch goes home after its slow paths */
+        static void *tmp[800];
+        for (int i = 0; i < 800; i++)
+            tmp[i] = pm_malloc(504);
+        for (int i = 0; i < 800; i++)
+            pm_free(tmp[i]);
+    }
+    return NULL;
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void whole_pools(void)
+{
+    int bad_bytes = 0, overlaps = 0;
+    for (int round = 0; round < 9; round++) {
+        for (int i = 0; i < WP_BLOCKS; i++)
+            if (!wp[i]) {
+                wp[i] = pm_malloc(WP_SIZE);
+                memset(wp[i], (i * 7 + round) & 0xff, WP_SIZE);
+            }
+        static uintptr_t sorted[WP_BLOCKS];
+        for (int i = 0; i < WP_BLOCKS; i++)
+            sorted[i] = (uintptr_t)wp[i];
+        qsort(sorted, WP_BLOCKS, sizeof sorted[0], ptr_cmp);
+        for (int i = 1; i < WP_BLOCKS; i++)
+            overlaps += sorted[i] < sorted[i - 1] + WP_SIZE;
+        unsigned char *first[WP_BLOCKS];
+        memcpy(first, wp, sizeof first);
+        wp_round = round;
+        pthread_t t;
+        pthread_create(&t, NULL, wp_consumer, NULL);
+        pthread_join(t, NULL);
+        for (int i = 0; i < WP_BLOCKS; i++) {
+            if (!wp[i])
+                continue;
+            /* kept since it was filled, in this round or an earlier one */
+            for (size_t k = 0; k < WP_SIZE; k++)
+                bad_bytes += first[i][k] != first[i][0];
+        }
+    }
+    CHECK("no block is handed out twice after whole pools come back", overlaps == 0);
+    CHECK("the blocks kept keep their bytes", bad_bytes == 0);
+    for (int i = 0; i < WP_BLOCKS; i++)
+        pm_free(wp[i]);
+}
+
 int main(void)
 {
+    whole_pools();
     batches();
     records_come_back();
     owner_exits_first();
