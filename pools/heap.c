@@ -380,102 +380,6 @@ static void batch_keep_one(pm_remote_batch_t *r)
     batch_keep_end(&c);
 }
 
-/* The owner's drain gathers the blocks of each pool before it frees them,
- * from records whose first two blocks share a page (a producer's blocks
- * that a consumer frees in turn): up to DRAIN_RUNS pools at once, one
- * place each (chosen by the pool's slot), with the live bits of the
- * blocks of each that came back.  A pool whose every block out came back
- * takes them all at once without a block being written (pool.c,
- * _pm_pool_free_all): the producer carves it again, where the drain used
- * to store a link into each block, a miss on a line last written long
- * before (xmalloc-test: most of the drain's 20%).  Other blocks are freed
- * one by one, as are those of other records (blocks of many pools mixed,
- * producer_consumer: gathering them cost 20 instructions a block). */
-#define DRAIN_RUNS 16
-typedef struct {
-    uintptr_t entry;                            /* the pool's page-map entry; 0: unused */
-    uint32_t n;                                 /* blocks gathered */
-    uint64_t mask[PM_POOL_GRANULES / 64];       /* their live bits */
-} drain_run_t;
-
-/* Frees block b of heap in a drain by its owner: onto the thread cache
- * while its stack has room (free's push, checks included), else to its
- * pool or span. */
-static inline void drain_one(pm_heap_t *heap, uintptr_t entry, void *b)
-{
-    size_t c = pm_entry_class(entry);
-    if (heap->tc_top[c] < heap->tc_end[c])
-        pm_tc_push(heap, entry, b);
-    else
-        free_home(heap, entry, b, false);
-}
-
-static PM_NOINLINE void drain_run_flush(pm_heap_t *heap, drain_run_t *run)
-{
-    pm_pool_t *pool = pm_entry_pool(run->entry);
-    if (run->n < 2 || !_pm_pool_free_all(heap, pool, run->mask, run->n)) {
-        /* one by one, in address order; the live bits are checked there */
-        char *page = pm_pool_page(pool);
-        for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
-            for (uint64_t m = run->mask[w]; m; m &= m - 1)
-                drain_one(heap, run->entry, page + (size_t)__builtin_ctzll(m) * 64 + w * 8);
-    }
-    run->entry = 0;
-}
-
-/* The run of pool entry `entry`, opened (its place's run flushed) if it
- * has none yet. */
-static drain_run_t *drain_run_of(pm_heap_t *heap, drain_run_t *runs, uintptr_t entry)
-{
-    drain_run_t *run = &runs[(entry / PM_ARENA_SLOT) % DRAIN_RUNS];
-    if (run->entry != entry) {
-        if (run->entry)
-            drain_run_flush(heap, run);
-        run->entry = entry;
-        run->n = 0;
-        memset(run->mask, 0, sizeof run->mask);
-    }
-    return run;
-}
-
-/* Adds block b to run. */
-static inline void drain_run_add(drain_run_t *run, void *b)
-{
-    uint64_t *w = &run->mask[pm_live_index(b)], bit = pm_live_bit(b);
-    /* Twice in one drain: freed twice, since only this thread could have
-     * handed it out again, and it has not taken the first free back yet. */
-    if (pm_unlikely(*w & bit))
-        _pm_fatal_ptr("free", _pm_freed_word("free"), b);
-    *w |= bit;
-    run->n++;
-}
-
-/* The blocks of record r gathered by pool (above), or one by one if not
- * of a pool. */
-static void drain_gathered(pm_heap_t *heap, drain_run_t *runs, pm_remote_batch_t *r, uint32_t n)
-{
-    uintptr_t last_page = 0, entry = 0;
-    drain_run_t *run = NULL;   /* last_page's, if it is a pool's */
-    for (uint32_t i = 0; i < n; i++) {
-        void *b = r->blocks[i];
-        /* a block of the page before it: the same entry, already checked */
-        uintptr_t page = (uintptr_t)b & ~(uintptr_t)(PM_PAGE_SIZE - 1);
-        if (page != last_page) {
-            entry = pm_pagemap_get(b);
-            if (pm_unlikely(entry_owner(entry) != heap))
-                _pm_fatal_link("corrupted remote free batch of heap", heap, b);
-            last_page = page;
-            run = (entry & PM_PAGE_POOL) ? drain_run_of(heap, runs, entry) : NULL;
-        }
-        if (pm_unlikely((uintptr_t)b & 7))
-            _pm_fatal_link("corrupted remote free batch of heap", heap, b);
-        if (run)
-            drain_run_add(run, b);
-        else
-            drain_one(heap, entry, b);
-    }
-}
-
 /* Frees the blocks of batch r (all of heap, checked to be out when they
  * were freed), then keeps r.  The caller owns heap (or holds its lock while
  * it is abandoned).  The addresses come from the record, allocator memory a
@@ -483,14 +387,12 @@ static void drain_gathered(pm_heap_t *heap, drain_run_t *runs, pm_remote_batch_t
 static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
 {
     const bool vg = pm_vg_on();
-    /* The owner's own drain: some records gathered (above), the other
-     * blocks onto its thread cache or home.  Not for a heap whose thread is
-     * not this one (an abandoned heap's collect, by whoever holds its
-     * lock), nor in slow mode: each block goes home alone. */
-    const bool own = heap == _pm_tls_fast;
-    drain_run_t runs[DRAIN_RUNS];
-    for (unsigned i = 0; i < DRAIN_RUNS; i++)
-        runs[i].entry = 0;
+    /* The owner's own drain: onto its thread cache (free's push, checks
+     * included), where its next mallocs pop them from an array; what the
+     * stacks have no room for goes to the pools as before.  Not into the
+     * cache of a heap whose thread is not this one (an abandoned heap's
+     * collect, by whoever holds its lock), nor in slow mode. */
+    const bool cache = heap == _pm_tls_fast;
     batch_chain_t kept = {NULL, NULL};
     while (r) {
         pm_remote_batch_t *next = r->next;
@@ -500,29 +402,22 @@ static void heap_drain_batches(pm_heap_t *heap, pm_remote_batch_t *r)
         uint32_t n = r->n;
         if (pm_unlikely(n > PM_REMOTE_BATCH))
             _pm_fatal_link("corrupted remote free batch of heap", heap, r);
-        if (own && n >= 2 && !(((uintptr_t)r->blocks[0] ^ (uintptr_t)r->blocks[1]) &
-                               ~(uintptr_t)(PM_PAGE_SIZE - 1))) {
-            drain_gathered(heap, runs, r, n);
-        } else {
-            for (uint32_t i = 0; i < n; i++) {
-                void *b = r->blocks[i];
-                if (i + 4 < n)
-                    __builtin_prefetch(r->blocks[i + 4], 1);   /* the link store ahead */
-                uintptr_t entry = pm_pagemap_get(b);
-                if (pm_unlikely(entry_owner(entry) != heap))
-                    _pm_fatal_link("corrupted remote free batch of heap", heap, b);
-                if (own)
-                    drain_one(heap, entry, b);
-                else
-                    free_home(heap, entry, b, vg);
-            }
+        for (uint32_t i = 0; i < n; i++) {
+            void *b = r->blocks[i];
+            if (i + 4 < n)
+                __builtin_prefetch(r->blocks[i + 4], 1);   /* the link store ahead */
+            uintptr_t entry = pm_pagemap_get(b);
+            if (pm_unlikely(entry_owner(entry) != heap))
+                _pm_fatal_link("corrupted remote free batch of heap", heap, b);
+            size_t c = pm_entry_class(entry);
+            if (cache && heap->tc_top[c] < heap->tc_end[c])
+                pm_tc_push(heap, entry, b);
+            else
+                free_home(heap, entry, b, vg);
         }
         batch_keep(&kept, r);
         r = next;
     }
-    for (unsigned i = 0; i < DRAIN_RUNS; i++)
-        if (runs[i].entry)
-            drain_run_flush(heap, &runs[i]);
     batch_keep_end(&kept);
 }
 

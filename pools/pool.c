@@ -532,40 +532,15 @@ void _pm_pool_free_local(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b, const 
     pm_small_free_local(heap, pool, b, call, pm_vg_on());
 }
 
-/* Takes back at once the n blocks whose live bits are mask (n >= 1, all
- * in pool, whose owner heap is the calling thread's, fast mode) if they are
- * exactly what the pool has out, without writing a block: the pool goes
- * back to its uncarved state (free list empty, bump at the first block),
- * as a fresh pool would be (pools.h invariant: out + free + uncarved ==
- * capacity, with uncarved == capacity), and then empties as one free
- * would empty it.  Otherwise returns false, having changed nothing.
- * Blocks waiting in a thread cache keep their live bits, so a pool that
- * has any there is never taken back this way. */
-bool _pm_pool_free_all(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8], size_t n)
-{
-    if ((size_t)pool_out(pool) != n || PM_STRICT)
-        return false;
-    for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
-        if (atomic_load_explicit(&pool->live[w], memory_order_relaxed) != mask[w])
-            return false;
-    for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
-        if (mask[w])
-            atomic_store_explicit(&pool->live[w], 0, memory_order_relaxed);
-    pool->free = pm_pool_end(pm_pool_page(pool));   /* fast mode: never under memcheck */
-    pool->bump = 0;
-    pool->used -= (int32_t)n;
-    if (pool->used <= 0)        /* emptied, or off its list: pm_small_free_local's test */
-        _pm_pool_free_generic(heap, pool);
-    return true;
-}
-
 /* Frees the n blocks of blocks[] (n >= 1, all in pool, whose owner heap is
  * the calling thread's, fast mode) in one go: mask has their live bits.
- * When they are all the pool still has out, _pm_pool_free_all takes them
- * back without a link written; else the live bits are cleared a word at a
- * time, the blocks are linked and `used` drops by n once.  Returns false,
- * having changed nothing, when some block is not out or appears twice: the
- * caller then frees them one by one, which names the bad one. */
+ * The live bits are cleared a word at a time and `used` drops by n once.
+ * When they are all the pool still has out, no link is written at all: the
+ * pool goes back to its uncarved state (free list empty, bump at the first
+ * block), as a fresh pool would be, and then empties as one free would
+ * empty it.  Returns false, having changed nothing, when some block is not
+ * out or appears twice: the caller then frees them one by one, which names
+ * the bad one. */
 bool _pm_pool_free_run(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
                        void *const *blocks, size_t n)
 {
@@ -578,21 +553,26 @@ bool _pm_pool_free_run(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
     }
     if (bits != n)
         return false;
-    if (_pm_pool_free_all(heap, pool, mask, n))
-        return true;
     for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
         if (mask[w])
             atomic_store_explicit(&pool->live[w],
                                   atomic_load_explicit(&pool->live[w], memory_order_relaxed) &
                                       ~mask[w],
                                   memory_order_relaxed);
-    pm_block_t *head = pool->free;
-    for (size_t i = 0; i < n; i++) {
-        pm_block_t *b = blocks[i];
-        b->link = pm_link_encode(b, head);
-        head = b;
+    if ((size_t)pool_out(pool) == n && !PM_STRICT) {
+        /* nothing left out: the blocks need no links (pools.h invariant,
+         * out + free + uncarved == capacity, with uncarved == capacity) */
+        pool->free = pm_pool_end(pm_pool_page(pool));   /* fast mode: never under memcheck */
+        pool->bump = 0;
+    } else {
+        pm_block_t *head = pool->free;
+        for (size_t i = 0; i < n; i++) {
+            pm_block_t *b = blocks[i];
+            b->link = pm_link_encode(b, head);
+            head = b;
+        }
+        pool->free = head;
     }
-    pool->free = head;
     pool->used -= (int32_t)n;
     if (pool->used <= 0)        /* emptied, or off its list: pm_small_free_local's test */
         _pm_pool_free_generic(heap, pool);

@@ -471,8 +471,6 @@ PM_INTERNAL size_t _pm_pool_release_empty(pm_heap_t *heap);  /* returns pools re
 PM_INTERNAL void _pm_pool_release_spares_in(pm_heap_t *heap, const void *page);
 PM_INTERNAL bool _pm_pool_free_run(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
                                    void *const *blocks, size_t n);
-PM_INTERNAL bool _pm_pool_free_all(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
-                                   size_t n);
 PM_INTERNAL void _pm_pool_free_abandoned(pm_heap_t *heap, pm_pool_t *pool, pm_block_t *b,
                                          const char *call);
 __attribute__((noreturn, cold)) PM_INTERNAL void _pm_pool_bad_free(pm_pool_t *pool, void *p,

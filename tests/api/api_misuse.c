@@ -115,8 +115,8 @@ static void *batched_free_thread(void *arg)
 
 /* A thread with a heap of its own frees more of the main thread's 64-byte
  * blocks than its thread cache holds, so that the rest go to its batch for
- * the owner unread, bad_block twice among them: caught when the owner
- * gathers the batch back (pools/heap.c, drain_gather). */
+ * the owner unread, bad_block twice among them, in one record: caught when
+ * the owner takes the batch back. */
 #define GATHERED_BLOCKS 300
 static void *gathered[GATHERED_BLOCKS];
 static void *gathered_free_thread(void *arg)
@@ -131,6 +131,46 @@ static void *gathered_free_thread(void *arg)
         }
     }
     free(laundered);
+    return NULL;
+}
+
+/* remote_double_free_cached: bad_block waits in the cache of a thread that
+ * freed it (cached_thread), and a second thread frees it again among every
+ * other block of its pool, after enough blocks of the class to fill its
+ * own cache, so that they reach the owner in a batch that brings the whole
+ * pool back.  Caught when the owner takes it back (free: double free) or,
+ * its mark overwritten there, when the first thread's malloc takes it off
+ * its cache (corrupted thread cache).  A drain that took such a pool back
+ * whole without writing its blocks (tried in the sixteenth session) would
+ * leave the mark intact: the block handed out twice. */
+#define CACHED_POOL 46                 /* 88-byte blocks in a pool */
+static void *cached_others[CACHED_POOL * 5], *cached_pool[CACHED_POOL];
+static size_t cached_others_n;
+static pthread_mutex_t cached_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cached_cond = PTHREAD_COND_INITIALIZER;
+static int cached_step;
+static void *cached_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);
+    free_fn(bad_block);               /* onto this thread's cache */
+    pthread_mutex_lock(&cached_lock);
+    cached_step = 1;
+    pthread_cond_broadcast(&cached_cond);
+    while (cached_step != 2)          /* the owner has taken the batch back */
+        pthread_cond_wait(&cached_cond, &cached_lock);
+    pthread_mutex_unlock(&cached_lock);
+    laundered = malloc(88);           /* off this thread's cache */
+    return NULL;
+}
+static void *cached_refree_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);
+    for (size_t i = 0; i < cached_others_n; i++)
+        free_fn(cached_others[i]);    /* its cache fills, the rest go to its batch */
+    for (size_t i = 0; i < CACHED_POOL; i++)
+        free_fn(cached_pool[i]);      /* bad_block among them: freed twice */
     return NULL;
 }
 
@@ -380,6 +420,54 @@ int main(int argc, char **argv)
             exit(2);
         }
         owner_runs_dry();
+    } else if (!strcmp(c, "remote_double_free_cached")) {
+        static char *all[CACHED_POOL * 6];
+        size_t n = sizeof all / sizeof all[0];
+        for (size_t i = 0; i < n; i++)
+            all[i] = malloc(88);
+        /* a page that holds CACHED_POOL of them: a whole pool of ours */
+        uintptr_t page = 0;
+        for (size_t i = 0; i < n && !page; i++) {
+            uintptr_t pg = (uintptr_t)all[i] & ~(uintptr_t)4095;
+            size_t k = 0;
+            for (size_t j = 0; j < n; j++)
+                k += ((uintptr_t)all[j] & ~(uintptr_t)4095) == pg;
+            if (k == CACHED_POOL)
+                page = pg;
+        }
+        if (!page) {
+            fprintf(stderr, "no whole pool\n");
+            exit(2);
+        }
+        size_t np = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (((uintptr_t)all[i] & ~(uintptr_t)4095) == page)
+                cached_pool[np++] = all[i];
+            else if (cached_others_n < sizeof cached_others / sizeof cached_others[0])
+                cached_others[cached_others_n++] = all[i];
+        }
+        bad_block = cached_pool[CACHED_POOL / 2];
+        announce(bad_block);
+        pthread_t t, u;
+        if (pthread_create(&t, NULL, cached_thread, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        pthread_mutex_lock(&cached_lock);
+        while (cached_step != 1)
+            pthread_cond_wait(&cached_cond, &cached_lock);
+        pthread_mutex_unlock(&cached_lock);
+        if (pthread_create(&u, NULL, cached_refree_thread, NULL) != 0 ||
+            pthread_join(u, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        owner_runs_dry();
+        pthread_mutex_lock(&cached_lock);
+        cached_step = 2;
+        pthread_cond_broadcast(&cached_cond);
+        pthread_mutex_unlock(&cached_lock);
+        pthread_join(t, NULL);
     } else if (!strcmp(c, "remote_interior_small")) {
         char *p = malloc(64);
         void *bad = launder_ptr(p + 8);

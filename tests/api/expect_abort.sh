@@ -35,6 +35,8 @@ realloc_interior_medium) re='poolmalloc: realloc\(\): invalid pointer' ;;
 remote_double_free_small | remote_double_free_medium | remote_double_free_batched | \
 remote_double_free_gathered)
     re='poolmalloc: free\(\): double free' ;;
+remote_double_free_cached)   # at the owner's drain, or at the pop of the other copy
+    re='poolmalloc: (free\(\): double free|malloc\(\): corrupted thread cache of heap 0x[0-9a-f]+ \(mark in block 0x[0-9a-f]+\)$)' ;;
 remote_interior_small | remote_interior_batched | interior_large_page | free_mmap)
     re='poolmalloc: free\(\): invalid pointer' ;;
 double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;

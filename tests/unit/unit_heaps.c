@@ -224,10 +224,9 @@ static void records_come_back(void)
                 (unsigned long long)meta);
 }
 
-/* Whole pools freed by another thread: the owner's drain takes each back
- * at once, unwritten, and carves it again (heap.c, drain_gather; pool.c,
- * _pm_pool_free_all); pools of which some blocks stay out take theirs one
- * by one.  Rounds free every block (round % 3 == 0), all but every 97th
+/* Whole pools freed by another thread come back to the owner, which
+ * empties and carves them again; pools of which some blocks stay out keep
+ * those.  Rounds free every block (round % 3 == 0), all but every 97th
  * (1), or every block of the odd pools (2), from a thread with a heap of
  * its own (so it batches), which exits or stays alive.  Whatever the mix,
  * no block may be out twice, and the blocks kept keep their bytes. */
