@@ -13,10 +13,10 @@
  *        realloc_freed_medium_in_place, realloc_interior_medium for realloc's
  *        in-place path) (and "valid", which must exit 0),
  *        more below; the remote_* cases free from a second thread (the
- *        *_batched and *_gathered ones from a thread that batches its remote
- *        frees), the
- *        uaf_write_* and overflow_* cases clobber the free-list link of a freed
- *        block (safe linking must catch it when the link is next followed);
+ *        *_batched, *_one_batch and *_cached ones from a thread that
+ *        batches its remote frees), the uaf_write_* and overflow_* cases
+ *        clobber the free-list link of a freed block (safe linking must
+ *        catch it when the link is next followed);
  *        the write_after_free_* cases write elsewhere in a freed block, which
  *        only the strict library (libpoolmalloc-strict.so) detects. */
 #define _GNU_SOURCE
@@ -117,15 +117,15 @@ static void *batched_free_thread(void *arg)
  * blocks than its thread cache holds, so that the rest go to its batch for
  * the owner unread, bad_block twice among them, in one record: caught when
  * the owner takes the batch back. */
-#define GATHERED_BLOCKS 300
-static void *gathered[GATHERED_BLOCKS];
-static void *gathered_free_thread(void *arg)
+#define ONE_BATCH_BLOCKS 300
+static void *one_batch[ONE_BATCH_BLOCKS];
+static void *one_batch_free_thread(void *arg)
 {
     (void)arg;
     laundered = malloc(24);
-    for (int i = 0; i < GATHERED_BLOCKS; i++) {
-        free_fn(gathered[i]);
-        if (i == GATHERED_BLOCKS / 2) {
+    for (int i = 0; i < ONE_BATCH_BLOCKS; i++) {
+        free_fn(one_batch[i]);
+        if (i == ONE_BATCH_BLOCKS / 2) {
             free_fn(bad_block);
             free_fn(bad_block);
         }
@@ -408,13 +408,13 @@ int main(int argc, char **argv)
             exit(2);
         }
         owner_runs_dry();
-    } else if (!strcmp(c, "remote_double_free_gathered")) {
-        for (int i = 0; i < GATHERED_BLOCKS; i++)
-            gathered[i] = malloc(64);
+    } else if (!strcmp(c, "remote_double_free_one_batch")) {
+        for (int i = 0; i < ONE_BATCH_BLOCKS; i++)
+            one_batch[i] = malloc(64);
         bad_block = malloc(64);
         announce(bad_block);
         pthread_t t;
-        if (pthread_create(&t, NULL, gathered_free_thread, NULL) != 0 ||
+        if (pthread_create(&t, NULL, one_batch_free_thread, NULL) != 0 ||
             pthread_join(t, NULL) != 0) {
             fprintf(stderr, "pthread failed\n");
             exit(2);
