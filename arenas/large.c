@@ -234,15 +234,22 @@ static void pending_take_locked(pm_large_t **out)
     pending_bytes = 0;
 }
 
+/* Record r's mapping leaves poolmalloc: out of the page map, no longer
+ * live, counted as released (it is unmapped now or with the next batch). */
+static void rec_retire(pm_large_t *r)
+{
+    _pm_pagemap_set(rec_user(r), 1, 0);
+    r->magic = 0;
+    atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
+}
+
 /* Takes r out of the cache and the page map; the caller unmaps it after
  * unlocking (it is put on *out, linked by next), now or with the next
  * batch of small ones (pending, above). */
 static void cache_evict_locked(pm_large_t *r, pm_large_t **out)
 {
     cache_unlink_locked(r);
-    _pm_pagemap_set(rec_user(r), 1, 0);
-    r->magic = 0;
-    atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
+    rec_retire(r);
     if (r->map_size <= PENDING_MAP_MAX) {
         r->next = pending;
         pending = r;
@@ -565,10 +572,8 @@ static bool cached_fit(pm_large_t *r, size_t need, bool keep_slack)
     if (rec_usable(r) < need) {
         if (!mapping_grow(r, need, 0)) {
             use_sub(r->committed);
-            _pm_pagemap_set(rec_user(r), 1, 0);
-            r->magic = 0;
+            rec_retire(r);
             r->next = NULL;
-            atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
             unmap_list(r);
             return false;
         }
@@ -901,10 +906,8 @@ static void large_free_cache(pm_large_t *rec)
                               memory_order_relaxed);
     if (PM_STRICT) {   /* strict mode: straight back to the OS */
         use_sub(rec->committed);
-        rec->magic = 0;
-        _pm_pagemap_set(rec_user(rec), 1, 0);
+        rec_retire(rec);
         rec->next = NULL;
-        atomic_fetch_add_explicit(&_pm_counters.large_released, 1, memory_order_relaxed);
         unmap_list(rec);
         return;
     }
