@@ -1,7 +1,7 @@
 /* The large path: a freed mapping is reused without a system call, the cache
  * is bounded, decays, and malloc_trim releases it; mappings of 4 MiB or more
- * ask for transparent huge pages (POOLMALLOC_LARGE_THP), and keep asking
- * when realloc moves them. */
+ * ask for transparent huge pages (POOLMALLOC_LARGE_THP) once big blocks come
+ * and go, and keep asking when realloc moves them. */
 #include "pm_test.h"
 #include "pools/pools.h"
 #include <stdio.h>
@@ -30,7 +30,8 @@ static int vma_hugepage(const void *p)
     return found;
 }
 
-/* Huge pages for big mappings: aligned, marked, and still so after a move. */
+/* Huge pages for big mappings: aligned from the start; asked for once the
+ * process has freed one (each freed one asks), and still so after a move. */
 static void thp(void)
 {
     char *small = pm_malloc(3 << 20), *big = pm_malloc(8 << 20);
@@ -38,8 +39,16 @@ static void thp(void)
         printf("# no transparent huge pages, or no VmFlags in smaps: marks not checked\n");
     } else {
         CHECK("a big block starts on a huge page", ((uintptr_t)big & ((2u << 20) - 1)) == 0);
-        CHECK("a big block asks for huge pages", vma_hugepage(big) == 1);
-        CHECK("a 3 MiB block does not", vma_hugepage(small) == 0);
+        CHECK("no huge pages before a big block was freed", vma_hugepage(big) == 0);
+        CHECK("a 3 MiB block does not ask", vma_hugepage(small) == 0);
+        char *first = big;
+        pm_free(big);                            /* to the cache, still mapped */
+        CHECK("a freed big mapping asks for huge pages", vma_hugepage(first) == 1);
+        big = pm_malloc(8 << 20);                /* the cached one */
+        char *fresh = pm_malloc(8 << 20);        /* a new mapping */
+        CHECK("the cached mapping is reused", big == first);
+        CHECK("a new big mapping then asks for huge pages", vma_hugepage(fresh) == 1);
+        pm_free(fresh);
         /* grown by realloc: in place or moved, the mark is there */
         char *keep = pm_malloc(64 << 10);       /* something mapped after it, maybe */
         char *grown = pm_realloc(small, 24 << 20);
@@ -47,9 +56,11 @@ static void thp(void)
         small = grown;
         pm_free(keep);
         pm_option_set(PM_OPTION_LARGE_THP, 0);
-        char *plain = pm_malloc(8 << 20);
+        pm_malloc_trim(0);                       /* no cached mapping marked before */
+        char *plain = pm_malloc(40 << 20);
         CHECK("POOLMALLOC_LARGE_THP=0: no huge pages", vma_hugepage(plain) == 0);
         pm_free(plain);
+        CHECK("POOLMALLOC_LARGE_THP=0: not when freed either", vma_hugepage(plain) == 0);
         pm_option_set(PM_OPTION_LARGE_THP, 1);
     }
     pm_free(small);
