@@ -215,10 +215,14 @@ PM_INTERNAL void *_pm_large_slot_take(size_t size, void *(*miss)(size_t));
 PM_INTERNAL void _pm_large_free_slot(uintptr_t entry, void *ptr);
 PM_INTERNAL void _pm_large_slot_flush(void);     /* the thread's slots to the cache */
 PM_INTERNAL void _pm_large_counts_flush(void);   /* the thread's slot counts to _pm_counters */
-/* Resizes in place, or moves the pages with mremap (only for a block that
- * starts its mapping: _pm_large_is_plain); NULL with errno ENOMEM, ptr
- * intact.  The caller copies instead when it must (valgrind). */
-PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size);
+/* Resizes in place, or (may_move) moves the pages with mremap (only for a
+ * block that starts its mapping: _pm_large_is_plain); NULL, ptr intact,
+ * when it cannot (with errno ENOMEM if may_move).  The caller copies
+ * instead when it must (valgrind) or would rather (_pm_large_slot_fits). */
+PM_INTERNAL void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size, bool may_move);
+/* Whether a mapping waiting in the calling thread's slots would serve a
+ * request of size bytes (_pm_large_alloc would take it). */
+PM_INTERNAL bool _pm_large_slot_fits(size_t size);
 PM_INTERNAL bool _pm_large_is_plain(const pm_large_t *rec);   /* user == start of mapping */
 /* Whether a realloc of rec down to size bytes should move the block (to a
  * new block, the mapping freed whole) rather than give the mapping's tail

@@ -544,10 +544,12 @@ static inline void huge_churn_note(size_t map)
  * page-map leaf for the new place, mremap refused) leaves the block where it
  * was.  Returns the new start, or NULL with r untouched.  Sets r's pointers
  * and map_size; counters and committed are the caller's. */
-static char *mapping_grow(pm_large_t *r, size_t need, size_t room)
+static char *mapping_grow(pm_large_t *r, size_t need, size_t room, bool may_move)
 {
     char *old = rec_base(r);
     char *moved = _pm_os_remap(old, r->map_size, need, NULL);
+    if (!moved && !may_move)
+        return NULL;
     if (!moved) {
         size_t grown = need;
         size_t align = huge_aligned(need) ? HUGE_ALIGN : PM_OS_PAGE;
@@ -589,7 +591,7 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room)
 static bool cached_fit(pm_large_t *r, size_t need, bool keep_slack)
 {
     if (rec_usable(r) < need) {
-        if (!mapping_grow(r, need, 0)) {
+        if (!mapping_grow(r, need, 0, true)) {
             use_sub(r->committed);
             rec_retire(r);
             r->next = NULL;
@@ -959,7 +961,13 @@ void _pm_large_slot_flush(void)
 
 void _pm_large_counts_flush(void) { slot_counts_flush(&large_slot); }
 
-void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
+bool _pm_large_slot_fits(size_t size)
+{
+    size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
+    return need >= size && slot_find(&large_slot, need, PM_PAGE_SIZE) >= 0;
+}
+
+void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size, bool may_move)
 {
     bool overflow;
     size_t need = round_pages(size, &overflow);
@@ -1001,9 +1009,10 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size)
     if (need > (size_t)PTRDIFF_MAX - room)
         room = 0;
     size_t before = rec->map_size;
-    char *moved = mapping_grow(rec, need, room);
+    char *moved = mapping_grow(rec, need, room, may_move);
     if (!moved) {
-        errno = ENOMEM;
+        if (may_move)
+            errno = ENOMEM;
         return NULL;
     }
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, rec->map_size - before,

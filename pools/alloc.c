@@ -182,6 +182,24 @@ static void *large_move(pm_large_t *rec, void *p, size_t size)
     return q;
 }
 
+/* Large block p (record rec, starting its mapping) grown past its mapping:
+ * in place when the pages after it are free; else, for a block of up to
+ * GROW_COPY_MAX bytes, into a mapping that waits in the thread's slots if
+ * one fits (a copy, and no page to fault in), and the old mapping takes
+ * its place there; else its pages move (mremap) onto a new mapping.  NULL:
+ * ENOMEM, p intact.  Out of line: realloc's paths within a block need no
+ * frame. */
+#define GROW_COPY_MAX ((size_t)64 << 10)
+static PM_NOINLINE void *large_grow_api(pm_large_t *rec, void *p, size_t size)
+{
+    if (_pm_large_requested(rec) <= GROW_COPY_MAX && _pm_large_slot_fits(size)) {
+        void *q = _pm_large_realloc(rec, p, size, false);
+        if (q || (q = large_move(rec, p, size)))
+            return q;
+    }
+    return _pm_large_realloc(rec, p, size, true);
+}
+
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
 {
     size_t usable = _pm_large_usable(rec);
@@ -193,14 +211,14 @@ static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
             return q;   /* the mapping keeps its pages for reuse */
         if (pm_unlikely(_pm_slow))
             _pm_slow_resize(p, usable, size);
-        return _pm_large_realloc(rec, p, size);
+        return _pm_large_realloc(rec, p, size, true);
     }
     /* An over-aligned mapping moves by copy, and so does every block under
      * valgrind: memcheck would take the contents mremap moved for new,
      * uninitialised memory. */
     if (!_pm_large_is_plain(rec) || pm_vg_on())
         return large_move(rec, p, size);
-    return _pm_large_realloc(rec, p, size);   /* NULL: ENOMEM, p intact */
+    return large_grow_api(rec, p, size);
 }
 
 /* A medium class whose blocks are all aligned to align (<= 4096): spans
