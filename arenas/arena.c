@@ -293,10 +293,12 @@ static int run_find(uint64_t free, unsigned k)
     return x ? __builtin_ctzll(x) : -1;
 }
 
-/* The run search, inlined into the one-page entry (pools take one page
- * each, often: k == 1 folds the run search into one ctz) and the k-page
+/* The run search, inlined into the pools' entry (one page each, often:
+ * k == 1 folds the run search into one ctz, and the pages that follow it
+ * are only looked at for a class that holds many pools) and the k-page
  * one (spans). */
-static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *set, unsigned k)
+static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *set, unsigned k,
+                                                              unsigned most, unsigned *got)
 {
     pm_arena_t *a = NULL;
     int page = -1;
@@ -320,6 +322,11 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
             return NULL;
         page = run_find(a->free_pages, k);
     }
+    if (most > k) {   /* and the free pages that follow it */
+        while (k < most && (unsigned)page + k < PM_ARENA_PAGES && (a->free_pages >> (page + k)) & 1)
+            k++;
+        *got = k;
+    }
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
     arena_unlink_locked(set, a);
     a->free_pages &= ~bits;
@@ -329,9 +336,13 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
     return arena_base(a) + (size_t)page * PM_PAGE_SIZE;
 }
 
-void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k) { return pages_take(set, k); }
+void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k) { return pages_take(set, k, k, NULL); }
 
-void *_pm_arena_page_take(pm_arena_set_t *set) { return pages_take(set, 1); }
+void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got)
+{
+    *got = 1;
+    return pages_take(set, 1, most, got);
+}
 
 static inline __attribute__((always_inline)) void pages_return(pm_arena_set_t *set, void *first,
                                                                unsigned k)

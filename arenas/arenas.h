@@ -127,8 +127,11 @@ PM_INTERNAL extern __thread pm_arena_set_t *_pm_arena_set_mine
  * fullest arena that has them or a new one; NULL if out of memory. */
 PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k);
 PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k);
-/* The same for one page (pools): k == 1 specialised. */
-PM_INTERNAL void *_pm_arena_page_take(pm_arena_set_t *set);
+/* For pools: the page that a one-page take gives (k == 1 specialised),
+ * and the free pages that follow it, up to `most` in all (*got pages, 1
+ * or more): several pools of one class on consecutive pages, without
+ * passing over a free page for a run elsewhere (pools/pool.c, pool_new). */
+PM_INTERNAL void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got);
 PM_INTERNAL void _pm_arena_page_return(pm_arena_set_t *set, void *page);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas released */
 /* Unmaps the reserve's decayed arenas (returns how many), and gives back the

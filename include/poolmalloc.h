@@ -95,7 +95,8 @@ typedef struct pm_stats_s {
     uint64_t arenas_released;      /* arenas given back to the OS, ever */
     uint64_t arenas_live;          /* arenas mapped now (in use or in reserve) */
     uint64_t arenas_reserved;      /* empty arenas kept for reuse now */
-    uint64_t pools_live;           /* pools carved from arenas and not returned */
+    uint64_t pools_live;           /* pools carved from arenas and not returned (not the
+                                      untouched pages a class keeps after a new pool) */
     uint64_t spans_live;           /* medium spans carved from arenas and not returned */
     uint64_t large_allocs;         /* large allocations served */
     uint64_t large_frees;          /* large allocations freed */

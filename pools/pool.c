@@ -188,16 +188,7 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
                                         (uintptr_t)c << PM_PAGE_INFO_SHIFT);
 }
 
-/* A page of the heap's arenas for a pool, and back. */
-static pm_pool_t *pool_page_take(pm_heap_t *heap)
-{
-    char *page = _pm_arena_page_take(&heap->arenas);
-    if (!page)
-        return NULL;
-    pm_heap_count(&heap->pools_live, 1);
-    return pm_pool_of_page(page);
-}
-
+/* A pool's page back to the heap's arenas (pool_new takes them). */
 static void pool_page_return(pm_heap_t *heap, pm_pool_t *pool)
 {
     pm_heap_count(&heap->pools_live, -1);
@@ -211,6 +202,7 @@ static void pool_release_raw(pm_heap_t *heap, pm_pool_t *pool)
         pool_unlink(heap, pool, PM_POOL_UNLISTED);
     PM_VG_ATOMIC_WORDS_END(pool->live, sizeof pool->live);   /* the page may hold blocks next */
     _pm_pagemap_set(pm_pool_page(pool), 1, 0);
+    heap->pool_count[pool->size_class]--;
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;
     pool_page_return(heap, pool);
@@ -229,7 +221,12 @@ static pm_pool_t *pool_spare_unlink(pm_heap_t *heap, pm_pool_t **at)
     pm_pool_t *pool = *at;
     *at = pool->next;
     pool->next = NULL;
-    heap->spare_pool_count--;
+    if (pool->bump == 0) {   /* never carved: the rest of a run (pool_new) */
+        heap->spare_run_count--;
+        pm_heap_count(&heap->pools_live, 1);   /* counted from now on */
+    } else {
+        heap->spare_pool_count--;
+    }
     _pm_arena_kept(pm_pool_page(pool), -1);
     return pool;
 }
@@ -269,7 +266,7 @@ static void pool_emptied(pm_heap_t *heap, pm_pool_t *pool)
 void _pm_pool_release_spares_in(pm_heap_t *heap, const void *page)
 {
     uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
-    for (unsigned c = 0; c < PM_CLASS_COUNT && heap->spare_pool_count; c++) {
+    for (unsigned c = 0; c < PM_CLASS_COUNT && heap->spare_pool_count + heap->spare_run_count; c++) {
         for (pm_pool_t **at = &heap->spare_pools[c]; *at;) {
             if (((uintptr_t)*at & ~(uintptr_t)(PM_ARENA_SIZE - 1)) == arena)
                 pool_release_raw(heap, pool_spare_unlink(heap, at));
@@ -392,17 +389,56 @@ static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned 
 }
 
 /* A new pool of class c at the head of heap's list; NULL if out of memory.
- * Out of line: it would weigh on the carving path's prologue. */
+ * A class that holds many pools (RUN_FROM, twice, four times as many:
+ * 512 KiB of one class and more) takes the page one page's take would give
+ * and up to 1, 3 or RUN_MOST - 1 free pages that follow it
+ * (_pm_arena_pool_pages_take: it never passes over a free page for a run
+ * elsewhere).  The others' pools wait as spares of the class, the next
+ * page on top (a pool's header is out of band: a waiting page is not
+ * touched), are not counted in pools_live nor against PM_SPARE_POOLS
+ * until taken, and go back to the arena with the other spares
+ * (malloc_trim, thread exit, an arena that holds nothing else).  Objects
+ * allocated one after the other and used in that order (a list, a tree
+ * built in order) then lie on consecutive pages, which the hardware
+ * prefetches across, rather than between other classes' pools:
+ * locality_fresh's walk (nodes of 48 bytes, strings of other classes
+ * allocated between them) took 1.31 ns a node, 1.08 with the runs
+ * (mimalloc 2 0.98; 0.94 without the strings).  From 16 pools, runs cost
+ * larsonN about 1 MB of its 25 (a run keeps free pages from the classes
+ * that would have reused them) and espresso 0.15 MB; from 128, nothing
+ * measurable.  Out of line: it would weigh on the carving path's
+ * prologue. */
+#define RUN_FROM 128
+#define RUN_MOST 8
 static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
 {
-    pm_pool_t *pool = pool_page_take(heap);
-    if (!pool)
+    uint32_t held = heap->pool_count[c];
+    unsigned most = PM_STRICT ? 1   /* (strict mode fills a pool's page at its init) */
+                    : held >= 4 * RUN_FROM ? RUN_MOST : held >= 2 * RUN_FROM ? 4
+                    : held >= RUN_FROM ? 2 : 1;
+    unsigned k;
+    char *base = _pm_arena_pool_pages_take(&heap->arenas, most, &k);
+    if (!base)
         return NULL;
-    if (pool_init(heap, pool, c) != 0) {
-        pool->heap = NULL;
-        pool_page_return(heap, pool);
-        return NULL;
+    for (unsigned i = 0; i < k; i++) {
+        if (pool_init(heap, pm_pool_of_page(base + i * PM_PAGE_SIZE), c) != 0) {
+            _pm_pagemap_set(base, i, 0);
+            for (unsigned j = 0; j < k; j++)
+                pm_pool_of_page(base + j * PM_PAGE_SIZE)->heap = NULL;
+            _pm_arena_pages_return(&heap->arenas, base, k);
+            return NULL;
+        }
     }
+    pm_heap_count(&heap->pools_live, 1);   /* the others once they leave the spares */
+    heap->pool_count[c] += k;
+    for (unsigned i = k - 1; i > 0; i--) {
+        pm_pool_t *spare = pm_pool_of_page(base + i * PM_PAGE_SIZE);
+        spare->next = heap->spare_pools[c];
+        heap->spare_pools[c] = spare;
+        heap->spare_run_count++;
+        _pm_arena_kept(base + i * PM_PAGE_SIZE, 1);
+    }
+    pm_pool_t *pool = pm_pool_of_page(base);
     pool_link_front(heap, pool);
     return pool;
 }

@@ -375,7 +375,11 @@ struct pm_heap_s {
                                           the empty sentinel span */
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: EMPTY pools kept off the list,
                                                linked by `next` (pool.c, pool_emptied) */
-    uint32_t spare_pool_count;         /* their number, all classes: at most PM_SPARE_POOLS */
+    uint32_t spare_pool_count;         /* their number, all classes, but for the untouched
+                                          pools of runs: at most PM_SPARE_POOLS */
+    uint32_t spare_run_count;          /* those untouched ones (bump 0: pool.c, pool_new), not
+                                          counted in pools_live */
+    uint32_t pool_count[PM_CLASS_COUNT]; /* per class: its pools, spares included (pool.c) */
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
                                                 list, linked by `next` (span.c, span_emptied) */

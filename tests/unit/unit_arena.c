@@ -1,7 +1,8 @@
 /* Arena and pool bookkeeping: pools come from the fullest arena, an arena is
  * released when its last pool empties, the reserve is bounded, empty
  * arenas beyond it are kept for ARENA_DECAY_MS before they are unmapped,
- * and not at all once a phase far bigger than the reserve has ended. */
+ * and not at all once a phase far bigger than the reserve has ended; a
+ * class that holds many pools takes new ones on consecutive pages. */
 #include "pm_test.h"
 #include "pools/pools.h"
 #include <sys/mman.h>
@@ -18,6 +19,39 @@ static pm_stats_t snap(void)
 }
 
 static uintptr_t arena_of(void *p) { return (uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1); }
+
+/* Pools of a class that holds many come on consecutive pages (pool.c,
+ * pool_new), even while another class takes pools between them: nodes of
+ * 48 bytes, each with a block of 112 bytes allocated after it, as a list
+ * and its strings.  Counts the steps from one node to the next that land
+ * neither on the same page nor on the next one, over the last 300 pools
+ * of nodes (runs of 8 pages by then): one per run, where each pool of the
+ * other class would otherwise come between two of ours. */
+static void runs(void)
+{
+    enum { PER = PM_POOL_SIZE / 48, NODES = 600 * PER };
+    static char *node[NODES], *other[NODES];
+    for (size_t i = 0; i < NODES; i++) {
+        node[i] = pm_malloc(48);
+        other[i] = pm_malloc(112);
+        node[i][0] = other[i][0] = 1;
+    }
+    size_t jumps = 0, steps = 0;
+    for (size_t i = NODES - 300 * PER; i + 1 < NODES; i++) {
+        uintptr_t a = (uintptr_t)node[i] >> 12, b = (uintptr_t)node[i + 1] >> 12;
+        if (b != a) {
+            steps++;
+            jumps += b != a + 1;
+        }
+    }
+    printf("# runs: %zu of %zu page changes land elsewhere than the next page\n", jumps, steps);
+    CHECK("runs: a class's new pools on consecutive pages", steps >= 250 && jumps * 4 < steps);
+    for (size_t i = 0; i < NODES; i++) {
+        pm_free(node[i]);
+        pm_free(other[i]);
+    }
+    pm_malloc_trim(0);
+}
 
 int main(void)
 {
@@ -195,5 +229,7 @@ int main(void)
     pm_free(warm);
     pm_malloc_trim(0);
     CHECK("all returned", snap().arenas_live == 0 && snap().pools_live == 0);
+    runs();
+    CHECK("runs: all returned", snap().arenas_live == 0 && snap().pools_live == 0);
     return pm_test_finish();
 }
