@@ -348,13 +348,17 @@ static void pool_carve_shuffled(pm_pool_t *pool)
  * blocks of 64 bytes allocated, then freed: batch_lifo and batch_fifo
  * 9-12% faster).  NULL (nothing carved) when
  * the stack has no room, or the heap is not the thread's fast route (slow
- * mode, an abandoned heap): those keep to the list.  As many are carved as
- * the pool has given out so far, POOL_CARVE_CACHED_LEAST to _MOST: a
- * thread that takes a few blocks of a class and exits (thread_churn/200)
- * gave back up to 127 never-used ones at its exit when the whole room was
- * filled (+15%); a batch still takes a pool in 4 or 5 carves. */
+ * mode, an abandoned heap): those keep to the list.  In a class's first
+ * pool, as many are carved as the pool has given out so far,
+ * POOL_CARVE_CACHED_LEAST to _MOST: a thread that takes a few blocks of a
+ * class and exits (thread_churn/200) gave back up to 127 never-used ones
+ * at its exit when the whole room was filled (+15%).  Once the class holds
+ * more pools, up to _MOST at once: a batch takes a pool of 64-byte blocks
+ * in one carve instead of five (100,000 mallocs of 64 bytes, then their
+ * frees: 127 -> 115 instructions a pair; batch_lifo, batch_fifo and
+ * batch_random 2-4% faster). */
 #define POOL_CARVE_CACHED_LEAST 4
-#define POOL_CARVE_CACHED_MOST 32
+#define POOL_CARVE_CACHED_MOST 64
 static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
     void **top = heap->tc_top[c], **end = heap->tc_end[c];
@@ -363,7 +367,8 @@ static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned 
     size_t bs = pool->block_size;
     size_t left = (pool->limit - pool->bump) / bs, room = (size_t)(end - top);
     size_t given = pool->bump / bs;     /* as many again as the pool gave out so far */
-    size_t want = given < POOL_CARVE_CACHED_LEAST ? POOL_CARVE_CACHED_LEAST
+    size_t want = heap->pool_count[c] > 1 ? POOL_CARVE_CACHED_MOST
+                  : given < POOL_CARVE_CACHED_LEAST ? POOL_CARVE_CACHED_LEAST
                   : given > POOL_CARVE_CACHED_MOST ? POOL_CARVE_CACHED_MOST : given;
     if (room > want)
         room = want;

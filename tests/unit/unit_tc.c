@@ -84,8 +84,50 @@ static void remote_frees_come_home_cached(pm_heap_t *heap)
     drain(heap, pm_request_class(440));
 }
 
+/* How a class's new pools are carved onto its stack (pool.c,
+ * pool_carve_cached), in a thread of its own (a fresh heap): its first
+ * pool a few blocks at a time (a thread that takes a few and exits gives
+ * back few never-used ones), the next ones whole at once. */
+static size_t stack_count(pm_heap_t *heap, unsigned c)
+{
+    size_t n = 0;
+    for (void **p = heap->tc_top[c]; *p != NULL; p--)
+        n++;
+    return n;
+}
+
+#define CARVE_BLOCKS 130
+static void *carve_steps(void *arg)
+{
+    (void)arg;
+    const size_t size = 64;   /* 64 blocks a pool */
+    unsigned c = pm_request_class(size);
+    static void *b[CARVE_BLOCKS];
+    b[0] = pm_malloc(size);
+    pm_heap_t *heap = _pm_tls_fast;
+    size_t first = stack_count(heap, c);
+    CHECK("a class's first pool: a few blocks carved at first", first >= 1 && first <= 4);
+    size_t most = 0, at = 0;
+    for (size_t i = 1; i < CARVE_BLOCKS; i++) {
+        b[i] = pm_malloc(size);
+        size_t n = stack_count(heap, c);
+        if (n > most) {
+            most = n;
+            at = i;
+        }
+    }
+    CHECK("the class's second pool: the rest of it carved at once", most == 63 && at == 64);
+    for (size_t i = 0; i < CARVE_BLOCKS; i++)
+        pm_free(b[i]);
+    return NULL;
+}
+
 int main(void)
 {
+    pthread_t carver;
+    pthread_create(&carver, NULL, carve_steps, NULL);
+    pthread_join(carver, NULL);
+
     void *first = pm_malloc(1);                   /* the thread's heap */
     pm_heap_t *heap = _pm_tls_fast;
     CHECK("the thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
