@@ -105,6 +105,11 @@ static void *carve_steps(void *arg)
     static void *b[CARVE_BLOCKS];
     b[0] = pm_malloc(size);
     pm_heap_t *heap = _pm_tls_fast;
+    CHECK("the carving thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
+    if (heap == PM_ROUTE_GENERIC || heap == NULL) {
+        pm_free(b[0]);
+        return NULL;
+    }
     size_t first = stack_count(heap, c);
     CHECK("a class's first pool: a few blocks carved at first", first >= 1 && first <= 4);
     size_t most = 0, at = 0;
