@@ -221,7 +221,8 @@ static pm_pool_t *pool_spare_unlink(pm_heap_t *heap, pm_pool_t **at)
     pm_pool_t *pool = *at;
     *at = pool->next;
     pool->next = NULL;
-    if (pool->bump == 0) {   /* never carved: the rest of a run (pool_new) */
+    if (pool->run_spare) {   /* never touched: the rest of a run (pool_new) */
+        pool->run_spare = 0;
         heap->spare_run_count--;
         pm_heap_count(&heap->pools_live, 1);   /* counted from now on */
     } else {
@@ -440,6 +441,7 @@ static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
         pm_pool_t *spare = pm_pool_of_page(base + i * PM_PAGE_SIZE);
         spare->next = heap->spare_pools[c];
         heap->spare_pools[c] = spare;
+        spare->run_spare = 1;   /* not bump 0: a pool a bulk free emptied has that too */
         heap->spare_run_count++;
         _pm_arena_kept(base + i * PM_PAGE_SIZE, 1);
     }

@@ -115,7 +115,9 @@ struct pm_pool_s {
     uint16_t capacity;      /* blocks that fit in the page */
     uint16_t listed;        /* 1 while on the heap's class list */
     int32_t bias;           /* out = used + bias (pool.c, pool_set_bias) */
-    uint64_t reserved;      /* keeps the header at PM_ARENA_SLOT bytes */
+    uint32_t run_spare;     /* 1 while it waits, never touched, as a spare of a run
+                               (pool.c, pool_new): not in pools_live nor spare_pool_count */
+    uint32_t reserved;      /* keeps the header at PM_ARENA_SLOT bytes */
 };
 _Static_assert(sizeof(pm_pool_t) == PM_ARENA_SLOT, "a pool header fills its slot");
 _Static_assert(offsetof(pm_pool_t, live) + 5 * sizeof(uint64_t) == 64,
@@ -377,8 +379,8 @@ struct pm_heap_s {
                                                linked by `next` (pool.c, pool_emptied) */
     uint32_t spare_pool_count;         /* their number, all classes, but for the untouched
                                           pools of runs: at most PM_SPARE_POOLS */
-    uint32_t spare_run_count;          /* those untouched ones (bump 0: pool.c, pool_new), not
-                                          counted in pools_live */
+    uint32_t spare_run_count;          /* those untouched ones (run_spare: pool.c, pool_new),
+                                          not counted in pools_live */
     uint32_t pool_count[PM_CLASS_COUNT]; /* per class: its pools, spares included (pool.c) */
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the

@@ -127,8 +127,63 @@ static void *carve_steps(void *arg)
     return NULL;
 }
 
+/* A pool whose blocks all come back in one bulk free (_pm_pool_free_run,
+ * the collector's) goes back to its never-carved state (bump 0) and, not
+ * being its list's head, waits as a spare.  Taken back, it is an ordinary
+ * spare, not an untouched page of a run (pool.c, pool_new): the spare
+ * counts and pools_live come out as they went in. */
+#define BULK_SIZE 72                     /* a class nothing else here uses: 56 a pool */
+#define BULK_CAP 56
+static pm_stats_t snap(void)
+{
+    pm_stats_t s;
+    pm_stats_get(&s);
+    return s;
+}
+
+static void *bulk_reset_spare(void *arg)
+{
+    (void)arg;
+    static void *b[3 * BULK_CAP];
+    b[0] = pm_malloc(BULK_SIZE);
+    pm_heap_t *heap = _pm_tls_fast;
+    CHECK("the bulk thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
+    if (heap == PM_ROUTE_GENERIC || heap == NULL)
+        return NULL;
+    for (int i = 1; i < 2 * BULK_CAP; i++)
+        b[i] = pm_malloc(BULK_SIZE);
+    /* b[0 .. BULK_CAP) fill the first pool, in address order; the second
+     * pool is the list's head */
+    char *page = (char *)((uintptr_t)b[0] & ~(uintptr_t)(PM_POOL_SIZE - 1));
+    int whole = 1;
+    for (int i = 0; i < BULK_CAP; i++)
+        whole &= (char *)b[i] == page + (size_t)i * BULK_SIZE;
+    CHECK("the first pool's blocks are the first ones handed out", whole);
+    pm_pool_t *pool = pm_pool_of_page(page);
+    uint64_t mask[PM_POOL_GRANULES / 64] = {0};
+    for (int i = 0; i < BULK_CAP; i++)
+        mask[pm_live_index(b[i])] |= pm_live_bit(b[i]);
+    uint32_t spares = heap->spare_pool_count, runs = heap->spare_run_count;
+    uint64_t pools = snap().pools_live;
+    CHECK("the bulk free takes the whole pool", _pm_pool_free_run(heap, pool, mask, b, BULK_CAP));
+    CHECK("the emptied pool waits as a spare, never carved again",
+          heap->spare_pool_count == spares + 1 && pool->bump == 0);
+    /* past the head pool and the blocks carved onto the stack: the spare */
+    for (int i = 2 * BULK_CAP; i < 3 * BULK_CAP; i++)
+        b[i] = pm_malloc(BULK_SIZE);
+    CHECK("taken back as an ordinary spare",
+          heap->spare_pool_count == spares && heap->spare_run_count == runs);
+    CHECK("and counted once in pools_live", snap().pools_live == pools);
+    for (int i = BULK_CAP; i < 3 * BULK_CAP; i++)
+        pm_free(b[i]);
+    return NULL;
+}
+
 int main(void)
 {
+    pthread_t bulk;
+    pthread_create(&bulk, NULL, bulk_reset_spare, NULL);
+    pthread_join(bulk, NULL);
     pthread_t carver;
     pthread_create(&carver, NULL, carve_steps, NULL);
     pthread_join(carver, NULL);
