@@ -81,9 +81,10 @@ static inline void *new_aligned(size_t size, size_t align, bool nothrow)
     return _pm_new_failed(size, align, nothrow);
 }
 
-/* operator new / new[] (size_t) */
+/* operator new / new[] (size_t).  The array forms are aliases of the
+ * object forms (one body each: less text to map and to cache). */
 PM_EXPORT void *_Znwm(size_t size) { return new_plain(size, false); }
-PM_EXPORT void *_Znam(size_t size) { return new_plain(size, false); }
+PM_EXPORT void *_Znam(size_t size) __attribute__((alias("_Znwm")));
 /* (size_t, const std::nothrow_t &) */
 PM_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt)
 {
@@ -91,19 +92,14 @@ PM_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt)
     return new_plain(size, true);
 }
 PM_EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nt)
-{
-    (void)nt;
-    return new_plain(size, true);
-}
+    __attribute__((alias("_ZnwmRKSt9nothrow_t")));
 /* (size_t, std::align_val_t) */
 PM_EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t align)
 {
     return new_aligned(size, align, false);
 }
 PM_EXPORT void *_ZnamSt11align_val_t(size_t size, size_t align)
-{
-    return new_aligned(size, align, false);
-}
+    __attribute__((alias("_ZnwmSt11align_val_t")));
 /* (size_t, std::align_val_t, const std::nothrow_t &) */
 PM_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
 {
@@ -111,62 +107,27 @@ PM_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, co
     return new_aligned(size, align, true);
 }
 PM_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *nt)
-{
-    (void)nt;
-    return new_aligned(size, align, true);
-}
+    __attribute__((alias("_ZnwmSt11align_val_tRKSt9nothrow_t")));
 
 /* operator delete / delete[]: plain, sized, aligned, sized + aligned, and
- * the nothrow forms (called when a placement-new constructor throws). */
-PM_EXPORT void _ZdlPv(void *p) { pm_free_inline(p); }
-PM_EXPORT void _ZdaPv(void *p) { pm_free_inline(p); }
-PM_EXPORT void _ZdlPvm(void *p, size_t size)
-{
-    (void)size;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdaPvm(void *p, size_t size)
-{
-    (void)size;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t align)
-{
-    (void)align;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t align)
-{
-    (void)align;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align)
-{
-    (void)size, (void)align;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align)
-{
-    (void)size, (void)align;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt)
-{
-    (void)nt;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt)
-{
-    (void)nt;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt)
-{
-    (void)align, (void)nt;
-    pm_free_inline(p);
-}
-PM_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt)
-{
-    (void)align, (void)nt;
-    pm_free_inline(p);
-}
+ * the nothrow forms (called when a placement-new constructor throws).
+ * Every form is free: a sized delete's size is not trusted (free checks
+ * the pointer as always), and an alignment or a nothrow tag changes
+ * nothing.  So all fourteen are one body, _ZdlPv (on a cache line, as
+ * free is: override.c); the others are declared here with its type, the
+ * arguments after the pointer being ones it never reads (the x86-64 and
+ * AArch64 calling conventions pass them in registers, where a callee that
+ * ignores them leaves them). */
+PM_EXPORT __attribute__((aligned(64))) void _ZdlPv(void *p) { pm_free_inline(p); }
+#define PM_DELETE_ALIAS(name) PM_EXPORT void name(void *p) __attribute__((alias("_ZdlPv")))
+PM_DELETE_ALIAS(_ZdaPv);
+PM_DELETE_ALIAS(_ZdlPvm);                           /* (void *, size_t) */
+PM_DELETE_ALIAS(_ZdaPvm);
+PM_DELETE_ALIAS(_ZdlPvSt11align_val_t);             /* (void *, std::align_val_t) */
+PM_DELETE_ALIAS(_ZdaPvSt11align_val_t);
+PM_DELETE_ALIAS(_ZdlPvmSt11align_val_t);            /* (void *, size_t, std::align_val_t) */
+PM_DELETE_ALIAS(_ZdaPvmSt11align_val_t);
+PM_DELETE_ALIAS(_ZdlPvRKSt9nothrow_t);              /* (void *, const std::nothrow_t &) */
+PM_DELETE_ALIAS(_ZdaPvRKSt9nothrow_t);
+PM_DELETE_ALIAS(_ZdlPvSt11align_val_tRKSt9nothrow_t); /* (void *, align_val_t, nothrow) */
+PM_DELETE_ALIAS(_ZdaPvSt11align_val_tRKSt9nothrow_t);
