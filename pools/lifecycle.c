@@ -26,8 +26,11 @@ void _pm_process_init(void)
         return;
     int saved = errno;
     _pm_base_init();
-    if (pm_vg_race_on())
+    if (pm_vg_race_on()) {
         _pm_pagemap_vg_init();
+        /* written when a host's group splits (pools.h, pm_class_host) */
+        PM_VG_ATOMIC_WORDS((void *)_pm_tc_classes, sizeof _pm_tc_classes);
+    }
     if (_pm_slow & PM_SLOW_STATS)
         stats_fd = _pm_os_dup_stderr();
     _pm_heap_backup();

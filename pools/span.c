@@ -26,22 +26,42 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 
 /* The thread-cache classes of requests of 1..16384 bytes by table
  * (pools.h, pm_tc_class): entry i is the class of the requests of i * 8 +
- * 1 .. i * 8 + 8 bytes, the small class i below 64, else 64 plus the
- * medium class (pm_medium_class_of) of the largest request of the 64-byte
- * group that holds them (every medium boundary is a multiple of 64). */
+ * 1 .. i * 8 + 8 bytes: below 64 a small class, at first the host of class
+ * i (pm_class_host: i itself up to 64 bytes, else the next 16- or 32-byte
+ * multiple), class i itself once _pm_class_split has split that host's
+ * group; else 64 plus the medium class (pm_medium_class_of) of the largest
+ * request of the 64-byte group that holds them (every medium boundary is
+ * a multiple of 64). */
 #define MC_T(n) ((n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
 #define MC_OF(n) ((MC_T(n) - 9) * 8 + (((n) - 1) >> (MC_T(n) - 3)) - 8)
 /* (each arm in range for every i, as clang's warning wants: where they
  * are taken, i & 63 is i and the group's + 8 * (i < 64) adds nothing) */
 #define TC_GROUP(i) (((i) >> 3) + 8 * ((i) < PM_CLASS_COUNT))
-#define TC1(i) ((i) < PM_CLASS_COUNT ? (i) & 63 : PM_CLASS_COUNT + MC_OF((TC_GROUP(i) + 1) * 64)),
+#define TC_HOST(k) ((k) < 8 ? (k) : (k) < 32 ? ((k) | 1) : ((k) | 3))   /* pm_class_host */
+#define TC1(i) ((i) < PM_CLASS_COUNT ? TC_HOST((i) & 63) : PM_CLASS_COUNT + MC_OF((TC_GROUP(i) + 1) * 64)),
 #define TC4(i) TC1(i) TC1((i) + 1) TC1((i) + 2) TC1((i) + 3)
 #define TC16(i) TC4(i) TC4((i) + 4) TC4((i) + 8) TC4((i) + 12)
 #define TC64(i) TC16(i) TC16((i) + 16) TC16((i) + 32) TC16((i) + 48)
 #define TC256(i) TC64(i) TC64((i) + 64) TC64((i) + 128) TC64((i) + 192)
 #define TC1024(i) TC256(i) TC256((i) + 256) TC256((i) + 512) TC256((i) + 768)
-const uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8] = {TC1024(0) TC1024(1024)};
+_Atomic uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8] = {TC1024(0) TC1024(1024)};
 _Static_assert(PM_MEDIUM_MAX / 8 == 2048, "the table has 2048 entries");
+
+/* Bit h: host class h's group is split (_pm_class_split). */
+static _Atomic uint64_t classes_split;
+
+void _pm_class_split(unsigned host)
+{
+    uint64_t bit = (uint64_t)1 << host;
+    if (atomic_load_explicit(&classes_split, memory_order_relaxed) & bit)
+        return;
+    atomic_fetch_or_explicit(&classes_split, bit, memory_order_relaxed);
+    /* Byte stores: a malloc that reads an entry meanwhile gets the host or
+     * the class itself, and either serves the request. */
+    for (unsigned k = 8; k < PM_CLASS_COUNT; k++)
+        if (pm_class_host(k) == host)
+            atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)k, memory_order_relaxed);
+}
 
 /* Pages per span for each class.  A heap's first span of a class is small
  * (span_pages_first: at least 8 blocks up to 2 KiB and 4 above, at most

@@ -143,7 +143,7 @@ static void *one_batch_free_thread(void *arg)
  * its cache (corrupted thread cache).  A drain that took such a pool back
  * whole without writing its blocks (tried in the sixteenth session) would
  * leave the mark intact: the block handed out twice. */
-#define CACHED_POOL 46                 /* 88-byte blocks in a pool */
+#define CACHED_POOL 51                 /* 80-byte blocks in a pool (80: a host class, pools.h) */
 static void *cached_others[CACHED_POOL * 5], *cached_pool[CACHED_POOL];
 static size_t cached_others_n;
 static pthread_mutex_t cached_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -160,7 +160,7 @@ static void *cached_thread(void *arg)
     while (cached_step != 2)          /* the owner has taken the batch back */
         pthread_cond_wait(&cached_cond, &cached_lock);
     pthread_mutex_unlock(&cached_lock);
-    laundered = malloc(88);           /* off this thread's cache */
+    laundered = malloc(80);           /* off this thread's cache */
     return NULL;
 }
 static void *cached_refree_thread(void *arg)
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
         static char *all[CACHED_POOL * 6];
         size_t n = sizeof all / sizeof all[0];
         for (size_t i = 0; i < n; i++)
-            all[i] = malloc(88);
+            all[i] = malloc(80);
         /* a page that holds CACHED_POOL of them: a whole pool of ours */
         uintptr_t page = 0;
         for (size_t i = 0; i < n && !page; i++) {

@@ -1,4 +1,5 @@
-/* Size-class mapping: 64 classes, 8 bytes apart, and what blocks of each
+/* Size-class mapping: 64 classes, 8 bytes apart, served through their
+ * hosts until split (pools.h, pm_class_host), and what blocks of each
  * class look like from outside. */
 #include "pm_test.h"
 #include "pools/pools.h"
@@ -101,6 +102,34 @@ static void pool_spares(void)
     CHECK("malloc_trim gives the spare pools back", s.pools_live == s0.pools_live);
 }
 
+/* A host's group is split once a heap holds PM_CLASS_SPLIT_POOLS pools of
+ * the host: 417..448-byte requests share class 55 (448) until then, and
+ * get their own classes after (pools.h, pm_class_host). */
+static void class_split(void)
+{
+    enum { HOST = 55, PER_POOL = 4096 / 448, MANY = (PM_CLASS_SPLIT_POOLS + 2) * PER_POOL };
+    static void *blk[MANY];
+    CHECK("417..448 is one group", pm_class_host(51) == 51 && pm_class_host(52) == HOST &&
+                                       pm_class_host(54) == HOST && pm_class_host(HOST) == HOST);
+    CHECK("420 bytes: the host's class before the split", pm_size_class(420) == HOST);
+    void *p = pm_malloc(420);
+    CHECK("420 bytes: a 448-byte block before the split", pm_malloc_usable_size(p) == 448);
+    pm_free(p);
+    for (size_t i = 0; i < MANY; i++) {
+        blk[i] = pm_malloc(440);
+        CHECK("allocated", blk[i] != NULL);
+    }
+    CHECK("420 bytes: class 52 after the split", pm_size_class(420) == 52);
+    CHECK("448 bytes: still class 55", pm_size_class(448) == HOST);
+    CHECK("another group is not split", pm_size_class(300) == 39);
+    p = pm_malloc(420);
+    CHECK("420 bytes: a 424-byte block after the split", pm_malloc_usable_size(p) == 424);
+    pm_free(p);
+    for (size_t i = 0; i < MANY; i++)
+        pm_free(blk[i]);
+    CHECK("the split stays", pm_size_class(420) == 52);
+}
+
 int main(void)
 {
     span_growth();
@@ -110,10 +139,15 @@ int main(void)
     for (size_t n = 1; n <= 512; n++) {
         int c = pm_size_class(n);
         size_t size = pm_class_size((unsigned)c);
+        unsigned own = (unsigned)((n - 1) / 8);
         CHECK("class in range", c >= 0 && c < 64);
         CHECK("class size covers the request", size >= n);
-        CHECK("less than 8 bytes of slack", size - n < 8);
-        CHECK("class formula", c == (int)((n - 1) / 8));
+        CHECK("slack under the host's step (8, 16 or 32 bytes)",
+              size - n < (n <= 64 ? 8u : n <= 256 ? 16u : 32u));
+        CHECK("class formula: the request's class or its host",
+              c == (int)own || c == (int)pm_class_host(own));
+        CHECK("a host is its own host", pm_class_host((unsigned)c) == (unsigned)c || c == (int)own);
+        CHECK("up to 64 bytes every class is its own host", n > 64 || c == (int)own);
     }
     /* Medium classes: 576, 640, 704, ..., 1024, 1152, ... 16384, eight per doubling. */
     CHECK("513 is the first medium class", pm_size_class(513) == 64);
@@ -128,8 +162,8 @@ int main(void)
                     _pm_tc_classes[(n - 1) >> 3] == PM_CLASS_COUNT + pm_medium_class_of(n);
     CHECK("the medium class table matches pm_medium_class_of", table_ok);
     for (size_t n = 1; n <= PM_SMALL_MAX; n++)
-        table_ok &= _pm_tc_classes[(n - 1) >> 3] == (n - 1) / 8;
-    CHECK("the table's small classes are the request classes", table_ok);
+        table_ok &= pm_tc_class_at((n - 1) >> 3) == (size_t)pm_size_class(n);
+    CHECK("the table's small classes are pm_size_class's", table_ok);
     /* new's class: 16-aligned blocks above 8 bytes, the smallest such class. */
     int new_ok = 1;
     for (size_t n = 1; n <= PM_MEDIUM_MAX; n++) {
@@ -160,7 +194,7 @@ int main(void)
     /* Blocks of each class: usable size, alignment, pool geometry. */
     for (size_t n = 0; n <= 512; n++) {
         char *p = pm_malloc(n);
-        size_t size = pm_class_size(pm_class_of(n));
+        size_t size = pm_class_size((unsigned)pm_size_class(n));
         CHECK("allocated", p != NULL);
         CHECK("usable size is the class size", pm_malloc_usable_size(p) == size);
         CHECK("8-aligned", ((uintptr_t)p & 7) == 0);
@@ -172,9 +206,12 @@ int main(void)
         memset(p, 0x5a, size);
         pm_free(p);
     }
-    /* Pool capacity per class: 4096 / size blocks share one page. */
+    /* Pool capacity per class: 4096 / size blocks share one page (the
+     * classes that serve their own size: hosts, and the split groups). */
     for (unsigned c = 0; c < 64; c++) {
         size_t size = pm_class_size(c), cap = PM_POOL_SIZE / size;
+        if (pm_size_class(size) != (int)c)
+            continue;
         char *blocks[600];
         for (size_t i = 0; i < cap; i++)
             blocks[i] = pm_malloc(size);
@@ -186,5 +223,6 @@ int main(void)
         for (size_t i = 0; i < cap; i++)
             pm_free(blocks[i]);
     }
+    class_split();   /* last: it leaves 448-byte blocks of many pools cached */
     return pm_test_finish();
 }

@@ -181,6 +181,11 @@ static void *bulk_reset_spare(void *arg)
 
 int main(void)
 {
+    /* Every class serves its own requests here (pools.h, pm_class_host):
+     * the checks below take blocks of each class by its size. */
+    for (unsigned c = 8; c < PM_CLASS_COUNT; c++)
+        if (pm_class_host(c) == c)
+            _pm_class_split(c);
     pthread_t bulk;
     pthread_create(&bulk, NULL, bulk_reset_spare, NULL);
     pthread_join(bulk, NULL);
