@@ -132,8 +132,10 @@ PM_API void pm_stats_get(pm_stats_t *out);
 PM_API void pm_stats_print(int fd);      /* the report malloc_stats() prints, to fd */
 PM_API void pm_stats_print_json(int fd); /* the same figures as one JSON object, to fd */
 
-/* The size class that serves a request of `size` bytes: 0..63 for small
- * requests (blocks of 8*(c+1) bytes), 64..103 for medium ones, or -1 when the
+/* The size class that serves a request of `size` bytes now: 0..63 for small
+ * requests (blocks of 8*(c+1) bytes; above 64 bytes the class of the next
+ * multiple of 16 or 32 bytes until the process uses that range much, see
+ * docs/DESIGN.md, "Size classes"), 64..103 for medium ones, or -1 when the
  * request gets its own mapping.  pm_class_block_size(c) gives the block size. */
 PM_API int pm_size_class(size_t size);
 PM_API size_t pm_class_block_size(int size_class);

@@ -90,14 +90,18 @@ static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
 /* The most blocks class c's thread-cache stack may hold: small classes
- * about a page's worth, 32 to PM_TC_SMALL_MOST blocks; medium ones 8 KiB's
+ * about a page's worth, 32 to PM_TC_SMALL_MOST blocks, times the classes
+ * of the group of a host (pools.h, pm_class_host); medium ones 8 KiB's
  * worth, 2 to PM_TC_MEDIUM_MOST. */
 static unsigned tc_limit_max(size_t c)
 {
     bool small = c < PM_CLASS_COUNT;
-    size_t n = small ? 4096 / pm_class_size((unsigned)c)
+    size_t group = !small || c < 8 || pm_class_host((unsigned)c) != c ? 1 : c < 32 ? 2 : 4;
+    size_t n = small ? group * 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
-    size_t least = small ? 32 : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    size_t least = small ? 32 * group : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    if (least > most)
+        least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
 

@@ -95,7 +95,10 @@ int main(void)
         blk[i] = NULL;
     }
     /* Emptied pools go back to their arenas, except what the heap keeps:
-     * the class's list head and at most PM_SPARE_POOLS spares (pool.c). */
+     * the class's list head and at most PM_SPARE_POOLS spares (pool.c);
+     * the blocks the thread cache holds go back to their pools first (a
+     * host's stack holds 127 of class 63: pools.h, pm_class_host). */
+    _pm_tc_flush(_pm_tls_fast);
     size_t kept = snap().pools_live - (s1.pools_live - 30);
     CHECK("emptied pools returned but the head and the spares", kept <= 1 + PM_SPARE_POOLS);
     pm_malloc_trim(0);

@@ -21,9 +21,13 @@ static size_t class_size(unsigned c)
 
 static unsigned expected_limit(unsigned c)
 {
-    size_t n = c < PM_CLASS_COUNT ? 4096 / class_size(c) : 8192 / class_size(c);
-    size_t least = c < PM_CLASS_COUNT ? 32 : 2;
+    /* a host's room is its group's (pools.h, pm_class_host) */
+    size_t group = c >= PM_CLASS_COUNT || c < 8 || pm_class_host(c) != c ? 1 : c < 32 ? 2 : 4;
+    size_t n = c < PM_CLASS_COUNT ? group * 4096 / class_size(c) : 8192 / class_size(c);
+    size_t least = c < PM_CLASS_COUNT ? 32 * group : 2;
     size_t most = c < PM_CLASS_COUNT ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    if (least > most)
+        least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
 
