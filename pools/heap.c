@@ -91,18 +91,24 @@ static _Atomic int backup_ready;
 
 /* The most blocks class c's thread-cache stack may hold: small classes
  * about a page's worth, 32 to PM_TC_SMALL_MOST blocks, times the classes
- * of the group of a host (pools.h, pm_class_host); medium ones 8 KiB's
+ * of the group of a host while the group is whole (pools.h,
+ * pm_class_host; its run of slots keeps that room); medium ones 8 KiB's
  * worth, 2 to PM_TC_MEDIUM_MOST. */
-static unsigned tc_limit_max(size_t c)
+static unsigned tc_limit(size_t c, bool whole)
 {
     bool small = c < PM_CLASS_COUNT;
-    size_t group = !small || c < 8 || pm_class_host((unsigned)c) != c ? 1 : c < 32 ? 2 : 4;
+    size_t group = !small || !whole || c < 8 || pm_class_host((unsigned)c) != c ? 1 : c < 32 ? 2 : 4;
     size_t n = small ? group * 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
     size_t least = small ? 32 * group : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     if (least > most)
         least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);
+}
+static unsigned tc_limit_max(size_t c) { return tc_limit(c, true); }
+static unsigned tc_limit_now(size_t c)
+{
+    return tc_limit(c, c >= PM_CLASS_COUNT || !pm_class_split_done((unsigned)c));
 }
 
 /* Where class c's run of tc_slots starts: its stack's NULL bottom word,
@@ -156,7 +162,7 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
         tc_layout();
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         h->tc_top[c] = cache ? tc_bottom(h, c) : TC_NONE_TOP;
-        h->tc_end[c] = cache ? tc_bottom(h, c) + tc_limit_max(c) : TC_NONE_END;
+        h->tc_end[c] = cache ? tc_bottom(h, c) + tc_limit_now(c) : TC_NONE_END;
     }
 }
 
@@ -809,7 +815,7 @@ void _pm_tc_grow(pm_heap_t *heap, size_t c)
     void **bottom = tc_bottom(heap, c);
     if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return;
-    unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_max(c);
+    unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_now(c);
     if (limit < max)
         heap->tc_end[c] = bottom + (limit * 2 < max ? limit * 2 : max);
 }

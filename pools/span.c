@@ -47,15 +47,14 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 _Atomic uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8] = {TC1024(0) TC1024(1024)};
 _Static_assert(PM_MEDIUM_MAX / 8 == 2048, "the table has 2048 entries");
 
-/* Bit h: host class h's group is split (_pm_class_split). */
-static _Atomic uint64_t classes_split;
+_Atomic uint64_t _pm_classes_split;
 
 void _pm_class_split(unsigned host)
 {
     uint64_t bit = (uint64_t)1 << host;
-    if (atomic_load_explicit(&classes_split, memory_order_relaxed) & bit)
+    if (atomic_load_explicit(&_pm_classes_split, memory_order_relaxed) & bit)
         return;
-    atomic_fetch_or_explicit(&classes_split, bit, memory_order_relaxed);
+    atomic_fetch_or_explicit(&_pm_classes_split, bit, memory_order_relaxed);
     /* Byte stores: a malloc that reads an entry meanwhile gets the host or
      * the class itself, and either serves the request. */
     for (unsigned k = 8; k < PM_CLASS_COUNT; k++)

@@ -19,10 +19,13 @@ static size_t class_size(unsigned c)
     return c < PM_CLASS_COUNT ? pm_class_size(c) : pm_medium_size(c - PM_CLASS_COUNT);
 }
 
-static unsigned expected_limit(unsigned c)
+/* A class's room: its run of slots (whole: a host's is its group's,
+ * pools.h, pm_class_host), or the limit a heap starts with once the
+ * host's group is split (every group is, here). */
+static unsigned expected_room(unsigned c, bool whole)
 {
-    /* a host's room is its group's (pools.h, pm_class_host) */
-    size_t group = c >= PM_CLASS_COUNT || c < 8 || pm_class_host(c) != c ? 1 : c < 32 ? 2 : 4;
+    size_t group = !whole || c >= PM_CLASS_COUNT || c < 8 || pm_class_host(c) != c ? 1
+                   : c < 32 ? 2 : 4;
     size_t n = c < PM_CLASS_COUNT ? group * 4096 / class_size(c) : 8192 / class_size(c);
     size_t least = c < PM_CLASS_COUNT ? 32 * group : 2;
     size_t most = c < PM_CLASS_COUNT ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
@@ -30,6 +33,8 @@ static unsigned expected_limit(unsigned c)
         least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
+static unsigned expected_limit(unsigned c) { return expected_room(c, false); }
+static unsigned expected_run(unsigned c) { return expected_room(c, true); }
 
 static void *blocks[PM_TC_CLASSES][MOST];
 static void **bottom[PM_TC_CLASSES];
@@ -225,11 +230,13 @@ int main(void)
         CHECK("each stack starts empty, on a NULL word", *bottom[c] == NULL);
         CHECK("each limit starts at its class's largest", limit[c] == expected_limit(c));
         if (c > 0)
-            CHECK("each run follows the one before", bottom[c] == bottom[c - 1] + limit[c - 1] + 1);
+            CHECK("each run follows the one before",
+                  bottom[c] == bottom[c - 1] + expected_run(c - 1) + 1);
     }
     CHECK("the first run starts the slots", bottom[0] == &heap->tc_slots[0]);
     CHECK("the last run ends the slots",
-          (const char *)(bottom[PM_TC_CLASSES - 1] + limit[PM_TC_CLASSES - 1] + 1) == slots_end);
+          (const char *)(bottom[PM_TC_CLASSES - 1] + expected_run(PM_TC_CLASSES - 1) + 1) ==
+              slots_end);
 
     /* Every class: its limit and EXTRA more, allocated and written. */
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
