@@ -157,7 +157,7 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
     h->next_abandoned = NULL;
     /* Each stack's bottom word is NULL already: a heap's chunk is fresh
      * from mmap (never reused).  Not written, so that the pages of stacks a
-     * thread never uses stay unbacked (23 KiB of slots a heap). */
+     * thread never uses stay unbacked (32 KiB of slots a heap). */
     if (tc_first[PM_TC_CLASSES - 1] == 0)
         tc_layout();
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
