@@ -97,7 +97,7 @@ static _Atomic int backup_ready;
 static unsigned tc_limit(size_t c, bool whole)
 {
     bool small = c < PM_CLASS_COUNT;
-    size_t group = !small || !whole || c < 8 || pm_class_host((unsigned)c) != c ? 1 : c < 32 ? 2 : 4;
+    size_t group = small && whole ? pm_class_group((unsigned)c) : 1;
     size_t n = small ? group * 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
     size_t least = small ? 32 * group : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;

@@ -312,6 +312,12 @@ static inline unsigned pm_class_host(unsigned c)
 {
     return c < 8 ? c : c < 32 ? (c | 1) : (c | 3);
 }
+/* How many classes small class c serves while its group is whole: 2 or 4
+ * for a host above 64 bytes, else 1. */
+static inline unsigned pm_class_group(unsigned c)
+{
+    return c < 8 || pm_class_host(c) != c ? 1 : c < 32 ? 2 : 4;
+}
 PM_INTERNAL void _pm_class_split(unsigned host);   /* span.c; idempotent */
 PM_INTERNAL extern _Atomic uint64_t _pm_classes_split;   /* bit h: host h's group is split */
 static inline bool pm_class_split_done(unsigned host)

@@ -188,8 +188,33 @@ static void *bulk_reset_spare(void *arg)
     return NULL;
 }
 
+/* A heap made while the groups are whole starts each host with its
+ * group's room: a group's blocks all go onto the host's stack (small_loop
+ * overflowed it with one class's room). */
+static pthread_barrier_t whole_checked, whole_release;   /* its heap lives until main is done */
+static void *whole_group_limits(void *arg)
+{
+    (void)arg;
+    void *p = pm_malloc(1);
+    pm_heap_t *heap = _pm_tls_fast;
+    int ok = 1;
+    for (unsigned c = 8; c < PM_CLASS_COUNT; c++)   /* every stack empty: a new heap */
+        ok &= (unsigned)(heap->tc_end[c] - heap->tc_top[c]) == expected_run(c);
+    CHECK("a whole group's host starts with the group's room", ok);
+    CHECK("class 63 hosts 4 classes: 127 blocks", heap->tc_end[63] - heap->tc_top[63] == 127);
+    pthread_barrier_wait(&whole_checked);
+    pthread_barrier_wait(&whole_release);
+    pm_free(p);
+    return NULL;
+}
+
 int main(void)
 {
+    pthread_t whole;
+    pthread_barrier_init(&whole_checked, NULL, 2);
+    pthread_barrier_init(&whole_release, NULL, 2);
+    pthread_create(&whole, NULL, whole_group_limits, NULL);
+    pthread_barrier_wait(&whole_checked);
     /* Every class serves its own requests here (pools.h, pm_class_host):
      * the checks below take blocks of each class by its size. */
     for (unsigned c = 8; c < PM_CLASS_COUNT; c++)
@@ -278,5 +303,7 @@ int main(void)
     for (size_t i = 0; i < naside; i++)
         pm_free(aside[i]);
     pm_free(first);
+    pthread_barrier_wait(&whole_release);
+    pthread_join(whole, NULL);
     return pm_test_finish();
 }
