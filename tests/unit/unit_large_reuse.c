@@ -300,6 +300,33 @@ int main(void)
                                                              s2.large_hits == s1.large_hits + 1 &&
                                                              s2.large_cached_count == 0);
     pm_free(x);
+    /* Slot classes (four to a doubling, arenas/large.c): a new mapping has
+     * its request's class's size, so that once freed it serves any request
+     * of that class from the slot, at its own address; malloc_usable_size
+     * still says the request's pages; realloc grows within the class's room
+     * in place; and a mapping made for a request of another class (one
+     * page more than 80 KiB: a 96 KiB mapping) is not handed to a smaller
+     * class's request while that class's own mapping waits. */
+    pm_malloc_trim(0);
+    s1 = snap();
+    x = pm_malloc((64 << 10) + 1);                         /* 17 pages: the 80 KiB class */
+    y = pm_malloc((80 << 10) + 1);                         /* 21 pages: the 96 KiB class */
+    CHECK("slot classes: usable size is the request's pages",
+          pm_malloc_usable_size(x) == (68 << 10) && pm_malloc_usable_size(y) == (84 << 10));
+    char *grown = pm_realloc(x, 80 << 10);
+    CHECK("slot classes: realloc within the class stays", grown == x);
+    touch(x, 80 << 10, 1);
+    pm_free(y);
+    pm_free(x);
+    s2 = snap();
+    char *back = pm_malloc(72 << 10);
+    char *back2 = pm_malloc(96 << 10);
+    pm_stats_t s3 = snap();
+    CHECK("slot classes: each request gets its class's mapping back",
+          back == x && back2 == y && s3.large_misses == s1.large_misses + 2 &&
+              s3.large_hits == s2.large_hits + 2 && s3.large_cached_count == 0);
+    pm_free(back);
+    pm_free(back2);
     /* A seventeenth mapping freed pushes the oldest one out to the cache
      * (16 slots, arenas/large.c). */
     pm_malloc_trim(0);
@@ -311,16 +338,18 @@ int main(void)
     CHECK("slots: the oldest goes to the cache when a seventeenth comes",
           s2.large_cached_count == 1 && s2.large_cached_bytes == (64 << 10));
     /* A 1 MiB mapping (the cached 64 KiB one, grown) freed: at most 2 MiB
-     *    wait in the slots, so the oldest of the sixteen (68..128 KiB,
-     *    1.5 MiB in all) go to the cache until the rest and the new one fit:
-     *    the seven of 68..92 KiB (the cache may give some back to the OS at
-     *    once: it holds no more than the recent peak). */
+     *    wait in the slots, so the oldest of the sixteen go to the cache
+     *    until the rest and the new one fit.  Their mappings have their slot
+     *    classes' sizes (four to a doubling: 68..80 KiB in 80 KiB, 84..96 in
+     *    96, then 112 and 128; 1,664 KiB in all): the eight of 68..96 KiB
+     *    (704 KiB) go (the cache may give some back to the OS at once: it
+     *    holds no more than the recent peak). */
     s1 = snap();
     x = pm_malloc(1 << 20);
     pm_free(x);
     s2 = snap();
     CHECK("slots: at most 2 MiB wait",
-          s2.large_cached_count + (s2.large_released - s1.large_released) == 7 &&
+          s2.large_cached_count + (s2.large_released - s1.large_released) == 8 &&
               s2.large_live_bytes == 0);
     pm_malloc_trim(0);
     CHECK("slots: trim gives them all back", snap().large_cached_count == 0);
