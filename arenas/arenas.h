@@ -58,7 +58,10 @@ struct pm_arena_s {
     pm_arena_set_t *owner;  /* the set it is filed in, NULL while in the global reserve */
     pm_arena_t *next;       /* owner->by_nfree[nfree] list, or the reserve (towards older) */
     pm_arena_t *prev;       /* ... (towards newer) */
-    uint64_t clean_pages;   /* free pages already given back with madvise (subset of free_pages) */
+    uint64_t clean_pages;   /* free pages already given back with madvise, or never used
+                               (subset of free_pages) */
+    uint64_t aged_pages;    /* free dirty pages at the set's last page pass and not taken
+                               since (arena.c, set_page_pass) */
     uint64_t empty_since_ms; /* in the reserve: when it joined */
     uint32_t kept_pages;    /* pages in use that the floor above only keeps for reuse
                                (spare pools and spans): when they are all it has in use,
@@ -112,6 +115,8 @@ struct pm_arena_set_s {
     pm_arena_t *by_nfree[PM_ARENA_PAGES]; /* arenas by free page count */
     uint64_t arenas_with_free;            /* bit n set: by_nfree[n] non-empty */
     uint64_t decommit_ms;                 /* the clock's last pass over its free pages */
+    uint64_t page_pass_ms;                /* the last page pass (arena.c, set_page_pass) */
+    uint32_t returns;                     /* page runs given back to its arenas */
 };
 
 /* The arena set of the calling thread's heap, or NULL while it has none
