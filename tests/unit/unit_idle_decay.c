@@ -68,7 +68,7 @@ int main(void)
 
     /* Idle for at least two decay periods, then one large call that reaches
      * the cache: one of more than 1 MiB, which the thread's slots (its last
-     * freed mappings of up to 1 MiB, 2 MiB in all, arenas/large.c) never
+     * freed mappings of up to 1 MiB, 3 MiB in all, arenas/large.c) never
      * hold.  A call the slots serve takes no lock and reads no clock; they
      * look at the clock every 256 frees into them. */
     usleep(250 * 1000);
@@ -85,7 +85,7 @@ int main(void)
      * list head keeps in use, whose free pages went back to the OS at the
      * clock's pass (arena.c, _pm_arena_set_mine): 4.6 MiB here, 9.1 MiB
      * without that pass; the 2 MiB mapping of the call, cached again with
-     * its pages, and the slots' last freed mappings, up to 2 MiB (8.2
+     * its pages, and the slots' last freed mappings, up to 3 MiB (8.2
      * MiB in all here with 1 MiB of slots; the burst's caches alone would
      * be 60 MiB). */
     CHECK("the resident set is back near its start", rss_idle - rss0 < 10.0);

@@ -4,7 +4,7 @@
  * recent peak of use and are dropped beyond it; a smaller cached
  * mapping is grown with mremap; the cache holds no more than the recent
  * peak of use; a doubling buffer stops mapping after its first round; a
- * thread's last freed mappings (up to 16, 2 MiB in all) wait in its slots,
+ * thread's last freed mappings (up to 32, 3 MiB in all) wait in its slots,
  * are counted right, and reach the cache when newer ones push them out,
  * when the thread exits or trims; a process that frees
  * all its large blocks keeps a loop's buffer within a quarter of
@@ -267,14 +267,14 @@ int main(void)
     CHECK("slot: trim gives its mapping back", s2.large_released == s1.large_released + 1 &&
                                                    s2.large_cached_count == 0);
     /* A few buffers in turn (8 of 64..92 KiB, allocated, then freed): the
-     *    slots serve nearly all of them (a malloc takes the last mapping
-     *    freed when it fits, else the best fit among the slots; a few
-     *    requests that find none bigger make a mapping, 12 in all here),
+     *    slots serve nearly all of them (a malloc takes the newest mapping
+     *    of its slot class, else of the nearest class above; a few
+     *    requests that find none make a mapping),
      *    and keep them all: none reaches the cache (with one slot, seven
      *    of the eight went through the cache's lock at every round). */
     pm_malloc_trim(0);
     s0 = snap();
-    char *few[17];
+    char *few[33];
     for (int round = 0; round < 100; round++) {
         for (int i = 0; i < 8; i++) {
             few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
@@ -327,32 +327,60 @@ int main(void)
               s3.large_hits == s2.large_hits + 2 && s3.large_cached_count == 0);
     pm_free(back);
     pm_free(back2);
-    /* A seventeenth mapping freed pushes the oldest one out to the cache
-     * (16 slots, arenas/large.c). */
+    /* A thirty-third mapping freed pushes the oldest one out to the cache
+     * (32 slots, arenas/large.c): the oldest is the 56 KiB one (a class of
+     * its own), the 32 others have 64 KiB (2 MiB in all, within the 3 MiB
+     * the slots may hold). */
     pm_malloc_trim(0);
-    for (int i = 0; i < 17; i++)
-        few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
-    for (int i = 0; i < 17; i++)
+    for (int i = 0; i < 33; i++)
+        few[i] = pm_malloc(i == 0 ? 56 << 10 : 64 << 10);
+    for (int i = 0; i < 33; i++)
         pm_free(few[i]);
     s2 = snap();
-    CHECK("slots: the oldest goes to the cache when a seventeenth comes",
-          s2.large_cached_count == 1 && s2.large_cached_bytes == (64 << 10));
-    /* A 1 MiB mapping (the cached 64 KiB one, grown) freed: at most 2 MiB
-     *    wait in the slots, so the oldest of the sixteen go to the cache
-     *    until the rest and the new one fit.  Their mappings have their slot
-     *    classes' sizes (four to a doubling: 68..80 KiB in 80 KiB, 84..96 in
-     *    96, then 112 and 128; 1,664 KiB in all): the eight of 68..96 KiB
-     *    (704 KiB) go (the cache may give some back to the OS at once: it
-     *    holds no more than the recent peak). */
+    CHECK("slots: the oldest goes to the cache when a thirty-third comes",
+          s2.large_cached_count == 1 && s2.large_cached_bytes == (56 << 10));
+    /* Two 1 MiB mappings (new: the cached 56 KiB one is too small to be
+     * worth growing) freed: the first comes in for the oldest 64 KiB one
+     * (32 slots), the second finds 3,008 KiB waiting and pushes out the
+     * fifteen oldest 64 KiB ones, so that no more than 3 MiB wait.  So 17
+     * went to the cache in all (which may give some back to the OS at once:
+     * it holds no more than the recent peak). */
     s1 = snap();
     x = pm_malloc(1 << 20);
+    y = pm_malloc(1 << 20);
     pm_free(x);
+    pm_free(y);
     s2 = snap();
-    CHECK("slots: at most 2 MiB wait",
-          s2.large_cached_count + (s2.large_released - s1.large_released) == 8 &&
+    CHECK("slots: at most 32 and 3 MiB wait",
+          s2.large_cached_count + (s2.large_released - s1.large_released) == 17 &&
               s2.large_live_bytes == 0);
     pm_malloc_trim(0);
     CHECK("slots: trim gives them all back", snap().large_cached_count == 0);
+    /* Mappings waiting in full slots count as use (the cache's budget keeps
+     * live blocks, slots and cache within the recent peak) but not towards
+     * twice the use: after a phase beyond a quarter of LARGE_CACHE (8 MiB
+     * here: so beyond 2 MiB), with 3 MiB of 1 MiB mappings waiting in the
+     * slots and nothing live, the cache keeps 2 MiB (SLACK_KEEP) of the six
+     * 2 MiB blocks freed, not twice the slots' 3 MiB. */
+    long cache_before = pm_option_get(PM_OPTION_LARGE_CACHE);
+    pm_option_set(PM_OPTION_LARGE_CACHE, 8L << 20);
+    char *one[4], *two[6];
+    for (int i = 0; i < 4; i++) {
+        one[i] = pm_malloc(1 << 20);
+        touch(one[i], 1 << 20, 1);
+    }
+    for (int i = 0; i < 6; i++) {
+        two[i] = pm_malloc(2 << 20);
+        touch(two[i], 2 << 20, 2);
+    }
+    for (int i = 0; i < 4; i++)   /* the fourth finds the slots full (3 MiB) */
+        pm_free(one[i]);
+    for (int i = 0; i < 6; i++)
+        pm_free(two[i]);
+    s2 = snap();
+    CHECK("slots: not counted twice in the cache's budget", s2.large_cached_bytes <= (2 << 20));
+    pm_option_set(PM_OPTION_LARGE_CACHE, cache_before);
+    pm_malloc_trim(0);
     /* realloc down to less than half of a mapping a slot takes (768 KiB to
      * 200 KiB) moves the block and keeps the mapping, pages and all, in a
      * slot: the next request of the old size gets it back without a new
