@@ -435,10 +435,6 @@ typedef struct large_slot_s {
 } large_slot_t;
 static __thread large_slot_t large_slot __attribute__((tls_model("initial-exec")));
 
-/* The takes out of the slots are not counted as they happen: what came in
- * (frees), less what went on (evicted), less what stayed (n - n_then),
- * went out to malloc; and the bytes of live blocks changed as the slots'
- * bytes did, the other way, but for those evicted (still not live). */
 /* The slots' bytes of all threads (cache_budget_locked), told by each
  * thread when its counts are flushed and when its slots are full (the
  * case that matters: then they hold SLOT_BYTES or SLOT_COUNT mappings). */
@@ -450,6 +446,10 @@ static void slot_bytes_tell(large_slot_t *t)
     }
 }
 
+/* The takes out of the slots are not counted as they happen: what came in
+ * (frees), less what went on (evicted), less what stayed (n - n_then),
+ * went out to malloc; and the bytes of live blocks changed as the slots'
+ * bytes did, the other way, but for those evicted (still not live). */
 static void slot_counts_flush(large_slot_t *t)
 {
     slot_bytes_tell(t);

@@ -1,6 +1,6 @@
 /* The page pass (arenas/arena.c, set_page_pass): free pages of arenas that
  * stay in use go back to the OS once they have been free for one to two
- * periods (ARENA_DECAY_MS / 10), run from the pools' own page returns, so
+ * periods (ARENA_DECAY_MS), run from the pools' own page returns, so
  * that a thread that never makes a large call (whose clock pass did this
  * once per ARENA_DECAY_MS, large.c) gives back what a burst left behind.
  * A burst of small blocks fills ~24 MiB of pools; one block in every 64
@@ -33,8 +33,8 @@ static void quiet_round(void)
 
 int main(void)
 {
-    /* A page pass every 50 ms at most (ARENA_DECAY_MS / 10). */
-    CHECK("arena decay option", pm_option_set(PM_OPTION_ARENA_DECAY_MS, 500) == 0);
+    /* A page pass every 50 ms at most (ARENA_DECAY_MS). */
+    CHECK("arena decay option", pm_option_set(PM_OPTION_ARENA_DECAY_MS, 50) == 0);
     quiet_round();   /* the quiet class's pools exist before the start */
     double rss0 = pm_test_rss_mib();
 
