@@ -150,6 +150,9 @@ static void window_roll_locked(uint64_t now)
  * times (bench/pg_backend_rss.sh: 32.0 MB resident after the sort, against
  * glibc's 16.1).  Once the big phase has left the window (one to two decay
  * periods), the quarter is back. */
+/* The bytes all threads' slots hold, as each last told (slot_bytes_tell).
+ * A forked child keeps the other threads' share, which its slots do not
+ * hold: its cache's budget is then only smaller. */
 static _Atomic size_t slot_bytes_all;
 
 static size_t cache_budget_locked(void)
