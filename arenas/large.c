@@ -427,12 +427,13 @@ _Static_assert(SLOT_MAP_MAX / PM_PAGE_SIZE == 256 && SLOT_CLASSES == 4 * 6 + 4,
 typedef struct large_slot_s {
     pm_large_t *bin[SLOT_CLASSES + SLOT_FIT_CLASSES];   /* the last ones always empty */
     uint32_t n;                 /* mappings in the bins */
-    uint32_t seq;
+    uint32_t seq;               /* one more at every free into the slots */
     size_t bytes;               /* map_size of the mappings in the bins */
-    /* Slot traffic not yet in _pm_counters (slot_counts_flush): frees
-     * into the slots and evictions out of them (to the cache) since the
-     * last flush, when the slots held n_then mappings of bytes_then. */
-    uint32_t frees, evicted, n_then;
+    /* Slot traffic not yet in _pm_counters (slot_counts_flush): evictions
+     * out of the slots (to the cache) since the last flush, when seq was
+     * seq_then (so seq - seq_then frees came in since) and the slots held
+     * n_then mappings of bytes_then. */
+    uint32_t evicted, seq_then, n_then;
     size_t evicted_bytes, bytes_then;
     size_t bytes_told;          /* bytes as last added to slot_bytes_all */
 } large_slot_t;
@@ -456,13 +457,15 @@ static void slot_bytes_tell(large_slot_t *t)
 static void slot_counts_flush(large_slot_t *t)
 {
     slot_bytes_tell(t);
-    uint32_t takes = t->frees - t->evicted - (t->n - t->n_then);
+    uint32_t frees = t->seq - t->seq_then;
+    uint32_t takes = frees - t->evicted - (t->n - t->n_then);
     size_t live = (t->bytes_then - t->bytes) - t->evicted_bytes;   /* modulo 2^64 */
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, takes, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_hits, takes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&_pm_counters.large_frees, t->frees, memory_order_relaxed);
+    atomic_fetch_add_explicit(&_pm_counters.large_frees, frees, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, live, memory_order_relaxed);
-    t->frees = t->evicted = 0;
+    t->evicted = 0;
+    t->seq_then = t->seq;
     t->evicted_bytes = 0;
     t->n_then = t->n;
     t->bytes_then = t->bytes;
@@ -591,13 +594,9 @@ void *_pm_large_slot_take(size_t size, void *(*miss)(size_t))
      * request_buffers mispredicts for a third of its mallocs: 5.3 ns
      * against the mask's 5.2). */
     unsigned c = slot_class_up(need / PM_PAGE_SIZE);
-    pm_large_t *rec = t->bin[c];
-    if (pm_unlikely(rec == NULL))
+    if (pm_unlikely(t->bin[c] == NULL))
         return slot_take_above(t, c, size, need, miss);
-    t->bin[c] = rec->next;
-    t->n--;
-    t->bytes -= rec->map_size;
-    return slot_hand_out(rec, size, need);
+    return slot_hand_out(slot_unlink(t, &t->bin[c]), size, need);
 }
 
 /* Transparent huge pages (POOLMALLOC_LARGE_THP): a mapping of HUGE_MIN
@@ -951,7 +950,7 @@ static PM_NOINLINE void large_free_cache(pm_large_t *rec);
  * frame. */
 static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map)
 {
-    if (t->frees >= SLOT_COUNT_BATCH) {
+    if (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1) {
         slot_counts_flush(t);
         slot_clock();
     }
@@ -973,9 +972,8 @@ static inline void slot_put(large_slot_t *t, pm_large_t *rec)
 {
     rec->magic = PM_LARGE_CACHED;
     size_t map = rec->map_size;
-    uint32_t frees = ++t->frees;
     if (pm_unlikely((t->n == SLOT_COUNT) | (t->bytes + map > SLOT_BYTES) |
-                    (frees >= SLOT_COUNT_BATCH)))
+                    (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1)))
         return slot_put_slow(t, rec, map);
     slot_link(t, rec, map);
 }
