@@ -387,7 +387,7 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * each keep 8 buffers of random sizes from 64 to 192 KiB (request_buffers)
  * 43% of their time: 197 instructions a pair with the loop's own, 7.25 ns
  * (tcmalloc 2.1); with the classes, 161 and 5.3 ns.  A loop over one 64
- * KiB buffer costs 146 instructions a pair, 143 before. */
+ * KiB buffer costs 145 instructions a pair, 143 before. */
 #define SLOT_CLASSES 28
 #define SLOT_FIT_CLASSES 4      /* classes above its own a request may take */
 /* The largest class of at most `pages` pages (1..256), and the smallest
