@@ -408,9 +408,11 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
 #define PM_TC_STALE_MAX 256
 
 struct pm_heap_s {
+    void **tc_top[PM_TC_CLASSES];      /* per class: the thread cache's newest block
+                                          (above); first, so that malloc's pop and
+                                          free's push index it with no offset */
     pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
-                                          empty sentinel pool; fast path field first */
-    void **tc_top[PM_TC_CLASSES];      /* per class: the thread cache's newest block (above) */
+                                          empty sentinel pool */
     void **tc_end[PM_TC_CLASSES];      /* per class: the last slot its stack may fill */
     uint8_t tc_wanted[PM_TC_CLASSES];  /* per class: a malloc found the stack empty
                                           (heap.c, _pm_tc_pool_event) */
@@ -808,9 +810,17 @@ static inline void *pm_small_pop(pm_heap_t *heap, size_t c)
 
 
 /* The mark of block b while it waits in a thread cache: odd, so never the
- * address of a block, and keyed, so that a program cannot store it by
- * chance (base.h, _pm_keys.tag). */
-static inline uintptr_t pm_tc_tag(const void *b) { return (uintptr_t)b ^ _pm_keys.tag; }
+ * address of a block, and random, so that a program cannot store it by
+ * chance (base.h, _pm_keys.tag).  The same word in every block: mixed
+ * with the block's address it cost an xor on each side of a pair and
+ * found nothing more (a mark read back gives the key either way, since
+ * the reader knows the address; a block cached twice is caught by the
+ * second pop, which finds the mark wiped by the first). */
+static inline uintptr_t pm_tc_tag(const void *b)
+{
+    (void)b;
+    return _pm_keys.tag;
+}
 
 /* Whether block p's first word may be its mark, by its top byte alone,
  * which is PM_TC_MARK_TOP in every mark (base.h): free's test, before the
