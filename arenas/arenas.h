@@ -265,7 +265,26 @@ PM_INTERNAL void _pm_large_fork_child(void);
 #define PM_PAGEMAP_LEAF_BITS 18
 #define PM_PAGEMAP_ROOT_BITS (PM_VA_BITS - PM_PAGE_SHIFT - PM_PAGEMAP_LEAF_BITS)
 
-PM_INTERNAL extern _Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+/* The root: for each GiB of address space (2^PM_PAGEMAP_LEAF_BITS pages),
+ * 0 while it has no leaf, else its leaf's address minus the byte offset
+ * that the GiB's first page number would have in a leaf indexed from page
+ * number 0 (pm_pagemap_root_word).  A lookup then adds the page number
+ * times 8 to the root word, with no mask of the page number to the leaf's
+ * range (one instruction fewer on free's path).  The sum wraps modulo
+ * 2^64 to the entry's address; only uintptr_t arithmetic, no pointer out
+ * of bounds.  No leaf is made at the one address whose word would be 0
+ * (pagemap.c). */
+PM_INTERNAL extern _Atomic uintptr_t _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+
+/* Root word i for a leaf at `leaf`, and the leaf of a root word. */
+static inline uintptr_t pm_pagemap_root_word(size_t i, const void *leaf)
+{
+    return (uintptr_t)leaf - ((uintptr_t)i << (PM_PAGEMAP_LEAF_BITS + 3));
+}
+static inline _Atomic uintptr_t *pm_pagemap_leaf_of(size_t i, uintptr_t word)
+{
+    return word ? (_Atomic uintptr_t *)(word + ((uintptr_t)i << (PM_PAGEMAP_LEAF_BITS + 3))) : NULL;
+}
 
 /* Sets the entries of [addr, addr + npages pages) to value, plus step for
  * each page after the first (_step); 0 on success, ENOMEM if a leaf could
@@ -273,6 +292,8 @@ PM_INTERNAL extern _Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM
 PM_INTERNAL int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value);
 PM_INTERNAL int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value,
                                      uintptr_t step);
+/* The leaf of root word i (for tests), or NULL. */
+PM_INTERNAL _Atomic uintptr_t *_pm_pagemap_leaf_at(size_t i);
 /* Tells helgrind and drd (base/vg.h) that the root is shared through atomics. */
 PM_INTERNAL void _pm_pagemap_vg_init(void);
 
@@ -280,13 +301,12 @@ PM_INTERNAL void _pm_pagemap_vg_init(void);
 static inline uintptr_t pm_pagemap_get_low(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    _Atomic uintptr_t *leaf = atomic_load_explicit(
+    uintptr_t word = atomic_load_explicit(
         &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
-    if (pm_unlikely(!leaf))
+    if (pm_unlikely(!word))
         return 0;
-    return atomic_load_explicit(
-        &leaf[(a >> PM_PAGE_SHIFT) & (((uintptr_t)1 << PM_PAGEMAP_LEAF_BITS) - 1)],
-        memory_order_acquire);
+    return atomic_load_explicit((_Atomic uintptr_t *)(word + (a >> PM_PAGE_SHIFT) * sizeof(uintptr_t)),
+                                memory_order_acquire);
 }
 
 /* The entry of any address (0 above the page map's range). */

@@ -9,7 +9,8 @@
  *
  * We keep instead, like CPython 3.10's radix tree and jemalloc's rtree, a
  * map from page number to a tagged word:
- *   root:  2^(48-12-18) = 64 Ki pointers, static (.bss: costs nothing until used)
+ *   root:  2^(48-12-18) = 256 Ki words (2 MiB), static (.bss: costs nothing
+ *          until used); each its leaf's address, biased (arenas.h)
  *   leaf:  2^18 words = 2 MiB of virtual memory covering 1 GiB of address
  *          space; mapped on first use, zero pages until written, never freed.
  * Why a lookup is correct: a word is non-zero only between the moment
@@ -23,30 +24,46 @@
 
 #include <errno.h>
 
-_Atomic(_Atomic uintptr_t *) _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+_Atomic uintptr_t _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
 
 #define LEAF_ENTRIES ((size_t)1 << PM_PAGEMAP_LEAF_BITS)
 #define LEAF_BYTES (LEAF_ENTRIES * sizeof(uintptr_t))
 
+/* The leaf of root word i, or NULL. */
+static _Atomic uintptr_t *root_leaf(size_t i)
+{
+    return pm_pagemap_leaf_of(i, atomic_load_explicit(&_pm_pagemap_root[i], memory_order_acquire));
+}
+
+_Atomic uintptr_t *_pm_pagemap_leaf_at(size_t i) { return root_leaf(i); }
+
 static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
 {
     size_t i = addr >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS);
-    _Atomic uintptr_t *leaf = atomic_load_explicit(&_pm_pagemap_root[i], memory_order_acquire);
+    _Atomic uintptr_t *leaf = root_leaf(i);
     if (leaf)
         return leaf;
     _Atomic uintptr_t *fresh = _pm_os_map(LEAF_BYTES, PM_OS_PAGE);
+    if (fresh && pm_pagemap_root_word(i, fresh) == 0) {
+        /* The one address whose root word would read as no leaf: map
+         * another (elsewhere, since this one is still mapped), drop it. */
+        _Atomic uintptr_t *other = _pm_os_map(LEAF_BYTES, PM_OS_PAGE);
+        _pm_os_unmap(fresh, LEAF_BYTES);
+        fresh = other;
+    }
     if (!fresh)
         return NULL;
     /* Entries are atomics written and read by any thread; the same page's
      * entry is written by whichever thread gets the address from the kernel
      * next, an order helgrind and drd cannot see (vg.h). */
     PM_VG_ATOMIC_WORDS(fresh, LEAF_BYTES);
-    _Atomic uintptr_t *expected = NULL;
-    if (atomic_compare_exchange_strong_explicit(&_pm_pagemap_root[i], &expected, fresh,
+    uintptr_t expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&_pm_pagemap_root[i], &expected,
+                                                pm_pagemap_root_word(i, fresh),
                                                 memory_order_acq_rel, memory_order_acquire))
         return fresh;
     _pm_os_unmap(fresh, LEAF_BYTES); /* another thread published one first */
-    return expected;
+    return pm_pagemap_leaf_of(i, expected);
 }
 
 int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
@@ -62,8 +79,7 @@ int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintp
     uintptr_t last = a + (npages - 1) * PM_PAGE_SIZE;
     if (npages > 1 && !(last >> PM_VA_BITS) &&
         a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS) == last >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)) {
-        _Atomic uintptr_t *leaf = atomic_load_explicit(
-            &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)], memory_order_acquire);
+        _Atomic uintptr_t *leaf = root_leaf(a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS));
         if (leaf) {
             size_t first = (a >> PM_PAGE_SHIFT) & (LEAF_ENTRIES - 1);
             for (size_t i = 0; i < npages; i++, value += step)
@@ -76,9 +92,7 @@ int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintp
             return ENOMEM;
         _Atomic uintptr_t *leaf;
         if (value == 0) { /* clearing: a missing leaf already reads as 0 */
-            leaf = atomic_load_explicit(
-                &_pm_pagemap_root[a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)],
-                memory_order_acquire);
+            leaf = root_leaf(a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS));
             if (!leaf)
                 continue;
         } else if (!(leaf = pagemap_leaf(a))) {

@@ -326,7 +326,7 @@ static size_t count_leaves(void)
 {
     size_t n = 0;
     for (size_t r = 0; r < ((size_t)1 << PM_PAGEMAP_ROOT_BITS); r++)
-        n += atomic_load(&_pm_pagemap_root[r]) != NULL;
+        n += _pm_pagemap_leaf_at(r) != NULL;
     return n;
 }
 
@@ -422,7 +422,7 @@ static void classify(void *addr, size_t size, void *arg)
     maps_t *m = arg;
     size_t leaf_bytes = ((size_t)1 << PM_PAGEMAP_LEAF_BITS) * sizeof(uintptr_t);
     for (size_t r = 0; r < ((size_t)1 << PM_PAGEMAP_ROOT_BITS); r++) {
-        if ((void *)atomic_load(&_pm_pagemap_root[r]) == addr && size == leaf_bytes) {
+        if ((void *)_pm_pagemap_leaf_at(r) == addr && size == leaf_bytes) {
             m->leaves++;
             return;
         }
