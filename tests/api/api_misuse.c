@@ -134,6 +134,54 @@ static void *one_batch_free_thread(void *arg)
     return NULL;
 }
 
+/* remote_interior_abandoned: an owner thread allocates a batch's worth of
+ * 64-byte blocks (one_batch) and a block whose interior is bad_block; a
+ * freeing thread (a heap of its own) frees them all, more than its thread
+ * cache holds, so that the rest start a batch for the owner and bad_block
+ * joins it unread (remote frees find the owner by the arena); the owner
+ * exits, then the freeing thread, whose exit hands the batch to the
+ * abandoned heap: caught there, before anything is written at bad_block. */
+static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t step_cond = PTHREAD_COND_INITIALIZER;
+static int step;
+static void step_to(int s)
+{
+    pthread_mutex_lock(&step_lock);
+    step = s;
+    pthread_cond_broadcast(&step_cond);
+    pthread_mutex_unlock(&step_lock);
+}
+static void step_wait(int s)
+{
+    pthread_mutex_lock(&step_lock);
+    while (step < s)
+        pthread_cond_wait(&step_cond, &step_lock);
+    pthread_mutex_unlock(&step_lock);
+}
+static void *abandoning_owner_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < ONE_BATCH_BLOCKS; i++)
+        one_batch[i] = malloc(64);
+    char *q = malloc(64);
+    bad_block = launder_ptr(q + 8);
+    step_to(1);
+    step_wait(2);   /* both freed: the owner exits, its heap abandoned */
+    return NULL;
+}
+static void *abandoned_batch_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);   /* a heap of its own: it batches remote frees */
+    for (int i = 0; i < ONE_BATCH_BLOCKS; i++)
+        free_fn(one_batch[i]);
+    free_fn(bad_block);
+    step_to(2);
+    step_wait(3);   /* the owner is gone: this exit hands the batch back */
+    free(laundered);
+    return NULL;
+}
+
 /* remote_double_free_cached: bad_block waits in the cache of a thread that
  * freed it (cached_thread), and a second thread frees it again among every
  * other block of its pool, after enough blocks of the class to fill its
@@ -468,6 +516,21 @@ int main(int argc, char **argv)
         pthread_cond_broadcast(&cached_cond);
         pthread_mutex_unlock(&cached_lock);
         pthread_join(t, NULL);
+    } else if (!strcmp(c, "remote_interior_abandoned")) {
+        pthread_t o, f;
+        if (pthread_create(&o, NULL, abandoning_owner_thread, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        step_wait(1);
+        announce(bad_block);
+        if (pthread_create(&f, NULL, abandoned_batch_thread, NULL) != 0 ||
+            pthread_join(o, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        step_to(3);
+        pthread_join(f, NULL);
     } else if (!strcmp(c, "remote_interior_small")) {
         char *p = malloc(64);
         void *bad = launder_ptr(p + 8);

@@ -37,7 +37,7 @@ remote_double_free_one_batch)
     re='poolmalloc: free\(\): double free' ;;
 remote_double_free_cached)   # at the owner's drain, or at the pop of the other copy
     re='poolmalloc: (free\(\): double free|malloc\(\): corrupted thread cache of heap 0x[0-9a-f]+ \(mark in block 0x[0-9a-f]+\)$)' ;;
-remote_interior_small | remote_interior_batched | interior_large_page | free_mmap)
+remote_interior_small | remote_interior_batched | remote_interior_abandoned | interior_large_page | free_mmap)
     re='poolmalloc: free\(\): invalid pointer' ;;
 double_free_huge) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
 uaf_write_small | overflow_small | uaf_write_medium)   # the block waits in the thread cache: its mark
