@@ -134,13 +134,8 @@ static void *one_batch_free_thread(void *arg)
     return NULL;
 }
 
-/* remote_interior_abandoned: an owner thread allocates a batch's worth of
- * 64-byte blocks (one_batch) and a block whose interior is bad_block; a
- * freeing thread (a heap of its own) frees them all, more than its thread
- * cache holds, so that the rest start a batch for the owner and bad_block
- * joins it unread (remote frees find the owner by the arena); the owner
- * exits, then the freeing thread, whose exit hands the batch to the
- * abandoned heap: caught there, before anything is written at bad_block. */
+/* The cases' threads take turns by steps: step_to(s) announces step s,
+ * step_wait(s) waits until it is reached. */
 static pthread_mutex_t step_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t step_cond = PTHREAD_COND_INITIALIZER;
 static int step;
@@ -158,6 +153,14 @@ static void step_wait(int s)
         pthread_cond_wait(&step_cond, &step_lock);
     pthread_mutex_unlock(&step_lock);
 }
+
+/* remote_interior_abandoned: an owner thread allocates a batch's worth of
+ * 64-byte blocks (one_batch) and a block whose interior is bad_block; a
+ * freeing thread (a heap of its own) frees them all, more than its thread
+ * cache holds, so that the rest start a batch for the owner and bad_block
+ * joins it unread (remote frees find the owner by the arena); the owner
+ * exits, then the freeing thread, whose exit hands the batch to the
+ * abandoned heap: caught there, before anything is written at bad_block. */
 static void *abandoning_owner_thread(void *arg)
 {
     (void)arg;
@@ -166,7 +169,7 @@ static void *abandoning_owner_thread(void *arg)
     char *q = malloc(64);
     bad_block = launder_ptr(q + 8);
     step_to(1);
-    step_wait(2);   /* both freed: the owner exits, its heap abandoned */
+    step_wait(2);   /* all freed: the owner exits, its heap abandoned */
     return NULL;
 }
 static void *abandoned_batch_thread(void *arg)
@@ -194,20 +197,13 @@ static void *abandoned_batch_thread(void *arg)
 #define CACHED_POOL 51                 /* 80-byte blocks in a pool (80: a host class, pools.h) */
 static void *cached_others[CACHED_POOL * 5], *cached_pool[CACHED_POOL];
 static size_t cached_others_n;
-static pthread_mutex_t cached_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cached_cond = PTHREAD_COND_INITIALIZER;
-static int cached_step;
 static void *cached_thread(void *arg)
 {
     (void)arg;
     laundered = malloc(24);
     free_fn(bad_block);               /* onto this thread's cache */
-    pthread_mutex_lock(&cached_lock);
-    cached_step = 1;
-    pthread_cond_broadcast(&cached_cond);
-    while (cached_step != 2)          /* the owner has taken the batch back */
-        pthread_cond_wait(&cached_cond, &cached_lock);
-    pthread_mutex_unlock(&cached_lock);
+    step_to(1);
+    step_wait(2);                     /* the owner has taken the batch back */
     laundered = malloc(80);           /* off this thread's cache */
     return NULL;
 }
@@ -501,20 +497,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "pthread failed\n");
             exit(2);
         }
-        pthread_mutex_lock(&cached_lock);
-        while (cached_step != 1)
-            pthread_cond_wait(&cached_cond, &cached_lock);
-        pthread_mutex_unlock(&cached_lock);
+        step_wait(1);
         if (pthread_create(&u, NULL, cached_refree_thread, NULL) != 0 ||
             pthread_join(u, NULL) != 0) {
             fprintf(stderr, "pthread failed\n");
             exit(2);
         }
         owner_runs_dry();
-        pthread_mutex_lock(&cached_lock);
-        cached_step = 2;
-        pthread_cond_broadcast(&cached_cond);
-        pthread_mutex_unlock(&cached_lock);
+        step_to(2);
         pthread_join(t, NULL);
     } else if (!strcmp(c, "remote_interior_abandoned")) {
         pthread_t o, f;
