@@ -230,7 +230,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     a->kept_pages = 0;
     a->nfree = PM_ARENA_USABLE;
     a->magic = PM_ARENA_MAGIC;
-    __atomic_store_n(&a->owner, set, __ATOMIC_RELAXED);   /* pm_arena_owner_of */
+    a->owner = set;
     arena_link_locked(set, a);
     return a;
 }
@@ -240,7 +240,7 @@ static void arena_release(pm_arena_t *a)
 {
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
     bool at_once = _pm_option_values[PM_OPTION_ARENA_DECAY_MS] == 0;
-    __atomic_store_n(&a->owner, NULL, __ATOMIC_RELAXED);
+    a->owner = NULL;
     a->empty_since_ms = at_once ? 0 : _pm_os_now_ms();
     pm_mutex_lock(&reserve_lock);
     pm_peak_note(&out_peak, atomic_fetch_sub_explicit(&arenas_out, 1, memory_order_relaxed));

@@ -70,21 +70,6 @@ struct pm_arena_s {
 #define PM_ARENA_MAGIC 0x504d4152u /* "PMAR" */
 _Static_assert(sizeof(pm_arena_t) <= PM_ARENA_SLOT, "the arena header takes one slot");
 
-/* The set owning the arena that holds p (any address inside an arena),
- * NULL while the arena is in the reserve.  Written only when the arena
- * joins a set with no page in use or leaves it with none, so that it is
- * stable while a block of the arena is out; read with an atomic load since
- * a bad free may race with those writes.  Its line is written when pages
- * are taken or returned, not at every malloc and free as a pool's header
- * is: a thread freeing another heap's blocks reads it to find their owner
- * (pools/heap.c, _pm_heap_free_remote_fast). */
-static inline pm_arena_set_t *pm_arena_owner_of(const void *p)
-{
-    const pm_arena_t *a =
-        (const pm_arena_t *)(((uintptr_t)p & ~(uintptr_t)(PM_ARENA_SIZE - 1)) + PM_ARENA_SLOT);
-    return __atomic_load_n(&a->owner, __ATOMIC_RELAXED);
-}
-
 /* The slot of (the descriptor of) the page holding p, and back. */
 static inline void *pm_arena_slot(const void *p)
 {

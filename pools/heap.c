@@ -466,11 +466,6 @@ void _pm_heap_abandon(pm_heap_t *heap)
 static void free_into_abandoned(pm_heap_t *owner, pm_block_t *b, const char *call)
 {
     uintptr_t entry = pm_pagemap_get(b);
-    /* A block of a batch was not checked when it joined it (remote frees
-     * find their owner by the arena): its page may hold no block of owner's
-     * any more (heap_drain_batches makes the same test). */
-    if (pm_unlikely(entry_owner(entry) != owner))
-        _pm_fatal_link("corrupted remote free batch of heap", owner, b);
     if (entry & PM_PAGE_POOL)
         _pm_pool_free_abandoned(owner, (pm_pool_t *)(entry & ~PM_PAGE_TAGS), b, call);
     else
@@ -646,18 +641,8 @@ void _pm_heap_free_remote_span(pm_span_t *span, pm_block_t *b, const char *call)
     heap_free_remote(owner, b, call);
 }
 
-/* _pm_heap_free_remote_fast's other cases: p checked (the pool's live bit
- * or the span's), then its owner's batch or stack. */
-static PM_NOINLINE void remote_free_slow(uintptr_t entry, void *p)
+static PM_NOINLINE void remote_free_slow(pm_heap_t *owner, void *p)
 {
-    pm_heap_t *owner;
-    if (entry & PM_PAGE_POOL) {
-        owner = pool_owner_checked(pm_entry_pool(entry), p, "free");
-    } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
-        pm_span_t *s = pm_entry_span(entry);
-        if (pm_unlikely(!pm_block_out(p) || !(owner = s->heap)))
-            _pm_span_bad_free(s, p, "free");
-    }
     heap_free_remote(owner, p, "free");
 }
 
@@ -674,23 +659,20 @@ void _pm_heap_free_remote_fast(uintptr_t entry, void *p)
         _pm_free_generic(p, entry, "free");
         return;
     }
-    /* The owner from the arena's header, and no look at p's live bit: both
-     * are on lines of the pool's or span's header, which the owner writes
-     * at each of its mallocs and frees there, so that every read from here
-     * took the line away from it (pm_block_owner).  A block that joins a
-     * batch is checked by its owner when it takes the batch back, before
-     * anything is written into it (heap_drain_batches: the live bit, then
-     * the mark), and a bad free is reported there, naming free and p.
-     * Every other way (a batch started, pushed, or a block alone on the
-     * owner's stack, whose link is written into it) checks p here first. */
-    pm_heap_t *owner = pm_block_owner(p);
+    pm_heap_t *owner;
+    if (entry & PM_PAGE_POOL) {
+        owner = pool_owner_checked(pm_entry_pool(entry), p, "free");
+    } else {   /* _pm_span_check's test, as pm_span_free_inline makes it */
+        pm_span_t *s = pm_entry_span(entry);
+        if (pm_unlikely(!pm_block_out(p) || !(owner = s->heap)))
+            _pm_span_bad_free(s, p, "free");
+    }
     pm_remote_batch_t *r = _pm_batch_cur;
-    if (pm_likely(owner != NULL && r != NULL && batch_owner == owner &&
-                  r->n < PM_REMOTE_BATCH - 1)) {
+    if (pm_likely(r != NULL && batch_owner == owner && r->n < PM_REMOTE_BATCH - 1)) {
         r->blocks[r->n++] = p;
         return;
     }
-    remote_free_slow(entry, p);
+    remote_free_slow(owner, p);
 }
 
 /* ---- thread cache (pools.h, tc_top) ----

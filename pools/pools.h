@@ -952,21 +952,6 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
  * span sets it in the slots of all its pages). */
 static inline pm_heap_t *pm_entry_heap(uintptr_t entry) { return pm_entry_pool(entry)->heap; }
 
-/* The heap owning the arena of small or medium block p, or NULL (an arena
- * in the reserve: only for a bad free).  The same heap as
- * pm_entry_heap's, since a heap takes its pools' and spans' pages from its
- * own arenas (pool.c, span.c: from heap->arenas), but read from the
- * arena's header instead of the pool's or span's: a thread that frees
- * another heap's blocks then leaves the lines that their owner writes at
- * each malloc alone (with the block's check left to the owner, heap.c,
- * _pm_heap_free_remote_fast; xmalloc-test -w 2, rtime: 1.16 -> 1.10 and
- * 1.18 -> 1.14, medians of two sets of interleaved runs). */
-static inline pm_heap_t *pm_block_owner(const void *p)
-{
-    pm_arena_set_t *set = pm_arena_owner_of(p);
-    return set ? (pm_heap_t *)((char *)set - offsetof(pm_heap_t, arenas)) : NULL;
-}
-
 /* free of small or medium block p (8-aligned, page map entry `entry`: a
  * pool's page or a span's) by a thread whose fast route is heap: onto the
  * thread cache, whichever heap owns the block.  p must be out (else: not a
@@ -982,7 +967,7 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
          * cache.  Over its limit (just lowered, or the route heap's):
          * heap.c, before p is read. */
         if (pm_likely(top == end)) {
-            if (pm_likely(pm_block_owner(p) == heap)) {
+            if (pm_likely(pm_entry_heap(entry) == heap)) {
                 if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
                     return _pm_tc_push_slow(heap, entry, p);
                 if (entry & PM_PAGE_POOL)

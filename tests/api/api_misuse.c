@@ -157,10 +157,12 @@ static void step_wait(int s)
 /* remote_interior_abandoned: an owner thread allocates a batch's worth of
  * 64-byte blocks (one_batch) and a block whose interior is bad_block; a
  * freeing thread (a heap of its own) frees them all, more than its thread
- * cache holds, so that the rest start a batch for the owner and bad_block
- * joins it unread (remote frees find the owner by the arena); the owner
+ * cache holds, so that the rest go to a batch for the owner; the owner
  * exits, then the freeing thread, whose exit hands the batch to the
- * abandoned heap: caught there, before anything is written at bad_block. */
+ * abandoned heap.  bad_block must be caught before anything is written at
+ * it: at its free (the freeing thread checks each block before it joins a
+ * batch), or, were it let into the batch, when the batch is freed into the
+ * abandoned heap. */
 static void *abandoning_owner_thread(void *arg)
 {
     (void)arg;
