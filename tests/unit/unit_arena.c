@@ -53,8 +53,50 @@ static void runs(void)
     pm_malloc_trim(0);
 }
 
+/* The page map's biased root (arenas.h, pm_pagemap_root_word): a root
+ * word and its leaf convert both ways for every root index, also where
+ * the leaf lies below the bias (the sum wraps), and the word is 0 only for
+ * the one leaf address that pagemap.c never publishes.  Then entries set
+ * at the first and last page of the lowest and highest GiB that the map
+ * covers read back through pm_pagemap_get, their neighbours stay 0, and
+ * clearing them leaves 0. */
+static void pagemap_bias(void)
+{
+    const size_t roots = (size_t)1 << PM_PAGEMAP_ROOT_BITS;
+    const uintptr_t leaves[] = {4096, (uintptr_t)1 << 30, (uintptr_t)0x7f0000000000, ~(uintptr_t)4095};
+    int bad = 0;
+    for (size_t i = 0; i < roots; i += 4093)
+        for (size_t k = 0; k < sizeof leaves / sizeof leaves[0]; k++) {
+            uintptr_t w = pm_pagemap_root_word(i, (const void *)leaves[k]);
+            bad += w == 0 || (uintptr_t)pm_pagemap_leaf_of(i, w) != leaves[k];
+        }
+    CHECK("root words convert both ways", bad == 0);
+    size_t last = roots - 1;
+    CHECK("a word is 0 for leaf i << 21 only",
+          pm_pagemap_root_word(last, (const void *)((uintptr_t)last << (PM_PAGEMAP_LEAF_BITS + 3))) == 0 &&
+              pm_pagemap_leaf_of(last, 0) == NULL);
+    const uintptr_t gib = (uintptr_t)1 << (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS);
+    const uintptr_t pages[] = {PM_PAGE_SIZE * 16, gib - PM_PAGE_SIZE,
+                               ((uintptr_t)1 << PM_VA_BITS) - gib,
+                               ((uintptr_t)1 << PM_VA_BITS) - PM_PAGE_SIZE};
+    for (size_t k = 0; k < sizeof pages / sizeof pages[0]; k++) {
+        const char *pg = (const char *)pages[k];
+        uintptr_t v = ((uintptr_t)0x1230 + 0x40 * k) | PM_PAGE_LARGE;   /* any tagged word */
+        CHECK("pagemap_set", _pm_pagemap_set(pg, 1, v) == 0);
+        CHECK("its entry reads back", pm_pagemap_get(pg + 100) == v);
+        CHECK("the page before is 0", pages[k] < PM_PAGE_SIZE * 17 || pm_pagemap_get(pg - 1) == 0);
+        CHECK("the page after is 0",
+              pages[k] + PM_PAGE_SIZE >= ((uintptr_t)1 << PM_VA_BITS) || pm_pagemap_get(pg + PM_PAGE_SIZE) == 0);
+        CHECK("its leaf is published",
+              _pm_pagemap_leaf_at(pages[k] >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)) != NULL);
+        _pm_pagemap_set(pg, 1, 0);
+        CHECK("cleared", pm_pagemap_get(pg) == 0);
+    }
+}
+
 int main(void)
 {
+    pagemap_bias();
     CHECK("reserve option", pm_option_set(PM_OPTION_ARENA_RESERVE, 0) == 0);
     CHECK("decay option", pm_option_set(PM_OPTION_ARENA_DECAY_MS, 0) == 0);  /* at once */
     void *warm = pm_malloc(8);   /* thread heap exists */
