@@ -535,19 +535,23 @@ static pm_large_t **slot_find_aligned(large_slot_t *t, size_t need, size_t align
     return best;
 }
 
-/* The class of the newest record that serves a request of need bytes
- * (whole pages) of class c: c itself, or the nearest class up to
- * SLOT_FIT_CLASSES above it, if its newest record wastes at most the
- * request; else SLOT_CLASSES.  The classes above are looked at with no
- * jump (GCC makes conditional moves of the loop). */
-static inline unsigned slot_class_fit(const large_slot_t *t, unsigned c, size_t need)
+/* For a request of need bytes (whole pages) of class c: the nearest class
+ * up to SLOT_FIT_CLASSES above c whose newest record wastes at most the
+ * request, else SLOT_CLASSES.  Looked at with no jump (GCC makes
+ * conditional moves of the loop). */
+static inline unsigned slot_class_above(const large_slot_t *t, unsigned c, size_t need)
 {
-    if (t->bin[c])
-        return c;
     unsigned k = SLOT_CLASSES;
     for (unsigned j = SLOT_FIT_CLASSES; j > 0; j--)
         k = t->bin[c + j] ? c + j : k;
     return k < SLOT_CLASSES && t->bin[k]->map_size - need <= need ? k : SLOT_CLASSES;
+}
+
+/* The class of the newest record that serves that request: c itself if it
+ * holds one, else slot_class_above's. */
+static inline unsigned slot_class_fit(const large_slot_t *t, unsigned c, size_t need)
+{
+    return t->bin[c] ? c : slot_class_above(t, c, need);
 }
 
 /* The link to a record that serves a request of need bytes (whole pages)
@@ -577,7 +581,7 @@ static inline void *slot_hand_out(pm_large_t *rec, size_t size, size_t need)
 static PM_NOINLINE void *slot_take_above(large_slot_t *t, unsigned c, size_t size, size_t need,
                                          void *(*miss)(size_t))
 {
-    unsigned k = slot_class_fit(t, c, need);
+    unsigned k = slot_class_above(t, c, need);
     return k < SLOT_CLASSES ? slot_hand_out(slot_unlink(t, &t->bin[k]), size, need) : miss(size);
 }
 
@@ -1043,8 +1047,8 @@ void _pm_large_counts_flush(void) { slot_counts_flush(&large_slot); }
 
 bool _pm_large_slot_fits(size_t size)
 {
-    size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);
-    return need >= size && slot_find(&large_slot, need, PM_PAGE_SIZE) != NULL;
+    size_t need = (size + PM_PAGE_SIZE - 1) & ~(PM_PAGE_SIZE - 1);   /* 0 if it wrapped */
+    return slot_find(&large_slot, need, PM_PAGE_SIZE) != NULL;
 }
 
 void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size, bool may_move)
