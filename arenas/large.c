@@ -7,8 +7,9 @@
  * validate a pointer without touching the mapping (mallocng's one-slot
  * group, told apart by the page map instead of an in-band header).
  *
- * Freed mappings of every size go to a cache instead of munmap, most recent
- * first, and serve later requests of any size:
+ * Freed mappings of every size go to a cache instead of munmap (filed by
+ * size class, newest first: cache_choose_locked), and serve later requests
+ * of any size:
  *   1. the smallest cached mapping that holds the request is taken whole;
  *      its pages past the request stay resident while the use (below)
  *      stays within its recent peak, so that a later, larger request finds
@@ -36,8 +37,8 @@
  * periods minus the use now (so live blocks plus cache never exceed the
  * recent peak), beyond a floor no more than twice the use now (the floor
  * is a quarter of LARGE_CACHE while the recent peak stays within it, 2 MiB
- * after a bigger phase: cache_budget_locked), and never more than
- * LARGE_CACHE.  A mapping unused for
+ * after a bigger phase, unless phases come back: window_roll_locked;
+ * cache_budget_locked), and never more than LARGE_CACHE.  A mapping unused for
  * LARGE_DECAY_MS is unmapped at the next large call; that call (at most
  * every TICK_MS) also lets the arena reserve decay (arena.c), so a process
  * that goes idle gives back its caches at its next large call, and
@@ -54,7 +55,6 @@
 #include <errno.h>
 #include <string.h>
 
-#define CACHE_MAX_ENTRIES 128
 #define TICK_MS 100                     /* clock-driven work at most this often */
 #define SLACK_KEEP ((size_t)2 << 20)    /* resident slack a reused mapping may keep */
 #define GROW_MIN ((size_t)64 << 10)     /* a smaller cached mapping worth growing holds this much */
@@ -85,10 +85,74 @@ static inline size_t rec_usable(const pm_large_t *r)
 
 static pm_meta_kind_t large_records = PM_META_KIND(sizeof(pm_large_t));
 
+#define SLOT_MAP_MAX ((size_t)1 << 20)    /* the largest mapping a slot takes */
+/* Slot classes: the sizes the slots are filed by, in pages, four to each
+ * doubling (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... 256: class
+ * 4s + q - 1 is q << s pages, q in 4..7; below 4 pages, class p - 1),
+ * SLOT_CLASSES of them up to SLOT_MAP_MAX.  A new mapping of at most
+ * SLOT_MAP_MAX bytes is made its request's class's size (slot_map_size:
+ * at most a quarter more address space, which stays out of memory until
+ * it is written), so that once freed it serves the next request of its
+ * class; a mapping of another size (grown or shrunk by realloc, reused
+ * from the cache) is filed under the largest class it holds.  So a
+ * request pops the newest mapping of its own class, with no search, or
+ * when that class is empty, of the nearest class above it (up to a
+ * doubling).  A best fit over the sizes of 16 slots took two threads that
+ * each keep 8 buffers of random sizes from 64 to 192 KiB (request_buffers)
+ * 43% of their time: 197 instructions a pair with the loop's own, 7.25 ns
+ * (tcmalloc 2.1); with the classes, 161 and 5.3 ns.  A loop over one 64
+ * KiB buffer costs 145 instructions a pair, 143 before. */
+#define SLOT_CLASSES 28
+#define SLOT_FIT_CLASSES 4      /* classes above its own a request may take */
+/* The largest class of at most `pages` pages (1..256), and the smallest
+ * of at least that many; with no jump (below 4 pages, s is 0). */
+static inline unsigned slot_class_down(size_t pages)
+{
+    unsigned s = 61u - (unsigned)__builtin_clzl(pages | 4);   /* floor(log2(pages)) - 2, or 0 */
+    return 4 * s + (unsigned)(pages >> s) - 1;
+}
+static inline unsigned slot_class_up(size_t pages)
+{
+    unsigned s = 61u - (unsigned)__builtin_clzl((pages - 1) | 4);
+    return 4 * s + (unsigned)((pages - 1) >> s);
+}
+static inline size_t slot_class_pages(unsigned c)
+{
+    if (c < 3)
+        return c + 1;
+    unsigned s = (c + 1) / 4 - 1;
+    return (size_t)(c + 1 - 4 * s) << s;
+}
+/* The bytes of a new mapping for a request of need bytes (whole pages, at
+ * most SLOT_MAP_MAX): its class's. */
+static inline size_t slot_map_size(size_t need)
+{
+    return slot_class_pages(slot_class_up(need / PM_PAGE_SIZE)) * PM_PAGE_SIZE;
+}
+_Static_assert(SLOT_MAP_MAX / PM_PAGE_SIZE == 256 && SLOT_CLASSES == 4 * 6 + 4,
+               "classes 0..3, then 4 for each doubling from 4 to 256 pages");
+
+/* The cache's lists, each newest first (through the records' next and
+ * prev): a plain mapping (user == base, as all the slots' are) of at most
+ * SLOT_MAP_MAX bytes in the list of its slot class (slot_class_down), any
+ * other (bigger, or an over-aligned block's) in the last, CACHE_OTHER.  A
+ * request looks at a few classes' newest and at every other one
+ * (cache_choose_locked), so the cache may hold many small mappings
+ * (CACHE_MAX_ENTRIES in all, at most OTHER_MAX others): with one list of
+ * at most 128, a program that made 1000 buffers of 64 KiB, freed them all
+ * and made them again unmapped and faulted in 872 of them each round even
+ * with LARGE_CACHE at 1 GiB (24 us a buffer, against 1.6 with them kept;
+ * tcmalloc 1.4). */
+#define CACHE_OTHER SLOT_CLASSES
+#define CACHE_LISTS (SLOT_CLASSES + 1)
+#define CACHE_MAX_ENTRIES 4096
+#define OTHER_MAX 128
+
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static pm_large_t *cache_head;   /* most recently freed */
-static pm_large_t *cache_tail;   /* least recently freed */
+static pm_large_t *cache_newest[CACHE_LISTS];
+static pm_large_t *cache_oldest[CACHE_LISTS];
 static size_t cache_bytes, cache_count; /* mapped by the cached records */
+static size_t other_count;              /* in cache_newest[CACHE_OTHER]'s list */
 static size_t cache_committed;          /* of which may be resident (sum of committed) */
 static _Atomic uint64_t cache_tick_ms;  /* last clock-driven pass (cache_shrink, arena reserve);
                                            written under cache_lock, read without it by slot_clock */
@@ -130,11 +194,43 @@ static void rec_commit(pm_large_t *r, size_t size)
     }
 }
 
+/* Phases that come back.  A big phase (a recent peak above a quarter of
+ * LARGE_CACHE) has ended when the use falls below an eighth of the peak;
+ * when the use climbs back over half of it within LARGE_DECAY_MS of that,
+ * the program rebuilds what it drops (a loop that makes a thousand
+ * buffers, frees them all and makes them again; a server's requests one
+ * after the other), and for CYCLE_HOLD decay periods from then the cache
+ * keeps what the phases free as if it were a small phase (cache_budget_locked),
+ * still within LARGE_CACHE and the decay.  A process that ends one big
+ * phase and then waits (a PostgreSQL backend after its sort) never
+ * qualifies, and keeps SLACK_KEEP.  Seen by every call that takes the
+ * cache's lock (the misses of a rebuild look at the cache first). */
+#define CYCLE_HOLD 10
+static bool phase_low;            /* the use fell below an eighth of a big peak ... */
+static uint64_t phase_low_ms;     /* ... then, and has not climbed back over half of it */
+static uint64_t cycling_until_ms; /* phases come back: keep their mappings until then */
+
 static void window_roll_locked(uint64_t now)
 {
-    pm_peak_roll(&use_peak, now, (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS],
-                 use_now_locked());
+    uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
+    size_t use = use_now_locked();
+    pm_peak_roll(&use_peak, now, decay, use);
+    size_t peak = pm_peak_get(&use_peak);
+    if (peak <= (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE] / 4)
+        return;
+    if (use < peak / 8) {
+        if (!phase_low) {
+            phase_low = true;
+            phase_low_ms = now;
+        }
+    } else if (use > peak / 2 && phase_low) {
+        phase_low = false;
+        if (now - phase_low_ms < decay)
+            cycling_until_ms = now + CYCLE_HOLD * decay;
+    }
 }
+
+static inline bool cycling_locked(uint64_t now) { return now < cycling_until_ms; }
 
 /* Committed bytes the cache may hold now: the recent peak of use less the
  * use now; no more than twice the use now or a floor, whichever is more;
@@ -149,20 +245,23 @@ static void window_roll_locked(uint64_t now)
  * a long time, and a server of N such processes would pay the quarter N
  * times (bench/pg_backend_rss.sh: 32.0 MB resident after the sort, against
  * glibc's 16.1).  Once the big phase has left the window (one to two decay
- * periods), the quarter is back. */
+ * periods), the quarter is back.  While phases come back (window_roll_locked)
+ * the floor is LARGE_CACHE itself. */
 /* The bytes all threads' slots hold, as each last told (slot_bytes_tell).
  * A forked child keeps the other threads' share, which its slots do not
  * hold: its cache's budget is then only smaller. */
 static _Atomic size_t slot_bytes_all;
 
-static size_t cache_budget_locked(void)
+static size_t cache_budget_locked(uint64_t now)
 {
     size_t use = use_now_locked();
     size_t peak = pm_peak_get(&use_peak);
     size_t budget = peak > use ? peak - use : 0;
     size_t cap = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE];
     size_t floor = cap / 4;
-    if (peak > floor && floor > SLACK_KEEP)
+    if (cycling_locked(now))
+        floor = cap;   /* phases that come back: all they free, up to the cap */
+    else if (peak > floor && floor > SLACK_KEEP)
         floor = SLACK_KEEP;
     /* What the threads' slots hold counts as use (it is not in the cache),
      * but not towards twice the use: freed mappings waiting there would
@@ -184,39 +283,64 @@ static void cache_counters_locked(void)
     atomic_store_explicit(&_pm_counters.large_cached_count, cache_count, memory_order_relaxed);
 }
 
+/* The list r is filed in while cached (its mapping and offset do not
+ * change there). */
+static inline unsigned cache_list_of(const pm_large_t *r)
+{
+    return r->map_size <= SLOT_MAP_MAX && rec_offset(r) == 0 ? slot_class_down(r->map_size / PM_PAGE_SIZE)
+                                                             : CACHE_OTHER;
+}
+
 static void cache_link_locked(pm_large_t *r, uint64_t now)
 {
+    unsigned l = cache_list_of(r);
     r->magic = PM_LARGE_CACHED;
     r->freed_ms = (uint32_t)now;
     r->prev = NULL;
-    r->next = cache_head;
-    if (cache_head)
-        cache_head->prev = r;
+    r->next = cache_newest[l];
+    if (r->next)
+        r->next->prev = r;
     else
-        cache_tail = r;
-    cache_head = r;
+        cache_oldest[l] = r;
+    cache_newest[l] = r;
     cache_bytes += r->map_size;
     cache_committed += r->committed;
     cache_count++;
+    other_count += l == CACHE_OTHER;
     cache_counters_locked();
 }
 
 static void cache_unlink_locked(pm_large_t *r)
 {
-    PM_UNLINK_CHECK(r, cache_head, "large cache");
+    unsigned l = cache_list_of(r);
+    PM_UNLINK_CHECK(r, cache_newest[l], "large cache");
     if (r->prev)
         r->prev->next = r->next;
     else
-        cache_head = r->next;
+        cache_newest[l] = r->next;
     if (r->next)
         r->next->prev = r->prev;
     else
-        cache_tail = r->prev;
+        cache_oldest[l] = r->prev;
     r->next = r->prev = NULL;
     cache_bytes -= r->map_size;
     cache_committed -= r->committed;
     cache_count--;
+    other_count -= l == CACHE_OTHER;
     cache_counters_locked();
+}
+
+/* The record freed first of all the lists' (NULL if the cache is empty):
+ * the oldest of their oldest (times modulo 2^32). */
+static pm_large_t *cache_first_freed_locked(void)
+{
+    pm_large_t *old = NULL;
+    for (unsigned l = 0; l < CACHE_LISTS; l++) {
+        pm_large_t *r = cache_oldest[l];
+        if (r && (!old || (int32_t)(r->freed_ms - old->freed_ms) < 0))
+            old = r;
+    }
+    return old;
 }
 
 /* Evicted mappings of at most PENDING_MAP_MAX bytes wait here (out of the
@@ -275,16 +399,21 @@ static void cache_evict_locked(pm_large_t *r, pm_large_t **out)
     *out = r;
 }
 
-/* Evicts, oldest first, what is over the budget or the entry bound, and
+/* Evicts, oldest first, what is over the budget or the entry bounds, and
  * what has been unused for the decay time. */
 static void cache_shrink_locked(pm_large_t **out, uint64_t now)
 {
     uint32_t decay = (uint32_t)_pm_option_values[PM_OPTION_LARGE_DECAY_MS];
     bool none = _pm_option_values[PM_OPTION_LARGE_CACHE] == 0;
-    size_t budget = cache_budget_locked();
-    while (cache_tail && (cache_committed > budget || cache_count > CACHE_MAX_ENTRIES || none ||
-                          (uint32_t)((uint32_t)now - cache_tail->freed_ms) >= decay))
-        cache_evict_locked(cache_tail, out);
+    size_t budget = cache_budget_locked(now);
+    while (other_count > OTHER_MAX)
+        cache_evict_locked(cache_oldest[CACHE_OTHER], out);
+    for (pm_large_t *old; (old = cache_first_freed_locked()) != NULL;) {
+        if (!(cache_committed > budget || cache_count > CACHE_MAX_ENTRIES || none ||
+              (uint32_t)((uint32_t)now - old->freed_ms) >= decay))
+            break;
+        cache_evict_locked(old, out);
+    }
 }
 
 /* Unmaps the mappings of list (counted as released already), UNMAP_RUN
@@ -360,7 +489,6 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * one slot held up to 1 MiB before, 16 slots 2 MiB): a thread that stops
  * freeing keeps its last ones, as it would keep its pools. */
 #define SLOT_BYTES ((size_t)3 << 20)
-#define SLOT_MAP_MAX ((size_t)1 << 20)    /* the largest mapping a slot takes */
 #define SLOT_COUNT 32
 /* The slots' traffic is counted here and added to _pm_counters every
  * SLOT_COUNT_BATCH frees into a slot, at the flush and by pm_stats_get
@@ -372,51 +500,6 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * malloc+free pair's samples (fixed/65536: 6.97 -> 6.25 ns). */
 #define SLOT_COUNT_BATCH 256
 
-/* Slot classes: the sizes the slots are filed by, in pages, four to each
- * doubling (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... 256: class
- * 4s + q - 1 is q << s pages, q in 4..7; below 4 pages, class p - 1),
- * SLOT_CLASSES of them up to SLOT_MAP_MAX.  A new mapping of at most
- * SLOT_MAP_MAX bytes is made its request's class's size (slot_map_size:
- * at most a quarter more address space, which stays out of memory until
- * it is written), so that once freed it serves the next request of its
- * class; a mapping of another size (grown or shrunk by realloc, reused
- * from the cache) is filed under the largest class it holds.  So a
- * request pops the newest mapping of its own class, with no search, or
- * when that class is empty, of the nearest class above it (up to a
- * doubling).  A best fit over the sizes of 16 slots took two threads that
- * each keep 8 buffers of random sizes from 64 to 192 KiB (request_buffers)
- * 43% of their time: 197 instructions a pair with the loop's own, 7.25 ns
- * (tcmalloc 2.1); with the classes, 161 and 5.3 ns.  A loop over one 64
- * KiB buffer costs 145 instructions a pair, 143 before. */
-#define SLOT_CLASSES 28
-#define SLOT_FIT_CLASSES 4      /* classes above its own a request may take */
-/* The largest class of at most `pages` pages (1..256), and the smallest
- * of at least that many; with no jump (below 4 pages, s is 0). */
-static inline unsigned slot_class_down(size_t pages)
-{
-    unsigned s = 61u - (unsigned)__builtin_clzl(pages | 4);   /* floor(log2(pages)) - 2, or 0 */
-    return 4 * s + (unsigned)(pages >> s) - 1;
-}
-static inline unsigned slot_class_up(size_t pages)
-{
-    unsigned s = 61u - (unsigned)__builtin_clzl((pages - 1) | 4);
-    return 4 * s + (unsigned)((pages - 1) >> s);
-}
-static inline size_t slot_class_pages(unsigned c)
-{
-    if (c < 3)
-        return c + 1;
-    unsigned s = (c + 1) / 4 - 1;
-    return (size_t)(c + 1 - 4 * s) << s;
-}
-/* The bytes of a new mapping for a request of need bytes (whole pages, at
- * most SLOT_MAP_MAX): its class's. */
-static inline size_t slot_map_size(size_t need)
-{
-    return slot_class_pages(slot_class_up(need / PM_PAGE_SIZE)) * PM_PAGE_SIZE;
-}
-_Static_assert(SLOT_MAP_MAX / PM_PAGE_SIZE == 256 && SLOT_CLASSES == 4 * 6 + 4,
-               "classes 0..3, then 4 for each doubling from 4 to 256 pages");
 
 /* A thread's slots: the mappings waiting, filed by class, each class a
  * list through the records' next, newest first.  A record in a slot is
@@ -769,6 +852,56 @@ static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
     return user;
 }
 
+/* The cached mapping for a request of need bytes (whole pages) aligned to
+ * align (a page or more), or NULL: the smallest that holds it (case 1),
+ * else the one with the most pages that may be resident to grow (case 2).
+ * The classes' lists are ordered by size, so the search starts at the
+ * request's class (the largest at most its size: some of that class may
+ * hold it) and stops at the first class that has one, looking at the
+ * SCAN_MAX newest of each class (a class may hold hundreds; the newest are
+ * the most likely resident); then every other mapping; and for case 2
+ * also the newest of each smaller class.  `tight` (phases come back and the
+ * use climbs again: _pm_large_alloc): for a request of up to SLOT_MAP_MAX,
+ * case 1 takes only a mapping at most a quarter larger. */
+#define SCAN_MAX 16
+static inline bool cache_holds(const pm_large_t *r, size_t need, size_t align, bool tight)
+{
+    return ((uintptr_t)rec_user(r) & (align - 1)) == 0 && rec_usable(r) >= need &&
+           (!tight || rec_usable(r) - need <= need / 4);
+}
+static inline bool cache_may_grow(const pm_large_t *r, const pm_large_t *grow, size_t align)
+{
+    return align == PM_PAGE_SIZE && rec_offset(r) == 0 && r->committed >= GROW_MIN &&
+           (!grow || r->committed > grow->committed);
+}
+
+static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
+{
+    pm_large_t *rec = NULL, *grow = NULL;
+    unsigned from = need <= SLOT_MAP_MAX ? slot_class_down(need / PM_PAGE_SIZE) : CACHE_OTHER;
+    for (unsigned l = from; l < CACHE_LISTS && !rec; l++) {
+        unsigned seen = 0;
+        for (pm_large_t *r = cache_newest[l]; r && (l == CACHE_OTHER || seen < SCAN_MAX);
+             r = r->next, seen++) {
+            if (cache_holds(r, need, align, tight && need <= SLOT_MAP_MAX)) {
+                if (!rec || rec_usable(r) < rec_usable(rec)) {
+                    rec = r;
+                    if (rec_usable(r) == need)
+                        return rec;
+                }
+            } else if (rec_usable(r) < need && cache_may_grow(r, grow, align)) {
+                grow = r;
+            }
+        }
+    }
+    if (rec)
+        return rec;
+    for (unsigned l = 0; l < from; l++)
+        if (cache_newest[l] && cache_may_grow(cache_newest[l], grow, align))
+            grow = cache_newest[l];
+    return grow;
+}
+
 void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
 {
     bool overflow;
@@ -793,27 +926,14 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
 
     /* A cached mapping: the smallest that fits (1), or else the one with
      * the most pages to grow (2). */
-    pm_large_t *rec = NULL, *grow = NULL, *evicted = NULL;
+    pm_large_t *evicted = NULL;
     uint64_t now = _pm_os_now_ms();
     pm_mutex_lock(&cache_lock);
     window_roll_locked(now);
-    for (pm_large_t *r = cache_head; r; r = r->next) {
-        if (((uintptr_t)rec_user(r) & (align - 1)) != 0)
-            continue;
-        size_t usable = rec_usable(r);
-        if (usable >= need) {
-            if (!rec || usable < rec_usable(rec)) {
-                rec = r;
-                if (usable == need)
-                    break;
-            }
-        } else if (align == PM_PAGE_SIZE && rec_offset(r) == 0 && r->committed >= GROW_MIN &&
-                   (!grow || r->committed > grow->committed)) {
-            grow = r;
-        }
-    }
-    if (!rec)
-        rec = grow;
+    /* while phases come back and the use climbs again, a close fit: the
+     * cache holds much, and slack taken now would raise the next peak */
+    bool tight = cycling_locked(now) && use_now_locked() < pm_peak_get(&use_peak) / 2;
+    pm_large_t *rec = cache_choose_locked(need, align, tight);
     bool keep_slack = false;
     if (rec) {
         cache_unlink_locked(rec);
@@ -1113,10 +1233,13 @@ int _pm_large_trim(bool all)
     uint64_t now = _pm_os_now_ms();
     pm_mutex_lock(&cache_lock);
     if (all) {   /* everything, and the recent peak starts again from the use now */
-        while (cache_tail)
-            cache_evict_locked(cache_tail, &evicted);
+        for (unsigned l = 0; l < CACHE_LISTS; l++)
+            while (cache_newest[l])
+                cache_evict_locked(cache_newest[l], &evicted);
         use_peak.cur = use_peak.prev = use_now_locked();
         use_peak.since_ms = now;
+        phase_low = false;   /* and no phase has come back yet */
+        cycling_until_ms = 0;
     } else {
         window_roll_locked(now);
         cache_shrink_locked(&evicted, now);

@@ -9,7 +9,9 @@
  * when the thread exits or trims; a process that frees
  * all its large blocks keeps a loop's buffer within a quarter of
  * LARGE_CACHE, and only 2 MiB after a phase that used more; a small
- * buffer grown past its mapping takes one that waits in the slots.
+ * buffer grown past its mapping takes one that waits in the slots; the
+ * cache holds hundreds of small mappings; a big phase that comes back
+ * within the decay time is kept, for ten decay periods.
  * Behaviour only (counters and the resident set), never timing. */
 #include "pm_test.h"
 #include "pools/pools.h"
@@ -507,6 +509,79 @@ int main(void)
     }
     s1 = snap();
     CHECK("grown buffers: no new mapping after the first rounds", s1.large_misses == s0.large_misses);
+    pm_malloc_trim(0);
+
+    /* 9. The cache holds many small mappings, not 128 at most: 600 blocks
+     *    of 64 KiB (37.5 MiB, within a quarter of a 1 GiB LARGE_CACHE),
+     *    freed, all stay (in the slots or the cache), and serve the next
+     *    600 with no new mapping. */
+    enum { MANY = 600, PHASE = 320 };
+    static char *many[MANY];
+    pm_option_set(PM_OPTION_LARGE_CACHE, (long)1 << 30);
+    for (int round = 0; round < 2; round++) {
+        s0 = snap();
+        for (int i = 0; i < MANY; i++) {
+            many[i] = pm_malloc(64 << 10);
+            touch(many[i], 64 << 10, i);
+        }
+        s1 = snap();
+        if (round == 1)
+            CHECK("many: the second round maps nothing", s1.large_misses == s0.large_misses &&
+                                                          s1.large_hits - s0.large_hits == MANY);
+        for (int i = 0; i < MANY; i++) {
+            CHECK("many: contents", many[i][0] == (char)i);
+            pm_free(many[i]);
+        }
+        s2 = snap();
+        if (round == 0)
+            CHECK("many: more than 128 mappings cached", s2.large_cached_count > 400 &&
+                                                           s2.large_released == s1.large_released);
+    }
+    pm_option_set(PM_OPTION_LARGE_CACHE, (long)64 << 20);
+    pm_malloc_trim(0);
+
+    /* 10. Phases that come back.  320 blocks of 64 KiB (20 MiB, beyond a
+     *     quarter of LARGE_CACHE) made and freed: the first time the cache
+     *     keeps 2 MiB, as after any big phase; made again at once (within
+     *     the decay time), the phase has come back, so when it is freed
+     *     the cache keeps it, and the third round maps nothing (a request
+ *     of another size meanwhile takes none of them).  Once no
+     *     phase has come back for ten decay periods, a phase freed keeps 2
+     *     MiB again. */
+    pm_option_set(PM_OPTION_LARGE_DECAY_MS, 250);
+    for (int round = 0; round < 4; round++) {
+        if (round == 3)
+            usleep(3000 * 1000);   /* ten decay periods and more */
+        s0 = snap();
+        for (int i = 0; i < PHASE; i++) {
+            many[i] = pm_malloc(64 << 10);
+            touch(many[i], 64 << 10, i);
+        }
+        s1 = snap();
+        if (round == 2)
+            CHECK("phases: the third round maps nothing", s1.large_misses == s0.large_misses);
+        for (int i = 0; i < PHASE; i++)
+            pm_free(many[i]);
+        s2 = snap();
+        if (round == 0 || round == 3)
+            CHECK("phases: a phase that has not come back keeps 2 MiB",
+                  s2.large_cached_bytes <= 2 * MiB);
+        else
+            CHECK("phases: a phase that came back is kept",
+                  s2.large_cached_bytes >= 16 * MiB && s2.large_released == s1.large_released);
+        if (round == 1) {
+            /* climbing again from there, a request takes no cached mapping
+             * much larger than itself: 40 KiB finds only 64 KiB ones (the
+             * slots' first go to the cache, whose rule this is) */
+            _pm_large_slot_flush();
+            s2 = snap();
+            char *small = pm_malloc(40 << 10);
+            pm_stats_t s3 = snap();
+            CHECK("phases: a close fit or none", s3.large_misses == s2.large_misses + 1);
+            pm_free(small);
+        }
+    }
+    pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);
     pm_malloc_trim(0);
     return pm_test_finish();
 }
