@@ -21,6 +21,13 @@
  * (about 74 MB) that come and go one at a time, so what decides is how an
  * allocator lays out blocks of that size (a mapping each, or carved from
  * larger ones) and whether a freed one's pages serve the next.
+ *
+ * buffer_rounds: 1000 buffers of 32..96 KiB (sizes drawn at random, about
+ * 62 MB) made, written one byte per page, and all freed, round after
+ * round; one operation is one malloc and its free.  A batch job that
+ * builds and drops a working set per input file, a server's big requests
+ * one after the other: whether the pages of one round serve the next, or
+ * go back to the OS to be faulted in again.
  */
 #include "workloads.h"
 
@@ -75,6 +82,29 @@ void pmb_live_buffers(pmb_state *st)
     }
     for (unsigned i = 0; i < LIVE_COUNT; i++)
         free(bufs[i]);
+    free(bufs);
+}
+
+#define ROUND_COUNT 1000
+#define ROUND_MIN ((size_t)32 << 10)
+#define ROUND_SPAN ((size_t)64 << 10)
+
+void pmb_buffer_rounds(pmb_state *st)
+{
+    uint64_t rng = 0x2F5B8C07D3A91E65ULL;
+    char **bufs = pmb_check(malloc(ROUND_COUNT * sizeof *bufs), ROUND_COUNT * sizeof *bufs);
+    while (pmb_keep_running_batch(st, ROUND_COUNT)) {
+        for (unsigned i = 0; i < ROUND_COUNT; i++) {
+            size_t size = ROUND_MIN + (size_t)(pmb_rand(&rng) % (ROUND_SPAN + 1));
+            char *p = pmb_check(malloc(size), size);
+            for (size_t off = 0; off < size; off += BIG_PAGE)
+                p[off] = (char)off;
+            bufs[i] = p;
+        }
+        pmb_clobber_memory();
+        for (unsigned i = 0; i < ROUND_COUNT; i++)
+            free(bufs[i]);
+    }
     free(bufs);
 }
 

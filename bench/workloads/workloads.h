@@ -69,6 +69,7 @@ void pmb_locality_churned(pmb_state *st);   /* locality.c */
 void pmb_big_churn(pmb_state *st);          /* big.c */
 void pmb_request_buffers(pmb_state *st);    /* big.c */
 void pmb_live_buffers(pmb_state *st);       /* big.c */
+void pmb_buffer_rounds(pmb_state *st);      /* big.c */
 void pmb_larson_server(pmb_state *st);      /* handoff.c */
 void pmb_xmalloc_batches(pmb_state *st);    /* handoff.c */
 void pmb_rptest_mix(pmb_state *st);         /* handoff.c */
