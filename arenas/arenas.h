@@ -209,6 +209,10 @@ _Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator 
 /* A mapping of at least size bytes aligned to align (0: a page), new
  * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */
 PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh);
+/* A block of size bytes from a freed mapping waiting in the thread's slots
+ * or the cache that holds it, with no system call to map or grow one; else
+ * NULL, errno untouched.  Never in strict mode. */
+PM_INTERNAL void *_pm_large_alloc_reused(size_t size);
 /* rec was checked by _pm_large_check.  slot_ok: the calling thread will
  * call _pm_large_slot_flush before it exits, so the mapping may wait in one
  * of the thread's slots (large.c) instead of going to the cache at once. */

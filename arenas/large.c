@@ -153,6 +153,8 @@ static pm_large_t *cache_newest[CACHE_LISTS];
 static pm_large_t *cache_oldest[CACHE_LISTS];
 static size_t cache_bytes, cache_count; /* mapped by the cached records */
 static size_t other_count;              /* in cache_newest[CACHE_OTHER]'s list */
+static uint32_t cache_lists_used;       /* bit l: list l is not empty */
+_Static_assert(CACHE_LISTS <= 32, "a bit for each list");
 static size_t cache_committed;          /* of which may be resident (sum of committed) */
 static _Atomic uint64_t cache_tick_ms;  /* last clock-driven pass (cache_shrink, arena reserve);
                                            written under cache_lock, read without it by slot_clock */
@@ -307,6 +309,7 @@ static void cache_link_locked(pm_large_t *r, uint64_t now)
     else
         cache_oldest[l] = r;
     cache_newest[l] = r;
+    cache_lists_used |= (uint32_t)1 << l;
     cache_bytes += r->map_size;
     cache_committed += r->committed;
     cache_count++;
@@ -326,6 +329,8 @@ static void cache_unlink_locked(pm_large_t *r)
         r->next->prev = r->prev;
     else
         cache_oldest[l] = r->prev;
+    if (!cache_newest[l])
+        cache_lists_used &= ~((uint32_t)1 << l);
     r->next = r->prev = NULL;
     cache_bytes -= r->map_size;
     cache_committed -= r->committed;
@@ -339,9 +344,9 @@ static void cache_unlink_locked(pm_large_t *r)
 static pm_large_t *cache_first_freed_locked(void)
 {
     pm_large_t *old = NULL;
-    for (unsigned l = 0; l < CACHE_LISTS; l++) {
-        pm_large_t *r = cache_oldest[l];
-        if (r && (!old || (int32_t)(r->freed_ms - old->freed_ms) < 0))
+    for (uint32_t m = cache_lists_used; m; m &= m - 1) {
+        pm_large_t *r = cache_oldest[__builtin_ctz(m)];
+        if (!old || (int32_t)(r->freed_ms - old->freed_ms) < 0)
             old = r;
     }
     return old;
@@ -883,8 +888,8 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
 {
     pm_large_t *rec = NULL, *grow = NULL;
     unsigned from = need <= SLOT_MAP_MAX ? slot_class_down(need / PM_PAGE_SIZE) : CACHE_OTHER;
-    for (unsigned l = from; l < CACHE_LISTS && !rec; l++) {
-        unsigned seen = 0;
+    for (uint32_t m = cache_lists_used & ~(((uint32_t)1 << from) - 1); m && !rec; m &= m - 1) {
+        unsigned l = (unsigned)__builtin_ctz(m), seen = 0;
         for (pm_large_t *r = cache_newest[l]; r && (l == CACHE_OTHER || seen < SCAN_MAX);
              r = r->next, seen++) {
             if (cache_holds(r, need, align, tight && need <= SLOT_MAP_MAX)) {
@@ -900,13 +905,17 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
     }
     if (rec)
         return rec;
-    for (unsigned l = 0; l < from; l++)
-        if (cache_newest[l] && cache_may_grow(cache_newest[l], grow, align))
-            grow = cache_newest[l];
+    for (uint32_t m = cache_lists_used & (((uint32_t)1 << from) - 1); m; m &= m - 1) {
+        pm_large_t *r = cache_newest[__builtin_ctz(m)];
+        if (cache_may_grow(r, grow, align))
+            grow = r;
+    }
     return grow;
 }
 
-void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
+/* _pm_large_alloc, and _pm_large_alloc_reused (may_map false: a slot's or
+ * the cache's mapping that holds the request, or NULL and nothing done). */
+static void *large_alloc(size_t size, size_t align, bool *fresh, bool may_map)
 {
     bool overflow;
     size_t need = round_pages(size ? size : 1, &overflow);
@@ -938,6 +947,8 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
      * cache holds much, and slack taken now would raise the next peak */
     bool tight = cycling_locked(now) && use_now_locked() < pm_peak_get(&use_peak) / 2;
     pm_large_t *rec = cache_choose_locked(need, align, tight);
+    if (rec && !may_map && rec_usable(rec) < need)
+        rec = NULL;   /* growing it is a system call */
     bool keep_slack = false;
     if (rec) {
         cache_unlink_locked(rec);
@@ -963,7 +974,18 @@ void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
     }
 
     /* 3. a new mapping */
-    return large_map_new(size, need, align, fresh);
+    return may_map ? large_map_new(size, need, align, fresh) : NULL;
+}
+
+void *_pm_large_alloc(size_t size, size_t align, bool *fresh)
+{
+    return large_alloc(size, align, fresh, true);
+}
+
+void *_pm_large_alloc_reused(size_t size)
+{
+    bool fresh;
+    return PM_STRICT ? NULL : large_alloc(size, PM_PAGE_SIZE, &fresh, false);
 }
 
 pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call)

@@ -199,17 +199,24 @@ int main(void)
     pm_malloc_trim(0);
 
     /* 5. A buffer doubling from 16 bytes to 1 MiB (realloc_double): after
-     *    the first round, the rounds map and unmap nothing. */
+     *    the first round, the rounds map and unmap nothing, and the buffer
+     *    takes the waiting mapping at 8 KiB already, where it then grows in
+     *    place (pools/alloc.c, realloc_move), its contents with it. */
     for (int round = 0; round < 51; round++) {
         if (round == 1)
             s0 = snap();
         char *p = pm_malloc(16);
         p[0] = 1;
+        char *at8k = NULL;
         for (size_t n = 32; n <= MiB; n *= 2) {
             p = pm_realloc(p, n);
-            CHECK("doubling realloc", p != NULL && p[0] == 1);
+            CHECK("doubling realloc", p != NULL && p[0] == 1 && p[n / 2 - 1] == (n > 32 ? 2 : p[15]));
             p[n - 1] = 2;
+            if (n == 8192)
+                at8k = p;
         }
+        if (round > 0)
+            CHECK("doubling: a large mapping from 8 KiB on", p == at8k);
         pm_free(p);
     }
     s1 = snap();
