@@ -390,13 +390,6 @@ static inline bool medium_stays(const pm_span_t *s, size_t size)
     return size <= s->block_size && size * 2 > s->block_size;
 }
 
-/* The move of realloc: p (of `old_size` usable bytes, page map entry
- * `entry`) was checked to be out; size is not 0.  A small or medium block
- * that grows gets a quarter more room than asked for (within its range),
- * so that a buffer grown a little at a time moves a few times, not at every
- * class it crosses: 13 moves instead of 31 from 16 to 512 bytes by steps of
- * 16 (the large path gives up to twice the room, large.c).  Not under
- * memcheck: there a block is exactly what was asked for. */
 /* p, checked to be out, has been copied away: freed as free would (the
  * pool's or span's push when this thread owns it, no second lookup). */
 static inline void realloc_free_moved(void *p, uintptr_t entry)
@@ -429,6 +422,13 @@ static inline void realloc_free_moved(void *p, uintptr_t entry)
  * before: no mapping is made for an 8 KiB request. */
 #define REALLOC_LARGE_FROM ((size_t)8 << 10)
 
+/* The move of realloc: p (of `old_size` usable bytes, page map entry
+ * `entry`) was checked to be out; size is not 0.  A small or medium block
+ * that grows gets a quarter more room than asked for (within its range),
+ * so that a buffer grown a little at a time moves a few times, not at every
+ * class it crosses: 13 moves instead of 31 from 16 to 512 bytes by steps of
+ * 16 (the large path gives up to twice the room, large.c).  Not under
+ * memcheck: there a block is exactly what was asked for. */
 static PM_NOINLINE void *realloc_move(void *p, size_t size, uintptr_t entry, size_t old_size)
 {
     if (size >= REALLOC_LARGE_FROM && size <= PM_MEDIUM_MAX && size > old_size &&
