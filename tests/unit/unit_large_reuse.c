@@ -336,24 +336,30 @@ int main(void)
               s3.large_hits == s2.large_hits + 2 && s3.large_cached_count == 0);
     pm_free(back);
     pm_free(back2);
-    /* A thirty-third mapping freed pushes the oldest one out to the cache
-     * (32 slots, arenas/large.c): the oldest is the 56 KiB one (a class of
-     * its own), the 32 others have 64 KiB (2 MiB in all, within the 3 MiB
-     * the slots may hold). */
+    /* A thirty-third mapping freed finds the 32 slots full (arenas/large.c)
+     * and pushes a quarter of them out to the cache, in one go: first the
+     * 56 KiB one (a class of its own, the class that took one in least
+     * recently), then the seven oldest of the 32 others, of 64 KiB (2 MiB
+     * in all, within the 3 MiB the slots may hold).  The cache keeps them
+     * all: 504 KiB, what the slots and it held at the peak, less the
+     * slots' 25. */
     pm_malloc_trim(0);
+    s1 = snap();
     for (int i = 0; i < 33; i++)
         few[i] = pm_malloc(i == 0 ? 56 << 10 : 64 << 10);
     for (int i = 0; i < 33; i++)
         pm_free(few[i]);
     s2 = snap();
-    CHECK("slots: the oldest goes to the cache when a thirty-third comes",
-          s2.large_cached_count == 1 && s2.large_cached_bytes == (56 << 10));
-    /* Two 1 MiB mappings (new: the cached 56 KiB one is too small to be
-     * worth growing) freed: the first comes in for the oldest 64 KiB one
-     * (32 slots), the second finds 3,008 KiB waiting and pushes out the
-     * fifteen oldest 64 KiB ones, so that no more than 3 MiB wait.  So 17
-     * went to the cache in all (which may give some back to the OS at once:
-     * it holds no more than the recent peak). */
+    CHECK("slots: a quarter, oldest first, goes to the cache when a thirty-third comes",
+          s2.large_cached_count == 8 && s2.large_cached_bytes == (56 << 10) + 7 * (64 << 10) &&
+              s2.large_released == s1.large_released);
+    /* Two 1 MiB blocks (each grown from a cached 64 KiB mapping: hits)
+     * freed: the first comes in beside the 25 (2,624 KiB), the second
+     * would make 3,648 and pushes out the 64 KiB ones, oldest first,
+     * until what stays and it fill no more than three quarters of the 3
+     * MiB: 21 of them.  So 21 went to the cache, less the two it gave, in
+     * all (it may give some back to the OS at once: it holds no more than
+     * the recent peak). */
     s1 = snap();
     x = pm_malloc(1 << 20);
     y = pm_malloc(1 << 20);
@@ -361,7 +367,9 @@ int main(void)
     pm_free(y);
     s2 = snap();
     CHECK("slots: at most 32 and 3 MiB wait",
-          s2.large_cached_count + (s2.large_released - s1.large_released) == 17 &&
+          s2.large_hits == s1.large_hits + 2 && s2.large_misses == s1.large_misses &&
+              s2.large_cached_count - s1.large_cached_count +
+                      (s2.large_released - s1.large_released) + 2 == 21 &&
               s2.large_live_bytes == 0);
     pm_malloc_trim(0);
     CHECK("slots: trim gives them all back", snap().large_cached_count == 0);
