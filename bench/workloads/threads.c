@@ -10,7 +10,12 @@
  *   each replacement allocates the new block and frees the slot's previous
  *   one, most often allocated by another thread.  One operation is one
  *   malloc and one free.
- * Both use google benchmark's threads: all enter their timed loop together
+ * buffer_handoff: producer_consumer's two threads and ring with buffers of
+ *   32..96 KiB (a byte written per page), at most 1024 in flight (about 62
+ *   MB): a reader thread that fills buffers a writer thread sends and frees
+ *   (a pipeline's stages, a server's I/O threads), every free of a large
+ *   block allocated by the other thread.
+ * All use google benchmark's threads: all enter their timed loop together
  * and leave it together, with the same number of iterations each.
  */
 #include <sched.h>
@@ -40,15 +45,17 @@ static void ring_wait(unsigned *spins)
         sched_yield();
 }
 
-static void ring_push(char *p)
+static void ring_push_within(char *p, uint64_t most)
 {
     uint64_t h = atomic_load_explicit(&ring.head, memory_order_relaxed);
     unsigned spins = 0;
-    while (h - atomic_load_explicit(&ring.tail, memory_order_acquire) == RING_SLOTS)
+    while (h - atomic_load_explicit(&ring.tail, memory_order_acquire) >= most)
         ring_wait(&spins);
     ring.slots[h & (RING_SLOTS - 1)] = p;
     atomic_store_explicit(&ring.head, h + 1, memory_order_release);
 }
+
+static void ring_push(char *p) { ring_push_within(p, RING_SLOTS); }
 
 static char *ring_pop(void)
 {
@@ -96,6 +103,46 @@ void pmb_producer_consumer(pmb_state *st)
         pmb_set_items(st, 0);       /* the producer counts the blocks */
     } else {
         pmb_fail(st, "producer_consumer runs on exactly two threads");
+    }
+}
+
+#define HANDOFF_MOST 1024        /* buffers in flight */
+#define HANDOFF_MIN (32 << 10)
+#define HANDOFF_SPAN (64 << 10)
+#define HANDOFF_BATCH 64
+
+void pmb_buffer_handoff(pmb_state *st)
+{
+    if (pmb_thread_index(st) == 0) {
+        atomic_store(&ring.head, 0);
+        atomic_store(&ring.tail, 0);
+        uint64_t rng = 0x3C6EF372FE94F82BULL;
+        int64_t n = 0;
+        while (pmb_keep_running_batch(st, HANDOFF_BATCH)) {
+            for (int i = 0; i < HANDOFF_BATCH; i++) {
+                size_t size = HANDOFF_MIN + (size_t)(pmb_rand(&rng) % (HANDOFF_SPAN + 1));
+                char *p = pmb_check(malloc(size), size);
+                for (size_t off = 0; off < size; off += 4096)
+                    p[off] = (char)off;
+                p[size - 1] = 1;
+                ring_push_within(p, HANDOFF_MOST);
+            }
+            n += HANDOFF_BATCH;
+        }
+        pmb_set_items(st, n);
+    } else if (pmb_thread_index(st) == 1) {
+        unsigned long sum = 0;
+        while (pmb_keep_running_batch(st, HANDOFF_BATCH)) {
+            for (int i = 0; i < HANDOFF_BATCH; i++) {
+                char *p = ring_pop();
+                sum += (unsigned char)p[0];
+                free(p);
+            }
+        }
+        pmb_do_not_optimize(&sum);
+        pmb_set_items(st, 0);       /* the producer counts the buffers */
+    } else {
+        pmb_fail(st, "buffer_handoff runs on exactly two threads");
     }
 }
 
