@@ -1,4 +1,3 @@
-#define _GNU_SOURCE   /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP */
 /* large.c -- the large path: one mapping per block (floor 1).
  *
  * Each large allocation is its own page-aligned mapping of whole pages; its
@@ -51,6 +50,7 @@
  * Lock order: the cache lock is a leaf.  Records are allocated before and
  * freed after it is held, and system calls are made outside it.
  */
+#define _GNU_SOURCE   /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP */
 #include "arenas/arenas.h"
 
 #include <errno.h>
@@ -1104,26 +1104,8 @@ static void slot_clock(void)
     cache_after_locked(evicted, tick);
 }
 
-/* rec (freed: counted, marked CACHED or about to be) joins the cache. */
-static void cache_put(pm_large_t *rec)
-{
-    pm_large_t *evicted = NULL;
-    uint64_t now = _pm_os_now_ms();
-    pm_mutex_lock(&cache_lock);
-    window_roll_locked(now);
-    pm_peak_note(&use_peak, use_now_locked());   /* just before a decrease */
-    use_locked -= rec->committed;
-    cache_link_locked(rec, now);
-    cache_shrink_locked(&evicted, now);
-    bool tick = now - cache_tick_ms >= TICK_MS;
-    if (tick)
-        cache_tick_ms = now;
-    pm_mutex_unlock(&cache_lock);
-    cache_after_locked(evicted, tick);
-}
-
-/* recs[0..k) (freed: counted, marked CACHED), oldest first, join the
- * cache under one hold of its lock. */
+/* recs[0..k) (freed: counted, marked CACHED or about to be), oldest
+ * first, join the cache under one hold of its lock. */
 static void cache_put_many(pm_large_t *const *recs, uint32_t k)
 {
     if (!k)
@@ -1144,6 +1126,9 @@ static void cache_put_many(pm_large_t *const *recs, uint32_t k)
     pm_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 }
+
+/* rec (freed: counted, marked CACHED or about to be) joins the cache. */
+static void cache_put(pm_large_t *rec) { cache_put_many(&rec, 1); }
 
 static PM_NOINLINE void large_free_cache(pm_large_t *rec);
 
