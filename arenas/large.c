@@ -531,8 +531,8 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
 
 /* A thread's slots: the mappings waiting, filed by class, each class a
  * list through the records' next, newest first.  A record in a slot is
- * marked CACHED, and its freed_ms holds the seq it came in with; it is
- * in no cache list.  When the slots are full, the oldest of the class
+ * marked CACHED; it is in no cache list (its freed_ms is the cache's, set
+ * when it goes there).  When the slots are full, the oldest of the class
  * that took one in least recently goes first (slot_oldest).  Slots are never used in
  * strict mode, so a mapping's usable bytes are its map_size (no guard
  * page, no offset), at most SLOT_MAP_MAX. */
@@ -596,7 +596,7 @@ static inline void slot_link(large_slot_t *t, pm_large_t *rec, size_t map)
     t->class_seq[c] = t->seq;
     rec->next = t->bin[c];
     t->bin[c] = rec;
-    rec->freed_ms = t->seq++;
+    t->seq++;
     t->n++;
     t->bytes += map;
 }
