@@ -68,6 +68,23 @@ static char *ring_pop(void)
     return p;
 }
 
+/* The consumer of producer_consumer and buffer_handoff: pops, reads the
+ * first byte and frees, batch blocks per timed step; the producer counts
+ * the blocks. */
+static void ring_consume(pmb_state *st, int batch)
+{
+    unsigned long sum = 0;
+    while (pmb_keep_running_batch(st, batch)) {
+        for (int i = 0; i < batch; i++) {
+            char *p = ring_pop();
+            sum += (unsigned char)p[0];
+            free(p);
+        }
+    }
+    pmb_do_not_optimize(&sum);
+    pmb_set_items(st, 0);
+}
+
 void pmb_producer_consumer(pmb_state *st)
 {
     if (pmb_thread_index(st) == 0) {
@@ -91,16 +108,7 @@ void pmb_producer_consumer(pmb_state *st)
         free(sizes);
         pmb_set_items(st, n);
     } else if (pmb_thread_index(st) == 1) {
-        unsigned long sum = 0;
-        while (pmb_keep_running_batch(st, PC_BATCH)) {
-            for (int i = 0; i < PC_BATCH; i++) {
-                char *p = ring_pop();
-                sum += (unsigned char)p[0];
-                free(p);
-            }
-        }
-        pmb_do_not_optimize(&sum);
-        pmb_set_items(st, 0);       /* the producer counts the blocks */
+        ring_consume(st, PC_BATCH);
     } else {
         pmb_fail(st, "producer_consumer runs on exactly two threads");
     }
@@ -131,16 +139,7 @@ void pmb_buffer_handoff(pmb_state *st)
         }
         pmb_set_items(st, n);
     } else if (pmb_thread_index(st) == 1) {
-        unsigned long sum = 0;
-        while (pmb_keep_running_batch(st, HANDOFF_BATCH)) {
-            for (int i = 0; i < HANDOFF_BATCH; i++) {
-                char *p = ring_pop();
-                sum += (unsigned char)p[0];
-                free(p);
-            }
-        }
-        pmb_do_not_optimize(&sum);
-        pmb_set_items(st, 0);       /* the producer counts the buffers */
+        ring_consume(st, HANDOFF_BATCH);
     } else {
         pmb_fail(st, "buffer_handoff runs on exactly two threads");
     }
