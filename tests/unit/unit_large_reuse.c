@@ -36,6 +36,15 @@ static void touch(char *p, size_t n, int v)
     p[n - 1] = (char)v;
 }
 
+/* n blocks of 64 KiB into b[], block i written with i on every page. */
+static void make_64k(char **b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        b[i] = pm_malloc(64 << 10);
+        touch(b[i], 64 << 10, i);
+    }
+}
+
 /* A thread with a heap frees a 200 KiB block and exits. */
 static void *slot_thread(void *arg)
 {
@@ -535,10 +544,7 @@ int main(void)
     pm_option_set(PM_OPTION_LARGE_CACHE, (long)1 << 30);
     for (int round = 0; round < 2; round++) {
         s0 = snap();
-        for (int i = 0; i < MANY; i++) {
-            many[i] = pm_malloc(64 << 10);
-            touch(many[i], 64 << 10, i);
-        }
+        make_64k(many, MANY);
         s1 = snap();
         if (round == 1)
             CHECK("many: the second round maps nothing", s1.large_misses == s0.large_misses &&
@@ -559,9 +565,9 @@ int main(void)
      *     quarter of LARGE_CACHE) made and freed: the first time the cache
      *     keeps 2 MiB, as after any big phase; made again at once (within
      *     the decay time), the phase has come back, so when it is freed
-     *     the cache keeps it (here beyond LARGE_CACHE, 16 MiB: up to four
- *     times that), and the third round maps nothing (a request
- *     of another size meanwhile takes none of them).  Once no
+         *     the cache keeps it (here beyond LARGE_CACHE, 16 MiB: up to four
+     *     times that), and the third round maps nothing (a request of
+     *     another size meanwhile takes none of them).  Once no
      *     phase has come back for ten decay periods, a phase freed keeps 2
      *     MiB again. */
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 250);
@@ -570,10 +576,7 @@ int main(void)
         if (round == 3)
             usleep(3000 * 1000);   /* ten decay periods and more */
         s0 = snap();
-        for (int i = 0; i < PHASE; i++) {
-            many[i] = pm_malloc(64 << 10);
-            touch(many[i], 64 << 10, i);
-        }
+        make_64k(many, PHASE);
         s1 = snap();
         if (round == 2)
             CHECK("phases: the third round maps nothing", s1.large_misses == s0.large_misses);
