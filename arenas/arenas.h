@@ -191,7 +191,7 @@ PM_INTERNAL void _pm_meta_fork_child(void);
  * Mechanism only: the malloc API's bookkeeping (statistics, valgrind,
  * strict mode) is done by pools/alloc.c around these calls. */
 struct pm_large_s {
-    uint32_t magic;         /* PM_LARGE_LIVE or PM_LARGE_CACHED */
+    uint32_t magic;         /* PM_LARGE_LIVE, PM_LARGE_CACHED or PM_LARGE_RETAINED */
     uint32_t freed_ms;      /* when it entered the cache (ms, modulo 2^32) */
     uintptr_t user_x;       /* pointer handed out, mangled (large.c, rec_user) */
     uintptr_t base_x;       /* start of the mapping, mangled (rec_base) */
@@ -199,12 +199,13 @@ struct pm_large_s {
     size_t size;            /* bytes requested */
     size_t committed;       /* bytes from the start of the mapping that may be resident:
                                requested since it was mapped or last decommitted */
-    pm_large_t *next;       /* cache list (cached records only) */
+    pm_large_t *next;       /* cache or retained list (large.c) */
     pm_large_t *prev;
 };
 _Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator record");
 #define PM_LARGE_LIVE 0x4c415247u   /* "LARG" */
 #define PM_LARGE_CACHED 0x43414348u /* "CACH" */
+#define PM_LARGE_RETAINED 0x52455441u /* "RETA": an address range kept mapped, no block (large.c) */
 
 /* A mapping of at least size bytes aligned to align (0: a page), new
  * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */
@@ -249,6 +250,11 @@ PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
 PM_INTERNAL size_t _pm_large_requested(const pm_large_t *rec);
 PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);
 PM_INTERNAL int _pm_large_trim(bool all);   /* 1 if something was released */
+/* Large mappings held (live, in slots, cached) above which a mapping that
+ * leaves is retained rather than unmapped (large.c, "retained ranges");
+ * tests lower it.  And what is retained now: ranges and their bytes. */
+PM_INTERNAL extern size_t _pm_large_retain_from;
+PM_INTERNAL void _pm_large_retained(size_t *count, size_t *bytes);
 PM_INTERNAL void _pm_large_fork_prepare(void);
 PM_INTERNAL void _pm_large_fork_parent(void);
 PM_INTERNAL void _pm_large_fork_child(void);

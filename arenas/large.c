@@ -439,9 +439,133 @@ static void cache_shrink_locked(pm_large_t **out, uint64_t now)
     }
 }
 
+/* ---- retained ranges ----
+ * Every large block is a mapping of its own, and the kernel gives a
+ * process at most vm.max_map_count areas (65530 by default): mappings made
+ * one after the other merge into one area, but each one unmapped between
+ * live neighbours splits it.  A program that kept 200,000 blocks of 20 KiB,
+ * freed every other one and allocated blocks of 24 KiB in their place got
+ * NULL from malloc after 7,000 of them (munmap had failed with ENOMEM
+ * 34,000 times, each time leaking the mapping, then mmap failed), where
+ * glibc, tcmalloc and mimalloc went on.  So while the process holds more
+ * than _pm_large_retain_from large mappings (live, in slots, cached), and
+ * whenever munmap fails, a mapping that leaves is not unmapped: its pages
+ * go back (madvise), and its range, still mapped (no split), waits here
+ * for a new mapping of about its size, which then needs no system call
+ * (jemalloc retains the address space it unmaps on 64-bit Linux, by
+ * default, for the same reason).  A range waits under its own record
+ * (magic PM_LARGE_RETAINED, out of the page map, not counted as live nor
+ * cached), in a list of its slot class, or the last for the bigger ones;
+ * the clock gives them back to the OS, a batch at a time, once the process
+ * holds fewer than half as many mappings; malloc_trim at once.  8192: a
+ * program with that many mappings, each freed one a hole, uses a quarter
+ * of the default limit. */
+size_t _pm_large_retain_from = 8192;
+#define RETAIN_RELEASE_BATCH 64
+#define RETAIN_SCAN 16   /* bigger ranges looked at for a request */
+static pm_large_t *retained[CACHE_LISTS];   /* newest first, linked by next; cache_lock */
+static uint32_t retained_used;              /* bit l: retained[l] is not empty */
+static size_t retained_bytes;
+static _Atomic size_t retained_count;       /* written under cache_lock */
+/* Large mappings held (live, in slots, cached or pending), retained ranges
+ * aside: + 1 when a new block's mapping is made or a range is reused for
+ * one, - 1 when one is unmapped or retained. */
+static _Atomic size_t large_maps;
+
+static inline bool retain_now(void)
+{
+    return atomic_load_explicit(&large_maps, memory_order_relaxed) > _pm_large_retain_from;
+}
+
+void _pm_large_retained(size_t *count, size_t *bytes)
+{
+    pm_mutex_lock(&cache_lock);
+    *count = atomic_load_explicit(&retained_count, memory_order_relaxed);
+    *bytes = retained_bytes;
+    pm_mutex_unlock(&cache_lock);
+}
+
+/* Range [base, base + size), mapped, its pages given back, waits under
+ * record r (not in the page map). */
+static void retained_put_locked(pm_large_t *r, char *base, size_t size)
+{
+    unsigned l = size <= SLOT_MAP_MAX ? slot_class_down(size / PM_PAGE_SIZE) : CACHE_OTHER;
+    r->magic = PM_LARGE_RETAINED;
+    rec_set(r, base, base);
+    r->map_size = size;
+    r->size = 0;
+    r->committed = 0;
+    r->prev = NULL;
+    r->next = retained[l];
+    retained[l] = r;
+    retained_used |= (uint32_t)1 << l;
+    retained_bytes += size;
+    atomic_fetch_add_explicit(&retained_count, 1, memory_order_relaxed);
+}
+
+static pm_large_t *retained_unlink_locked(unsigned l, pm_large_t **link)
+{
+    pm_large_t *r = *link;
+    *link = r->next;
+    if (!retained[l])
+        retained_used &= ~((uint32_t)1 << l);
+    retained_bytes -= r->map_size;
+    atomic_fetch_sub_explicit(&retained_count, 1, memory_order_relaxed);
+    r->next = NULL;
+    return r;
+}
+
+/* A retained range for a new mapping of map bytes (whole pages), at most
+ * twice as big, or NULL: the newest of the request's slot class or of the
+ * SLOT_FIT_CLASSES above it (each holds ranges of at least its size), or
+ * the smallest of the RETAIN_SCAN newest bigger ones. */
+static pm_large_t *retained_take_locked(size_t map)
+{
+    if (map <= SLOT_MAP_MAX) {
+        unsigned c = slot_class_up(map / PM_PAGE_SIZE);
+        uint32_t fit = (((uint32_t)1 << (SLOT_FIT_CLASSES + 1)) - 1) << c;
+        uint32_t m = retained_used & fit & (((uint32_t)1 << SLOT_CLASSES) - 1);
+        if (!m)
+            return NULL;
+        unsigned l = (unsigned)__builtin_ctz(m);
+        return retained_unlink_locked(l, &retained[l]);
+    }
+    pm_large_t **best = NULL;
+    unsigned seen = 0;
+    for (pm_large_t **l = &retained[CACHE_OTHER]; *l && seen < RETAIN_SCAN; l = &(*l)->next, seen++)
+        if ((*l)->map_size >= map && (*l)->map_size - map <= map &&
+            (!best || (*l)->map_size < (*best)->map_size))
+            best = l;
+    return best ? retained_unlink_locked(CACHE_OTHER, best) : NULL;
+}
+
+/* Retains the n ranges addrs[i], sizes[i] (mapped, pages given back) under
+ * the records of list, or new ones (list runs out: munmap failed); a range
+ * that finds no record stays mapped, out of reach (its pages are back, its
+ * address space is lost). */
+static void retain_ranges(pm_large_t *list, void **addrs, size_t *sizes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pm_large_t *r = list;
+        if (r)
+            list = r->next;
+        else if (!(r = _pm_meta_alloc(&large_records)))
+            continue;
+        pm_mutex_lock(&cache_lock);
+        retained_put_locked(r, addrs[i], sizes[i]);
+        pm_mutex_unlock(&cache_lock);
+    }
+    while (list) {
+        pm_large_t *next = list->next;
+        _pm_meta_free(&large_records, list);
+        list = next;
+    }
+}
+
 /* Unmaps the mappings of list (counted as released already), UNMAP_RUN
  * at a time with one munmap per run of neighbours, and frees their
- * records. */
+ * records; or retains them (above): all of them while the process holds
+ * many mappings, those munmap refused otherwise. */
 #define UNMAP_RUN 32
 static void unmap_list(pm_large_t *list)
 {
@@ -449,15 +573,60 @@ static void unmap_list(pm_large_t *list)
         void *addrs[UNMAP_RUN];
         size_t sizes[UNMAP_RUN];
         size_t n = 0;
+        pm_large_t *batch = list;
+        bool retain = !PM_STRICT && retain_now();
         for (; list && n < UNMAP_RUN; n++) {
             pm_large_t *next = list->next;
             addrs[n] = rec_base(list);
             sizes[n] = list->map_size;
-            _pm_meta_free(&large_records, list);
+            if (retain)
+                _pm_os_decommit(addrs[n], sizes[n]);
+            else
+                _pm_meta_free(&large_records, list);
+            if (retain && (!next || n + 1 == UNMAP_RUN))
+                list->next = NULL;   /* ends the batch's records */
             list = next;
         }
-        _pm_os_unmap_sized(addrs, sizes, n);
+        atomic_fetch_sub_explicit(&large_maps, n, memory_order_relaxed);
+        if (retain)
+            retain_ranges(batch, addrs, sizes, n);
+        else
+            retain_ranges(NULL, addrs, sizes, _pm_os_unmap_sized(addrs, sizes, n));
     }
+}
+
+/* Gives retained ranges back to the OS once the process holds few
+ * mappings: RETAIN_RELEASE_BATCH of them (all: every one).  Those munmap
+ * refuses stay. */
+static void retained_release(bool all)
+{
+    if (!atomic_load_explicit(&retained_count, memory_order_relaxed) || retain_now() ||
+        atomic_load_explicit(&large_maps, memory_order_relaxed) > _pm_large_retain_from / 2)
+        return;
+    do {
+        void *addrs[RETAIN_RELEASE_BATCH];
+        size_t sizes[RETAIN_RELEASE_BATCH];
+        pm_large_t *recs = NULL;
+        size_t n = 0;
+        pm_mutex_lock(&cache_lock);
+        for (uint32_t m = retained_used; m && n < RETAIN_RELEASE_BATCH; m &= m - 1) {
+            unsigned l = (unsigned)__builtin_ctz(m);
+            while (retained[l] && n < RETAIN_RELEASE_BATCH) {
+                pm_large_t *r = retained_unlink_locked(l, &retained[l]);
+                addrs[n] = rec_base(r);
+                sizes[n++] = r->map_size;
+                r->next = recs;
+                recs = r;
+            }
+        }
+        pm_mutex_unlock(&cache_lock);
+        if (!n)
+            return;
+        size_t failed = _pm_os_unmap_sized(addrs, sizes, n);
+        retain_ranges(recs, addrs, sizes, failed);   /* frees the records left over */
+        if (failed)
+            return;
+    } while (all);
 }
 
 /* The clock-driven pass, at most every TICK_MS: the cache shrinks (what
@@ -477,6 +646,8 @@ static bool cache_tick_locked(uint64_t now, pm_large_t **evicted)
 static void cache_after_locked(pm_large_t *evicted, bool tick)
 {
     unmap_list(evicted);
+    if (tick)
+        retained_release(false);
     if (tick)
         _pm_arena_reserve_decay();
 }
@@ -856,8 +1027,21 @@ static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
     size_t map_align = align > PM_PAGE_SIZE ? align : PM_PAGE_SIZE;
     if (huge_aligned(map) && map_align < HUGE_ALIGN)
         map_align = HUGE_ALIGN;
-    char *base = _pm_os_map(map, map_align);
-    if (!base || (GUARD && _pm_os_guard(base + need, GUARD) != 0)) {
+    char *base = NULL;
+    if (!PM_STRICT && map_align == PM_PAGE_SIZE &&
+        atomic_load_explicit(&retained_count, memory_order_relaxed)) {
+        pm_mutex_lock(&cache_lock);
+        pm_large_t *r = retained_take_locked(map);
+        pm_mutex_unlock(&cache_lock);
+        if (r) {   /* its record serves: the same fields are set below */
+            _pm_meta_free(&large_records, rec);
+            rec = r;
+            base = rec_base(r);
+            map = r->map_size;
+        }
+    }
+    if (!base && (!(base = _pm_os_map(map, map_align)) ||
+                  (GUARD && _pm_os_guard(base + need, GUARD) != 0))) {
         if (base)
             _pm_os_unmap(base, map);
         _pm_meta_free(&large_records, rec);
@@ -879,11 +1063,13 @@ static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
     rec->next = rec->prev = NULL;
     rec->freed_ms = 0;
     if (_pm_pagemap_set(user, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
-        _pm_os_unmap(base, map);
+        if (!_pm_os_unmap(base, map))
+            retain_ranges(NULL, (void **)&base, &map, 1);
         _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
     }
+    atomic_fetch_add_explicit(&large_maps, 1, memory_order_relaxed);
     use_add(need);
     atomic_fetch_add_explicit(&_pm_counters.large_misses, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, 1, memory_order_relaxed);
@@ -1312,6 +1498,7 @@ int _pm_large_trim(bool all)
     pm_mutex_unlock(&cache_lock);
     int released = evicted != NULL;
     unmap_list(evicted);
+    retained_release(all);
     return released;
 }
 

@@ -12,6 +12,7 @@
 #ifndef PM_OS_H
 #define PM_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,14 +21,19 @@
 /* Fresh zeroed read-write memory of `size` bytes aligned to `align` (a power
  * of two >= PM_OS_PAGE), or NULL.  */
 void *_pm_os_map(size_t size, size_t align);
-/* Returns [addr, addr+size) to the OS. */
-void _pm_os_unmap(void *addr, size_t size);
+/* Returns [addr, addr+size) to the OS: true.  false when munmap failed
+ * (ENOMEM: the range is in an area of the process that it would split, and
+ * the process has vm.max_map_count areas already): then the range stays
+ * mapped, its pages given back (as _pm_os_decommit), and is still the
+ * caller's, to keep or to try again. */
+bool _pm_os_unmap(void *addr, size_t size);
 /* Returns the n mappings addrs[i] (each mapped as one of sizes[i] bytes)
  * to the OS, with one munmap per run of neighbours: both arrays are sorted
  * together (ascending addresses) in place first.  A run is unmapped in one
  * system call, which costs the kernel less than one call per mapping (no
- * split of the area between). */
-void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n);
+ * split of the area between).  Returns how many could not be unmapped (as
+ * _pm_os_unmap's false), moved to the front of the arrays. */
+size_t _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n);
 /* Resizes a mapping obtained from _pm_os_map(old_size, PM_OS_PAGE).
  * dest == NULL: in place (shrinking always can; growing only while the pages
  * after it are free); returns addr, or NULL.  dest != NULL: moves it onto
@@ -119,6 +125,8 @@ void _pm_os_stdio_reset(void);
 void _pm_os_fault_set(uint64_t nth, bool sticky);
 uint64_t _pm_os_fault_calls(void);    /* calls since _pm_os_fault_set */
 uint64_t _pm_os_fault_failed(void);   /* of which made to fail */
+/* The next n munmaps fail with ENOMEM (0: none), as at vm.max_map_count. */
+void _pm_os_fault_unmap(uint64_t n);
 size_t _pm_os_mappings(void (*fn)(void *addr, size_t size, void *arg), void *arg);
 uint64_t _pm_os_mapping_errors(void);
 #endif

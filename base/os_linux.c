@@ -31,10 +31,12 @@ extern char **environ;
 
 #ifdef PM_FAULT_INJECTION
 static bool os_fault_hit(void);
+static bool os_unmap_fault_hit(void);
 static void os_track_add(void *addr, size_t size);
 static void os_track_remove(void *addr, size_t size);
 #else
 #define os_fault_hit() false
+#define os_unmap_fault_hit() false
 #define os_track_add(addr, size) ((void)0)
 #define os_track_remove(addr, size) ((void)0)
 #endif
@@ -137,21 +139,35 @@ static bool os_reserve(void *addr, size_t size, int fixed)
 /* [addr, addr + size), ours, goes back to the OS: unmapped, or with
  * keep_released replaced by a reservation (its pages go back all the
  * same), which only an munmap could free again. */
-static void os_release(void *addr, size_t size)
+static bool os_release(void *addr, size_t size)
 {
-    if (!keep_released || !os_reserve(addr, size, MAP_FIXED))
-        munmap(addr, size);
+    if (keep_released && os_reserve(addr, size, MAP_FIXED))
+        return true;
+    return !os_unmap_fault_hit() && munmap(addr, size) == 0;
 }
 
-void _pm_os_unmap(void *addr, size_t size)
+/* munmap fails (ENOMEM) when unmapping [addr, addr + size) would split an
+ * area of the process while it has vm.max_map_count of them: the pages at
+ * least go back, the range stays mapped (os.h). */
+static bool os_release_or_decommit(void *addr, size_t size)
+{
+    if (os_release(addr, size)) {
+        os_track_remove(addr, size);
+        return true;
+    }
+    madvise(addr, size, MADV_DONTNEED);
+    return false;
+}
+
+bool _pm_os_unmap(void *addr, size_t size)
 {
     int saved = errno;
-    os_track_remove(addr, size);
-    os_release(addr, size);
+    bool done = os_release_or_decommit(addr, size);
     errno = saved;
+    return done;
 }
 
-void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n)
+size_t _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n)
 {
     int saved = errno;
     for (size_t i = 1; i < n; i++) {     /* insertion sort: n is small (a batch) */
@@ -164,16 +180,26 @@ void _pm_os_unmap_sized(void **addrs, size_t *sizes, size_t n)
         addrs[j] = a;
         sizes[j] = s;
     }
+    size_t failed = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1, len = sizes[i];
         while (j < n && (char *)addrs[j] == (char *)addrs[j - 1] + sizes[j - 1])
             len += sizes[j++];
-        for (size_t k = i; k < j; k++)
-            os_track_remove(addrs[k], sizes[k]);
-        os_release(addrs[i], len);
+        if (os_release(addrs[i], len)) {
+            for (size_t k = i; k < j; k++)
+                os_track_remove(addrs[k], sizes[k]);
+        } else {
+            /* one at a time then; what still fails goes to the front */
+            for (size_t k = i; k < j; k++)
+                if (!os_release_or_decommit(addrs[k], sizes[k])) {
+                    addrs[failed] = addrs[k];
+                    sizes[failed++] = sizes[k];
+                }
+        }
         i = j;
     }
     errno = saved;
+    return failed;
 }
 
 void *_pm_os_remap(void *addr, size_t old_size, size_t new_size, void *dest)
@@ -360,6 +386,20 @@ void _pm_os_fault_set(uint64_t nth, bool sticky)
 
 uint64_t _pm_os_fault_calls(void) { return atomic_load(&fault_calls); }
 uint64_t _pm_os_fault_failed(void) { return atomic_load(&fault_failed); }
+
+static _Atomic uint64_t unmap_fail_left;   /* munmaps still to fail */
+
+void _pm_os_fault_unmap(uint64_t n) { atomic_store(&unmap_fail_left, n); }
+
+static bool os_unmap_fault_hit(void)
+{
+    uint64_t left = atomic_load(&unmap_fail_left);
+    while (left && !atomic_compare_exchange_weak(&unmap_fail_left, &left, left - 1))
+        ;
+    if (left)
+        errno = ENOMEM;
+    return left != 0;
+}
 
 static bool os_fault_hit(void)
 {
