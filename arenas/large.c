@@ -595,6 +595,14 @@ static void unmap_list(pm_large_t *list)
     }
 }
 
+/* A mapping of no record (a new one that could not be used) goes back;
+ * retained if munmap refuses. */
+static void unmap_or_retain(void *base, size_t size)
+{
+    if (!_pm_os_unmap(base, size))
+        retain_ranges(NULL, &base, &size, 1);
+}
+
 /* Gives retained ranges back to the OS once the process holds few
  * mappings: RETAIN_RELEASE_BATCH of them (all: every one).  Those munmap
  * refuses stay. */
@@ -944,7 +952,9 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room, bool may_move
 {
     char *old = rec_base(r);
     char *moved = _pm_os_remap(old, r->map_size, need, NULL);
-    if (!moved && !may_move)
+    /* A move leaves a hole where the mapping was: not while the process
+     * holds many (retained ranges, above); the caller copies instead. */
+    if (!moved && (!may_move || (!PM_STRICT && retain_now())))
         return NULL;
     if (!moved) {
         size_t grown = need;
@@ -957,7 +967,7 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room, bool may_move
         if (!moved)
             return NULL;
         if (_pm_pagemap_set(moved, 1, (uintptr_t)r | PM_PAGE_LARGE) != 0) {
-            _pm_os_unmap(moved, need);
+            unmap_or_retain(moved, need);
             return NULL;
         }
         /* The old place leaves the page map before mremap unmaps it: from
@@ -967,7 +977,7 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room, bool may_move
         if (!_pm_os_remap(old, r->map_size, need, moved)) {
             _pm_pagemap_set(old, 1, (uintptr_t)r | PM_PAGE_LARGE); /* leaf exists */
             _pm_pagemap_set(moved, 1, 0);
-            _pm_os_unmap(moved, need);
+            unmap_or_retain(moved, need);
             return NULL;
         }
     }
@@ -1063,8 +1073,7 @@ static void *large_map_new(size_t size, size_t need, size_t align, bool *fresh)
     rec->next = rec->prev = NULL;
     rec->freed_ms = 0;
     if (_pm_pagemap_set(user, 1, (uintptr_t)rec | PM_PAGE_LARGE) != 0) {
-        if (!_pm_os_unmap(base, map))
-            retain_ranges(NULL, (void **)&base, &map, 1);
+        unmap_or_retain(base, map);
         _pm_meta_free(&large_records, rec);
         errno = ENOMEM;
         return NULL;
@@ -1435,7 +1444,16 @@ void *_pm_large_realloc(pm_large_t *rec, void *ptr, size_t size, bool may_move)
         return ptr;
     }
     if (need <= usable) {
-        if (size < rec->size && need < usable / 2 && rec_offset(rec) == 0) {
+        if (size < rec->size && need < usable / 2 && rec_offset(rec) == 0 && retain_now()) {
+            /* Shrinking a lot while the process holds many mappings: the
+             * tail's pages go back, its address space stays (an mremap
+             * would split the area: retained ranges, above). */
+            if (rec->committed > need) {
+                _pm_os_decommit(rec_base(rec) + need, rec->committed - need);
+                use_sub(rec->committed - need);
+                rec->committed = need;
+            }
+        } else if (size < rec->size && need < usable / 2 && rec_offset(rec) == 0) {
             /* Shrinking a lot: give the tail back (mremap never moves here).
              * Not when growing into the room a move left (below). */
             void *same = _pm_os_remap(rec_base(rec), rec->map_size, need, NULL);

@@ -197,7 +197,10 @@ static PM_NOINLINE void *large_grow_api(pm_large_t *rec, void *p, size_t size)
         if (q || (q = large_move(rec, p, size)))
             return q;
     }
-    return _pm_large_realloc(rec, p, size, true);
+    void *q = _pm_large_realloc(rec, p, size, true);
+    /* Its pages cannot move (no address space, or the large path keeps
+     * the process's mappings from splitting): a copy. */
+    return q ? q : large_move(rec, p, size);
 }
 
 static void *large_realloc_api(pm_large_t *rec, void *p, size_t size)
