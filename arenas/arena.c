@@ -54,6 +54,42 @@ static size_t reserve_count;
  * at most a quarter of the faults. */
 #define PHASE_OVER 4
 
+/* Phases that come back (as the large cache's, large.c).  A big phase
+ * (a recent peak of arenas out above what the reserve may keep) has ended
+ * when fewer than an eighth of them are still out; when more than half are
+ * out again within ARENA_DECAY_MS of that, the program rebuilds what it
+ * drops (a batch job or a server that builds and frees 64 MiB of objects
+ * per request), and for CYCLE_HOLD decay periods from then the reserve
+ * keeps what its phases free: up to the recent peak less what is out, at
+ * most CYCLE_CAP times ARENA_CACHE (the decay still applies).  With 16
+ * MiB kept, a loop that allocated 64 MiB of 512-byte blocks and freed them
+ * unmapped three quarters of its arenas and faulted them in again at every
+ * round: 1.7 us a malloc+free (glibc 0.12, tcmalloc 0.12, mimalloc 3
+ * 0.02).  A process that ends one big phase and waits (a PostgreSQL
+ * backend after its sort) never qualifies. */
+#define CYCLE_HOLD 10
+#define CYCLE_CAP 16
+static bool phase_low;            /* fewer than an eighth of a big peak out ... */
+static uint64_t phase_low_ms;     /* ... since then, and not over half again */
+static uint64_t cycling_until_ms; /* phases come back: keep their arenas until then */
+
+static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t most)
+{
+    if (peak <= most)
+        return;   /* the reserve keeps such a phase anyway */
+    if (out * 8 < peak) {
+        if (!phase_low) {
+            phase_low = true;
+            phase_low_ms = now;
+        }
+    } else if (out * 2 > peak && phase_low) {
+        phase_low = false;
+        uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
+        if (now - phase_low_ms < decay)
+            cycling_until_ms = now + CYCLE_HOLD * decay;
+    }
+}
+
 /* The page pass (set_page_pass): looked for every PAGE_PASS_RETURNS page
  * runs a set's arenas get back, run once per ARENA_DECAY_MS. */
 #define PAGE_PASS_RETURNS 64
@@ -131,8 +167,15 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
         size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed);
         pm_peak_roll(&out_peak, now, decay, out);
         size_t peak = pm_peak_get(&out_peak);
-        if (peak > PHASE_OVER * most && out * 8 < peak)
+        phase_watch_locked(now, out, peak, most);
+        if (now < cycling_until_ms) {   /* phases come back (above) */
+            size_t cap = keep + CYCLE_CAP * ((size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE);
+            size_t want = peak > out ? peak - out : 0;
+            want = want < cap ? want : cap;
+            most = want > most ? want : most;
+        } else if (peak > PHASE_OVER * most && out * 8 < peak) {
             most = keep;   /* a big phase has ended (above) */
+        }
     }
     while (reserve_count > keep) {
         pm_arena_t *a = reserve_oldest;
@@ -209,6 +252,12 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     if (reserve_newest) {
         a = reserve_newest;
         reserve_unlink_locked(a);
+    } else {   /* a new mapping: the climb of a phase that comes back is seen here */
+        uint64_t now = _pm_os_now_ms();
+        size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed) + 1;
+        pm_peak_roll(&out_peak, now, (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS], out);
+        phase_watch_locked(now, out, pm_peak_get(&out_peak),
+                           keep + (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE);
     }
     if (reserve_count > keep)
         expired = reserve_expire_locked(keep, false);
@@ -261,6 +310,12 @@ static void arena_release(pm_arena_t *a)
 size_t _pm_arena_trim_reserve(size_t keep)
 {
     pm_mutex_lock(&reserve_lock);
+    /* malloc_trim: the recent peak starts again from what is out now, and
+     * no phase has come back yet */
+    out_peak.cur = out_peak.prev = atomic_load_explicit(&arenas_out, memory_order_relaxed);
+    out_peak.since_ms = _pm_os_now_ms();
+    phase_low = false;
+    cycling_until_ms = 0;
     pm_arena_t *list = reserve_expire_locked(keep, true);
     pm_mutex_unlock(&reserve_lock);
     return arenas_unmap(list);     /* system calls after unlocking */
