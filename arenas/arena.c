@@ -211,6 +211,8 @@ static void unmap_batch_flush(unmap_batch_t *b)
     b->n = 0;
     for (size_t i = 0; i < n; i++)
         sizes[i] = PM_ARENA_SIZE;
+    /* An arena munmap refuses (at vm.max_map_count) stays mapped with its
+     * pages given back (base/os.h): only its address space is lost. */
     _pm_os_unmap_sized(b->base, sizes, n);
     atomic_fetch_add_explicit(&_pm_counters.arenas_released, n, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.arenas_live, n, memory_order_relaxed);
