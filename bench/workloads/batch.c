@@ -6,9 +6,11 @@
  * order.  The
  * order decides how an allocator's free lists end up, and how many pages
  * it must touch, empty and give back.  One operation is one malloc and one
- * free.
+ * free.  object_rounds (below): the same at 68 MB, round after round.
  */
 #include "workloads.h"
+
+#include <string.h>
 
 enum { ORDER_LIFO = 0, ORDER_FIFO = 1, ORDER_RANDOM = 2 };
 
@@ -61,4 +63,27 @@ void pmb_batch_fifo(pmb_state *st)
 void pmb_batch_random(pmb_state *st)
 {
     batch_run(st, ORDER_RANDOM);
+}
+
+/* object_rounds: 131072 objects of 16..1024 bytes (sizes at random, about
+ * 68 MB) made, their first word written, and all freed in the order made,
+ * round after round: far more than an allocator keeps of freed small
+ * memory by default, so whether one round's pages serve the next. */
+#define OBJ_ROUNDS_COUNT 131072
+void pmb_object_rounds(pmb_state *st)
+{
+    uint64_t rng = 0x6A09E667F3BCC908ULL;
+    char **objs = pmb_check(malloc(OBJ_ROUNDS_COUNT * sizeof *objs), OBJ_ROUNDS_COUNT * sizeof *objs);
+    while (pmb_keep_running_batch(st, OBJ_ROUNDS_COUNT)) {
+        for (size_t i = 0; i < OBJ_ROUNDS_COUNT; i++) {
+            size_t size = 16 + (size_t)(pmb_rand(&rng) % 1009);
+            char *p = pmb_check(malloc(size), size);
+            memcpy(p, &i, sizeof i);
+            objs[i] = p;
+        }
+        pmb_clobber_memory();
+        for (size_t i = 0; i < OBJ_ROUNDS_COUNT; i++)
+            free(objs[i]);
+    }
+    free(objs);
 }

@@ -15,7 +15,7 @@ enum {
     F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_BIG_CHURN,
     F_LARSON_SERVER, F_XMALLOC_BATCHES, F_RPTEST_MIX, F_FALSE_SHARING_ACTIVE,
     F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_REQUEST_BUFFERS, F_LIVE_BUFFERS,
-    F_BUFFER_ROUNDS, F_BUFFER_HANDOFF, F_COUNT
+    F_BUFFER_ROUNDS, F_BUFFER_HANDOFF, F_OBJECT_ROUNDS, F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -120,6 +120,10 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "A thread that fills buffers of 32..96 KiB and passes them to another that frees "
         "them, at most 1024 in flight (a pipeline's stages, a server's I/O threads): large "
         "blocks freed by the thread that did not allocate them."},
+    [F_OBJECT_ROUNDS] = {"object_rounds", pmb_object_rounds, PMB_SINGLE, "malloc+free",
+        "131072 objects of 16..1024 bytes (about 68 MB) made and all freed, round after "
+        "round (a batch job's objects per input file, a server's big requests one after "
+        "the other): whether one round's pages serve the next."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -170,5 +174,6 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_LIVE_BUFFERS), 0, {0}, 64 << 10},
     {FAM(F_BUFFER_ROUNDS), 0, {0}, 96 << 10},
     {FAM(F_BUFFER_HANDOFF), 0, {0}, 96 << 10},
+    {FAM(F_OBJECT_ROUNDS), 0, {0}, 1024},
     {NULL, 0, {0}, 0},
 };
