@@ -96,6 +96,50 @@ static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t mos
 static _Atomic size_t arenas_out;
 static pm_recent_peak_t out_peak;
 
+/* POOLMALLOC_ARENA_THP: arenas come from chunks of THP_CHUNK bytes, aligned
+ * to it, that ask for transparent huge pages (madvise MADV_HUGEPAGE); the
+ * rest of the chunk waits here, mapped but untouched, for the next new
+ * arenas (under reserve_lock; malloc_trim unmaps it).  A fault then maps
+ * 2 MiB, one TLB entry: where a 4 KiB fault cost 13 us, 64 MiB of 100-byte
+ * blocks allocated took 0.66 s with 4 KiB pages and 0.34 with huge ones,
+ * sqlite 1.46 -> 1.27 s and python 0.34 -> 0.31; but what is touched
+ * becomes resident in 2 MiB steps, so sqlite's peak RSS went 81 -> 98 MB
+ * (glibc 68): off by default (mimalloc asks for huge pages for all its
+ * arenas; glibc has a tunable). */
+#define THP_CHUNK ((size_t)2 << 20)
+static char *chunk_next;          /* the next arena of the current chunk */
+static size_t chunk_left;         /* arenas left there */
+
+/* A new arena's mapping from a huge-page chunk, or NULL (then a plain
+ * one is made). */
+static char *arena_map_thp(void)
+{
+    char *base = NULL;
+    pm_mutex_lock(&reserve_lock);
+    if (chunk_left) {
+        base = chunk_next;
+        chunk_next += PM_ARENA_SIZE;
+        chunk_left--;
+    }
+    pm_mutex_unlock(&reserve_lock);
+    if (base)
+        return base;
+    char *c = _pm_os_map(THP_CHUNK, THP_CHUNK);
+    if (!c)
+        return NULL;
+    _pm_os_hugepages(c, THP_CHUNK);
+    pm_mutex_lock(&reserve_lock);
+    bool keep = !chunk_left;   /* else another thread's chunk came first */
+    if (keep) {
+        chunk_next = c + PM_ARENA_SIZE;
+        chunk_left = THP_CHUNK / PM_ARENA_SIZE - 1;
+    }
+    pm_mutex_unlock(&reserve_lock);
+    if (!keep)
+        _pm_os_unmap(c + PM_ARENA_SIZE, THP_CHUNK - PM_ARENA_SIZE);
+    return c;
+}
+
 /* The arena's header is in slot 1; slot 0 stays empty (arenas.h). */
 static inline char *arena_base(const pm_arena_t *a)
 {
@@ -266,7 +310,9 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     pm_mutex_unlock(&reserve_lock);
     arenas_unmap(expired);
     if (!a) {
-        char *base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
+        char *base = _pm_option_values[PM_OPTION_ARENA_THP] ? arena_map_thp() : NULL;
+        if (!base)
+            base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
         if (!base)
             return NULL;
         a = arena_of(base);
@@ -318,8 +364,13 @@ size_t _pm_arena_trim_reserve(size_t keep)
     out_peak.since_ms = _pm_os_now_ms();
     phase_low = false;
     cycling_until_ms = 0;
+    char *left = chunk_next;   /* the untouched rest of a huge-page chunk */
+    size_t nleft = chunk_left;
+    chunk_left = 0;
     pm_arena_t *list = reserve_expire_locked(keep, true);
     pm_mutex_unlock(&reserve_lock);
+    if (nleft)
+        _pm_os_unmap(left, nleft * PM_ARENA_SIZE);
     return arenas_unmap(list);     /* system calls after unlocking */
 }
 

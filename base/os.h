@@ -120,7 +120,7 @@ void _pm_os_stdio_reset(void);
  * layer also records every mapping it hands out until it is unmapped:
  * _pm_os_mappings calls fn for each (fn may allocate) and returns how many
  * there are; _pm_os_mapping_errors counts unmaps and remaps of ranges that
- * were not mapped as a whole. */
+ * are not inside one mapping it records. */
 #include <stdbool.h>
 void _pm_os_fault_set(uint64_t nth, bool sticky);
 uint64_t _pm_os_fault_calls(void);    /* calls since _pm_os_fault_set */

@@ -432,18 +432,39 @@ static void os_track_add(void *addr, size_t size)
     track_release();
 }
 
-/* Removes the record of exactly [addr, addr + size): poolmalloc always
- * unmaps and remaps whole mappings, anything else is an error. */
+/* Removes [addr, addr + size) from the record: a whole mapping, or a part
+ * of one (the arenas of a huge-page chunk, arenas/arena.c, go back one by
+ * one); a range not inside one recorded mapping is an error. */
 static void os_track_remove(void *addr, size_t size)
 {
+    char *lo = addr, *hi = lo + size;
     track_acquire();
     size_t i = 0;
-    while (i < track_count && (track[i].addr != addr || track[i].size != size))
+    while (i < track_count && !((char *)track[i].addr <= lo &&
+                                hi <= (char *)track[i].addr + track[i].size))
         i++;
-    if (i < track_count)
-        track[i] = track[--track_count];
-    else
+    if (i == track_count) {
         atomic_fetch_add(&track_errors, 1);
+    } else {
+        char *end = (char *)track[i].addr + track[i].size;
+        if ((char *)track[i].addr < lo) {   /* a part before stays */
+            track[i].size = (size_t)(lo - (char *)track[i].addr);
+            if (hi < end) {                 /* and one after */
+                if (track_count < TRACK_MAX) {
+                    track[track_count].addr = hi;
+                    track[track_count].size = (size_t)(end - hi);
+                    track_count++;
+                } else {
+                    atomic_fetch_add(&track_errors, 1);
+                }
+            }
+        } else if (hi < end) {              /* only a part after stays */
+            track[i].addr = hi;
+            track[i].size = (size_t)(end - hi);
+        } else {
+            track[i] = track[--track_count];
+        }
+    }
     track_release();
 }
 
