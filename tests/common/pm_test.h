@@ -67,6 +67,28 @@ static inline double pm_test_rss_mib(void)
     return resident < 0 ? -1.0 : (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
+/* Whether the mapping holding p asks for transparent huge pages (VmFlags
+ * "hg" in /proc/self/smaps): 1 or 0; -1 if unknown (no smaps, no VmFlags). */
+static inline int pm_test_vma_hugepage(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int in = 0, found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {   /* a mapping's first line */
+            in = (unsigned long)p >= lo && (unsigned long)p < hi;
+        } else if (in && !strncmp(line, "VmFlags:", 8)) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 static inline int pm_test_finish(void)
 {
     printf("%d passed, %d failed\n", pm_test_passed, pm_test_failed);

@@ -19,28 +19,6 @@
 
 static char *blocks[N];
 
-/* 1: the mapping holding p asks for huge pages, 0: it does not, -1:
- * unknown (no smaps, no VmFlags). */
-static int vma_hugepage(const void *p)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return -1;
-    char line[512];
-    int in = 0, found = -1;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
-            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-        else if (in && !strncmp(line, "VmFlags:", 8)) {
-            found = strstr(line, " hg") != NULL;
-            break;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 static int mapped(const void *p)
 {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -75,16 +53,16 @@ int main(void)
     int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
     CHECK("off by default", pm_option_get(PM_OPTION_ARENA_THP) == 0);
     fill(0, PER_ARENA * 4);
-    if (thp && vma_hugepage(blocks[0]) >= 0)
-        CHECK("off: an arena does not ask for huge pages", vma_hugepage(blocks[0]) == 0);
+    if (thp && pm_test_vma_hugepage(blocks[0]) >= 0)
+        CHECK("off: an arena does not ask for huge pages", pm_test_vma_hugepage(blocks[0]) == 0);
 
     CHECK("set", pm_option_set(PM_OPTION_ARENA_THP, 1) == 0);
     fill(PER_ARENA * 4, N);   /* the new arenas come from chunks */
     char *last = blocks[N - 1];
     char *chunk = (char *)((uintptr_t)last & ~(CHUNK - 1));
     CHECK("a new arena lies in a 2 MiB chunk that is mapped", mapped(chunk) && mapped(chunk + CHUNK - 1));
-    if (thp && vma_hugepage(last) >= 0)
-        CHECK("on: the chunk asks for huge pages", vma_hugepage(last) == 1 && vma_hugepage(chunk) == 1);
+    if (thp && pm_test_vma_hugepage(last) >= 0)
+        CHECK("on: the chunk asks for huge pages", pm_test_vma_hugepage(last) == 1 && pm_test_vma_hugepage(chunk) == 1);
     pm_stats_t s;
     pm_stats_get(&s);
     for (size_t i = 0; i < N; i++) {

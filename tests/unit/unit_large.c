@@ -7,60 +7,37 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* Whether the mapping holding p is marked for huge pages: "hg" among the
- * VmFlags of its entry in /proc/self/smaps (madvise MADV_HUGEPAGE).  -1 if
- * the kernel does not say (no smaps, or no VmFlags line). */
-static int vma_hugepage(const void *p)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return -1;
-    char line[512];
-    int in = 0, found = -1;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {   /* a mapping's first line */
-            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-        } else if (in && !strncmp(line, "VmFlags:", 8)) {
-            found = strstr(line, " hg") != NULL;
-            break;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 /* Huge pages for big mappings: aligned from the start; asked for once the
  * process has freed one (each freed one asks), and still so after a move. */
 static void thp(void)
 {
     char *small = pm_malloc(3 << 20), *big = pm_malloc(8 << 20);
-    if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0 || vma_hugepage(big) < 0) {
+    if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0 || pm_test_vma_hugepage(big) < 0) {
         printf("# no transparent huge pages, or no VmFlags in smaps: marks not checked\n");
     } else {
         CHECK("a big block starts on a huge page", ((uintptr_t)big & ((2u << 20) - 1)) == 0);
-        CHECK("no huge pages before a big block was freed", vma_hugepage(big) == 0);
-        CHECK("a 3 MiB block does not ask", vma_hugepage(small) == 0);
+        CHECK("no huge pages before a big block was freed", pm_test_vma_hugepage(big) == 0);
+        CHECK("a 3 MiB block does not ask", pm_test_vma_hugepage(small) == 0);
         char *first = big;
         pm_free(big);                            /* to the cache, still mapped */
-        CHECK("a freed big mapping asks for huge pages", vma_hugepage(first) == 1);
+        CHECK("a freed big mapping asks for huge pages", pm_test_vma_hugepage(first) == 1);
         big = pm_malloc(8 << 20);                /* the cached one */
         char *fresh = pm_malloc(8 << 20);        /* a new mapping */
         CHECK("the cached mapping is reused", big == first);
-        CHECK("a new big mapping then asks for huge pages", vma_hugepage(fresh) == 1);
+        CHECK("a new big mapping then asks for huge pages", pm_test_vma_hugepage(fresh) == 1);
         pm_free(fresh);
         /* grown by realloc: in place or moved, the mark is there */
         char *keep = pm_malloc(64 << 10);       /* something mapped after it, maybe */
         char *grown = pm_realloc(small, 24 << 20);
-        CHECK("a block grown past 4 MiB asks for huge pages", vma_hugepage(grown) == 1);
+        CHECK("a block grown past 4 MiB asks for huge pages", pm_test_vma_hugepage(grown) == 1);
         small = grown;
         pm_free(keep);
         pm_option_set(PM_OPTION_LARGE_THP, 0);
         pm_malloc_trim(0);                       /* no cached mapping marked before */
         char *plain = pm_malloc(40 << 20);
-        CHECK("POOLMALLOC_LARGE_THP=0: no huge pages", vma_hugepage(plain) == 0);
+        CHECK("POOLMALLOC_LARGE_THP=0: no huge pages", pm_test_vma_hugepage(plain) == 0);
         pm_free(plain);
-        CHECK("POOLMALLOC_LARGE_THP=0: not when freed either", vma_hugepage(plain) == 0);
+        CHECK("POOLMALLOC_LARGE_THP=0: not when freed either", pm_test_vma_hugepage(plain) == 0);
         pm_option_set(PM_OPTION_LARGE_THP, 1);
     }
     pm_free(small);
