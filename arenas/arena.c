@@ -73,6 +73,12 @@ static bool phase_low;            /* fewer than an eighth of a big peak out ... 
 static uint64_t phase_low_ms;     /* ... since then, and not over half again */
 static uint64_t cycling_until_ms; /* phases come back: keep their arenas until then */
 
+/* Arenas ARENA_CACHE holds. */
+static inline size_t cache_arenas(void)
+{
+    return (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE;
+}
+
 static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t most)
 {
     if (peak <= most)
@@ -206,14 +212,14 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
     pm_arena_t *list = NULL;
     uint64_t now = reserve_count > keep && !all ? _pm_os_now_ms() : 0;
     uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
-    size_t most = keep + (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE;
+    size_t most = keep + cache_arenas();
     if (now) {
         size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed);
         pm_peak_roll(&out_peak, now, decay, out);
         size_t peak = pm_peak_get(&out_peak);
         phase_watch_locked(now, out, peak, most);
         if (now < cycling_until_ms) {   /* phases come back (above) */
-            size_t cap = keep + CYCLE_CAP * ((size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE);
+            size_t cap = keep + CYCLE_CAP * cache_arenas();
             size_t want = peak > out ? peak - out : 0;
             want = want < cap ? want : cap;
             most = want > most ? want : most;
@@ -302,8 +308,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
         uint64_t now = _pm_os_now_ms();
         size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed) + 1;
         pm_peak_roll(&out_peak, now, (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS], out);
-        phase_watch_locked(now, out, pm_peak_get(&out_peak),
-                           keep + (size_t)_pm_option_values[PM_OPTION_ARENA_CACHE] / PM_ARENA_SIZE);
+        phase_watch_locked(now, out, pm_peak_get(&out_peak), keep + cache_arenas());
     }
     if (reserve_count > keep)
         expired = reserve_expire_locked(keep, false);
