@@ -260,7 +260,9 @@ PM_INTERNAL void _pm_large_fork_parent(void);
 PM_INTERNAL void _pm_large_fork_child(void);
 
 /* ---- page map (pagemap.c) -------------------------------------------------------
- * Two-level radix tree over 48-bit addresses at page granularity.  A
+ * One entry per page: a flat array where the kernel grants its
+ * reservation, else a two-level radix tree over 48-bit addresses (both
+ * below).  A
  * non-zero entry is an 8-aligned pointer below 2^48 plus exactly one tag,
  * and, above bit PM_PAGE_INFO_SHIFT, what the floor above chose to keep
  * there (pools and spans: the size class, read by free without the
@@ -307,7 +309,64 @@ PM_INTERNAL _Atomic uintptr_t *_pm_pagemap_leaf_at(size_t i);
 /* Tells helgrind and drd (base/vg.h) that the root is shared through atomics. */
 PM_INTERNAL void _pm_pagemap_vg_init(void);
 
-/* The entry of p's page, for p below 2^PM_VA_BITS. */
+/* ---- the flat map ----
+ * Where the kernel lets it (x86-64, no memcheck, helgrind or drd, the
+ * reservation granted: pagemap.c, _pm_pagemap_init), the pages of a window
+ * of 2^PM_FLAT_WINDOW_BITS bytes (16 TiB) around the place where the
+ * kernel puts mappings have their entries instead in one array indexed by
+ * page number (32 GiB reserved, pages made as entries are written, as
+ * snmalloc's pagemap): a lookup is one load, with no root to read and
+ * test.  Pages outside the window keep theirs in the two-level map; the
+ * window is chosen once, at start-up, before any entry is written.
+ * A pointer takes the fast lookup when (p - lo) & reject is 0: reject
+ * holds the bits beyond the window and the low 3 (misaligned), and is ~0
+ * before start-up and where there is no flat map, so that free's fast
+ * path sends everything else out of line with one test (NULL alone passes
+ * it then, and reads a zero word: pagemap.c, null_entry).  `entries` is the
+ * array minus lo's page number (uintptr_t arithmetic: it wraps), so that
+ * the lookup indexes it by p's page number.  Plain words, written once
+ * before the process is marked initialised (as _pm_align_or). */
+#define PM_FLAT_WINDOW_BITS 44
+typedef struct pm_pagemap_fast_s {
+    uintptr_t lo;                 /* the window's first byte */
+    uintptr_t reject;
+    uintptr_t entries;            /* the array - (lo >> PM_PAGE_SHIFT) words */
+} pm_pagemap_fast_t;
+PM_INTERNAL extern pm_pagemap_fast_t _pm_pagemap_fast;
+
+/* Chooses the map (idempotent: the first caller decides, the others wait
+ * for its choice).  Called before anything is mapped. */
+PM_INTERNAL void _pm_pagemap_init(void);
+/* The flat map's array (for tests): true and its place, or false. */
+PM_INTERNAL bool _pm_pagemap_flat_range(void **addr, size_t *size);
+
+/* Whether p takes the fast lookup: 8-aligned, in the flat map's window. */
+static inline bool pm_pagemap_fast_takes(const void *p)
+{
+    return !(((uintptr_t)p - _pm_pagemap_fast.lo) & _pm_pagemap_fast.reject);
+}
+
+/* The flat map's entry of page number pn (in the window). */
+static inline _Atomic uintptr_t *pm_pagemap_flat_entry(uintptr_t pn)
+{
+    return (_Atomic uintptr_t *)(_pm_pagemap_fast.entries + pn * sizeof(uintptr_t));
+}
+
+/* The entry of p's page, for p that pm_pagemap_fast_takes. */
+static inline uintptr_t pm_pagemap_fast_get(const void *p)
+{
+    return atomic_load_explicit(pm_pagemap_flat_entry((uintptr_t)p >> PM_PAGE_SHIFT),
+                                memory_order_acquire);
+}
+
+/* Whether address a has its entry in the flat map. */
+static inline bool pm_pagemap_in_flat(uintptr_t a)
+{
+    return _pm_pagemap_fast.reject != ~(uintptr_t)0 &&
+           !((a - _pm_pagemap_fast.lo) >> PM_FLAT_WINDOW_BITS);
+}
+
+/* The entry of p's page in the two-level map, for p below 2^PM_VA_BITS. */
 static inline uintptr_t pm_pagemap_get_low(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
@@ -319,9 +378,12 @@ static inline uintptr_t pm_pagemap_get_low(const void *p)
                                 memory_order_acquire);
 }
 
-/* The entry of any address (0 above the page map's range). */
+/* The entry of any address (0 beyond the map's range), from either map. */
 static inline uintptr_t pm_pagemap_get(const void *p)
 {
+    if (pm_pagemap_in_flat((uintptr_t)p))
+        return atomic_load_explicit(pm_pagemap_flat_entry((uintptr_t)p >> PM_PAGE_SHIFT),
+                                    memory_order_acquire);
     if (pm_unlikely((uintptr_t)p >> PM_VA_BITS))
         return 0;
     return pm_pagemap_get_low(p);

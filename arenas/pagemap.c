@@ -7,8 +7,13 @@
  * its arena table ("address_in_range"): fast, but it reads memory poolmalloc
  * may never have written (valgrind reports it) or that may not be mapped.
  *
- * We keep instead, like CPython 3.10's radix tree and jemalloc's rtree, a
- * map from page number to a tagged word:
+ * We keep instead a map from page number to a tagged word.  Where the
+ * kernel grants it (arenas.h, "the flat map"), one array of 2^35 words
+ * (256 GiB of address space reserved, zero pages until written, as
+ * snmalloc's pagemap): an entry is one load away from the page number.
+ * Elsewhere (valgrind's tools, an address-space limit, overcommit
+ * disabled, other architectures), like CPython 3.10's radix tree and
+ * jemalloc's rtree, two levels:
  *   root:  2^(48-12-18) = 256 Ki words (2 MiB), static (.bss: costs nothing
  *          until used); each its leaf's address, biased (arenas.h)
  *   leaf:  2^18 words = 2 MiB of virtual memory covering 1 GiB of address
@@ -25,6 +30,63 @@
 #include <errno.h>
 
 _Atomic uintptr_t _pm_pagemap_root[(size_t)1 << PM_PAGEMAP_ROOT_BITS];
+/* Without a flat map, the one pointer that passes the fast test, NULL
+ * ((p - 0) & ~0 is 0 for p = 0 alone), reads this word: no entry. */
+static const uintptr_t null_entry = 0;
+pm_pagemap_fast_t _pm_pagemap_fast = {.lo = 0, .reject = ~(uintptr_t)0, .entries = (uintptr_t)&null_entry};
+
+/* The choice of map: 0 not made, 1 being made, 2 made (_pm_pagemap_init). */
+static _Atomic int map_chosen;
+/* Set once a leaf of the two-level map exists: from then on it stays. */
+static _Atomic bool leaf_made;
+
+void _pm_pagemap_init(void)
+{
+    int none = 0;
+    if (!atomic_compare_exchange_strong_explicit(&map_chosen, &none, 1, memory_order_acquire,
+                                                 memory_order_acquire)) {
+        /* Another thread chooses: no entry may be written before it has. */
+        while (atomic_load_explicit(&map_chosen, memory_order_acquire) != 2)
+            ;
+        return;
+    }
+#if defined(__x86_64__)
+    /* Unless POOLMALLOC_FLAT_PAGEMAP=0, and not under valgrind's memcheck,
+     * helgrind or drd: their runs were checked with the two-level map
+     * (callgrind, measuring the fast paths, gets the flat one, as a native
+     * run). */
+    if (_pm_option_values[PM_OPTION_FLAT_PAGEMAP] && !pm_vg_any() &&
+        !atomic_load_explicit(&leaf_made, memory_order_relaxed)) {
+        const size_t bytes = ((size_t)1 << (PM_FLAT_WINDOW_BITS - PM_PAGE_SHIFT)) * sizeof(uintptr_t);
+        void *flat = _pm_os_map_sparse(bytes);
+        if (flat) {
+            /* The kernel put the array where it puts mappings now: the
+             * window spans 8 TiB either side of it (from 0 if it is lower),
+             * room for a process's mappings whether they grow down from
+             * there (the usual layout) or up (the legacy one, with an
+             * unlimited stack). */
+            const uintptr_t half = (uintptr_t)1 << (PM_FLAT_WINDOW_BITS - 1);
+            uintptr_t at = (uintptr_t)flat & ~(((uintptr_t)1 << 30) - 1);
+            uintptr_t lo = at > half ? at - half : 0;
+            PM_VG_ATOMIC_WORDS(flat, bytes);
+            _pm_pagemap_fast.lo = lo;
+            _pm_pagemap_fast.entries = (uintptr_t)flat - (lo >> PM_PAGE_SHIFT) * sizeof(uintptr_t);
+            _pm_pagemap_fast.reject = ~(((uintptr_t)1 << PM_FLAT_WINDOW_BITS) - 1) | 7;
+        }
+    }
+#endif
+    atomic_store_explicit(&map_chosen, 2, memory_order_release);
+}
+
+bool _pm_pagemap_flat_range(void **addr, size_t *size)
+{
+    if (_pm_pagemap_fast.reject == ~(uintptr_t)0)
+        return false;
+    *addr = (void *)(_pm_pagemap_fast.entries +
+                     (_pm_pagemap_fast.lo >> PM_PAGE_SHIFT) * sizeof(uintptr_t));
+    *size = ((size_t)1 << (PM_FLAT_WINDOW_BITS - PM_PAGE_SHIFT)) * sizeof(uintptr_t);
+    return true;
+}
 
 #define LEAF_ENTRIES ((size_t)1 << PM_PAGEMAP_LEAF_BITS)
 #define LEAF_BYTES (LEAF_ENTRIES * sizeof(uintptr_t))
@@ -53,6 +115,7 @@ static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
     }
     if (!fresh)
         return NULL;
+    atomic_store_explicit(&leaf_made, true, memory_order_relaxed);
     /* Entries are atomics written and read by any thread; the same page's
      * entry is written by whichever thread gets the address from the kernel
      * next, an order helgrind and drd cannot see (vg.h). */
@@ -74,9 +137,16 @@ int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
 int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintptr_t step)
 {
     uintptr_t a = (uintptr_t)addr;
+    /* A run in the flat map's window: one store per page. */
+    uintptr_t last = a + (npages - 1) * PM_PAGE_SIZE;
+    if (pm_pagemap_in_flat(a) && pm_pagemap_in_flat(last) && last >= a) {
+        for (size_t i = 0; i < npages; i++, value += value ? step : 0)
+            atomic_store_explicit(pm_pagemap_flat_entry((a >> PM_PAGE_SHIFT) + i), value,
+                                  memory_order_release);
+        return 0;
+    }
     /* The common case, a run of an arena's pages (a span): one leaf for all,
      * found once, then one store per page. */
-    uintptr_t last = a + (npages - 1) * PM_PAGE_SIZE;
     if (npages > 1 && !(last >> PM_VA_BITS) &&
         a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS) == last >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS)) {
         _Atomic uintptr_t *leaf = root_leaf(a >> (PM_PAGE_SHIFT + PM_PAGEMAP_LEAF_BITS));
@@ -88,6 +158,11 @@ int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintp
         }
     }
     for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE, value += value ? step : 0) {
+        if (pm_pagemap_in_flat(a)) {   /* a run across the window's edge */
+            atomic_store_explicit(pm_pagemap_flat_entry(a >> PM_PAGE_SHIFT), value,
+                                  memory_order_release);
+            continue;
+        }
         if (a >> PM_VA_BITS)
             return ENOMEM;
         _Atomic uintptr_t *leaf;

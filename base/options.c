@@ -54,7 +54,8 @@ enum { KIND_BOOL, KIND_SIZE, KIND_COUNT, KIND_MS, KIND_ALIGN };
     X(PM_OPTION_VERBOSE, "POOLMALLOC_VERBOSE", 0, 0, 1, KIND_BOOL)                         \
     X(PM_OPTION_STATS_JSON, "POOLMALLOC_STATS_JSON", 0, 0, 1, KIND_BOOL)                   \
     X(PM_OPTION_LARGE_THP, "POOLMALLOC_LARGE_THP", 1, 0, 1, KIND_BOOL)                     \
-    X(PM_OPTION_ARENA_THP, "POOLMALLOC_ARENA_THP", 0, 0, 1, KIND_BOOL)
+    X(PM_OPTION_ARENA_THP, "POOLMALLOC_ARENA_THP", 0, 0, 1, KIND_BOOL)                     \
+    X(PM_OPTION_FLAT_PAGEMAP, "POOLMALLOC_FLAT_PAGEMAP", 1, 0, 1, KIND_BOOL)
 
 typedef struct pm_option_desc_s {
     const char *env;     /* environment variable */

@@ -21,6 +21,12 @@
 /* Fresh zeroed read-write memory of `size` bytes aligned to `align` (a power
  * of two >= PM_OS_PAGE), or NULL.  */
 void *_pm_os_map(size_t size, size_t align);
+/* A read-write mapping of `size` bytes (a multiple of PM_OS_PAGE) for a
+ * large table that stays sparse: zero pages, each made when first written
+ * and never backed by a huge page; no commit charge where the kernel
+ * overcommits (MAP_NORESERVE).  NULL where the kernel refuses it (an
+ * address-space limit, vm.overcommit_memory=2). */
+void *_pm_os_map_sparse(size_t size);
 /* Returns [addr, addr+size) to the OS: true.  false when munmap failed
  * (ENOMEM: the range is in an area of the process that it would split, and
  * the process has vm.max_map_count areas already): then the range stays

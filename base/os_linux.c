@@ -116,6 +116,24 @@ void *_pm_os_map(size_t size, size_t align)
     return aligned;
 }
 
+void *_pm_os_map_sparse(size_t size)
+{
+    if (os_fault_hit())
+        return NULL;
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = saved;
+        return NULL;
+    }
+    /* Under THP "always" each written 4 KiB would otherwise cost 2 MiB. */
+    madvise(p, size, MADV_NOHUGEPAGE);
+    os_track_add(p, size);
+    errno = saved;
+    return p;
+}
+
 /* Set once, at start-up, before any thread but the first runs (os.h). */
 static bool keep_released;
 

@@ -315,6 +315,17 @@ void _pm_free_generic(void *p, uintptr_t entry, const char *call)
     _pm_fatal_ptr(call, "invalid pointer", p);
 }
 
+/* free's out-of-line half (pools.h, pm_free_inline): the two-level map's
+ * lookup, or the report of a pointer that is misaligned or beyond any map. */
+void _pm_free_door(void *p)
+{
+    uintptr_t entry = pm_pagemap_get(p);
+    if (pm_likely(!((uintptr_t)p & 7)))
+        pm_free_entry(p, entry);
+    else
+        _pm_free_generic(p, entry, "free");
+}
+
 void *pm_malloc(size_t size) { return pm_malloc_inline(size); }
 
 void pm_free(void *p) { pm_free_inline(p); }
@@ -473,13 +484,14 @@ static PM_NOINLINE void *realloc_large(uintptr_t entry, void *p, size_t size)
 /* realloc of a small or medium block, checked as free checks it: in place
  * when the request stays in the block (no call, no stack frame), else
  * realloc_move, with the page map entry already in hand.  Everything else
- * -- a large block, NULL, 0 bytes, slow mode, strict builds, a pointer that
+ * -- a large block, NULL, 0 bytes, slow mode, strict builds, a pointer the
+ * flat map does not take (arenas.h: every pointer where the map is
+ * two-level), a pointer that
  * fails a check (reported there) -- takes realloc_generic. */
 void *pm_realloc(void *p, size_t size)
 {
-    const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
-    if (pm_likely(!PM_STRICT && !((uintptr_t)p & odd) && p && size && !_pm_slow)) {
-        uintptr_t entry = pm_pagemap_get_low(p);
+    if (pm_likely(!PM_STRICT && pm_pagemap_fast_takes(p) && p && size && !_pm_slow)) {
+        uintptr_t entry = pm_pagemap_fast_get(p);
         size_t m = size - 1;
         if (entry & PM_PAGE_POOL) {
             pm_pool_t *pool = pm_entry_pool(entry);

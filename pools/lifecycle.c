@@ -26,6 +26,7 @@ void _pm_process_init(void)
         return;
     int saved = errno;
     _pm_base_init();
+    _pm_pagemap_init();   /* before anything is mapped */
     if (pm_vg_race_on()) {
         _pm_pagemap_vg_init();
         /* written when a host's group splits (pools.h, pm_class_host) */

@@ -514,6 +514,9 @@ typedef struct pm_class_counters_s {
 } pm_class_counters_t;
 PM_INTERNAL extern pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
 
+/* free of a pointer that the flat map's test sent out of line (alloc.c). */
+PM_INTERNAL PM_NOINLINE void _pm_free_door(void *p);
+
 /* ---- pools/pool.c ---- */
 PM_INTERNAL PM_NOINLINE void *_pm_pool_alloc_generic(pm_heap_t *heap, unsigned c);
 PM_INTERNAL PM_NOINLINE void _pm_pool_free_generic(pm_heap_t *heap, pm_pool_t *pool);
@@ -1063,26 +1066,31 @@ static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
  * or medium block (pm_tc_push: a full stack, or no fast route, sends it
  * on), the large path for a large one, the door (_pm_free_generic) for
  * anything else.
- * One test sends pointers that are misaligned or beyond the page map to
- * the out-of-line path, which names what is wrong with them. */
-static PM_ALWAYS_INLINE void pm_free_inline(void *p)
+ * One test (arenas.h, pm_pagemap_fast_takes) sends pointers that are
+ * misaligned or beyond the flat map, and all of them where the map is
+ * two-level, to the out-of-line path, which does the same after its
+ * lookup and names what is wrong with them. */
+static PM_ALWAYS_INLINE void pm_free_entry(void *p, uintptr_t entry)
 {
-    const uintptr_t odd = ~(((uintptr_t)1 << PM_VA_BITS) - 1) | 7;
-    if (pm_likely(!((uintptr_t)p & odd))) {
-        uintptr_t entry = pm_pagemap_get_low(p);
-        if (pm_likely(entry & (PM_PAGE_POOL | PM_PAGE_SPAN))) {
-            pm_tc_push(_pm_tls_fast, entry, p);
-            return;
-        }
-        if (entry & PM_PAGE_LARGE) {
-            _pm_free_large(entry, p);
-            return;
-        }
-        if (p)
-            _pm_free_generic(p, entry, "free");
+    if (pm_likely(entry & (PM_PAGE_POOL | PM_PAGE_SPAN))) {
+        pm_tc_push(_pm_tls_fast, entry, p);
         return;
     }
-    _pm_free_generic(p, pm_pagemap_get(p), "free");
+    if (entry & PM_PAGE_LARGE) {
+        _pm_free_large(entry, p);
+        return;
+    }
+    if (p)
+        _pm_free_generic(p, entry, "free");
+}
+
+static PM_ALWAYS_INLINE void pm_free_inline(void *p)
+{
+    if (pm_likely(pm_pagemap_fast_takes(p))) {
+        pm_free_entry(p, pm_pagemap_fast_get(p));
+        return;
+    }
+    _pm_free_door(p);
 }
 
 #endif

@@ -26,7 +26,12 @@
  *   - with injection off, the same workload then runs with no failure at all;
  *   - once everything is freed and pm_malloc_trim(0) has run, no arena, pool,
  *     span or large mapping is left (pm_stats_get), and the only mappings the
- *     OS layer still records are page-map leaves and the heap chunk: no leak.
+ *     OS layer still records are page-map leaves, the flat page map and the
+ *     heap chunk: no leak.
+ * ctest runs it twice: with the flat page map (arenas.h; made at start-up,
+ * before any injection) and without it (POOLMALLOC_FLAT_PAGEMAP=0), where
+ * every entry lives in the two-level map and its leaves are made under
+ * injection too.
  * A crash in the child is reported with the n and mode that caused it.  The
  * sweep of a mode ends at the first n that the workload never reached.
  *
@@ -415,12 +420,19 @@ typedef struct {
     long unknown;
     long leaves;
     long meta_chunks;
+    long flat;
 } maps_t;
 
 static void classify(void *addr, size_t size, void *arg)
 {
     maps_t *m = arg;
     size_t leaf_bytes = ((size_t)1 << PM_PAGEMAP_LEAF_BITS) * sizeof(uintptr_t);
+    void *flat;
+    size_t flat_bytes;
+    if (_pm_pagemap_flat_range(&flat, &flat_bytes) && addr == flat && size == flat_bytes) {
+        m->flat++;   /* the flat page map, made at start-up, kept for good */
+        return;
+    }
     for (size_t r = 0; r < ((size_t)1 << PM_PAGEMAP_ROOT_BITS); r++) {
         if ((void *)_pm_pagemap_leaf_at(r) == addr && size == leaf_bytes) {
             m->leaves++;
@@ -448,7 +460,7 @@ static void check_nothing_left(const char *when)
              (unsigned long long)s.spans_live, (unsigned long long)s.large_live_bytes,
              (unsigned long long)s.large_cached_count,
              (long long)(s.large_allocs - s.large_frees));
-    maps_t m = {0, 0, 0};
+    maps_t m = {0, 0, 0, 0};
     _pm_os_mappings(classify, &m);
     bad += m.unknown;
     if (_pm_os_mapping_errors())
@@ -465,7 +477,9 @@ static int child(uint64_t n, bool sticky)
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000); /* no time-dependent unmaps */
     _pm_os_fault_set(n, sticky);
     workload();
-    if (n == 0 && huge_leaves_added == 0)
+    void *flat;
+    size_t flat_bytes;
+    if (n == 0 && huge_leaves_added == 0 && !_pm_pagemap_flat_range(&flat, &flat_bytes))
         FAIL("the 1.5 GiB realloc found its page-map leaf already there: the test no longer "
              "covers a move to an unindexed place");
     uint64_t calls = _pm_os_fault_calls(), failed = _pm_os_fault_failed();

@@ -101,14 +101,14 @@ unknown)
     expect_err "" POOLMALLOC_STATS=0 POOLMALLOC_ARENA_RESERVE=4 POOLMALLOC_LARGE_CACHE=64M \
         POOLMALLOC_LARGE_DECAY_MS=1000 POOLMALLOC_ARENA_DECAY_MS=1000 POOLMALLOC_ARENA_CACHE=16M \
         POOLMALLOC_MIN_ALIGN=8 POOLMALLOC_VERBOSE=0 POOLMALLOC_STATS_JSON=0 POOLMALLOC_LARGE_THP=1 \
-        POOLMALLOC_ARENA_THP=0
+        POOLMALLOC_ARENA_THP=0 POOLMALLOC_FLAT_PAGEMAP=1
     # Names that only start alike are not options: POOLMALLOC alone, other prefixes.
     expect_err "" POOLMALLOCX_STATS=1 XPOOLMALLOC_STATS=1
     ;;
 verbose)
     run POOLMALLOC_VERBOSE=1
     pid=$(sed -n 's/^version .* pid \([0-9]*\)$/\1/p' "$tmp/out")
-    want="poolmalloc: version $version pid $pid: STATS=0 ARENA_RESERVE=4 LARGE_CACHE=64M LARGE_DECAY_MS=1000 ARENA_DECAY_MS=10000 ARENA_CACHE=16M MIN_ALIGN=8 VERBOSE=1 STATS_JSON=0 LARGE_THP=1 ARENA_THP=0"
+    want="poolmalloc: version $version pid $pid: STATS=0 ARENA_RESERVE=4 LARGE_CACHE=64M LARGE_DECAY_MS=1000 ARENA_DECAY_MS=10000 ARENA_CACHE=16M MIN_ALIGN=8 VERBOSE=1 STATS_JSON=0 LARGE_THP=1 ARENA_THP=0 FLAT_PAGEMAP=1"
     [ "$(cat "$tmp/err")" = "$want" ] || fail "verbose line is '$(cat "$tmp/err")', want '$want'"
     run POOLMALLOC_VERBOSE=on POOLMALLOC_MIN_ALIGN=16 POOLMALLOC_ARENA_DECAY_MS=0 POOLMALLOC_STATS_FILE=/dev/null
     [ "$(grep -c '^poolmalloc: version' "$tmp/err")" -eq 1 ] || fail "not exactly one verbose line"
