@@ -265,8 +265,9 @@ PM_INTERNAL void _pm_large_fork_child(void);
  * below).  A
  * non-zero entry is an 8-aligned pointer below 2^48 plus exactly one tag,
  * and, above bit PM_PAGE_INFO_SHIFT, what the floor above chose to keep
- * there (pools and spans: the size class, read by free without the
- * header); the pointer is entry & ~PM_PAGE_TAGS (large records: also
+ * there (pools and spans: the size class plus 1, read by free without the
+ * header; 0 in every other entry, large records' included, which free's
+ * fast path relies on: pools.h, pm_entry_info); the pointer is entry & ~PM_PAGE_TAGS (large records: also
  * entry - tag, folded into the field offsets). */
 #define PM_PAGE_POOL ((uintptr_t)1)
 #define PM_PAGE_LARGE ((uintptr_t)2)

@@ -58,13 +58,16 @@ __thread pm_heap_t *_pm_tls_heap __attribute__((tls_model("initial-exec")));
  * lists are all empty, so malloc's fast path misses without a test of its
  * own (and no pool has it as owner, so free's fast path misses too). */
 /* Where the route heap's and the backup heap's thread-cache stacks point
- * (pools.h, tc_top): two NULL words, never written; the top is the second,
+ * (pools.h, tc_top), and those of info byte 0 in every heap (pm_tc_push):
+ * two NULL words, never written; the top is the second,
  * the end the first, so that malloc's pop finds NULL and free finds the
  * stack over its limit, the case that reads nothing and goes out of line. */
 static void *tc_none[2];
 #define TC_NONE_TOP (&tc_none[1])
 #define TC_NONE_END (&tc_none[0])
 pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_pool},
+                            .tc_top_none = TC_NONE_TOP,
+                            .tc_end_none = TC_NONE_END,
                             .tc_top = {[0 ... PM_TC_CLASSES - 1] = TC_NONE_TOP},
                             .tc_end = {[0 ... PM_TC_CLASSES - 1] = TC_NONE_END},
                             .spans = {[0 ... PM_MEDIUM_COUNT - 1] = &_pm_empty_span}};
@@ -160,6 +163,8 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
      * thread never uses stay unbacked (32 KiB of slots a heap). */
     if (tc_first[PM_TC_CLASSES - 1] == 0)
         tc_layout();
+    h->tc_top_none = TC_NONE_TOP;   /* info byte 0 (pools.h, pm_tc_push) */
+    h->tc_end_none = TC_NONE_END;
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         h->tc_top[c] = cache ? tc_bottom(h, c) : TC_NONE_TOP;
         h->tc_end[c] = cache ? tc_bottom(h, c) + tc_limit_now(c) : TC_NONE_END;

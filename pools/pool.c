@@ -184,8 +184,7 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
     if (PM_STRICT)   /* every block, carved or not, is always filled while free */
         _pm_strict_fill(page, PM_POOL_SIZE);
     /* Published last: from here on free() recognises the page as ours. */
-    return _pm_pagemap_set(page, 1, (uintptr_t)pool | PM_PAGE_POOL |
-                                        (uintptr_t)c << PM_PAGE_INFO_SHIFT);
+    return _pm_pagemap_set(page, 1, (uintptr_t)pool | PM_PAGE_POOL | pm_entry_info(c));
 }
 
 /* A pool's page back to the heap's arenas (pool_new takes them). */

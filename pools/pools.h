@@ -125,10 +125,19 @@ _Static_assert(offsetof(pm_pool_t, live) + 5 * sizeof(uint64_t) == 64,
 _Static_assert(offsetof(pm_pool_t, live) == PM_SLOT_LIVE, "a pool's live words are its page's");
 
 /* The pool of a page-map entry with PM_PAGE_POOL, and its class: the entry
- * is pool | PM_PAGE_POOL | class << PM_PAGE_INFO_SHIFT (pool.c), so that
- * free finds the class without waiting for the pool's header. */
+ * is pool | PM_PAGE_POOL | pm_entry_info(class) (pool.c), so that free
+ * finds the class without waiting for the pool's header.  The info byte
+ * is the thread-cache class plus 1 (spans: the same, pm_span_s): 0 is
+ * every other page's (large, not ours), whose thread-cache stack
+ * (pm_heap_s, tc_top_none) is always over its limit, so that free's fast
+ * path reaches its full-stack branch for them without a test of its own
+ * (pm_tc_push). */
+static inline uintptr_t pm_entry_info(size_t tc_class)
+{
+    return (uintptr_t)(tc_class + 1) << PM_PAGE_INFO_SHIFT;
+}
 static inline pm_pool_t *pm_entry_pool(uintptr_t entry) { return (pm_pool_t *)(entry & ~PM_PAGE_TAGS); }
-static inline size_t pm_entry_class(uintptr_t entry) { return entry >> PM_PAGE_INFO_SHIFT; }
+static inline size_t pm_entry_class(uintptr_t entry) { return (entry >> PM_PAGE_INFO_SHIFT) - 1; }
 
 /* The page of a pool, and the pool of a page. */
 static inline char *pm_pool_page(const pm_pool_t *pool) { return pm_arena_slot_page(pool); }
@@ -257,7 +266,7 @@ _Static_assert(sizeof(pm_span_t) <= PM_ARENA_SLOT, "a span descriptor fits its s
 
 /* A span's page-map entries: page k of span s has
  *     (slot of page k) | PM_PAGE_SPAN | k << PM_SPAN_PAGE_SHIFT
- *                      | (PM_CLASS_COUNT + medium class) << PM_PAGE_INFO_SHIFT,
+ *                      | pm_entry_info(PM_CLASS_COUNT + medium class),
  * so that the pointer in every entry of a pool or span is its own page's
  * slot (pm_entry_slot: free's fast path reads the live word there), and
  * the descriptor is k slots before it (no load). */
@@ -408,11 +417,17 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
 #define PM_TC_STALE_MAX 256
 
 struct pm_heap_s {
+    /* Free's push indexes tc_top and tc_end by a page-map entry's info
+     * byte, the class plus 1 (pm_entry_info): the word before each array
+     * is the stack of info byte 0 (a page with no blocks), always over its
+     * limit (heap.c, TC_NONE_TOP and TC_NONE_END). */
+    void **tc_top_none;
     void **tc_top[PM_TC_CLASSES];      /* per class: the thread cache's newest block
-                                          (above); first, so that malloc's pop and
-                                          free's push index it with no offset */
+                                          (above); near the start, so that malloc's pop
+                                          and free's push index it with a short offset */
     pm_pool_t *pools[PM_CLASS_COUNT];  /* per class: the pool to allocate from, or the
                                           empty sentinel pool */
+    void **tc_end_none;
     void **tc_end[PM_TC_CLASSES];      /* per class: the last slot its stack may fill */
     uint8_t tc_wanted[PM_TC_CLASSES];  /* per class: a malloc found the stack empty
                                           (heap.c, _pm_tc_pool_event) */
@@ -955,20 +970,43 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
  * span sets it in the slots of all its pages). */
 static inline pm_heap_t *pm_entry_heap(uintptr_t entry) { return pm_entry_pool(entry)->heap; }
 
-/* free of small or medium block p (8-aligned, page map entry `entry`: a
- * pool's page or a span's) by a thread whose fast route is heap: onto the
- * thread cache, whichever heap owns the block.  p must be out (else: not a
- * block, or freed and back on its list; _pm_tc_push_slow says which).
- * Neither the check nor the push asks which kind p's page is. */
+/* free of p, 8-aligned, whose page has entry `entry`, that is not a small
+ * or medium block: a large one, NULL, or not ours. */
+static inline void pm_free_not_block(uintptr_t entry, void *p)
+{
+    if (entry & PM_PAGE_LARGE) {
+        _pm_free_large(entry, p);
+        return;
+    }
+    if (p)
+        _pm_free_generic(p, entry, "free");
+}
+
+_Static_assert(offsetof(pm_heap_t, tc_top) == offsetof(pm_heap_t, tc_top_none) + sizeof(void **) &&
+                   offsetof(pm_heap_t, tc_end) == offsetof(pm_heap_t, tc_end_none) + sizeof(void **),
+               "info byte 0's stack words precede the stacks' arrays");
+
+/* free of p (8-aligned, page map entry `entry`) by a thread whose fast
+ * route is heap: a small or medium block onto the thread cache, whichever
+ * heap owns the block.  p must be out (else: not a block, or freed and
+ * back on its list; _pm_tc_push_slow says which).  Neither the check nor
+ * the push asks which kind p's page is; any other page's entry has info
+ * byte 0, whose stack is over its limit: the full-stack branch sends it
+ * on (pm_free_not_block). */
 static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
 {
-    size_t c = pm_entry_class(entry);
-    void **top = heap->tc_top[c];
-    void **end = heap->tc_end[c];
+    size_t i = entry >> PM_PAGE_INFO_SHIFT;   /* class + 1 */
+    /* the stack's top word, and its end word at a fixed distance */
+    void ***at = (void ***)((char *)heap + offsetof(pm_heap_t, tc_top_none)) + i;
+    void **top = *at;
+    void **end = *(void ***)((char *)at + (offsetof(pm_heap_t, tc_end_none) -
+                                           offsetof(pm_heap_t, tc_top_none)));
     if (pm_unlikely(top >= end)) {
+        size_t c = i - 1;
         /* Full: the thread's own block goes to its list, as without the
-         * cache.  Over its limit (just lowered, or the route heap's):
-         * heap.c, before p is read. */
+         * cache.  Over its limit (just lowered, the route heap's, or info
+         * byte 0's, never exactly full): heap.c, before p is read, or the
+         * other kinds of page. */
         if (pm_likely(top == end)) {
             if (pm_likely(pm_entry_heap(entry) == heap)) {
                 if (pm_unlikely(pm_tc_maybe_marked(p)))   /* maybe cached already */
@@ -986,6 +1024,8 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
             if (pm_likely(++heap->tc_stale[c] < PM_TC_STALE_MAX))
                 return _pm_heap_free_remote_fast(entry, p);
         }
+        if (pm_unlikely(!(entry & (PM_PAGE_POOL | PM_PAGE_SPAN))))
+            return pm_free_not_block(entry, p);
         return _pm_tc_push_slow(heap, entry, p);
     }
     if (pm_unlikely(!(atomic_load_explicit(pm_slot_live_word(pm_entry_slot(entry), p),
@@ -995,7 +1035,7 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
     if (pm_unlikely(pm_tc_maybe_marked(p)))
         return _pm_tc_push_marked(heap, entry, p);
     *++top = p;
-    heap->tc_top[c] = top;
+    *at = top;
     ((pm_block_t *)p)->link = pm_tc_tag(p);
 }
 
@@ -1072,16 +1112,7 @@ static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
  * lookup and names what is wrong with them. */
 static PM_ALWAYS_INLINE void pm_free_entry(void *p, uintptr_t entry)
 {
-    if (pm_likely(entry & (PM_PAGE_POOL | PM_PAGE_SPAN))) {
-        pm_tc_push(_pm_tls_fast, entry, p);
-        return;
-    }
-    if (entry & PM_PAGE_LARGE) {
-        _pm_free_large(entry, p);
-        return;
-    }
-    if (p)
-        _pm_free_generic(p, entry, "free");
+    pm_tc_push(_pm_tls_fast, entry, p);
 }
 
 static PM_ALWAYS_INLINE void pm_free_inline(void *p)

@@ -232,8 +232,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->block_size = (uint32_t)size;
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
     if (_pm_pagemap_set_step(base, k,
-                             (uintptr_t)s | PM_PAGE_SPAN |
-                                 (uintptr_t)(PM_CLASS_COUNT + m) << PM_PAGE_INFO_SHIFT,
+                             (uintptr_t)s | PM_PAGE_SPAN | pm_entry_info(PM_CLASS_COUNT + m),
                              PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT)) != 0) {
         _pm_pagemap_set(base, k, 0);
         span_slots_set(base, k, NULL);
