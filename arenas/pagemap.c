@@ -68,7 +68,6 @@ void _pm_pagemap_init(void)
             const uintptr_t half = (uintptr_t)1 << (PM_FLAT_WINDOW_BITS - 1);
             uintptr_t at = (uintptr_t)flat & ~(((uintptr_t)1 << 30) - 1);
             uintptr_t lo = at > half ? at - half : 0;
-            PM_VG_ATOMIC_WORDS(flat, bytes);
             _pm_pagemap_fast.lo = lo;
             _pm_pagemap_fast.entries = (uintptr_t)flat - (lo >> PM_PAGE_SHIFT) * sizeof(uintptr_t);
             _pm_pagemap_fast.reject = ~(((uintptr_t)1 << PM_FLAT_WINDOW_BITS) - 1) | 7;

@@ -27,6 +27,8 @@ void _pm_process_init(void)
     int saved = errno;
     _pm_base_init();
     _pm_pagemap_init();   /* before anything is mapped */
+    if (_pm_align_or)
+        _pm_tc_classes_align();   /* POOLMALLOC_MIN_ALIGN=16 */
     if (pm_vg_race_on()) {
         _pm_pagemap_vg_init();
         /* written when a host's group splits (pools.h, pm_class_host) */
@@ -201,5 +203,7 @@ int pm_option_set(pm_option_t option, long value)
     int err = _pm_option_store((int)option, value);
     if (err == 0 && option == PM_OPTION_STATS)
         _pm_heap_route();   /* other threads follow at their next slow path (heap.c) */
+    if (err == 0 && option == PM_OPTION_MIN_ALIGN)
+        _pm_tc_classes_align();
     return err;
 }

@@ -328,6 +328,10 @@ static inline unsigned pm_class_group(unsigned c)
     return c < 8 || pm_class_host(c) != c ? 1 : c < 32 ? 2 : 4;
 }
 PM_INTERNAL void _pm_class_split(unsigned host);   /* span.c; idempotent */
+/* Rewrites the small entries of _pm_tc_classes for POOLMALLOC_MIN_ALIGN
+ * (span.c): with 16, every small entry is odd (its blocks 16-aligned), so
+ * that malloc's lookup needs no or of _pm_align_or (base.h). */
+PM_INTERNAL void _pm_tc_classes_align(void);
 PM_INTERNAL extern _Atomic uint64_t _pm_classes_split;   /* bit h: host h's group is split */
 static inline bool pm_class_split_done(unsigned host)
 {
@@ -1071,8 +1075,8 @@ static PM_ALWAYS_INLINE void *pm_alloc_class(size_t c, size_t size)
 static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
 {
     size_t m = size - 1;                    /* size 0 wraps around */
-    if (pm_likely(m < PM_MEDIUM_MAX))       /* small classes: pm_request_class's */
-        return pm_alloc_class(pm_tc_class_at((m | _pm_align_or) >> 3), size);
+    if (pm_likely(m < PM_MEDIUM_MAX))       /* pm_request_class's, _pm_align_or in the table */
+        return pm_alloc_class(pm_tc_class_at(m >> 3), size);
     return pm_malloc_large(size);
 }
 
@@ -1083,8 +1087,8 @@ static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
  * that new returns (clang merges a constructor's stores into movaps).
  * Small classes 1, 3, 5, ... are the multiples of 16 (and every medium
  * block is a multiple of 64); class 0 (8 bytes) holds the requests of 1..8
- * bytes, whose objects need no more than 8, whatever POOLMALLOC_MIN_ALIGN
- * says.  The table index is k | (k != 0) for k = m / 8, without a flag
+ * bytes, whose objects need no more than 8 (16 bytes with
+ * POOLMALLOC_MIN_ALIGN=16, as malloc's: the table says so).  The table index is k | (k != 0) for k = m / 8, without a flag
  * register: (k + 2047) >> 11 is 1 exactly for k = 1..2047. */
 static inline size_t pm_new_class(size_t m)
 {

@@ -31,7 +31,9 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
  * multiple), class i itself once _pm_class_split has split that host's
  * group; else 64 plus the medium class (pm_medium_class_of) of the largest
  * request of the 64-byte group that holds them (every medium boundary is
- * a multiple of 64). */
+ * a multiple of 64).  With POOLMALLOC_MIN_ALIGN=16 every small entry is
+ * or-ed with 1, the next class with 16-aligned blocks
+ * (_pm_tc_classes_align). */
 #define MC_T(n) ((n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
 #define MC_OF(n) ((MC_T(n) - 9) * 8 + (((n) - 1) >> (MC_T(n) - 3)) - 8)
 /* (each arm in range for every i, as clang's warning wants: where they
@@ -59,7 +61,17 @@ void _pm_class_split(unsigned host)
      * the class itself, and either serves the request. */
     for (unsigned k = 8; k < PM_CLASS_COUNT; k++)
         if (pm_class_host(k) == host)
-            atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)k, memory_order_relaxed);
+            atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(k | (_pm_align_or >> 3)),
+                                  memory_order_relaxed);
+}
+
+void _pm_tc_classes_align(void)
+{
+    for (unsigned k = 0; k < PM_CLASS_COUNT; k++) {
+        unsigned c = k < 8 || pm_class_split_done(pm_class_host(k)) ? k : pm_class_host(k);
+        atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(c | (_pm_align_or >> 3)),
+                              memory_order_relaxed);
+    }
 }
 
 /* Pages per span for each class.  A heap's first span of a class is small

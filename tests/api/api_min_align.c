@@ -69,5 +69,29 @@ int main(void)
     p = malloc(40);
     CHECK("40 after pm_option_set(8)", malloc_usable_size(p) == 40);
     free(p);
+
+    /* A host's group split (pools.h, pm_class_host: 65..80 bytes share
+     * the 80-byte host until a heap holds 8 of its pools): then a 72-byte
+     * request has its own class, 16-aligned only with the option, whether
+     * the option came first or after the split. */
+    pm_option_set(PM_OPTION_MIN_ALIGN, want16 ? 16 : 8);
+    static void *many[1200];
+    for (int i = 0; i < 1200; i++)
+        many[i] = malloc(72);
+    void *a = malloc(72);
+    CHECK("72 after the split", malloc_usable_size(a) == (want16 ? 80 : 72) &&
+                                    (!want16 || ((uintptr_t)a & 15) == 0));
+    CHECK("16 accepted again", pm_option_set(PM_OPTION_MIN_ALIGN, 16) == 0);
+    void *b = malloc(72);
+    CHECK("72 after the split and pm_option_set(16)",
+          ((uintptr_t)b & 15) == 0 && malloc_usable_size(b) == 80);
+    CHECK("8 accepted again", pm_option_set(PM_OPTION_MIN_ALIGN, 8) == 0);
+    void *c = malloc(72);
+    CHECK("72 after the split and pm_option_set(8)", malloc_usable_size(c) == 72);
+    free(a);
+    free(b);
+    free(c);
+    for (int i = 0; i < 1200; i++)
+        free(many[i]);
     return pm_test_finish();
 }
