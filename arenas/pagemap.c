@@ -8,12 +8,13 @@
  * may never have written (valgrind reports it) or that may not be mapped.
  *
  * We keep instead a map from page number to a tagged word.  Where the
- * kernel grants it (arenas.h, "the flat map"), one array of 2^35 words
- * (256 GiB of address space reserved, zero pages until written, as
- * snmalloc's pagemap): an entry is one load away from the page number.
- * Elsewhere (valgrind's tools, an address-space limit, overcommit
- * disabled, other architectures), like CPython 3.10's radix tree and
- * jemalloc's rtree, two levels:
+ * kernel grants it (arenas.h, "the flat map"), the pages of a 16 TiB
+ * window have theirs in one array of 2^32 words (32 GiB of address space
+ * reserved, zero pages until written, as snmalloc's pagemap): an entry is
+ * one load away from the page number.  Every other page, and all of them
+ * where there is no flat map (valgrind's memcheck, helgrind and drd, an
+ * address-space limit, overcommit disabled, other architectures), like
+ * CPython 3.10's radix tree and jemalloc's rtree, in two levels:
  *   root:  2^(48-12-18) = 256 Ki words (2 MiB), static (.bss: costs nothing
  *          until used); each its leaf's address, biased (arenas.h)
  *   leaf:  2^18 words = 2 MiB of virtual memory covering 1 GiB of address

@@ -486,8 +486,8 @@ static PM_NOINLINE void *realloc_large(uintptr_t entry, void *p, size_t size)
  * realloc_move, with the page map entry already in hand.  Everything else
  * -- a large block, NULL, 0 bytes, slow mode, strict builds, a pointer the
  * flat map does not take (arenas.h: every pointer where the map is
- * two-level), a pointer that
- * fails a check (reported there) -- takes realloc_generic. */
+ * two-level), a pointer that fails a check (reported there) -- takes
+ * realloc_generic. */
 void *pm_realloc(void *p, size_t size)
 {
     if (pm_likely(!PM_STRICT && pm_pagemap_fast_takes(p) && p && size && !_pm_slow)) {

@@ -1088,8 +1088,9 @@ static PM_ALWAYS_INLINE void *pm_malloc_inline(size_t size)
  * Small classes 1, 3, 5, ... are the multiples of 16 (and every medium
  * block is a multiple of 64); class 0 (8 bytes) holds the requests of 1..8
  * bytes, whose objects need no more than 8 (16 bytes with
- * POOLMALLOC_MIN_ALIGN=16, as malloc's: the table says so).  The table index is k | (k != 0) for k = m / 8, without a flag
- * register: (k + 2047) >> 11 is 1 exactly for k = 1..2047. */
+ * POOLMALLOC_MIN_ALIGN=16, as malloc's: the table says so).  The table
+ * index is k | (k != 0) for k = m / 8, without a flag register:
+ * (k + 2047) >> 11 is 1 exactly for k = 1..2047. */
 static inline size_t pm_new_class(size_t m)
 {
     size_t k = m >> 3;
