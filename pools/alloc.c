@@ -596,7 +596,7 @@ void *_pm_alloc_aligned(size_t align, size_t size)
              * one to 64 (rptest asks 8 and 16), 4096-byte ones to a page.
              * The class malloc would use, if its blocks are aligned enough
              * (a small class here means align > 512: aligned_slow). */
-            size_t c = pm_tc_class_at(((size - 1) | _pm_align_or) >> 3);
+            size_t c = pm_tc_class_at((size - 1) >> 3);
             if (c >= PM_CLASS_COUNT && !(pm_medium_size((unsigned)(c - PM_CLASS_COUNT)) & (align - 1)))
                 return pm_alloc_class(c, size);
         }
@@ -639,7 +639,7 @@ int pm_posix_memalign(void **out, size_t align, size_t size)
      * pop finds nothing: slow mode and a thread without a heap go on. */
     if (size <= PM_SMALL_MAX && align <= PM_ALIGN_SMALL_MAX) {
         size_t n = aligned_small_request(align, size);
-        void *p = pm_tc_pop(_pm_tls_fast, pm_tc_class_at(((n - 1) | _pm_align_or) >> 3));
+        void *p = pm_tc_pop(_pm_tls_fast, pm_tc_class_at((n - 1) >> 3));
         if (pm_likely(p != NULL)) {
             *out = p;
             return 0;
