@@ -383,8 +383,7 @@ static inline uintptr_t pm_pagemap_get_low(const void *p)
 static inline uintptr_t pm_pagemap_get(const void *p)
 {
     if (pm_pagemap_in_flat((uintptr_t)p))
-        return atomic_load_explicit(pm_pagemap_flat_entry((uintptr_t)p >> PM_PAGE_SHIFT),
-                                    memory_order_acquire);
+        return pm_pagemap_fast_get(p);
     if (pm_unlikely((uintptr_t)p >> PM_VA_BITS))
         return 0;
     return pm_pagemap_get_low(p);

@@ -321,7 +321,7 @@ void _pm_free_door(void *p)
 {
     uintptr_t entry = pm_pagemap_get(p);
     if (pm_likely(!((uintptr_t)p & 7)))
-        pm_free_entry(p, entry);
+        pm_tc_push(_pm_tls_fast, entry, p);
     else
         _pm_free_generic(p, entry, "free");
 }

@@ -328,9 +328,11 @@ static inline unsigned pm_class_group(unsigned c)
     return c < 8 || pm_class_host(c) != c ? 1 : c < 32 ? 2 : 4;
 }
 PM_INTERNAL void _pm_class_split(unsigned host);   /* span.c; idempotent */
-/* Rewrites the small entries of _pm_tc_classes for POOLMALLOC_MIN_ALIGN
- * (span.c): with 16, every small entry is odd (its blocks 16-aligned), so
- * that malloc's lookup needs no or of _pm_align_or (base.h). */
+/* Rewrites the small entries of _pm_tc_classes (span.c) from the hosts
+ * split so far and POOLMALLOC_MIN_ALIGN: with 16, every small entry is odd
+ * (its blocks 16-aligned), so that malloc's lookup needs no or of
+ * _pm_align_or (base.h).  At start-up, when the option is set, and at
+ * each split. */
 PM_INTERNAL void _pm_tc_classes_align(void);
 PM_INTERNAL extern _Atomic uint64_t _pm_classes_split;   /* bit h: host h's group is split */
 static inline bool pm_class_split_done(unsigned host)
@@ -1115,15 +1117,10 @@ static PM_ALWAYS_INLINE void *pm_new_inline(size_t size)
  * misaligned or beyond the flat map, and all of them where the map is
  * two-level, to the out-of-line path, which does the same after its
  * lookup and names what is wrong with them. */
-static PM_ALWAYS_INLINE void pm_free_entry(void *p, uintptr_t entry)
-{
-    pm_tc_push(_pm_tls_fast, entry, p);
-}
-
 static PM_ALWAYS_INLINE void pm_free_inline(void *p)
 {
     if (pm_likely(pm_pagemap_fast_takes(p))) {
-        pm_free_entry(p, pm_pagemap_fast_get(p));
+        pm_tc_push(_pm_tls_fast, pm_pagemap_fast_get(p), p);
         return;
     }
     _pm_free_door(p);

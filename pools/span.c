@@ -57,14 +57,11 @@ void _pm_class_split(unsigned host)
     if (atomic_load_explicit(&_pm_classes_split, memory_order_relaxed) & bit)
         return;
     atomic_fetch_or_explicit(&_pm_classes_split, bit, memory_order_relaxed);
-    /* Byte stores: a malloc that reads an entry meanwhile gets the host or
-     * the class itself, and either serves the request. */
-    for (unsigned k = 8; k < PM_CLASS_COUNT; k++)
-        if (pm_class_host(k) == host)
-            atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(k | (_pm_align_or >> 3)),
-                                  memory_order_relaxed);
+    _pm_tc_classes_align();
 }
 
+/* Byte stores: a malloc that reads an entry meanwhile gets the old class or
+ * the new one, and either serves the request. */
 void _pm_tc_classes_align(void)
 {
     for (unsigned k = 0; k < PM_CLASS_COUNT; k++) {
