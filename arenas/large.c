@@ -717,8 +717,17 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * page, no offset), at most SLOT_MAP_MAX. */
 typedef struct large_slot_s {
     pm_large_t *bin[SLOT_CLASSES + SLOT_FIT_CLASSES];   /* the last ones always empty */
-    uint32_t n;                 /* mappings in the bins */
     uint32_t seq;               /* one more at every free into the slots */
+    /* The count of mappings in the bins is n_synced + (seq - seq_synced)
+     * (slot_count): a free into the slots adds to seq alone, a take
+     * subtracts from n_synced; slot_count folds seq in. */
+    int32_t n_synced;
+    uint32_t seq_synced;
+    /* Frees into the slots that may go on without slot_put_slow: at most
+     * SLOT_COUNT - count and SLOT_COUNT_BATCH - 1 - (seq - seq_then) when it
+     * was set (slot_left_set), one less at every free, and left alone by
+     * takes, so that it stays at most both (a take only makes room). */
+    uint32_t left;
     size_t bytes;               /* map_size of the mappings in the bins */
     /* Slot traffic not yet in _pm_counters (slot_counts_flush): evictions
      * out of the slots (to the cache) since the last flush, when seq was
@@ -742,6 +751,22 @@ static void slot_bytes_tell(large_slot_t *t)
     }
 }
 
+/* The mappings in the bins, with the frees since the last call folded in. */
+static inline uint32_t slot_count(large_slot_t *t)
+{
+    t->n_synced += (int32_t)(t->seq - t->seq_synced);
+    t->seq_synced = t->seq;
+    return (uint32_t)t->n_synced;
+}
+
+/* Sets left from the count and the counts' batch (see large_slot_s). */
+static void slot_left_set(large_slot_t *t)
+{
+    uint32_t by_count = SLOT_COUNT - slot_count(t);
+    uint32_t by_batch = SLOT_COUNT_BATCH - 1 - (t->seq - t->seq_then);
+    t->left = by_count < by_batch ? by_count : by_batch;
+}
+
 /* The takes out of the slots are not counted as they happen: what came in
  * (frees), less what went on (evicted), less what stayed (n - n_then),
  * went out to malloc; and the bytes of live blocks changed as the slots'
@@ -749,8 +774,9 @@ static void slot_bytes_tell(large_slot_t *t)
 static void slot_counts_flush(large_slot_t *t)
 {
     slot_bytes_tell(t);
+    uint32_t n = slot_count(t);
     uint32_t frees = t->seq - t->seq_then;
-    uint32_t takes = frees - t->evicted - (t->n - t->n_then);
+    uint32_t takes = frees - t->evicted - (n - t->n_then);
     size_t live = (t->bytes_then - t->bytes) - t->evicted_bytes;   /* modulo 2^64 */
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, takes, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_hits, takes, memory_order_relaxed);
@@ -759,8 +785,9 @@ static void slot_counts_flush(large_slot_t *t)
     t->evicted = 0;
     t->seq_then = t->seq;
     t->evicted_bytes = 0;
-    t->n_then = t->n;
+    t->n_then = n;
     t->bytes_then = t->bytes;
+    slot_left_set(t);
 }
 
 static void slot_clock(void);
@@ -768,7 +795,7 @@ static void slot_clock(void);
 static void cache_put(pm_large_t *rec);
 
 /* Files rec (marked CACHED, map_size at most SLOT_MAP_MAX) newest in its
- * class; the caller made room. */
+ * class; the caller made room and counts it in left. */
 static inline void slot_link(large_slot_t *t, pm_large_t *rec, size_t map)
 {
     unsigned c = slot_class_down(map / PM_PAGE_SIZE);
@@ -776,7 +803,6 @@ static inline void slot_link(large_slot_t *t, pm_large_t *rec, size_t map)
     rec->next = t->bin[c];
     t->bin[c] = rec;
     t->seq++;
-    t->n++;
     t->bytes += map;
 }
 
@@ -785,13 +811,13 @@ static inline pm_large_t *slot_unlink(large_slot_t *t, pm_large_t **link)
 {
     pm_large_t *rec = *link;
     *link = rec->next;
-    t->n--;
+    t->n_synced--;
     t->bytes -= rec->map_size;
     return rec;
 }
 
 /* The link to the record that goes first when the slots are full: the
- * oldest of the class that took one in least recently (n >= 1; seqs may
+ * oldest of the class that took one in least recently (count >= 1; seqs may
  * wrap), found from the thread's own counts and then down one class's
  * list.  The oldest record of all, by a scan of every record's seq, read
  * all 32 of them at every free once the slots were full: a third of the
@@ -810,7 +836,7 @@ static pm_large_t **slot_oldest(large_slot_t *t)
     return l;
 }
 
-/* Takes the record slot_oldest picks out of the slots (n >= 1), on its way to the
+/* Takes the record slot_oldest picks out of the slots (count >= 1), on its way to the
  * cache. */
 static pm_large_t *slot_evict_oldest(large_slot_t *t)
 {
@@ -1327,12 +1353,11 @@ static void cache_put(pm_large_t *rec) { cache_put_many(&rec, 1); }
 
 static PM_NOINLINE void large_free_cache(pm_large_t *rec);
 
-/* After a free into a slot: the counts go to _pm_counters (every
- * SLOT_COUNT_BATCH frees), and when the slots are full (in number or in
- * bytes), their oldest mappings go on to the cache to make room for rec,
- * which then comes in.  Out of line: the slots' paths need no stack
- * frame. */
-static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map)
+/* A free into a slot when the counts are due (every SLOT_COUNT_BATCH
+ * frees: they go to _pm_counters) or the slots are full (in number or in
+ * bytes: their oldest mappings go on to the cache to make room for rec,
+ * which then comes in). */
+static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t map)
 {
     if (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1) {
         slot_counts_flush(t);
@@ -1340,13 +1365,29 @@ static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t m
     }
     pm_large_t *out[SLOT_COUNT];
     uint32_t k = 0;
-    if (t->n == SLOT_COUNT || t->bytes + map > SLOT_BYTES)   /* full: a batch goes */
-        while (t->n > SLOT_COUNT - SLOT_EVICT_BATCH || t->bytes + map > SLOT_BYTES - SLOT_BYTES / 4)
+    if (slot_count(t) == SLOT_COUNT || t->bytes + map > SLOT_BYTES)   /* full: a batch goes */
+        while (slot_count(t) > SLOT_COUNT - SLOT_EVICT_BATCH ||
+               t->bytes + map > SLOT_BYTES - SLOT_BYTES / 4)
             out[k++] = slot_evict_oldest(t);   /* ends: map <= SLOT_MAP_MAX */
     slot_link(t, rec, map);
+    slot_left_set(t);
     slot_bytes_tell(t);
     /* Out of the slots first: the cache's path may run anything. */
     cache_put_many(out, k);
+}
+
+/* A free into a slot once left has run out: slot_put_full's case, or else
+ * (a loop that takes what it frees reaches this every SLOT_COUNT frees)
+ * rec comes in and left is set again.  Out of line, and slot_put_full
+ * too: the slots' paths need no stack frame, and this one none of the
+ * eviction's. */
+static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map)
+{
+    if (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1 || slot_count(t) == SLOT_COUNT ||
+        t->bytes + map > SLOT_BYTES)
+        return slot_put_full(t, rec, map);
+    slot_link(t, rec, map);
+    slot_left_set(t);
 }
 
 /* rec (live, at most SLOT_MAP_MAX, not in strict mode: its user address is
@@ -1356,9 +1397,9 @@ static inline void slot_put(large_slot_t *t, pm_large_t *rec)
 {
     rec->magic = PM_LARGE_CACHED;
     size_t map = rec->map_size;
-    if (pm_unlikely((t->n == SLOT_COUNT) | (t->bytes + map > SLOT_BYTES) |
-                    (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1)))
+    if (pm_unlikely(t->left == 0 || t->bytes + map > SLOT_BYTES))
         return slot_put_slow(t, rec, map);
+    t->left--;
     slot_link(t, rec, map);
 }
 
@@ -1415,7 +1456,7 @@ void _pm_large_slot_flush(void)
     large_slot_t *t = &large_slot;
     pm_large_t *out[SLOT_COUNT];
     uint32_t k = 0;
-    while (t->n)   /* as slot_oldest orders them (the cache's newest are reused first) */
+    while (slot_count(t))   /* as slot_oldest orders them (the cache's newest are reused first) */
         out[k++] = slot_evict_oldest(t);
     slot_counts_flush(t);
     /* Out of the slots first: the cache's path may run anything. */

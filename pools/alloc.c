@@ -109,17 +109,9 @@ static inline bool large_slot_ok(void)
     return !_pm_slow && (uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD;
 }
 
-/* malloc's large request when the slots serve none: the cache or the OS. */
-static void *large_malloc_miss(size_t size) { return _pm_large_alloc_api(size, 0, false); }
+void *_pm_large_malloc_miss(size_t size) { return _pm_large_alloc_api(size, 0, false); }
 
-void *_pm_large_malloc(size_t size)
-{
-    if (pm_likely(!_pm_slow))   /* a slot holds a mapping: initialised */
-        return _pm_large_slot_take(size, large_malloc_miss);
-    return large_malloc_miss(size);
-}
-
-/* malloc's own entry (above) looks at the slots first; the others (calloc,
+/* malloc (pools.h, pm_malloc_large) looks at the slots first; the others (calloc,
  * aligned_alloc, realloc's moves), whose cost is the memset or the copy,
  * find it in _pm_large_alloc. */
 void *_pm_large_alloc_api(size_t size, size_t align, bool zero)

@@ -687,8 +687,9 @@ PM_INTERNAL void *_pm_alloc_aligned(size_t align, size_t size);
 /* The large path (arenas/large.c) for the malloc API: with the hooks of
  * slow mode.  NULL with errno ENOMEM. */
 PM_INTERNAL PM_NOINLINE void *_pm_large_alloc_api(size_t size, size_t align, bool zero);
-/* malloc's large case: the thread's slot, else _pm_large_alloc_api. */
-PM_INTERNAL PM_NOINLINE void *_pm_large_malloc(size_t size);
+/* malloc's large request when the thread's slots serve none (or slow
+ * mode, in which they are never used): _pm_large_alloc_api. */
+PM_INTERNAL PM_NOINLINE void *_pm_large_malloc_miss(size_t size);
 
 /* ---- pools/stats.c ---- */
 PM_INTERNAL void _pm_stats_count_alloc(unsigned c);
@@ -977,11 +978,17 @@ static inline void pm_span_free_inline(pm_heap_t *heap, pm_span_t *s, void *p)
 static inline pm_heap_t *pm_entry_heap(uintptr_t entry) { return pm_entry_pool(entry)->heap; }
 
 /* free of p, 8-aligned, whose page has entry `entry`, that is not a small
- * or medium block: a large one, NULL, or not ours. */
-static inline void pm_free_not_block(uintptr_t entry, void *p)
+ * or medium block: a large one, NULL, or not ours.  heap is the calling
+ * thread's fast route: a heap of its own (so it flushes its large slots at
+ * exit) and, unless another thread switched it on since, no slow mode;
+ * _pm_free_large asks the same of a thread on the route heap. */
+static inline void pm_free_not_block(pm_heap_t *heap, uintptr_t entry, void *p)
 {
     if (entry & PM_PAGE_LARGE) {
-        _pm_free_large(entry, p);
+        if (pm_likely(heap != PM_ROUTE_GENERIC && !_pm_slow))
+            _pm_large_free_slot(entry, p);
+        else
+            _pm_free_large(entry, p);
         return;
     }
     if (p)
@@ -1031,7 +1038,7 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
                 return _pm_heap_free_remote_fast(entry, p);
         }
         if (pm_unlikely(!(entry & (PM_PAGE_POOL | PM_PAGE_SPAN))))
-            return pm_free_not_block(entry, p);
+            return pm_free_not_block(heap, entry, p);
         return _pm_tc_push_slow(heap, entry, p);
     }
     if (pm_unlikely(!(atomic_load_explicit(pm_slot_live_word(pm_entry_slot(entry), p),
@@ -1059,7 +1066,9 @@ static inline void *pm_malloc_large(size_t size)
 {
     if (size == 0)
         return _pm_small_alloc_generic(pm_request_class(1), 0);
-    return _pm_large_malloc(size);
+    if (pm_likely(!_pm_slow))   /* the thread's slots (arenas/large.c): no call between */
+        return _pm_large_slot_take(size, _pm_large_malloc_miss);
+    return _pm_large_malloc_miss(size);
 }
 
 /* A block of thread-cache class c for a request of `size` = 1..16384
