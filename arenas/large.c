@@ -1353,19 +1353,32 @@ static void cache_put(pm_large_t *rec) { cache_put_many(&rec, 1); }
 
 static PM_NOINLINE void large_free_cache(pm_large_t *rec);
 
+/* Whether rec's mapping of map bytes finds the slots full, in number or
+ * in bytes. */
+static inline bool slot_full(large_slot_t *t, size_t map)
+{
+    return slot_count(t) == SLOT_COUNT || t->bytes + map > SLOT_BYTES;
+}
+
+/* Whether the slots' counts are due for _pm_counters. */
+static inline bool slot_counts_due(const large_slot_t *t)
+{
+    return t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1;
+}
+
 /* A free into a slot when the counts are due (every SLOT_COUNT_BATCH
  * frees: they go to _pm_counters) or the slots are full (in number or in
  * bytes: their oldest mappings go on to the cache to make room for rec,
  * which then comes in). */
 static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t map)
 {
-    if (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1) {
+    if (slot_counts_due(t)) {
         slot_counts_flush(t);
         slot_clock();
     }
     pm_large_t *out[SLOT_COUNT];
     uint32_t k = 0;
-    if (slot_count(t) == SLOT_COUNT || t->bytes + map > SLOT_BYTES)   /* full: a batch goes */
+    if (slot_full(t, map))   /* a batch goes */
         while (slot_count(t) > SLOT_COUNT - SLOT_EVICT_BATCH ||
                t->bytes + map > SLOT_BYTES - SLOT_BYTES / 4)
             out[k++] = slot_evict_oldest(t);   /* ends: map <= SLOT_MAP_MAX */
@@ -1383,8 +1396,7 @@ static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t m
  * eviction's. */
 static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map)
 {
-    if (t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1 || slot_count(t) == SLOT_COUNT ||
-        t->bytes + map > SLOT_BYTES)
+    if (slot_counts_due(t) || slot_full(t, map))
         return slot_put_full(t, rec, map);
     slot_link(t, rec, map);
     slot_left_set(t);
