@@ -208,8 +208,10 @@ _Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator 
 #define PM_LARGE_RETAINED 0x52455441u /* "RETA": an address range kept mapped, no block (large.c) */
 
 /* A mapping of at least size bytes aligned to align (0: a page), new
- * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM. */
-PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh);
+ * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM.
+ * slot_ok (as _pm_large_free's): a mapping taken from the cache may bring
+ * a few more cached ones into the thread's slots (large.c, refills). */
+PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh, bool slot_ok);
 /* A block of size bytes from a freed mapping waiting in the thread's slots
  * or the cache that holds it, with no system call to map or grow one; else
  * NULL, errno untouched.  Never in strict mode. */

@@ -118,7 +118,7 @@ void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
 {
     _pm_process_init();   /* the secret mangles the record: it may be the first call */
     bool fresh;
-    void *p = _pm_large_alloc(size, align, &fresh);
+    void *p = _pm_large_alloc(size, align, &fresh, large_slot_ok());
     if (!p)
         return NULL;
     if (pm_unlikely(_pm_slow))

@@ -53,6 +53,16 @@ static void *slot_thread(void *arg)
     return NULL;
 }
 
+/* A thread with a heap frees the 16 blocks of arg and exits. */
+static void *free_all_thread(void *arg)
+{
+    char **b = arg;
+    pm_free(pm_malloc(16));
+    for (int i = 0; i < 16; i++)
+        pm_free(b[i]);
+    return NULL;
+}
+
 /* A thread that allocates nothing but large blocks: it has no heap until
  * its first free, which gives it one, so that its slot serves the loop. */
 static void *large_only_thread(void *arg)
@@ -513,6 +523,41 @@ int main(void)
                                                  s1.large_frees == s0.large_frees + 100);
     pm_malloc_trim(0);
     CHECK("large only: nothing left", snap().large_cached_count == 0);
+    /* A thread whose slots miss and that takes a mapping from the cache
+     * brings up to 7 more of the nearby classes into its slots (refills):
+     * a producer of buffers another thread frees then takes the cache's
+     * lock once a batch, not at every malloc.  Here 16 buffers of 64..124
+     * KiB, freed by a thread that exits (its slots go to the cache); then
+     * the first malloc takes one and refills 7, the next 7 find them in
+     * the slots, and every call is counted once. */
+    char *given[16];
+    for (int i = 0; i < 16; i++) {
+        given[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
+        touch(given[i], (size_t)(64 + 4 * i) << 10, i);
+    }
+    CHECK("thread", pthread_create(&t, NULL, free_all_thread, given) == 0 && pthread_join(t, NULL) == 0);
+    s0 = snap();
+    CHECK("refill: the consumer's mappings are cached", s0.large_cached_count == 16);
+    char *took[8];
+    took[0] = pm_malloc(64 << 10);
+    s1 = snap();
+    CHECK("refill: one taken, seven into the slots", s1.large_cached_count == 8 &&
+                                                       s1.large_misses == s0.large_misses);
+    for (int i = 1; i < 8; i++) {
+        took[i] = pm_malloc(64 << 10);
+        touch(took[i], 64 << 10, i);
+    }
+    s1 = snap();
+    CHECK("refill: the slots serve the next seven", s1.large_cached_count == 8 &&
+                                                       s1.large_misses == s0.large_misses);
+    for (int i = 0; i < 8; i++)
+        pm_free(took[i]);
+    s1 = snap();
+    CHECK("refill: every malloc and free counted once",
+          s1.large_allocs - s0.large_allocs == 8 && s1.large_frees - s0.large_frees == 8 &&
+              s1.large_hits - s0.large_hits == 8 && s1.large_live_bytes == s0.large_live_bytes);
+    pm_malloc_trim(0);
+    CHECK("refill: nothing left", snap().large_cached_count == 0);
 
     /* 8. Small buffers grown past their mapping, round after round, while
      *    others come and go (mimalloc-bench's espresso: 24 KiB buffers
