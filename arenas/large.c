@@ -705,8 +705,12 @@ static void cache_after_locked(pm_large_t *evicted, bool tick)
  * own: the slots give out at most SLOT_COUNT mappings more than they were
  * given between two flushes.  256: at 32, the flush's four atomic
  * additions and the clock read (slot_clock) still took 14% of a 64 KiB
- * malloc+free pair's samples (fixed/65536: 6.97 -> 6.25 ns). */
-#define SLOT_COUNT_BATCH 256
+ * malloc+free pair's samples (fixed/65536: 6.97 -> 6.25 ns).  1024: at
+ * 256, two threads that each keep 8 buffers (request_buffers) spent 6% of
+ * their samples in the flush, whose counters' lines the two threads'
+ * additions move between the cores (4.95 -> 4.68 ns a pair, medians of
+ * 7 interleaved runs; the instructions are the same, 138 a pair). */
+#define SLOT_COUNT_BATCH 1024
 
 /* A thread's slots: the mappings waiting, filed by class, each class a
  * list through the records' next, newest first.  A record in a slot is

@@ -70,7 +70,7 @@ int main(void)
      * the cache: one of more than 1 MiB, which the thread's slots (its last
      * freed mappings of up to 1 MiB, 3 MiB in all, arenas/large.c) never
      * hold.  A call the slots serve takes no lock and reads no clock; they
-     * look at the clock every 256 frees into them. */
+     * look at the clock every 1024 frees into them. */
     usleep(250 * 1000);
     pm_free(pm_malloc(2 * MiB));
     pm_stats_t idle = snap();
