@@ -523,39 +523,47 @@ int main(void)
                                                  s1.large_frees == s0.large_frees + 100);
     pm_malloc_trim(0);
     CHECK("large only: nothing left", snap().large_cached_count == 0);
-    /* A thread whose slots miss and that takes a mapping from the cache
-     * brings up to 7 more of the nearby classes into its slots (refills):
-     * a producer of buffers another thread frees then takes the cache's
-     * lock once a batch, not at every malloc.  Here 16 buffers of 64..124
-     * KiB, freed by a thread that exits (its slots go to the cache); then
-     * the first malloc takes one and refills 7, the next 7 find them in
-     * the slots, and every call is counted once. */
+    /* A thread that takes mappings from the cache with no free into its
+     * slots between two misses (a taker) brings up to 7 more of the
+     * nearby classes into its slots at the second (refills): a producer
+     * of buffers another thread frees then takes the cache's lock once a
+     * batch, not at every malloc.  Here 16 buffers of 64..124 KiB, freed
+     * by a thread that exits (its slots go to the cache); a free into the
+     * slots first, so that the next miss is not a taker's; then that miss
+     * takes one, the next takes one and refills 7, the next 7 find them
+     * in the slots, and every call is counted once. */
+    pm_malloc_trim(0);
+    char *own = pm_malloc(40 << 10);
     char *given[16];
     for (int i = 0; i < 16; i++) {
         given[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
         touch(given[i], (size_t)(64 + 4 * i) << 10, i);
     }
     CHECK("thread", pthread_create(&t, NULL, free_all_thread, given) == 0 && pthread_join(t, NULL) == 0);
+    pm_free(own);   /* into the slots: the next miss is not a taker's */
     s0 = snap();
     CHECK("refill: the consumer's mappings are cached", s0.large_cached_count == 16);
-    char *took[8];
+    char *took[9];
     took[0] = pm_malloc(64 << 10);
     s1 = snap();
-    CHECK("refill: one taken, seven into the slots", s1.large_cached_count == 8 &&
+    CHECK("refill: none after a free into the slots", s1.large_cached_count == 15);
+    took[1] = pm_malloc(64 << 10);
+    s1 = snap();
+    CHECK("refill: one taken, seven into the slots", s1.large_cached_count == 7 &&
                                                        s1.large_misses == s0.large_misses);
-    for (int i = 1; i < 8; i++) {
+    for (int i = 2; i < 9; i++) {
         took[i] = pm_malloc(64 << 10);
         touch(took[i], 64 << 10, i);
     }
     s1 = snap();
-    CHECK("refill: the slots serve the next seven", s1.large_cached_count == 8 &&
+    CHECK("refill: the slots serve the next seven", s1.large_cached_count == 7 &&
                                                        s1.large_misses == s0.large_misses);
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         pm_free(took[i]);
     s1 = snap();
     CHECK("refill: every malloc and free counted once",
-          s1.large_allocs - s0.large_allocs == 8 && s1.large_frees - s0.large_frees == 8 &&
-              s1.large_hits - s0.large_hits == 8 && s1.large_live_bytes == s0.large_live_bytes);
+          s1.large_allocs - s0.large_allocs == 9 && s1.large_frees - s0.large_frees == 9 &&
+              s1.large_hits - s0.large_hits == 9 && s1.large_live_bytes == s0.large_live_bytes);
     pm_malloc_trim(0);
     CHECK("refill: nothing left", snap().large_cached_count == 0);
 
