@@ -359,6 +359,47 @@ static void pool_carve_shuffled(pm_pool_t *pool)
  * batch_random 2-4% faster). */
 #define POOL_CARVE_CACHED_LEAST 4
 #define POOL_CARVE_CACHED_MOST 64
+
+/* The live bits of all the block starts of a pool of class c, by live
+ * word (pools.h: granule g of the page is bit g / 8 of word g % 8), made
+ * by the compiler: the carve below cuts the range it hands out from them,
+ * at most 8 words for the whole carve, where it set each block's bit in
+ * turn (about 6 of the 12 instructions a block cost).  100,000 mallocs,
+ * then their frees, last first (batch_lifo), instructions a pair: 8 bytes
+ * 96.8 -> 91.6, 64 bytes 104.2 -> 97.1, 256 bytes 139.1 -> 134.2, 512
+ * bytes 185.9 -> 184.2 (callgrind); batch_random/64 11.8 -> 11.3 ns. */
+#define CARVE_BIT(bs, w, k)                                                                   \
+    ((64u * (k) + 8u * (w)) % (bs) == 0 && 64u * (k) + 8u * (w) + (bs) <= PM_POOL_SIZE        \
+         ? (uint64_t)1 << (k)                                                                 \
+         : 0)
+#define CARVE_BITS8(bs, w, k)                                                                 \
+    (CARVE_BIT(bs, w, k) | CARVE_BIT(bs, w, (k) + 1) | CARVE_BIT(bs, w, (k) + 2) |            \
+     CARVE_BIT(bs, w, (k) + 3) | CARVE_BIT(bs, w, (k) + 4) | CARVE_BIT(bs, w, (k) + 5) |      \
+     CARVE_BIT(bs, w, (k) + 6) | CARVE_BIT(bs, w, (k) + 7))
+#define CARVE_WORD(bs, w)                                                                     \
+    (CARVE_BITS8(bs, w, 0) | CARVE_BITS8(bs, w, 8) | CARVE_BITS8(bs, w, 16) |                 \
+     CARVE_BITS8(bs, w, 24) | CARVE_BITS8(bs, w, 32) | CARVE_BITS8(bs, w, 40) |               \
+     CARVE_BITS8(bs, w, 48) | CARVE_BITS8(bs, w, 56))
+#define CARVE_CLASS(c)                                                                        \
+    {CARVE_WORD(8u * ((c) + 1), 0), CARVE_WORD(8u * ((c) + 1), 1),                            \
+     CARVE_WORD(8u * ((c) + 1), 2), CARVE_WORD(8u * ((c) + 1), 3),                            \
+     CARVE_WORD(8u * ((c) + 1), 4), CARVE_WORD(8u * ((c) + 1), 5),                            \
+     CARVE_WORD(8u * ((c) + 1), 6), CARVE_WORD(8u * ((c) + 1), 7)},
+#define CARVE_CLASS8(c)                                                                       \
+    CARVE_CLASS(c) CARVE_CLASS((c) + 1) CARVE_CLASS((c) + 2) CARVE_CLASS((c) + 3)             \
+        CARVE_CLASS((c) + 4) CARVE_CLASS((c) + 5) CARVE_CLASS((c) + 6) CARVE_CLASS((c) + 7)
+static const uint64_t carve_live_starts[PM_CLASS_COUNT][8] = {
+    CARVE_CLASS8(0) CARVE_CLASS8(8) CARVE_CLASS8(16) CARVE_CLASS8(24)
+    CARVE_CLASS8(32) CARVE_CLASS8(40) CARVE_CLASS8(48) CARVE_CLASS8(56)};
+_Static_assert(PM_CLASS_COUNT == 64 && PM_CLASS_SPACING == 8 && PM_POOL_GRANULES == 512,
+               "the table's classes and live words");
+
+/* Bits 0..k-1 (k <= 64). */
+static inline uint64_t carve_bits_below(uint32_t k)
+{
+    return k >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1;
+}
+
 static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
     void **top = heap->tc_top[c], **end = heap->tc_end[c];
@@ -375,19 +416,32 @@ static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned 
     size_t n = left - 1 < room ? left : room + 1;   /* the first block and those cached */
     char *first = pm_pool_page(pool) + pool->bump;
     pool->bump += (uint32_t)(n * bs);
-    uint64_t live[8] = {0};              /* the live words' new bits (pools.h) */
     for (size_t i = 1; i < n; i++) {     /* block i into slot n - i above the top */
         pm_block_t *b = (pm_block_t *)(first + i * bs);
-        live[pm_live_index(b)] |= pm_live_bit(b);
         b->link = pm_tc_tag(b);
         top[n - i] = b;
     }
-    for (unsigned w = 0; w < 8; w++)
-        if (live[w]) {   /* word w: the one of any address whose bits 3-5 are w */
+    /* The live bits of blocks 1..n-1, byte offsets [lo, hi) of the page.
+     * Granule 8k + w (bit k of word w) is in it for k from ceil((lo - 8w)
+     * / 64) to ceil((hi - 8w) / 64) - 1: with lo = 64 q + r, the first is
+     * q + 1 for the words w < r / 8 and q for the others (as for hi). */
+    uint32_t lo = pool->bump - (uint32_t)((n - 1) * bs), hi = pool->bump;
+    uint64_t lo_q = carve_bits_below(lo >> 6), lo_q1 = carve_bits_below((lo >> 6) + 1);
+    uint64_t hi_q = carve_bits_below(hi >> 6), hi_q1 = carve_bits_below((hi >> 6) + 1);
+    unsigned lo_w = (lo & 63) >> 3, hi_w = (hi & 63) >> 3;
+    /* Block starts are multiples of bs: only the words that are multiples
+     * of g = gcd(bs / 8, 8) hold any (one word from 64 bytes a block). */
+    size_t g = (bs >> 3) & -(bs >> 3);
+    if (g > 8)
+        g = 8;
+    for (unsigned w = 0; w < 8; w += (unsigned)g) {   /* word w: that of any address whose bits 3-5 are w */
+        uint64_t bits = carve_live_starts[c][w] & (w < hi_w ? hi_q1 : hi_q) & ~(w < lo_w ? lo_q1 : lo_q);
+        if (bits) {
             _Atomic uint64_t *word = pm_live_word(pool, (const void *)(uintptr_t)(w << 3));
-            atomic_store_explicit(word, atomic_load_explicit(word, memory_order_relaxed) | live[w],
+            atomic_store_explicit(word, atomic_load_explicit(word, memory_order_relaxed) | bits,
                                   memory_order_relaxed);
         }
+    }
     heap->tc_top[c] = top + (n - 1);
     pool->used += (int32_t)(n - 1);
     return (pm_block_t *)first;
