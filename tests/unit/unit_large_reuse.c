@@ -528,10 +528,10 @@ int main(void)
      * nearby classes into its slots at the second (refills): a producer
      * of buffers another thread frees then takes the cache's lock once a
      * batch, not at every malloc.  Here 16 buffers of 64..124 KiB, freed
-     * by a thread that exits (its slots go to the cache); a free into the
-     * slots first, so that the next miss is not a taker's; then that miss
-     * takes one, the next takes one and refills 7, the next 7 find them
-     * in the slots, and every call is counted once. */
+     * by a thread that exits (its slots go to the cache); then a free into
+     * the main thread's slots (`own`), so that its next miss is not a
+     * taker's; that miss takes one, the next takes one and refills 7, the
+     * next 7 find them in the slots, and every call is counted once. */
     pm_malloc_trim(0);
     char *own = pm_malloc(40 << 10);
     char *given[16];

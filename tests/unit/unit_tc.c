@@ -157,9 +157,10 @@ static void *carve_live(void *arg)
         }
         for (size_t i = 0; i < n; i++) {
             char *page = (char *)((uintptr_t)b[i] & ~(uintptr_t)(PM_POOL_SIZE - 1));
+            size_t pbs = pm_pool_of_page(page)->block_size;   /* bs, or more with MIN_ALIGN=16 */
             for (size_t off = 0; off < PM_POOL_SIZE; off += 8) {
                 bool live = (atomic_load(pm_page_live_word(page + off)) & pm_live_bit(page + off)) != 0;
-                starts &= !live || (off % bs == 0 && off + bs <= PM_POOL_SIZE);
+                starts &= !live || (off % pbs == 0 && off + pbs <= PM_POOL_SIZE);
             }
         }
         for (size_t i = 0; i < n; i++)
