@@ -733,16 +733,14 @@ typedef struct large_slot_s {
      * takes, so that it stays at most both (a take only makes room). */
     uint32_t left;
     size_t bytes;               /* map_size of the mappings in the bins */
-    /* Slot traffic not yet in _pm_counters (slot_counts_flush): evictions
-     * out of the slots (to the cache) since the last flush, when seq was
-     * seq_then (so seq - seq_then frees came in since) and the slots held
-     * n_then mappings of bytes_then. */
-    uint32_t evicted, seq_then, n_then;
-    size_t evicted_bytes, bytes_then;
-    /* Mappings moved in from the cache since the last flush (slot_refill_locked),
-     * and their bytes: neither freed nor taken yet. */
-    uint32_t refilled;
-    size_t refilled_bytes;
+    /* Slot traffic not yet in _pm_counters (slot_counts_flush): mappings
+     * the slots gave the cache less those they took from it (evictions,
+     * refills: slot_refill_locked), and their bytes (both modulo 2^32 and
+     * 2^64), since the last flush, when seq was seq_then (so seq - seq_then
+     * frees came in since) and the slots held n_then mappings of
+     * bytes_then. */
+    uint32_t to_cache, seq_then, n_then;
+    size_t to_cache_bytes, bytes_then;
     /* seq + 1 at the thread's last malloc that the slots missed (0: none
      * yet): a miss that finds it unchanged had no free into the slots
      * since the one before (slot_refill_locked). */
@@ -780,26 +778,24 @@ static void slot_left_set(large_slot_t *t)
 }
 
 /* The takes out of the slots are not counted as they happen: what came in
- * (frees, and refills from the cache), less what went on (evicted), less
- * what stayed (n - n_then), went out to malloc; and the bytes of live
- * blocks changed as the slots' bytes did, the other way, but for those
- * evicted (still not live) and those refilled (not live before). */
+ * (frees), less what went to the cache net (to_cache), less what stayed
+ * (n - n_then), went out to malloc; and the bytes of live blocks changed
+ * as the slots' bytes did, the other way, but for those of the traffic
+ * with the cache (never live meanwhile). */
 static void slot_counts_flush(large_slot_t *t)
 {
     slot_bytes_tell(t);
     uint32_t n = slot_count(t);
     uint32_t frees = t->seq - t->seq_then;
-    uint32_t takes = frees + t->refilled - t->evicted - (n - t->n_then);
-    size_t live = (t->bytes_then - t->bytes) - t->evicted_bytes + t->refilled_bytes; /* mod 2^64 */
+    uint32_t takes = frees - t->to_cache - (n - t->n_then);
+    size_t live = (t->bytes_then - t->bytes) - t->to_cache_bytes;   /* modulo 2^64 */
     atomic_fetch_add_explicit(&_pm_counters.large_allocs, takes, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_hits, takes, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_frees, frees, memory_order_relaxed);
     atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, live, memory_order_relaxed);
-    t->evicted = 0;
+    t->to_cache = 0;
     t->seq_then = t->seq;
-    t->evicted_bytes = 0;
-    t->refilled = 0;
-    t->refilled_bytes = 0;
+    t->to_cache_bytes = 0;
     t->n_then = n;
     t->bytes_then = t->bytes;
     slot_left_set(t);
@@ -862,8 +858,8 @@ static pm_large_t **slot_oldest(large_slot_t *t)
 static pm_large_t *slot_evict_oldest(large_slot_t *t)
 {
     pm_large_t *rec = slot_unlink(t, slot_oldest(t));
-    t->evicted++;
-    t->evicted_bytes += rec->map_size;
+    t->to_cache++;
+    t->to_cache_bytes += rec->map_size;
     return rec;
 }
 
@@ -1212,8 +1208,8 @@ static void slot_refill_locked(large_slot_t *t, unsigned c)
     unsigned hi = c + SLOT_REFILL_NEAR < SLOT_CLASSES ? c + SLOT_REFILL_NEAR : SLOT_CLASSES - 1;
     uint32_t near = (((uint32_t)2 << hi) - 1) & ~(((uint32_t)1 << lo) - 1);
     uint32_t n = slot_count(t), moved = 0;
-    for (uint32_t m; moved < SLOT_REFILL && (m = cache_lists_used & near) != 0;) {
-        for (; m && moved < SLOT_REFILL && n < SLOT_COUNT / 2; m &= m - 1) {
+    for (uint32_t m; moved < SLOT_REFILL && n < SLOT_COUNT / 2 && (m = cache_lists_used & near);) {
+        for (; m && moved < SLOT_REFILL && n < SLOT_COUNT / 2; m &= m - 1) {   /* one a class */
             unsigned l = (unsigned)__builtin_ctz(m);
             pm_large_t *r = cache_newest[l];
             if (t->bytes + r->map_size > SLOT_BYTES / 2) {
@@ -1224,13 +1220,11 @@ static void slot_refill_locked(large_slot_t *t, unsigned c)
             use_locked += r->committed;
             slot_file(t, r, r->map_size);
             t->n_synced++;
-            t->refilled++;
-            t->refilled_bytes += r->map_size;
+            t->to_cache--;
+            t->to_cache_bytes -= r->map_size;
             n++;
             moved++;
         }
-        if (n >= SLOT_COUNT / 2)
-            break;
     }
     if (moved) {
         slot_left_set(t);
