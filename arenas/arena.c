@@ -55,22 +55,31 @@ static size_t reserve_count;
 #define PHASE_OVER 4
 
 /* Phases that come back (as the large cache's, large.c).  A big phase
- * (a recent peak of arenas out above what the reserve may keep) has ended
- * when fewer than an eighth of them are still out; when more than half are
- * out again within ARENA_DECAY_MS of that, the program rebuilds what it
- * drops (a batch job or a server that builds and frees 64 MiB of objects
- * per request), and for CYCLE_HOLD decay periods from then the reserve
- * keeps what its phases free: up to the recent peak less what is out, at
- * most CYCLE_CAP times ARENA_CACHE (the decay still applies).  With 16
- * MiB kept, a loop that allocated 64 MiB of 512-byte blocks and freed them
+ * (a recent peak of arenas out above what the reserve may keep) drops
+ * once more arenas have left it than the reserve may keep (so the reserve
+ * gives arenas back); the drop's low point is the fewest out since.  When
+ * the arenas out climb back over half-way from that low point to the peak
+ * within ARENA_DECAY_MS of the drop, the program rebuilds what it drops (a
+ * batch job or a server that builds and frees 64 MiB of objects per
+ * request), and for CYCLE_HOLD decay periods from then the reserve keeps
+ * what its phases free: up to the recent peak less what is out, at most
+ * CYCLE_CAP times ARENA_CACHE (the decay still applies).  With 16 MiB
+ * kept, a loop that allocated 64 MiB of 512-byte blocks and freed them
  * unmapped three quarters of its arenas and faulted them in again at every
  * round: 1.7 us a malloc+free (glibc 0.12, tcmalloc 0.12, mimalloc 3
- * 0.02).  A process that ends one big phase and waits (a PostgreSQL
- * backend after its sort) never qualifies. */
+ * 0.02).  The low point is measured, not assumed: a heap keeps arenas out
+ * after it freed everything (the pools and spans at its lists' heads, its
+ * spares, a few live blocks scattered over many arenas); with 16..1024-byte
+ * objects, 47 of 283 arenas stayed out, and a test for "under an eighth of
+ * the peak" saw no drop, so every round unmapped and faulted in 170 arenas
+ * again (1.0 us a malloc+free against 0.065 once kept).  A process that
+ * ends one big phase and waits (a PostgreSQL backend after its sort) never
+ * qualifies. */
 #define CYCLE_HOLD 10
 #define CYCLE_CAP 16
-static bool phase_low;            /* fewer than an eighth of a big peak out ... */
-static uint64_t phase_low_ms;     /* ... since then, and not over half again */
+static bool phase_low;            /* a big phase dropped (above) ... */
+static uint64_t phase_low_ms;     /* ... then, and has not climbed back since */
+static size_t phase_low_out;      /* the fewest arenas out since the drop */
 static uint64_t cycling_until_ms; /* phases come back: keep their arenas until then */
 
 /* Arenas ARENA_CACHE holds. */
@@ -83,12 +92,15 @@ static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t mos
 {
     if (peak <= most)
         return;   /* the reserve keeps such a phase anyway */
-    if (out * 8 < peak) {
-        if (!phase_low) {
+    if (!phase_low) {
+        if (out + most < peak) {   /* more left than the reserve keeps */
             phase_low = true;
             phase_low_ms = now;
+            phase_low_out = out;
         }
-    } else if (out * 2 > peak && phase_low) {
+    } else if (out < phase_low_out) {
+        phase_low_out = out;
+    } else if (out - phase_low_out > (peak - phase_low_out) / 2) {
         phase_low = false;
         uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
         if (now - phase_low_ms < decay)

@@ -249,6 +249,9 @@ int main(void)
     for (size_t i = 0; i < 16 * PER_ARENA; i++)
         pm_free(phase[i]);
     CHECK("a phase of 16 arenas: the reserve keeps 1 + 4", snap().arenas_reserved == 5);
+    /* A phase that climbs back within the decay period would be a phase
+     * that comes back (unit_arena_phases): malloc_trim forgets this one. */
+    pm_malloc_trim(0);
     for (size_t i = 0; i < 64 * PER_ARENA; i++)
         phase[i] = pm_malloc(512);
     CHECK("a phase of 64 arenas", snap().arenas_live >= s0.arenas_live + 64);

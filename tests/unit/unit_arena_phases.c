@@ -2,8 +2,9 @@
  * frees far more small blocks than the arena reserve keeps (ARENA_CACHE),
  * again and again, keeps its arenas for the next round once the rounds
  * are seen to come back, instead of unmapping them and faulting them in
- * again each time; malloc_trim forgets that, and a single big phase never
- * qualifies.  ARENA_CACHE is set to 1 MiB (4 arenas beyond the reserve of
+ * again each time, also when each round leaves some of its arenas out
+ * (blocks kept, scattered over them); malloc_trim forgets that, and a
+ * single big phase never qualifies.  ARENA_CACHE is set to 1 MiB (4 arenas beyond the reserve of
  * 4), a round is 64 arenas' worth of 64-byte blocks.  Counts only, from
  * pm_stats_get: deterministic (the decay is an hour). */
 #include "pm_test.h"
@@ -20,9 +21,17 @@ static pm_stats_t snap(void)
     return s;
 }
 
+/* Blocks i with i % pin_every == 0 stay allocated from round to round
+ * (pin_every 0: none). */
+static size_t pin_every;
+
+static bool pinned(size_t i) { return pin_every && i % pin_every == 0; }
+
 static void build(void)
 {
     for (size_t i = 0; i < BLOCKS; i++) {
+        if (pinned(i) && blocks[i])
+            continue;
         blocks[i] = pm_malloc(64);
         if (blocks[i])
             *(char *)blocks[i] = 1;
@@ -31,8 +40,12 @@ static void build(void)
 
 static void drop(void)
 {
-    for (size_t i = 0; i < BLOCKS; i++)
-        pm_free(blocks[i]);
+    for (size_t i = 0; i < BLOCKS; i++) {
+        if (!pinned(i)) {
+            pm_free(blocks[i]);
+            blocks[i] = NULL;
+        }
+    }
 }
 
 int main(void)
@@ -73,5 +86,28 @@ int main(void)
     drop();
     pm_stats_t s5 = snap();
     CHECK("after malloc_trim, one phase keeps the usual few", s5.arenas_reserved <= 8);
+
+    /* Rounds that leave a quarter of their arenas out: a block kept in
+     * every fourth arena's worth.  The drop is no less a drop, and the
+     * rounds come back just the same. */
+    pm_malloc_trim(0);
+    pin_every = 4 * 62 * 64;
+    build();
+    drop();
+    pm_stats_t p1 = snap();
+    CHECK("pinned rounds: blocks kept out", p1.arenas_live - p1.arenas_reserved >= 16);
+    CHECK("pinned rounds: one phase keeps the usual few", p1.arenas_reserved <= 8);
+    build();
+    drop();
+    pm_stats_t p2 = snap();
+    CHECK("pinned rounds: a phase that came back keeps its arenas", p2.arenas_reserved >= 40);
+    build();
+    pm_stats_t p3 = snap();
+    CHECK("pinned rounds: round 3 maps nothing new", p3.arenas_mapped == p2.arenas_mapped);
+    drop();
+    pm_stats_t p4 = snap();
+    CHECK("pinned rounds: nor unmaps anything", p4.arenas_released == p2.arenas_released);
+    pin_every = 0;
+    drop();
     return pm_test_finish();
 }
