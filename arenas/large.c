@@ -211,23 +211,30 @@ static void rec_commit(pm_large_t *r, size_t size)
 }
 
 /* Phases that come back.  A big phase (a recent peak above a quarter of
- * LARGE_CACHE) has ended when the use falls below an eighth of the peak;
- * when the use climbs back over half of it within LARGE_DECAY_MS of that,
- * the program rebuilds what it drops (a loop that makes a thousand
+ * LARGE_CACHE) drops when the use falls further below the peak than that
+ * quarter; the drop's low point is the least use since.  When the use
+ * climbs back over half-way from that low point to the peak within
+ * LARGE_DECAY_MS of the drop, the program rebuilds what it drops (a loop
+ * that makes a thousand
  * buffers, frees them all and makes them again; a server's requests one
  * after the other), and for CYCLE_HOLD decay periods from then the cache
  * keeps what the phases free, up to CYCLE_CAP times LARGE_CACHE
  * (cache_budget_locked), within the recent peak and the decay: a round of
  * 1000 buffers of 32..96 KiB is 62 MB (72 MB of mappings), and with 64 MiB
  * kept a round faulted in most of them again (5.1 us a buffer; 216 ns with
- * them all kept, tcmalloc 148, mimalloc 3 143).  A process that ends one big
- * phase and then waits (a PostgreSQL backend after its sort) never
- * qualifies, and keeps SLACK_KEEP.  Seen by every call that takes the
- * cache's lock (the misses of a rebuild look at the cache first). */
+ * them all kept, tcmalloc 148, mimalloc 3 143).  The low point is
+ * measured, not assumed: a program that keeps one buffer in five from
+ * round to round never fell below an eighth of its peak, the test this
+ * replaces, and faulted in its whole round again every time (116 us a
+ * buffer, tcmalloc 0.24).  A process that ends one big phase and then
+ * waits (a PostgreSQL backend after its sort) never qualifies, and keeps
+ * SLACK_KEEP.  Seen by every call that takes the cache's lock (the misses
+ * of a rebuild look at the cache first). */
 #define CYCLE_HOLD 10
 #define CYCLE_CAP 4   /* times LARGE_CACHE that such phases may keep */
-static bool phase_low;            /* the use fell below an eighth of a big peak ... */
-static uint64_t phase_low_ms;     /* ... then, and has not climbed back over half of it */
+static bool phase_low;            /* a big phase dropped (above) ... */
+static uint64_t phase_low_ms;     /* ... then, and has not climbed back since */
+static size_t phase_low_use;      /* the least use since the drop */
 static uint64_t cycling_until_ms; /* phases come back: keep their mappings until then */
 
 static void window_roll_locked(uint64_t now)
@@ -236,14 +243,18 @@ static void window_roll_locked(uint64_t now)
     size_t use = use_now_locked();
     pm_peak_roll(&use_peak, now, decay, use);
     size_t peak = pm_peak_get(&use_peak);
-    if (peak <= (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE] / 4)
+    size_t quarter = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE] / 4;
+    if (peak <= quarter)
         return;
-    if (use < peak / 8) {
-        if (!phase_low) {
+    if (!phase_low) {
+        if (use + quarter < peak) {
             phase_low = true;
             phase_low_ms = now;
+            phase_low_use = use;
         }
-    } else if (use > peak / 2 && phase_low) {
+    } else if (use < phase_low_use) {
+        phase_low_use = use;
+    } else if (use - phase_low_use > (peak - phase_low_use) / 2) {
         phase_low = false;
         if (now - phase_low_ms < decay)
             cycling_until_ms = now + CYCLE_HOLD * decay;
