@@ -207,11 +207,18 @@ _Static_assert(sizeof(pm_large_t) <= 64, "a large record is a 64-byte allocator 
 #define PM_LARGE_CACHED 0x43414348u /* "CACH" */
 #define PM_LARGE_RETAINED 0x52455441u /* "RETA": an address range kept mapped, no block (large.c) */
 
-/* A mapping of at least size bytes aligned to align (0: a page), new
- * (*fresh: zero pages) or reused from the cache; NULL with errno ENOMEM.
+/* A mapping of at least size bytes aligned to align (0: a page), new or
+ * reused from the slots or the cache; NULL with errno ENOMEM.  *dirty: how
+ * many of its first bytes may not be zero (0 for a new mapping; for a
+ * reused one, up to size, those its record counts as committed: the pages
+ * past them were never written since they were mapped or given back).
  * slot_ok (as _pm_large_free's): a mapping taken from the cache may bring
  * a few more cached ones into the thread's slots (large.c, refills). */
-PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, bool *fresh, bool slot_ok);
+PM_INTERNAL void *_pm_large_alloc(size_t size, size_t align, size_t *dirty, bool slot_ok);
+/* Zeroes the first n bytes (n: _pm_large_alloc's *dirty) of large block p,
+ * just taken: with memset, or, for a big block whose pages are mostly not
+ * resident, by giving the pages back (large.c, large_zero). */
+PM_INTERNAL void _pm_large_zero(void *p, size_t n);
 /* A block of size bytes from a freed mapping waiting in the thread's slots
  * or the cache that holds it, with no system call to map or grow one; else
  * NULL, errno untouched.  Never in strict mode. */

@@ -70,6 +70,10 @@ void _pm_os_shared_words(void **addr, size_t *size);
 /* Tells the OS the contents of [addr, addr+size) are no longer needed: the
  * range stays mapped and reads back as zeros. */
 void _pm_os_decommit(void *addr, size_t size);
+/* How many bytes of [addr, addr+size) (page-aligned, mapped) are resident
+ * now (mincore): a hint only, since a page swapped out reads as not
+ * resident and still holds its data.  size on failure. */
+size_t _pm_os_resident(const void *addr, size_t size);
 /* Asks for transparent huge pages over [addr, addr+size) (madvise
  * MADV_HUGEPAGE; the kernel's default, "madvise", gives them to no mapping
  * that does not ask).  Best effort: a kernel without them ignores it. */

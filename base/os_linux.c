@@ -254,6 +254,25 @@ void _pm_os_decommit(void *addr, size_t size)
     errno = saved;
 }
 
+size_t _pm_os_resident(const void *addr, size_t size)
+{
+    enum { CHUNK = 4096 };   /* pages a call: 16 MiB of 4 KiB pages */
+    unsigned char vec[CHUNK];
+    int saved = errno;
+    size_t resident = 0;
+    for (size_t off = 0; off < size; off += (size_t)CHUNK * PM_OS_PAGE) {
+        size_t len = size - off < (size_t)CHUNK * PM_OS_PAGE ? size - off : (size_t)CHUNK * PM_OS_PAGE;
+        if (mincore((char *)addr + off, len, vec) != 0) {
+            resident = size;
+            break;
+        }
+        for (size_t i = 0; i < (len + PM_OS_PAGE - 1) / PM_OS_PAGE; i++)
+            resident += (size_t)(vec[i] & 1) * PM_OS_PAGE;
+    }
+    errno = saved;
+    return resident;
+}
+
 void _pm_os_hugepages(void *addr, size_t size)
 {
     int saved = errno;

@@ -117,15 +117,19 @@ void *_pm_large_malloc_miss(size_t size) { return _pm_large_alloc_api(size, 0, f
 void *_pm_large_alloc_api(size_t size, size_t align, bool zero)
 {
     _pm_process_init();   /* the secret mangles the record: it may be the first call */
-    bool fresh;
-    void *p = _pm_large_alloc(size, align, &fresh, large_slot_ok());
+    size_t dirty;
+    void *p = _pm_large_alloc(size, align, &dirty, large_slot_ok());
     if (!p)
         return NULL;
     if (pm_unlikely(_pm_slow))
         _pm_slow_alloc(p, size, _pm_large_usable(_pm_large_check(pm_pagemap_get(p), p, "malloc")),
                        -1, zero);
-    if (zero && !fresh)
-        memset(p, 0, size);   /* a reused mapping (after the hook: memcheck sees a new block) */
+    if (zero && dirty) {   /* a reused mapping (after the hook: memcheck sees a new block) */
+        if (pm_unlikely(_pm_slow))
+            memset(p, 0, size);   /* memcheck's definedness: the bytes written */
+        else
+            _pm_large_zero(p, dirty);
+    }
     return p;
 }
 
