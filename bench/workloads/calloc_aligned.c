@@ -4,6 +4,12 @@
  *   are zero, dirty the block (first, middle and last bytes), free it.  An
  *   allocator must zero reused memory; fresh pages from the kernel are
  *   already zero.
+ * calloc_sparse: calloc(1, 16 MiB), check and write one byte in each of its
+ *   first 16 pages, free: a zeroed buffer sized for the largest case (a
+ *   message, a decompression window, a table of rows) of which a program
+ *   uses the beginning, made again and again.  Whether an allocator that
+ *   reuses the mapping zeroes all of it, faulting every page in, or only
+ *   what was written.
  * aligned/ALIGN/N: aligned_alloc(ALIGN, N), check the alignment, write,
  *   free.
  * One operation is one allocation and one free.
@@ -27,6 +33,27 @@ void pmb_calloc(pmb_state *st)
             pmb_do_not_optimize(p);
             free(p);
         }
+    }
+}
+
+#define SPARSE_SIZE ((size_t)16 << 20)
+#define SPARSE_TOUCHED 16   /* pages, from the start */
+
+void pmb_calloc_sparse(pmb_state *st)
+{
+    while (pmb_keep_running_batch(st, 1)) {
+        char *p = pmb_check(calloc(1, SPARSE_SIZE), SPARSE_SIZE);
+        for (size_t i = 0; i < SPARSE_TOUCHED; i++) {
+            char *at = p + i * 4096 + 8 * i;
+            if (*at != 0) {
+                pmb_fail(st, "calloc returned memory that is not zero");
+                free(p);
+                return;
+            }
+            *at = (char)(i | 1);
+        }
+        pmb_do_not_optimize(p);
+        free(p);
     }
 }
 

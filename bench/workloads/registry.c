@@ -15,7 +15,8 @@ enum {
     F_REALLOC_APPEND, F_REALLOC_DOUBLE, F_CALLOC, F_ALIGNED, F_LOCALITY_FRESH, F_LOCALITY_CHURNED, F_BIG_CHURN,
     F_LARSON_SERVER, F_XMALLOC_BATCHES, F_RPTEST_MIX, F_FALSE_SHARING_ACTIVE,
     F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_REQUEST_BUFFERS, F_LIVE_BUFFERS,
-    F_BUFFER_ROUNDS, F_BUFFER_HANDOFF, F_OBJECT_ROUNDS, F_COUNT
+    F_BUFFER_ROUNDS, F_BUFFER_HANDOFF, F_OBJECT_ROUNDS, F_CALLOC_SPARSE, F_BUFFER_ROUNDS_KEPT,
+    F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -124,6 +125,14 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "131072 objects of 16..1024 bytes (about 68 MB) made and all freed, round after "
         "round (a batch job's objects per input file, a server's big requests one after "
         "the other): whether one round's pages serve the next."},
+    [F_CALLOC_SPARSE] = {"calloc_sparse", pmb_calloc_sparse, PMB_SINGLE, "calloc+free",
+        "A zeroed buffer sized for the largest case (16 MiB) of which the first 64 KiB "
+        "are used, made again and again (a message, a decompression window, a table of "
+        "rows): whether a reused mapping is zeroed whole or only where it was written."},
+    [F_BUFFER_ROUNDS_KEPT] = {"buffer_rounds_kept", pmb_buffer_rounds_kept, PMB_SINGLE, "malloc+free",
+        "The rounds of buffer_rounds with one buffer in five kept from round to round (the "
+        "results or state a batch job carries on): the use never falls near zero, and "
+        "whether the pages of one round still serve the next."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -175,5 +184,7 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_BUFFER_ROUNDS), 0, {0}, 96 << 10},
     {FAM(F_BUFFER_HANDOFF), 0, {0}, 96 << 10},
     {FAM(F_OBJECT_ROUNDS), 0, {0}, 1024},
+    {FAM(F_CALLOC_SPARSE), 0, {0}, 16 << 20},
+    {FAM(F_BUFFER_ROUNDS_KEPT), 0, {0}, 96 << 10},
     {NULL, 0, {0}, 0},
 };

@@ -63,6 +63,7 @@ void pmb_larson(pmb_state *st);             /* threads.c */
 void pmb_realloc_append(pmb_state *st);     /* realloc.c */
 void pmb_realloc_double(pmb_state *st);     /* realloc.c */
 void pmb_calloc(pmb_state *st);             /* calloc_aligned.c */
+void pmb_calloc_sparse(pmb_state *st);      /* calloc_aligned.c */
 void pmb_aligned(pmb_state *st);            /* calloc_aligned.c */
 void pmb_locality_fresh(pmb_state *st);     /* locality.c */
 void pmb_locality_churned(pmb_state *st);   /* locality.c */
@@ -70,6 +71,7 @@ void pmb_big_churn(pmb_state *st);          /* big.c */
 void pmb_request_buffers(pmb_state *st);    /* big.c */
 void pmb_live_buffers(pmb_state *st);       /* big.c */
 void pmb_buffer_rounds(pmb_state *st);      /* big.c */
+void pmb_buffer_rounds_kept(pmb_state *st); /* big.c */
 void pmb_object_rounds(pmb_state *st);      /* batch.c */
 void pmb_buffer_handoff(pmb_state *st);     /* threads.c */
 void pmb_larson_server(pmb_state *st);      /* handoff.c */
