@@ -41,6 +41,8 @@
  */
 #include "workloads.h"
 
+#include <stdbool.h>
+
 #define BIG_LIVE 4
 #define BIG_MIN ((size_t)5 << 20)
 #define BIG_SPAN ((size_t)20 << 20)
@@ -99,48 +101,44 @@ void pmb_live_buffers(pmb_state *st)
 #define ROUND_MIN ((size_t)32 << 10)
 #define ROUND_SPAN ((size_t)64 << 10)
 
-static void buffer_round(char **bufs, uint64_t *rng)
+#define ROUND_KEEP_EVERY 5   /* buffer_rounds_kept: buffer i is kept when i % 5 == 0 */
+
+/* One buffer of a round: made, and written one byte per page. */
+static char *round_buffer(uint64_t *rng)
 {
-    for (unsigned i = 0; i < ROUND_COUNT; i++) {
-        size_t size = ROUND_MIN + (size_t)(pmb_rand(rng) % (ROUND_SPAN + 1));
-        char *p = pmb_check(malloc(size), size);
-        for (size_t off = 0; off < size; off += BIG_PAGE)
-            p[off] = (char)off;
-        bufs[i] = p;
-    }
+    size_t size = ROUND_MIN + (size_t)(pmb_rand(rng) % (ROUND_SPAN + 1));
+    char *p = pmb_check(malloc(size), size);
+    for (size_t off = 0; off < size; off += BIG_PAGE)
+        p[off] = (char)off;
+    return p;
+}
+
+/* Whether buffer i is one a round leaves alone (keep_every 0: none). */
+static inline bool round_kept(unsigned i, unsigned keep_every)
+{
+    return keep_every && i % keep_every == 0;
+}
+
+/* A round: the buffers not kept, made and all freed. */
+static void buffer_round(char **bufs, uint64_t *rng, unsigned keep_every)
+{
+    for (unsigned i = 0; i < ROUND_COUNT; i++)
+        if (!round_kept(i, keep_every))
+            bufs[i] = round_buffer(rng);
     pmb_clobber_memory();
     for (unsigned i = 0; i < ROUND_COUNT; i++)
-        free(bufs[i]);
+        if (!round_kept(i, keep_every))
+            free(bufs[i]);
 }
 
 void pmb_buffer_rounds(pmb_state *st)
 {
     uint64_t rng = 0x2F5B8C07D3A91E65ULL;
     char **bufs = pmb_check(malloc(ROUND_COUNT * sizeof *bufs), ROUND_COUNT * sizeof *bufs);
-    buffer_round(bufs, &rng);   /* the first round, before the clock (above) */
+    buffer_round(bufs, &rng, 0);   /* the first round, before the clock (above) */
     while (pmb_keep_running_batch(st, ROUND_COUNT))
-        buffer_round(bufs, &rng);
+        buffer_round(bufs, &rng, 0);
     free(bufs);
-}
-
-#define ROUND_KEEP_EVERY 5   /* buffer i is kept when i % 5 == 0 */
-
-/* A round of buffer_rounds_kept: the buffers not kept, made and freed. */
-static void buffer_round_kept(char **bufs, uint64_t *rng)
-{
-    for (unsigned i = 0; i < ROUND_COUNT; i++) {
-        if (i % ROUND_KEEP_EVERY == 0)
-            continue;
-        size_t size = ROUND_MIN + (size_t)(pmb_rand(rng) % (ROUND_SPAN + 1));
-        char *p = pmb_check(malloc(size), size);
-        for (size_t off = 0; off < size; off += BIG_PAGE)
-            p[off] = (char)off;
-        bufs[i] = p;
-    }
-    pmb_clobber_memory();
-    for (unsigned i = 0; i < ROUND_COUNT; i++)
-        if (i % ROUND_KEEP_EVERY != 0)
-            free(bufs[i]);
 }
 
 /* The kept buffers stay from one call to the next (google benchmark calls a
@@ -152,19 +150,13 @@ static char *kept_bufs[ROUND_COUNT];
 void pmb_buffer_rounds_kept(pmb_state *st)
 {
     uint64_t rng = 0x8CB92BA72F3D8DD7ULL;
-    char **bufs = kept_bufs;
-    for (unsigned i = 0; i < ROUND_COUNT; i += ROUND_KEEP_EVERY) {
-        if (bufs[i])
-            continue;   /* kept from the last call */
-        size_t size = ROUND_MIN + (size_t)(pmb_rand(&rng) % (ROUND_SPAN + 1));
-        bufs[i] = pmb_check(malloc(size), size);
-        for (size_t off = 0; off < size; off += BIG_PAGE)
-            bufs[i][off] = (char)off;
-    }
-    buffer_round_kept(bufs, &rng);   /* the first round, before the clock */
+    for (unsigned i = 0; i < ROUND_COUNT; i++)
+        if (round_kept(i, ROUND_KEEP_EVERY) && !kept_bufs[i])   /* else kept from the last call */
+            kept_bufs[i] = round_buffer(&rng);
+    buffer_round(kept_bufs, &rng, ROUND_KEEP_EVERY);   /* the first round, before the clock */
     const int64_t made = ROUND_COUNT - (ROUND_COUNT + ROUND_KEEP_EVERY - 1) / ROUND_KEEP_EVERY;
     while (pmb_keep_running_batch(st, made))
-        buffer_round_kept(bufs, &rng);
+        buffer_round(kept_bufs, &rng, ROUND_KEEP_EVERY);
 }
 
 #define REQ_BUFFERS 8
