@@ -71,14 +71,18 @@ void pmb_big_churn(pmb_state *st)
 #define LIVE_MIN ((size_t)8 << 10)
 #define LIVE_SPAN ((size_t)56 << 10)
 
-static char *live_buffer(uint64_t *rng)
+/* A buffer of min..min+span bytes (drawn at random), written one byte per
+ * page. */
+static char *written_buffer(uint64_t *rng, size_t min, size_t span)
 {
-    size_t size = LIVE_MIN + (size_t)(pmb_rand(rng) % (LIVE_SPAN + 1));
+    size_t size = min + (size_t)(pmb_rand(rng) % (span + 1));
     char *p = pmb_check(malloc(size), size);
     for (size_t off = 0; off < size; off += BIG_PAGE)
         p[off] = (char)off;
     return p;
 }
+
+static char *live_buffer(uint64_t *rng) { return written_buffer(rng, LIVE_MIN, LIVE_SPAN); }
 
 void pmb_live_buffers(pmb_state *st)
 {
@@ -103,15 +107,7 @@ void pmb_live_buffers(pmb_state *st)
 
 #define ROUND_KEEP_EVERY 5   /* buffer_rounds_kept: buffer i is kept when i % 5 == 0 */
 
-/* One buffer of a round: made, and written one byte per page. */
-static char *round_buffer(uint64_t *rng)
-{
-    size_t size = ROUND_MIN + (size_t)(pmb_rand(rng) % (ROUND_SPAN + 1));
-    char *p = pmb_check(malloc(size), size);
-    for (size_t off = 0; off < size; off += BIG_PAGE)
-        p[off] = (char)off;
-    return p;
-}
+static char *round_buffer(uint64_t *rng) { return written_buffer(rng, ROUND_MIN, ROUND_SPAN); }
 
 /* Whether buffer i is one a round leaves alone (keep_every 0: none). */
 static inline bool round_kept(unsigned i, unsigned keep_every)
