@@ -4,9 +4,10 @@
  * are seen to come back, instead of unmapping them and faulting them in
  * again each time, also when each round leaves some of its arenas out
  * (blocks kept, scattered over them); malloc_trim forgets that, and a
- * single big phase never qualifies.  ARENA_CACHE is set to 1 MiB (4 arenas beyond the reserve of
- * 4), a round is 64 arenas' worth of 64-byte blocks.  Counts only, from
- * pm_stats_get: deterministic (the decay is an hour). */
+ * single big phase never qualifies.  ARENA_CACHE is set to 1 MiB (4
+ * arenas beyond the reserve of 4), a round is 64 arenas' worth of 64-byte
+ * blocks.  Counts only, from pm_stats_get: deterministic (the decay is an
+ * hour). */
 #include "pm_test.h"
 #include "pools/pools.h"
 
