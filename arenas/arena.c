@@ -77,10 +77,7 @@ static size_t reserve_count;
  * qualifies. */
 #define CYCLE_HOLD 10
 #define CYCLE_CAP 16
-static bool phase_low;            /* a big phase dropped (above) ... */
-static uint64_t phase_low_ms;     /* ... then, and has not climbed back since */
-static size_t phase_low_out;      /* the fewest arenas out since the drop */
-static uint64_t cycling_until_ms; /* phases come back: keep their arenas until then */
+static pm_phases_t phases;        /* of the arenas out (arenas.h) */
 
 /* Arenas ARENA_CACHE holds. */
 static inline size_t cache_arenas(void)
@@ -92,20 +89,8 @@ static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t mos
 {
     if (peak <= most)
         return;   /* the reserve keeps such a phase anyway */
-    if (!phase_low) {
-        if (out + most < peak) {   /* more left than the reserve keeps */
-            phase_low = true;
-            phase_low_ms = now;
-            phase_low_out = out;
-        }
-    } else if (out < phase_low_out) {
-        phase_low_out = out;
-    } else if (out - phase_low_out > (peak - phase_low_out) / 2) {
-        phase_low = false;
-        uint64_t decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
-        if (now - phase_low_ms < decay)
-            cycling_until_ms = now + CYCLE_HOLD * decay;
-    }
+    pm_phases_watch(&phases, now, out, peak, most,
+                    (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS], CYCLE_HOLD);
 }
 
 /* The page pass (set_page_pass): looked for every PAGE_PASS_RETURNS page
@@ -230,7 +215,7 @@ static pm_arena_t *reserve_expire_locked(size_t keep, bool all)
         pm_peak_roll(&out_peak, now, decay, out);
         size_t peak = pm_peak_get(&out_peak);
         phase_watch_locked(now, out, peak, most);
-        if (now < cycling_until_ms) {   /* phases come back (above) */
+        if (pm_phases_cycling(&phases, now)) {   /* phases come back (above) */
             size_t cap = keep + CYCLE_CAP * cache_arenas();
             size_t want = peak > out ? peak - out : 0;
             want = want < cap ? want : cap;
@@ -379,8 +364,7 @@ size_t _pm_arena_trim_reserve(size_t keep)
      * no phase has come back yet */
     out_peak.cur = out_peak.prev = atomic_load_explicit(&arenas_out, memory_order_relaxed);
     out_peak.since_ms = _pm_os_now_ms();
-    phase_low = false;
-    cycling_until_ms = 0;
+    phases = (pm_phases_t){0};
     char *left = chunk_next;   /* the untouched rest of a huge-page chunk */
     size_t nleft = chunk_left;
     chunk_left = 0;

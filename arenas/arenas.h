@@ -109,6 +109,44 @@ static inline size_t pm_peak_get(const pm_recent_peak_t *p)
     return p->cur > p->prev ? p->cur : p->prev;
 }
 
+/* Phases that come back (the arena reserve's, arena.c; the large cache's,
+ * large.c): a level (arenas out, bytes of large use) drops from its recent
+ * peak by more than its owner keeps anyway (`kept`), so memory goes back
+ * to the OS; the drop's low point is the least level seen since (measured,
+ * not assumed near zero: a heap keeps arenas out after it freed
+ * everything, a program keeps some buffers).  When the level climbs back
+ * over half-way from that low point to the peak within `decay` ms of the
+ * drop, the program rebuilds what it drops, and phases come back until
+ * `cycling_until_ms` (`hold` decay periods on).  Its owner's lock covers
+ * it; zeroed, nothing has dropped. */
+typedef struct pm_phases_s {
+    bool dropped;              /* a drop (above) ... */
+    uint64_t dropped_ms;       /* ... then, and no climb back since */
+    size_t low;                /* the least level since the drop */
+    uint64_t cycling_until_ms; /* phases come back until then */
+} pm_phases_t;
+static inline void pm_phases_watch(pm_phases_t *ph, uint64_t now, size_t level, size_t peak,
+                                   size_t kept, uint64_t decay, unsigned hold)
+{
+    if (!ph->dropped) {
+        if (level + kept < peak) {
+            ph->dropped = true;
+            ph->dropped_ms = now;
+            ph->low = level;
+        }
+    } else if (level < ph->low) {
+        ph->low = level;
+    } else if (level - ph->low > (peak - ph->low) / 2) {
+        ph->dropped = false;
+        if (now - ph->dropped_ms < decay)
+            ph->cycling_until_ms = now + hold * decay;
+    }
+}
+static inline bool pm_phases_cycling(const pm_phases_t *ph, uint64_t now)
+{
+    return now < ph->cycling_until_ms;
+}
+
 /* The arenas of one heap, by free page count; only its owner (or whoever
  * holds the owner's lock) touches it. */
 struct pm_arena_set_s {

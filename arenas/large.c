@@ -232,10 +232,7 @@ static void rec_commit(pm_large_t *r, size_t size)
  * of a rebuild look at the cache first). */
 #define CYCLE_HOLD 10
 #define CYCLE_CAP 4   /* times LARGE_CACHE that such phases may keep */
-static bool phase_low;            /* a big phase dropped (above) ... */
-static uint64_t phase_low_ms;     /* ... then, and has not climbed back since */
-static size_t phase_low_use;      /* the least use since the drop */
-static uint64_t cycling_until_ms; /* phases come back: keep their mappings until then */
+static pm_phases_t phases;        /* of the use (arenas.h) */
 
 static void window_roll_locked(uint64_t now)
 {
@@ -244,24 +241,11 @@ static void window_roll_locked(uint64_t now)
     pm_peak_roll(&use_peak, now, decay, use);
     size_t peak = pm_peak_get(&use_peak);
     size_t quarter = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE] / 4;
-    if (peak <= quarter)
-        return;
-    if (!phase_low) {
-        if (use + quarter < peak) {
-            phase_low = true;
-            phase_low_ms = now;
-            phase_low_use = use;
-        }
-    } else if (use < phase_low_use) {
-        phase_low_use = use;
-    } else if (use - phase_low_use > (peak - phase_low_use) / 2) {
-        phase_low = false;
-        if (now - phase_low_ms < decay)
-            cycling_until_ms = now + CYCLE_HOLD * decay;
-    }
+    if (peak > quarter)
+        pm_phases_watch(&phases, now, use, peak, quarter, decay, CYCLE_HOLD);
 }
 
-static inline bool cycling_locked(uint64_t now) { return now < cycling_until_ms; }
+static inline bool cycling_locked(uint64_t now) { return pm_phases_cycling(&phases, now); }
 
 /* Committed bytes the cache may hold now: the recent peak of use less the
  * use now; no more than twice the use now or a floor, whichever is more;
@@ -1665,8 +1649,7 @@ int _pm_large_trim(bool all)
                 cache_evict_locked(cache_newest[l], &evicted);
         use_peak.cur = use_peak.prev = use_now_locked();
         use_peak.since_ms = now;
-        phase_low = false;   /* and no phase has come back yet */
-        cycling_until_ms = 0;
+        phases = (pm_phases_t){0};   /* and no phase has come back yet */
     } else {
         window_roll_locked(now);
         cache_shrink_locked(&evicted, now);
