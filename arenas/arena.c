@@ -324,7 +324,8 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     }
     atomic_fetch_add_explicit(&arenas_out, 1, memory_order_relaxed);
     a->free_pages = ~ARENA_META_BITS;   /* every page but the slots' */
-    a->clean_pages = fresh ? a->free_pages : 0;
+    if (fresh)   /* else the pages it gave back before it joined the reserve stay clean */
+        a->clean_pages = a->free_pages;
     a->aged_pages = 0;
     a->kept_pages = 0;
     a->nfree = PM_ARENA_USABLE;
@@ -400,6 +401,39 @@ size_t _pm_arena_reserve_decay(void)
 
 /* ---- page runs: pools (one page) and spans (1..16 pages) ---- */
 
+/* Pool pages taken from where the arena has never been used (or gave the
+ * pages back) are faulted in together with the clean free pages that
+ * follow them, by one madvise(MADV_POPULATE_WRITE), instead of one fault
+ * at a time as the pool and the program first write them: the pool's page
+ * is written at once (its first block), and the next pools of a growing
+ * heap come from the pages that follow (lowest first).  A fault costs 11-15
+ * us a page on the 2-core VM of the figures, a populate 5.6-6.6 us a page
+ * in runs of 16: 640,000 blocks of 100 bytes made in 0.16 s instead of
+ * 0.24 (docs/DESIGN.md).  The pages faulted in ahead are no longer clean:
+ * free and dirty, the page pass gives them back if the heap does not take
+ * them within one to two decay periods.  How far ahead grows with the set's
+ * pages in use, a 32nd of them up to POPULATE_AHEAD_MOST, so that a
+ * small heap keeps no more resident than it uses (the pages of a process
+ * that makes a few hundred blocks: none ahead) and a big one at most 60 KiB
+ * more.  Spans are left alone: a medium block is often written only in
+ * part (a buffer's capacity). */
+#define POPULATE_AHEAD_MOST 15
+static void pool_pages_populate(pm_arena_set_t *set, pm_arena_t *a, unsigned page, uint64_t run)
+{
+    unsigned most = set->pages_out / 32, ahead = 0;
+    if (most > POPULATE_AHEAD_MOST)
+        most = POPULATE_AHEAD_MOST;
+    /* the clean pages after the first: the run's (its other pools, spares
+     * until their class needs them) and the free ones after it */
+    uint64_t ready = (a->clean_pages & (a->free_pages | run)) >> page >> 1;
+    while (ahead < most && (ready >> ahead) & 1)
+        ahead++;
+    if (!ahead)
+        return;   /* a page alone: its own fault costs as much */
+    _pm_os_populate(arena_base(a) + (size_t)page * PM_PAGE_SIZE, (size_t)(1 + ahead) * PM_PAGE_SIZE);
+    a->clean_pages &= ~((((uint64_t)1 << ahead) - 1) << (page + 1));
+}
+
 /* Lowest page starting a run of k free pages in `free`, or -1. */
 static int run_find(uint64_t free, unsigned k)
 {
@@ -444,6 +478,9 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
         *got = k;
     }
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
+    if (got && (a->clean_pages & bits))
+        pool_pages_populate(set, a, (unsigned)page, bits);
+    set->pages_out += k;
     arena_unlink_locked(set, a);
     a->free_pages &= ~bits;
     a->clean_pages &= ~bits;
@@ -470,6 +507,7 @@ static inline __attribute__((always_inline)) void pages_return(pm_arena_set_t *s
         set_page_pass(set);
     pm_arena_t *a = arena_of(first);
     unsigned page = (unsigned)(((uintptr_t)first - (uintptr_t)arena_base(a)) >> PM_PAGE_SHIFT);
+    set->pages_out -= k;
     arena_unlink_locked(set, a);
     a->free_pages |= (((uint64_t)1 << k) - 1) << page;
     a->nfree += k;

@@ -155,6 +155,7 @@ struct pm_arena_set_s {
     uint64_t decommit_ms;                 /* the clock's last pass over its free pages */
     uint64_t page_pass_ms;                /* the last page pass (arena.c, set_page_pass) */
     uint32_t returns;                     /* page runs given back to its arenas */
+    uint32_t pages_out;                   /* pages its arenas have in use (pools, spans) */
 };
 
 /* The arena set of the calling thread's heap, or NULL while it has none

@@ -78,6 +78,11 @@ size_t _pm_os_resident(const void *addr, size_t size);
  * MADV_HUGEPAGE; the kernel's default, "madvise", gives them to no mapping
  * that does not ask).  Best effort: a kernel without them ignores it. */
 void _pm_os_hugepages(void *addr, size_t size);
+/* Faults [addr, addr+size) (page-aligned, in a mapping of ours) in now, as
+ * writes would, in one call (madvise MADV_POPULATE_WRITE): cheaper than a
+ * fault per page.  Best effort: a kernel older than 5.14 refuses it (and is
+ * not asked again), and a page it cannot make is left to fault later. */
+void _pm_os_populate(void *addr, size_t size);
 /* Makes [addr, addr+size) (page-aligned, in a mapping of ours) a guard: any
  * access faults.  0, or the errno of mprotect. */
 int _pm_os_guard(void *addr, size_t size);

@@ -273,6 +273,21 @@ size_t _pm_os_resident(const void *addr, size_t size)
     return resident;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+static _Atomic int populate_broken;   /* the kernel refused it once: EINVAL */
+
+void _pm_os_populate(void *addr, size_t size)
+{
+    if (atomic_load_explicit(&populate_broken, memory_order_relaxed))
+        return;
+    int saved = errno;
+    if (madvise(addr, size, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+        atomic_store_explicit(&populate_broken, 1, memory_order_relaxed);
+    errno = saved;
+}
+
 void _pm_os_hugepages(void *addr, size_t size)
 {
     int saved = errno;
