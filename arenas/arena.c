@@ -409,18 +409,23 @@ size_t _pm_arena_reserve_decay(void)
  * heap come from the pages that follow (lowest first).  A fault costs 11-15
  * us a page on the 2-core VM of the figures, a populate 5.6-6.6 us a page
  * in runs of 16: 640,000 blocks of 100 bytes made in 0.16 s instead of
- * 0.24 (docs/DESIGN.md).  The pages faulted in ahead are no longer clean:
- * free and dirty, the page pass gives them back if the heap does not take
- * them within one to two decay periods.  How far ahead grows with the set's
- * pages in use, a 32nd of them up to POPULATE_AHEAD_MOST, so that a
- * small heap keeps no more resident than it uses (the pages of a process
- * that makes a few hundred blocks: none ahead) and a big one at most 60 KiB
- * more.  Spans are left alone: a medium block is often written only in
- * part (a buffer's capacity). */
+ * 0.24 (docs/DESIGN.md).  What it costs in memory is bounded:
+ *  - how far ahead grows with the set's pages in use, a 64th of them up to
+ *    POPULATE_AHEAD_MOST (15 pages, 60 KiB), so that a heap of a few hundred
+ *    blocks makes nothing ahead;
+ *  - no more are made while pages made ahead wait untaken (the set's
+ *    ahead_pages), since takes go to the fullest arena first and a heap
+ *    that churns would otherwise leave them in one arena after another
+ *    (espresso, about 370 pages in use, had 130-200 KiB more resident at
+ *    its peak with a 32nd ahead; 8-68 KiB with a 64th and this bound);
+ *  - they are not clean but free and dirty, so the page pass gives them
+ *    back if the heap does not take them within one to two decay periods.
+ * Spans are left alone: a medium block is often written only in part (a
+ * buffer's capacity). */
 #define POPULATE_AHEAD_MOST 15
 static void pool_pages_populate(pm_arena_set_t *set, pm_arena_t *a, unsigned page, uint64_t run)
 {
-    unsigned most = set->pages_out / 32, ahead = 0;
+    unsigned most = set->pages_out / 64, ahead = 0;
     if (most > POPULATE_AHEAD_MOST)
         most = POPULATE_AHEAD_MOST;
     /* the clean pages after the first: the run's (its other pools, spares
@@ -431,7 +436,10 @@ static void pool_pages_populate(pm_arena_set_t *set, pm_arena_t *a, unsigned pag
     if (!ahead)
         return;   /* a page alone: its own fault costs as much */
     _pm_os_populate(arena_base(a) + (size_t)page * PM_PAGE_SIZE, (size_t)(1 + ahead) * PM_PAGE_SIZE);
-    a->clean_pages &= ~((((uint64_t)1 << ahead) - 1) << (page + 1));
+    uint64_t made = (((uint64_t)1 << ahead) - 1) << (page + 1);
+    a->clean_pages &= ~made;
+    set->ahead_arena = a;
+    set->ahead_pages = made & ~run;   /* the run's pages are taken now */
 }
 
 /* Lowest page starting a run of k free pages in `free`, or -1. */
@@ -478,7 +486,9 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
         *got = k;
     }
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
-    if (got && (a->clean_pages & bits))
+    if (set->ahead_arena == a)
+        set->ahead_pages &= ~bits;
+    if (got && (a->clean_pages & bits) && !set->ahead_pages)
         pool_pages_populate(set, a, (unsigned)page, bits);
     set->pages_out += k;
     arena_unlink_locked(set, a);
@@ -512,6 +522,10 @@ static inline __attribute__((always_inline)) void pages_return(pm_arena_set_t *s
     a->free_pages |= (((uint64_t)1 << k) - 1) << page;
     a->nfree += k;
     if (a->nfree == PM_ARENA_USABLE) {
+        if (set->ahead_arena == a) {
+            set->ahead_arena = NULL;
+            set->ahead_pages = 0;
+        }
         arena_release(a);    /* last pool or span gone: the arena leaves the heap */
         return;
     }
@@ -531,6 +545,8 @@ static size_t arena_decommit(pm_arena_t *a, uint64_t pages)
 {
     size_t n = 0;
     a->clean_pages |= pages;
+    if (a->owner && a->owner->ahead_arena == a)
+        a->owner->ahead_pages &= ~pages;
     while (pages) {
         unsigned first = (unsigned)__builtin_ctzll(pages);
         unsigned len = (unsigned)__builtin_ctzll(~(pages >> first));

@@ -1,8 +1,9 @@
 /* Pool pages faulted in ahead (arenas/arena.c, pool_pages_populate): a
  * heap that grows takes each pool from a fresh arena's clean pages with
  * up to 15 clean free pages after it, made resident in one madvise; a
- * small heap takes none ahead; and the pages made resident ahead are no
- * longer clean, so that the page pass gives them back if they stay free.
+ * small heap takes none ahead; no more than 15 wait untaken in all; and the
+ * pages made resident ahead are no longer clean, so that the page pass
+ * gives them back if they stay free.
  * Residency is read with mincore; the arena's own record (pm_arena_t, in
  * its slot 1) says which pages are in use and which are clean.  Where the
  * kernel has no MADV_POPULATE_WRITE (before 5.14) nothing is made ahead,
@@ -83,6 +84,17 @@ int main(void)
             last_arena = a;
         }
     }
+    /* Over all the arenas the heap grew into: pages wait ahead in one at
+     * most, 15 at most (the set's ahead_pages). */
+    unsigned waiting = 0;
+    last_arena = 0;
+    for (int i = 0; i < GROW_N; i++) {
+        uintptr_t a = (uintptr_t)grow_blocks[i] & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+        if (a != last_arena)
+            waiting += resident_free(grow_blocks[i], NULL);
+        last_arena = a;
+    }
+    CHECK("  no more than 15 wait in all", waiting <= 15);
     uint64_t which;
     unsigned frontier = resident_free(grow_blocks[GROW_N - 1], &which);
     clean_ahead |= (which & arena_at(grow_blocks[GROW_N - 1])->clean_pages) != 0;
