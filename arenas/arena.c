@@ -411,8 +411,8 @@ size_t _pm_arena_reserve_decay(void)
  * in runs of 16: 640,000 blocks of 100 bytes made in 0.16 s instead of
  * 0.24 (docs/DESIGN.md).  What it costs in memory is bounded:
  *  - how far ahead grows with the set's pages in use, a 64th of them up to
- *    POPULATE_AHEAD_MOST (15 pages, 60 KiB), so that a heap of a few hundred
- *    blocks makes nothing ahead;
+ *    POOLMALLOC_ARENA_POPULATE (15 pages, 60 KiB; 0: none), so that a heap
+ *    of a few hundred blocks makes nothing ahead;
  *  - no more are made while pages made ahead wait untaken (the set's
  *    ahead_pages), since takes go to the fullest arena first and a heap
  *    that churns would otherwise leave them in one arena after another
@@ -422,12 +422,11 @@ size_t _pm_arena_reserve_decay(void)
  *    back if the heap does not take them within one to two decay periods.
  * Spans are left alone: a medium block is often written only in part (a
  * buffer's capacity). */
-#define POPULATE_AHEAD_MOST 15
 static void pool_pages_populate(pm_arena_set_t *set, pm_arena_t *a, unsigned page, uint64_t run)
 {
     unsigned most = set->pages_out / 64, ahead = 0;
-    if (most > POPULATE_AHEAD_MOST)
-        most = POPULATE_AHEAD_MOST;
+    if (most > (unsigned)_pm_option_values[PM_OPTION_ARENA_POPULATE])
+        most = (unsigned)_pm_option_values[PM_OPTION_ARENA_POPULATE];
     /* the clean pages after the first: the run's (its other pools, spares
      * until their class needs them) and the free ones after it */
     uint64_t ready = (a->clean_pages & (a->free_pages | run)) >> page >> 1;

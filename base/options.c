@@ -55,7 +55,8 @@ enum { KIND_BOOL, KIND_SIZE, KIND_COUNT, KIND_MS, KIND_ALIGN };
     X(PM_OPTION_STATS_JSON, "POOLMALLOC_STATS_JSON", 0, 0, 1, KIND_BOOL)                   \
     X(PM_OPTION_LARGE_THP, "POOLMALLOC_LARGE_THP", 1, 0, 1, KIND_BOOL)                     \
     X(PM_OPTION_ARENA_THP, "POOLMALLOC_ARENA_THP", 0, 0, 1, KIND_BOOL)                     \
-    X(PM_OPTION_FLAT_PAGEMAP, "POOLMALLOC_FLAT_PAGEMAP", 1, 0, 1, KIND_BOOL)
+    X(PM_OPTION_FLAT_PAGEMAP, "POOLMALLOC_FLAT_PAGEMAP", 1, 0, 1, KIND_BOOL)                 \
+    X(PM_OPTION_ARENA_POPULATE, "POOLMALLOC_ARENA_POPULATE", 15, 0, 61, KIND_COUNT)
 
 typedef struct pm_option_desc_s {
     const char *env;     /* environment variable */

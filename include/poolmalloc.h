@@ -67,6 +67,7 @@ typedef enum pm_option_e {
     PM_OPTION_LARGE_THP,          /* POOLMALLOC_LARGE_THP: 1 = large mappings of 4 MiB or more use transparent huge pages */
     PM_OPTION_ARENA_THP,          /* POOLMALLOC_ARENA_THP: 1 = arenas come from 2 MiB chunks that use transparent huge pages */
     PM_OPTION_FLAT_PAGEMAP,       /* POOLMALLOC_FLAT_PAGEMAP: 1 = free finds a page's owner in one flat array (32 GiB of address space reserved, start-up only) */
+    PM_OPTION_ARENA_POPULATE,     /* POOLMALLOC_ARENA_POPULATE: at most this many free pages faulted in ahead of a growing heap's new pool, with it (0 = none) */
     PM_OPTION_COUNT
 } pm_option_t;
 

@@ -7,9 +7,11 @@
  * Residency is read with mincore; the arena's own record (pm_arena_t, in
  * its slot 1) says which pages are in use and which are clean.  Where the
  * kernel has no MADV_POPULATE_WRITE (before 5.14) nothing is made ahead,
- * and the checks that need it say so and are skipped. */
+ * and the checks that need it say so and are skipped.  With
+ * POOLMALLOC_ARENA_POPULATE=0, nothing is made ahead. */
 #include "pm_test.h"
 #include "pools/pools.h"
+#include <errno.h>
 #include <sys/mman.h>
 
 #ifndef MADV_POPULATE_WRITE
@@ -51,7 +53,9 @@ static bool kernel_populates(void)
 #define SMALL_N 200        /* 200 blocks of 64 bytes: 4 pools */
 #define GROW_N 100000      /* 100,000 of 96: 2,381 pools, ~9.3 MiB */
 
-static char *small_blocks[SMALL_N], *grow_blocks[GROW_N];
+#define OFF_N 40000        /* 40,000 of 200: 2,000 pools */
+
+static char *small_blocks[SMALL_N], *grow_blocks[GROW_N], *off_blocks[OFF_N];
 
 int main(void)
 {
@@ -107,6 +111,28 @@ int main(void)
     if (getenv("PM_TEST_VERBOSE"))
         printf("  arenas with pages ahead %u, most %u, frontier %u\n", arenas_ahead, most_ahead,
                frontier);
+
+    /* POOLMALLOC_ARENA_POPULATE=0: the heap grows on (another class, new
+     * arenas) with nothing ahead. */
+    CHECK("option: 15 by default", pm_option_get(PM_OPTION_ARENA_POPULATE) == 15);
+    CHECK("option: 0 taken", pm_option_set(PM_OPTION_ARENA_POPULATE, 0) == 0);
+    CHECK("option: 62 refused", pm_option_set(PM_OPTION_ARENA_POPULATE, 62) == EINVAL);
+    unsigned off_ahead = 0, off_arenas = 0;
+    last_arena = 0;
+    for (int i = 0; i < OFF_N; i++) {
+        off_blocks[i] = pm_malloc(200);
+        memset(off_blocks[i], 3, 200);
+        uintptr_t a = (uintptr_t)off_blocks[i] & ~(uintptr_t)(PM_ARENA_SIZE - 1);
+        if (a != last_arena) {
+            off_ahead += resident_free(off_blocks[i], NULL);
+            off_arenas++;
+        }
+        last_arena = a;
+    }
+    CHECK("with 0, nothing ahead", off_arenas > 10 && off_ahead == 0);
+    for (int i = 0; i < OFF_N; i++)
+        pm_free(off_blocks[i]);
+    pm_option_set(PM_OPTION_ARENA_POPULATE, 15);
 
     /* Every block reads what was written (pages made ahead are plain
      * zero-filled memory, then the program's). */
