@@ -157,7 +157,7 @@ struct pm_arena_set_s {
     uint32_t returns;                     /* page runs given back to its arenas */
     uint32_t pages_out;                   /* pages its arenas have in use (pools, spans) */
     /* The pages last made resident ahead of a take and not taken since
-     * (arena.c, pages_populate): in one arena, none of them counted clean;
+     * (arena.c, pool_pages_populate): in one arena, none of them counted clean;
      * no more are made while some wait. */
     pm_arena_t *ahead_arena;
     uint64_t ahead_pages;
