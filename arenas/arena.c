@@ -408,8 +408,8 @@ size_t _pm_arena_reserve_decay(void)
  * is written at once (its first block), and the next pools of a growing
  * heap come from the pages that follow (lowest first).  A fault costs 11-15
  * us a page on the 2-core VM of the figures, a populate 5.6-6.6 us a page
- * in runs of 16: 640,000 blocks of 100 bytes made in 0.16 s instead of
- * 0.24 (docs/DESIGN.md).  What it costs in memory is bounded:
+ * in runs of 16: 640,000 blocks of 100 bytes made in 0.13 s instead of
+ * 0.21 (docs/DESIGN.md).  What it costs in memory is bounded:
  *  - how far ahead grows with the set's pages in use, a 64th of them up to
  *    POOLMALLOC_ARENA_POPULATE (15 pages, 60 KiB; 0: none), so that a heap
  *    of a few hundred blocks makes nothing ahead;
