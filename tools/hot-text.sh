@@ -1,0 +1,73 @@
+#!/bin/sh
+# hot-text.sh BUILD_DIR -- regenerates preload/hot.ld (tools/hot-text.py)
+# from callgrind profiles of typical programs run on BUILD_DIR's
+# libpoolmalloc.so (a release build): a few C library calls, ls, sort, python3, sqlite3, cc1, and
+# pm_bench's fixed/8 (C++, google benchmark) and xmalloc_batches (threads
+# that free each other's blocks).  Needs valgrind; takes a few minutes.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$1" && pwd)
+lib=$build/libpoolmalloc.so
+work=$(mktemp -d "${TMPDIR:-/tmp}/pm_hot.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+seq 200000 | awk '{ print ($1 * 7919) % 100003, $1 }' > lines.txt
+printf 'int f(int x) { return x * 2; }\nint main(void) { return f(1) - 2; }\n' > t.c
+cat > sq.sql <<'EOF'
+create table t(a, b);
+with recursive c(x) as (select 1 union all select x + 1 from c where x < 100000)
+insert into t select x, hex(randomblob(20)) from c;
+create index i on t(b);
+select count(*), max(length(b)) from t;
+EOF
+cat > calls.c <<'EOF'
+#include <stdlib.h>
+#include <string.h>
+int main(void)   /* the calls of a C program that ls and sort may not make */
+{
+    void *p = NULL, *q = calloc(10, 100);
+    free(NULL);
+    free(realloc(NULL, 40));
+    if (posix_memalign(&p, 64, 200) == 0)
+        free(p);
+    for (int i = 0; i < 1000; i++)
+        free(strdup("a string of some length"));
+    for (int r = 0; r < 10; r++) {   /* pools filled and emptied */
+        void *b[3000];
+        for (int i = 0; i < 3000; i++)
+            b[i] = malloc(16 + (size_t)(i % 3) * 24);
+        for (int i = 0; i < 3000; i++)
+            free(b[i]);
+    }
+    free(realloc(q, 100000));
+    for (size_t n = 100000; n < ((size_t)16 << 20); n *= 3) {   /* large blocks */
+        char *b = malloc(n);
+        memset(b, 1, n);
+        b = realloc(b, n / 2);
+        free(b);
+    }
+    return 0;
+}
+EOF
+gcc -O2 -fno-builtin -o calls calls.c
+cc1=$(gcc -print-prog-name=cc1)
+n=0
+profile() {
+    n=$((n + 1))
+    LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" "$@" \
+        >/dev/null 2>&1 </dev/null
+}
+profile ./calls
+profile ls -l /usr/bin
+profile sort -S 4M lines.txt
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3   # not a wrapper script (pyenv)
+profile "$py" -c 'import json; d = {str(i): [i] * 10 for i in range(20000)}; print(len(json.loads(json.dumps(d))))'
+profile sqlite3 :memory: ".read sq.sql"
+profile "$cc1" -quiet -O2 t.c -o t.s
+profile "$build/bench/pm_bench" --benchmark_filter='^fixed/8$' --benchmark_min_time=0.01
+profile "$build/bench/pm_bench" --benchmark_filter='^xmalloc_batches' --benchmark_min_time=0.01
+# _pm_free_door: free of a pointer outside the page map's fast window
+# (pools/alloc.c), which pm_bench's frees reach and these profiles may not.
+python3 "$here/hot-text.py" "$lib" "$here/../preload/hot.ld" --also _pm_free_door "$work"/cg.*
+echo "wrote $here/../preload/hot.ld from $n profiles"
