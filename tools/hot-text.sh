@@ -1,9 +1,10 @@
 #!/bin/sh
 # hot-text.sh BUILD_DIR -- regenerates preload/hot.ld (tools/hot-text.py)
 # from callgrind profiles of typical programs run on BUILD_DIR's
-# libpoolmalloc.so (a release build): a few C library calls, ls, sort, python3, sqlite3, cc1, and
-# pm_bench's fixed/8 (C++, google benchmark) and xmalloc_batches (threads
-# that free each other's blocks).  Needs valgrind; takes a few minutes.
+# libpoolmalloc.so (a release build): a few C library calls, ls, sort,
+# python3, sqlite3, cc1, and pm_bench's fixed/8 (C++, google benchmark) and
+# xmalloc_batches (threads that free each other's blocks).  Needs valgrind
+# and gcc; takes under a minute.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
