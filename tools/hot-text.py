@@ -8,10 +8,10 @@ kept), each CALLGRIND_OUT a `valgrind --tool=callgrind` profile of one
 program run with LIB preloaded (--trace-children=no; one file per process).
 A function of LIB counts once per profile that executed it at all.  The
 script lists those functions, the ones most profiles ran first (the smaller
-first among those as many ran), as input
-section patterns that CMakeLists.txt puts at the start of .text (a separate
-output section would do, but valgrind 3.19 then finds none of the library's
-symbols): docs/DESIGN.md, "The library's own pages".
+first among those as many ran), as input section patterns that
+CMakeLists.txt puts at the start of .text (a separate output section would
+do, but valgrind 3.19 then finds none of the library's symbols):
+docs/DESIGN.md, "The library's own pages".
 
 --also names a function to place with those every profile ran, for a path
 that typical programs take and the profiles may miss.
