@@ -16,7 +16,7 @@ jobs=${2:-2}
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] && shift
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target fuzz_poolmalloc
+cmake --build "$build" --target fuzz_harness
 build=$(cd "$build" && pwd)
 extra=""
 [ "$jobs" -gt 1 ] && extra="-jobs=$jobs -workers=$jobs"

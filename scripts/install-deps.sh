@@ -26,8 +26,9 @@ set -eu
 # Build and tests.  clang, llvm (llc) and postgresql are also programs the
 # preload tests run (tests/programs); clang + libclang-rt-14-dev: the
 # libFuzzer harness; libasan8, libubsan1, libtsan2: gcc's sanitizer
-# runtimes (tests/sanitize); groff-base: tests/install/man_pages.sh.
-PKGS="build-essential cmake pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
+# runtimes (tests/sanitize); groff-base: tests/install/man_pages.sh;
+# ninja-build: tests/install/ninja_build.sh (the Ninja generator).
+PKGS="build-essential cmake ninja-build pkg-config g++ python3 perl gzip coreutils sqlite3 tar xz-utils
       valgrind libjemalloc-dev libjemalloc2 libbenchmark-dev libgc-dev
       clang llvm libclang-rt-14-dev libasan8 libubsan1 libtsan2 postgresql groff-base"
 # The benchmark harness's other allocators, programs and plotting.

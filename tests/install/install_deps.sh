@@ -21,7 +21,7 @@ extra=$(echo "$bench" | sed -n 's/^bench packages (optional): //p')
 [ "$(echo "$bench" | sed -n 's/^packages: //p')" = "$base" ] || fail "--bench changes the base set"
 echo "$default" | grep -q '^bench packages' && fail "bench packages listed without --bench"
 has() { echo " $1 " | grep -q " $2 "; }
-for p in build-essential cmake pkg-config python3 valgrind clang llvm postgresql groff-base libbenchmark-dev; do
+for p in build-essential cmake ninja-build pkg-config python3 valgrind clang llvm postgresql groff-base libbenchmark-dev; do
     has "$base" "$p" || fail "$p missing from the default set"
 done
 for p in libmimalloc2.0 libtcmalloc-minimal4 redis-server redis-tools python3-matplotlib gnuplot-nox; do
