@@ -360,7 +360,15 @@ static inline void span_pop(pm_span_t *s, pm_block_t *b, bool vg)
  * used up, and again after each span that a batch emptied went back to its
  * arena (64 mallocs of 1 KiB, then their frees: 184 instructions per
  * pair).  No page beyond the one the first block starts in is touched: a
- * span's pages stay untouched until a block there is handed out. */
+ * span's pages stay untouched until a block there is handed out.
+ * The links' lines are asked for (prefetch for write) before any is
+ * written: 2 to 7 lines 576 to 2048 bytes apart, too few and too far
+ * apart for the hardware's prefetchers, and each store's miss otherwise
+ * waited for the one before.  A program that makes and frees 100 MB of
+ * 513..1024-byte blocks round after round (their spans emptied and carved
+ * again) took 105 ns a malloc+free instead of 110 (medians of 12
+ * interleaved runs; 90 against 96 in a quieter hour), pm_bench's
+ * object_rounds 74.6 instead of 78.7 (5 runs). */
 static void span_carve_page(pm_span_t *s)
 {
     char *base = span_base(s);
@@ -368,6 +376,8 @@ static void span_carve_page(pm_span_t *s)
     uint32_t end = (off | (uint32_t)(PM_PAGE_SIZE - 1)) + 1;   /* the end of off's page */
     if (end > limit)
         end = limit;
+    for (uint32_t o = off + size; o < end; o += size)
+        __builtin_prefetch(base + o, 1);
     pm_block_t *first = (pm_block_t *)(base + off), *b = first;
     for (off += size; off < end; off += size) {
         pm_block_t *next = (pm_block_t *)(base + off);
