@@ -455,7 +455,8 @@ static int run_find(uint64_t free, unsigned k)
  * are only looked at for a class that holds many pools) and the k-page
  * one (spans). */
 static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *set, unsigned k,
-                                                              unsigned most, unsigned *got)
+                                                              unsigned most, unsigned *got,
+                                                              bool *clean)
 {
     pm_arena_t *a = NULL;
     int page = -1;
@@ -487,6 +488,8 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
     if (set->ahead_arena == a)
         set->ahead_pages &= ~bits;
+    if (clean)
+        *clean = (a->clean_pages & bits) == bits;
     if (got && (a->clean_pages & bits) && !set->ahead_pages)
         pool_pages_populate(set, a, (unsigned)page, bits);
     set->pages_out += k;
@@ -499,12 +502,15 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
     return arena_base(a) + (size_t)page * PM_PAGE_SIZE;
 }
 
-void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k) { return pages_take(set, k, k, NULL); }
+void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean)
+{
+    return pages_take(set, k, k, NULL, clean);
+}
 
 void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got)
 {
     *got = 1;
-    return pages_take(set, 1, most, got);
+    return pages_take(set, 1, most, got, NULL);
 }
 
 static void set_page_pass(pm_arena_set_t *set);

@@ -173,8 +173,10 @@ PM_INTERNAL extern __thread pm_arena_set_t *_pm_arena_set_mine
     __attribute__((tls_model("initial-exec")));
 
 /* First of k free consecutive pages (1..16) of the set's arenas, from the
- * fullest arena that has them or a new one; NULL if out of memory. */
-PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k);
+ * fullest arena that has them or a new one; NULL if out of memory.
+ * *clean (unless clean is NULL): all k were clean (never used since they
+ * were mapped, or given back), so none is resident yet. */
+PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean);
 PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k);
 /* For pools: the page that a one-page take gives (k == 1 specialised),
  * and the free pages that follow it, up to `most` in all (*got pages, 1

@@ -254,6 +254,9 @@ struct pm_span_s {
     uint32_t bump;          /* offset from the span's first byte of the next never-used
                                block (not a pointer: see pm_pool_s) */
     int32_t bias;           /* out = used + bias (span.c, span_set_bias) */
+    uint8_t probe;          /* its pages were all clean when taken and faulted in by the
+                               program alone: how many it wrote is read when it first
+                               goes FULL (span.c, span_probe) */
     pm_span_t *next;        /* the heap's list for this medium class */
     pm_span_t *prev;
 };
@@ -451,6 +454,12 @@ struct pm_heap_s {
                                           not counted in pools_live */
     uint32_t pool_count[PM_CLASS_COUNT]; /* per class: its pools, spares included (pool.c) */
     uint16_t span_live[PM_MEDIUM_COUNT];  /* per medium class: its spans in use (span.c) */
+    /* Bit m: the last span of medium class m whose pages were read
+     * (span.c, span_probe) had them all written by the program, so that its
+     * new spans on clean pages are faulted in at once; spans_fresh counts
+     * those, every eighth being read again instead. */
+    uint64_t spans_dense;
+    uint32_t spans_fresh;
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
                                                 list, linked by `next` (span.c, span_emptied) */
     uint32_t spare_span_pages;         /* their pages, all classes: at most PM_SPARE_SPAN_PAGES */

@@ -1,0 +1,107 @@
+/* span_pages.c -- medium spans faulted in at once for a class the program
+ * writes whole (pools/span.c, span_fresh), run with libpoolmalloc.so
+ * preloaded.
+ *
+ * Whole: 4104-byte blocks (sqlite's page size plus its header) are made
+ * and each written whole, span after span; then blocks made and not
+ * written must already be resident, nearly all of their pages (the heap
+ * has learnt that the class's spans get written).
+ * In part: 12000-byte blocks are made and only their first byte written;
+ * blocks made after that must not be resident beyond their first page:
+ * the class's spans are left to fault, so that pages the program never
+ * writes never become resident.
+ *
+ * Residency comes from mincore.  The process is fresh, so the spans come
+ * from clean pages.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE 4096
+
+/* Pages of [p, p + n) resident, and in all (*total). */
+static long resident(const void *p, size_t n, long *total)
+{
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + n + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    size_t pages = (hi - lo) / PAGE;
+    unsigned char vec[64];
+    if (pages > sizeof vec)
+        abort();
+    if (mincore((void *)lo, hi - lo, vec) != 0) {
+        perror("mincore");
+        exit(2);
+    }
+    long r = 0;
+    for (size_t i = 0; i < pages; i++)
+        r += vec[i] & 1;
+    *total = (long)pages;
+    return r;
+}
+
+#define WARM 400     /* blocks written before the check: about 28 spans of 4104-byte blocks */
+#define CHECK 100    /* blocks made and checked, not written */
+
+int main(void)
+{
+    static char *blocks[WARM + CHECK];
+    int failed = 0;
+
+    /* Whole. */
+    for (int i = 0; i < WARM; i++) {
+        blocks[i] = malloc(4104);
+        if (!blocks[i])
+            return 2;
+        memset(blocks[i], i, 4104);
+    }
+    long res = 0, all = 0;
+    for (int i = WARM; i < WARM + CHECK; i++) {
+        blocks[i] = malloc(4104);
+        if (!blocks[i])
+            return 2;
+        long t;
+        res += resident(blocks[i], 4104, &t);
+        all += t;
+    }
+    printf("written whole: %ld of %ld pages of %d new blocks resident before any write\n", res, all,
+           CHECK);
+    if (res * 4 < all * 3) {   /* every eighth span is left to fault (and read again) */
+        fprintf(stderr, "FAIL span_pages: a class written whole is not faulted in ahead\n");
+        failed = 1;
+    }
+    for (int i = 0; i < WARM + CHECK; i++)
+        free(blocks[i]);
+
+    /* In part. */
+    for (int i = 0; i < WARM; i++) {
+        blocks[i] = malloc(12000);
+        if (!blocks[i])
+            return 2;
+        blocks[i][0] = (char)i;
+    }
+    res = all = 0;
+    long first = 0;
+    for (int i = WARM; i < WARM + CHECK; i++) {
+        blocks[i] = malloc(12000);
+        if (!blocks[i])
+            return 2;
+        long t;
+        res += resident(blocks[i], 12000, &t);
+        all += t;
+        first += resident(blocks[i], 1, &t);   /* its first page: carved or shared */
+    }
+    printf("written in part: %ld of %ld pages of %d new blocks resident (%ld first pages)\n", res,
+           all, CHECK, first);
+    if (res - first > all / 8) {
+        fprintf(stderr, "FAIL span_pages: pages of a class written in part are made resident\n");
+        failed = 1;
+    }
+    for (int i = 0; i < WARM + CHECK; i++)
+        free(blocks[i]);
+    return failed;
+}
