@@ -420,8 +420,9 @@ size_t _pm_arena_reserve_decay(void)
  *    its peak with a 32nd ahead; 8-68 KiB with a 64th and this bound);
  *  - they are not clean but free and dirty, so the page pass gives them
  *    back if the heap does not take them within one to two decay periods.
- * Spans are left alone: a medium block is often written only in part (a
- * buffer's capacity). */
+ * Spans are left alone here: a medium block is often written only in part
+ * (a buffer's capacity); pools/span.c faults a span in at once for a class
+ * it has seen written whole (span_fresh). */
 static void pool_pages_populate(pm_arena_set_t *set, pm_arena_t *a, unsigned page, uint64_t run)
 {
     unsigned most = set->pages_out / 64, ahead = 0;
