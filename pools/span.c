@@ -233,6 +233,8 @@ static void span_unlink(pm_heap_t *heap, pm_span_t *s, int32_t bias)
 
 static void span_fresh(pm_heap_t *heap, pm_span_t *s, unsigned m, char *base, unsigned k)
 {
+    if (!_pm_option_values[PM_OPTION_ARENA_POPULATE])
+        return;   /* nothing faulted in ahead: the option's 0 (README) */
     if (((heap->spans_dense >> m) & 1) && heap->span_live[m] >= SPAN_DENSE_LIVE &&
         heap->spans_fresh++ % SPAN_PROBE_EVERY != 0)
         _pm_os_populate(base, (size_t)k * PM_PAGE_SIZE);
