@@ -51,28 +51,39 @@ static long resident(const void *p, size_t n, long *total)
 #define WARM 400     /* blocks written before the check: about 28 spans of 4104-byte blocks */
 #define CHECK 100    /* blocks made and checked, not written */
 
+static char *blocks[WARM + CHECK];
+
+/* WARM blocks of `size` bytes made, each written whole or at its first
+ * byte; then CHECK more made and not written: the pages of theirs that are
+ * resident (*first: their first pages), of *all.  All freed again. */
+static long made(size_t size, int whole, long *all, long *first)
+{
+    for (int i = 0; i < WARM + CHECK; i++)
+        if (!(blocks[i] = malloc(size)))
+            exit(2);
+        else if (i < WARM && whole)
+            memset(blocks[i], i, size);
+        else if (i < WARM)
+            blocks[i][0] = (char)i;
+    long res = 0, t;
+    *all = *first = 0;
+    for (int i = WARM; i < WARM + CHECK; i++) {
+        res += resident(blocks[i], size, &t);
+        *all += t;
+        *first += resident(blocks[i], 1, &t);
+    }
+    for (int i = 0; i < WARM + CHECK; i++)
+        free(blocks[i]);
+    return res;
+}
+
 int main(int argc, char **argv)
 {
-    static char *blocks[WARM + CHECK];
     int failed = 0;
     int off = argc > 1 && strcmp(argv[1], "off") == 0;
+    long all, first;
 
-    /* Whole. */
-    for (int i = 0; i < WARM; i++) {
-        blocks[i] = malloc(4104);
-        if (!blocks[i])
-            return 2;
-        memset(blocks[i], i, 4104);
-    }
-    long res = 0, all = 0;
-    for (int i = WARM; i < WARM + CHECK; i++) {
-        blocks[i] = malloc(4104);
-        if (!blocks[i])
-            return 2;
-        long t;
-        res += resident(blocks[i], 4104, &t);
-        all += t;
-    }
+    long res = made(4104, 1, &all, &first);
     printf("written whole: %ld of %ld pages of %d new blocks resident before any write\n", res, all,
            CHECK);
     if (off && res * 8 > all) {
@@ -82,34 +93,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAIL span_pages: a class written whole is not faulted in ahead\n");
         failed = 1;
     }
-    for (int i = 0; i < WARM + CHECK; i++)
-        free(blocks[i]);
 
-    /* In part. */
-    for (int i = 0; i < WARM; i++) {
-        blocks[i] = malloc(12000);
-        if (!blocks[i])
-            return 2;
-        blocks[i][0] = (char)i;
-    }
-    res = all = 0;
-    long first = 0;
-    for (int i = WARM; i < WARM + CHECK; i++) {
-        blocks[i] = malloc(12000);
-        if (!blocks[i])
-            return 2;
-        long t;
-        res += resident(blocks[i], 12000, &t);
-        all += t;
-        first += resident(blocks[i], 1, &t);   /* its first page: carved or shared */
-    }
+    res = made(12000, 0, &all, &first);
     printf("written in part: %ld of %ld pages of %d new blocks resident (%ld first pages)\n", res,
            all, CHECK, first);
-    if (res - first > all / 8) {
+    if (res - first > all / 8) {   /* a first page may hold an earlier block's start */
         fprintf(stderr, "FAIL span_pages: pages of a class written in part are made resident\n");
         failed = 1;
     }
-    for (int i = 0; i < WARM + CHECK; i++)
-        free(blocks[i]);
     return failed;
 }
