@@ -707,6 +707,9 @@ PM_INTERNAL void _pm_stats_count_large(void);   /* a large block was handed out:
 /* The report at exit, to POOLMALLOC_STATS_FILE or else to fd; JSON if
  * POOLMALLOC_STATS_JSON. */
 PM_INTERNAL void _pm_stats_report_exit(int fd);
+/* pm_stats_get's snapshot without the resident figures (bytes_resident and
+ * bytes_resident_peak 0): no system call. */
+PM_INTERNAL void _pm_stats_counts(pm_stats_t *out);
 /* malloc_info's XML (glibc's shape), handed to sink piece by piece. */
 PM_INTERNAL void _pm_stats_print_xml(pm_sink_fn sink, void *arg);
 

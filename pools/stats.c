@@ -110,7 +110,9 @@ static void resident_get(uint64_t *now, uint64_t *peak)
         *peak = *now;
 }
 
-void pm_stats_get(pm_stats_t *out)
+/* The snapshot; with the resident figures (four system calls: getrusage and
+ * /proc/self/statm) only if asked. */
+static void stats_collect(pm_stats_t *out, bool resident)
 {
     int saved = errno;
     pm_stats_t s;
@@ -143,10 +145,20 @@ void pm_stats_get(pm_stats_t *out)
     s.bytes_mapped =
         s.arenas_live * PM_ARENA_SIZE + s.large_live_bytes + s.large_cached_bytes + s.meta_bytes;
     s.bytes_cached = s.arenas_reserved * PM_ARENA_SIZE + s.large_cached_bytes;
-    resident_get(&s.bytes_resident, &s.bytes_resident_peak);
+    if (resident)
+        resident_get(&s.bytes_resident, &s.bytes_resident_peak);
     *out = s;
     errno = saved;
 }
+
+void pm_stats_get(pm_stats_t *out) { stats_collect(out, true); }
+
+/* mallinfo and mallinfo2 (preload/override.c) read no resident figure, and
+ * a program may call them often (a server's status page, a test of its
+ * memory use after each step): with the figures read from the kernel, a
+ * call took 7.7 us against glibc's 0.13 and tcmalloc's 0.09 (4096 blocks
+ * live, on the 2-core VM of the figures). */
+void _pm_stats_counts(pm_stats_t *out) { stats_collect(out, false); }
 
 /* ---- output: the message builder (base/msg.c), streaming to an fd or a
  * sink (malloc_info's FILE) ---- */

@@ -77,7 +77,7 @@ PM_EXPORT int mallopt(int param, int value)
 static struct mallinfo2 pm_mallinfo2_impl(void)
 {
     pm_stats_t s;
-    pm_stats_get(&s);
+    _pm_stats_counts(&s);   /* no system call */
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
     size_t in_arena_pages = (size_t)((s.pools_live + s.span_pages_live) * PM_PAGE_SIZE);
