@@ -29,8 +29,10 @@
  * Hand-over.  When the owner exits (pthread key destructor, lifecycle.c) the
  * heap becomes ABANDONED: its lock now guards it.  It frees what it can,
  * returns empty pools and arenas, and joins the abandoned stack.  Threads
- * that free its blocks later take the lock and free them directly, so
- * nothing waits for a new owner; the next thread that needs a heap adopts
+ * that free its blocks later take the lock and free them directly, a
+ * batch at a time (as for a live owner: a thread with a heap collects
+ * them first), so nothing waits for a new owner; the next thread that
+ * needs a heap adopts
  * it whole, blocks and all.  Memory is therefore bounded by the largest
  * number of threads alive at once, not by the number of threads ever made.
  *
@@ -603,8 +605,13 @@ static bool batch_add(pm_heap_t *owner, pm_block_t *b)
  * is what hands its batch back when it exits. */
 static void heap_free_remote(pm_heap_t *owner, pm_block_t *b, const char *call)
 {
-    if (pm_likely(!_pm_slow) &&
-        atomic_load_explicit(&owner->state, memory_order_relaxed) == PM_HEAP_LIVE &&
+    /* An abandoned owner's blocks are batched too: heap_hand_back then
+     * takes its lock once a batch.  One block at a time, freeing a million
+     * blocks that an exited thread made (its results, handed to the main
+     * thread) cost 250 instructions and 42-72 ns a free, two lock
+     * round-trips each (tcmalloc 17-19, mimalloc 2 16-24). */
+    int state = atomic_load_explicit(&owner->state, memory_order_relaxed);
+    if (pm_likely(!_pm_slow) && (state == PM_HEAP_LIVE || state == PM_HEAP_ABANDONED) &&
         ((uintptr_t)_pm_tls_heap > (uintptr_t)PM_HEAP_DEAD ||
          (_pm_tls_heap == PM_HEAP_NONE && _pm_heap_thread_init())) &&
         batch_add(owner, b))

@@ -187,6 +187,29 @@ static void *abandoned_batch_thread(void *arg)
     return NULL;
 }
 
+/* abandoned_double_free_batched: as remote_interior_abandoned, but the
+ * owner is gone before the freeing thread starts freeing, and bad_block,
+ * a block of the abandoned heap, is freed twice among the others: with the
+ * blocks of an abandoned heap batched (a lock per batch instead of one per
+ * block), both frees may join a batch, and the second must be caught when
+ * the batch is freed into the heap, at the latest at this thread's exit. */
+static void *abandoned_twice_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);   /* a heap of its own, made before the owner exits */
+    step_to(2);
+    step_wait(3);             /* the owner is gone */
+    for (int i = 0; i < ONE_BATCH_BLOCKS; i++) {
+        free_fn(one_batch[i]);
+        if (i == ONE_BATCH_BLOCKS / 2) {
+            free_fn(bad_block);
+            free_fn(bad_block);
+        }
+    }
+    free(laundered);
+    return NULL;
+}
+
 /* remote_double_free_cached: bad_block waits in the cache of a thread that
  * freed it (cached_thread), and a second thread frees it again among every
  * other block of its pool, after enough blocks of the class to fill its
@@ -518,6 +541,27 @@ int main(int argc, char **argv)
         announce(bad_block);
         if (pthread_create(&f, NULL, abandoned_batch_thread, NULL) != 0 ||
             pthread_join(o, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        step_to(3);
+        pthread_join(f, NULL);
+    } else if (!strcmp(c, "abandoned_double_free_batched")) {
+        pthread_t o, f;
+        if (pthread_create(&o, NULL, abandoning_owner_thread, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        step_wait(1);
+        bad_block = one_batch[ONE_BATCH_BLOCKS - 1];   /* a whole block of the owner's */
+        one_batch[ONE_BATCH_BLOCKS - 1] = NULL;
+        announce(bad_block);
+        if (pthread_create(&f, NULL, abandoned_twice_thread, NULL) != 0) {
+            fprintf(stderr, "pthread failed\n");
+            exit(2);
+        }
+        step_wait(2);   /* the freeing thread has its heap: the owner may go */
+        if (pthread_join(o, NULL) != 0) {
             fprintf(stderr, "pthread failed\n");
             exit(2);
         }

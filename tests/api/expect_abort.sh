@@ -33,7 +33,7 @@ realloc_freed | realloc_freed_in_place | realloc_freed_medium_in_place)
     re='poolmalloc: realloc\(\): pointer already freed' ;;
 realloc_interior_medium) re='poolmalloc: realloc\(\): invalid pointer' ;;
 remote_double_free_small | remote_double_free_medium | remote_double_free_batched | \
-remote_double_free_one_batch)
+remote_double_free_one_batch | abandoned_double_free_batched)
     re='poolmalloc: free\(\): double free' ;;
 remote_double_free_cached)   # at the owner's drain, or at the pop of the other copy
     re='poolmalloc: (free\(\): double free|malloc\(\): corrupted thread cache of heap 0x[0-9a-f]+ \(mark in block 0x[0-9a-f]+\)$)' ;;
