@@ -641,15 +641,17 @@ static inline bool pm_heap_has_remote(pm_heap_t *heap)
     return atomic_load_explicit(&heap->xthread_free, memory_order_relaxed) ||
            atomic_load_explicit(&heap->xthread_batches, memory_order_relaxed);
 }
-/* The calling thread's batch of remote frees (heap.c): pushed when it has
- * waited PM_REMOTE_TICK of the thread's allocation slow paths; pushed and
- * its records left with the heap at thread exit (_pm_heap_batch_release). */
-PM_INTERNAL extern __thread pm_remote_batch_t *_pm_batch_cur __attribute__((tls_model("initial-exec")));
+/* The calling thread's batches of remote frees (heap.c): pushed when their
+ * oldest block has waited PM_REMOTE_TICK of the thread's allocation slow
+ * paths; pushed and their records left with the heap at thread exit
+ * (_pm_heap_batch_release).  _pm_batch_held: bit w, the batch of way w
+ * holds a block. */
+PM_INTERNAL extern __thread unsigned _pm_batch_held __attribute__((tls_model("initial-exec")));
 PM_INTERNAL void _pm_heap_batch_tick(void);
 PM_INTERNAL void _pm_heap_batch_release(pm_heap_t *heap);
 static inline void pm_heap_batch_tick(void)
 {
-    if (pm_unlikely(_pm_batch_cur != NULL))
+    if (pm_unlikely(_pm_batch_held != 0))
         _pm_heap_batch_tick();
 }
 /* Whether an allocation slow path may skip its chores (pool.c and span.c,
@@ -658,8 +660,7 @@ static inline void pm_heap_batch_tick(void)
  * only counts while it holds one). */
 static inline bool pm_heap_chores_none(pm_heap_t *heap)
 {
-    pm_remote_batch_t *r = _pm_batch_cur;
-    return !_pm_slow && !pm_heap_has_remote(heap) && (r == NULL || r->n == 0);
+    return !_pm_slow && !pm_heap_has_remote(heap) && _pm_batch_held == 0;
 }
 PM_INTERNAL void _pm_heap_free_small(pm_pool_t *pool, pm_block_t *b, const char *call);
 PM_INTERNAL PM_NOINLINE void _pm_heap_free_remote_fast(uintptr_t entry, void *p);

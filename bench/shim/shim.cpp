@@ -193,6 +193,9 @@ void register_cases()
         case PMB_SCALING:
             b->DenseThreadRange(1, cpus)->UseRealTime();
             break;
+        case PMB_HELPERS:
+            b->UseRealTime();
+            break;
         default:
             break;
         }

@@ -22,6 +22,16 @@
  *   thread, which frees it.  One operation: one malloc and the free of the
  *   block it replaces.
  *
+ * many_producers: one consumer (the benchmark's thread) and four producer
+ *   threads of its own.  A round: each producer makes a quarter of 16384
+ *   blocks (16..256 bytes), every fourth slot of one array, so the array
+ *   holds the producers' blocks in turn; then the consumer frees them all,
+ *   in slot order.  A logger or a writer thread freeing every worker's
+ *   messages, the last stage of a pipeline fed by several threads: each
+ *   free is of a block of another heap than the one before.  One
+ *   operation: one block (a producer's malloc and the consumer's free);
+ *   wall time, the producers sharing the cores.
+ *
  * The work is fixed per operation and drawn from PRNGs seeded per thread
  * and generation.  Blocks carry tags (sync.h) checked before every free.
  * The mailing workloads bound their memory: a thread may be at most
@@ -252,4 +262,60 @@ void pmb_rptest_mix(pmb_state *st)
         free(slots[i]);
     }
     free(slots);
+}
+
+/* ---- many_producers ----------------------------------------------------- */
+
+#define MP_PRODUCERS 4
+#define MP_BLOCKS 16384         /* a multiple of MP_PRODUCERS */
+
+static char *mp_slots[MP_BLOCKS];
+static pthread_barrier_t mp_start, mp_done;
+static _Atomic int mp_stop;
+
+static void *mp_producer(void *arg)
+{
+    unsigned k = (unsigned)(uintptr_t)arg;
+    uint64_t rng = 0x3C6EF372FE94F82BULL * (k + 1);
+    for (;;) {
+        pthread_barrier_wait(&mp_start);
+        if (atomic_load_explicit(&mp_stop, memory_order_relaxed))
+            return NULL;
+        for (unsigned i = k; i < MP_BLOCKS; i += MP_PRODUCERS) {
+            uint32_t size = 16 + (uint32_t)(pmb_rand(&rng) % 241);
+            mp_slots[i] = pmb_check(malloc(size), size);
+            pmb_tag(mp_slots[i], size);
+        }
+        pthread_barrier_wait(&mp_done);
+    }
+}
+
+void pmb_many_producers(pmb_state *st)
+{
+    pthread_t producers[MP_PRODUCERS];
+    atomic_store_explicit(&mp_stop, 0, memory_order_relaxed);
+    if (pthread_barrier_init(&mp_start, NULL, MP_PRODUCERS + 1) != 0 ||
+        pthread_barrier_init(&mp_done, NULL, MP_PRODUCERS + 1) != 0) {
+        fprintf(stderr, "pm_bench: many_producers: no barrier\n");
+        abort();
+    }
+    for (unsigned k = 0; k < MP_PRODUCERS; k++)
+        if (pthread_create(&producers[k], NULL, mp_producer, (void *)(uintptr_t)k) != 0) {
+            fprintf(stderr, "pm_bench: many_producers: cannot start a producer\n");
+            abort();
+        }
+    while (pmb_keep_running_batch(st, MP_BLOCKS)) {
+        pthread_barrier_wait(&mp_start);
+        pthread_barrier_wait(&mp_done);
+        for (unsigned i = 0; i < MP_BLOCKS; i++) {
+            pmb_tag_check(mp_slots[i], "many_producers");
+            free(mp_slots[i]);
+        }
+    }
+    atomic_store_explicit(&mp_stop, 1, memory_order_relaxed);
+    pthread_barrier_wait(&mp_start);
+    for (unsigned k = 0; k < MP_PRODUCERS; k++)
+        pthread_join(producers[k], NULL);
+    pthread_barrier_destroy(&mp_start);
+    pthread_barrier_destroy(&mp_done);
 }

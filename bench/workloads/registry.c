@@ -16,7 +16,7 @@ enum {
     F_LARSON_SERVER, F_XMALLOC_BATCHES, F_RPTEST_MIX, F_FALSE_SHARING_ACTIVE,
     F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_REQUEST_BUFFERS, F_LIVE_BUFFERS,
     F_BUFFER_ROUNDS, F_BUFFER_HANDOFF, F_OBJECT_ROUNDS, F_CALLOC_SPARSE, F_BUFFER_ROUNDS_KEPT,
-    F_COUNT
+    F_MANY_PRODUCERS, F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -133,6 +133,9 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
         "The rounds of buffer_rounds with one buffer in five kept from round to round (the "
         "results or state a batch job carries on): the use never falls near zero, and "
         "whether the pages of one round still serve the next."},
+    [F_MANY_PRODUCERS] = {"many_producers", pmb_many_producers, PMB_HELPERS, "block passed",
+        "One thread frees the blocks four others made, each in turn (a logger or writer "
+        "thread freeing every worker's messages, a pipeline's last stage)."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -186,5 +189,6 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_OBJECT_ROUNDS), 0, {0}, 1024},
     {FAM(F_CALLOC_SPARSE), 0, {0}, 16 << 20},
     {FAM(F_BUFFER_ROUNDS_KEPT), 0, {0}, 96 << 10},
+    {FAM(F_MANY_PRODUCERS), 0, {0}, 256},
     {NULL, 0, {0}, 0},
 };

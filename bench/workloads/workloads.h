@@ -25,7 +25,8 @@ enum pmb_threading {
     PMB_SINGLE = 0,     /* one thread, CPU time */
     PMB_PAIR,           /* exactly two threads (roles by thread index), wall time */
     PMB_ALL_CORES,      /* max(2, online CPUs) threads, wall time */
-    PMB_SCALING         /* 1, 2, ..., online CPUs threads, wall time */
+    PMB_SCALING,        /* 1, 2, ..., online CPUs threads, wall time */
+    PMB_HELPERS         /* one thread, with threads of its own, wall time */
 };
 
 typedef void (*pmb_fn)(pmb_state *st);
@@ -77,6 +78,7 @@ void pmb_buffer_handoff(pmb_state *st);     /* threads.c */
 void pmb_larson_server(pmb_state *st);      /* handoff.c */
 void pmb_xmalloc_batches(pmb_state *st);    /* handoff.c */
 void pmb_rptest_mix(pmb_state *st);         /* handoff.c */
+void pmb_many_producers(pmb_state *st);     /* handoff.c */
 void pmb_false_sharing_active(pmb_state *st);   /* sharing.c */
 void pmb_false_sharing_passive(pmb_state *st);  /* sharing.c */
 void pmb_thread_churn(pmb_state *st);       /* churn.c */
