@@ -11,7 +11,8 @@
  * LARGE_CACHE, and only 2 MiB after a phase that used more; a small
  * buffer grown past its mapping takes one that waits in the slots; the
  * cache holds hundreds of small mappings; a big phase that comes back
- * within the decay time is kept, for ten decay periods.
+ * within the decay time is kept, for ten decay periods, even beyond four
+ * times LARGE_CACHE and 4096 mappings.
  * Behaviour only (counters and the resident set), never timing. */
 #include "pm_test.h"
 #include "pools/pools.h"
@@ -693,6 +694,36 @@ int main(void)
     }
     for (int i = 0; i < PHASE; i += 5)
         pm_free(many[i]);
+    pm_option_set(PM_OPTION_LARGE_CACHE, 64L << 20);
+    pm_malloc_trim(0);
+
+    /* 12. Phases that come back beyond four times LARGE_CACHE and beyond
+     *     4096 mappings: 5000 blocks of 20 KiB (about 100 MiB asked for,
+     *     one byte of each written; LARGE_CACHE 16 MiB).  Once the phase
+     *     has come back, the cache keeps all it frees, up to the recent
+     *     peak: the third round maps nothing. */
+    enum { WIDE = 5000 };
+    static char *wide[WIDE];
+    pm_option_set(PM_OPTION_LARGE_CACHE, 16L << 20);
+    for (int round = 0; round < 3; round++) {
+        s0 = snap();
+        for (int i = 0; i < WIDE; i++) {
+            wide[i] = pm_malloc(20 << 10);
+            wide[i][0] = (char)i;
+        }
+        s1 = snap();
+        if (round == 2)
+            CHECK("wide phases: the third round maps nothing", s1.large_misses == s0.large_misses);
+        for (int i = 0; i < WIDE; i++) {
+            CHECK("wide phases: contents", wide[i][0] == (char)i);
+            pm_free(wide[i]);
+        }
+        s2 = snap();
+        if (round == 1)
+            CHECK("wide phases: more than 4096 mappings, 64 MiB, kept",
+                  s2.large_cached_count > 4096 && s2.large_cached_bytes > 64 * MiB &&
+                      s2.large_released == s1.large_released);
+    }
     pm_option_set(PM_OPTION_LARGE_CACHE, 64L << 20);
     pm_malloc_trim(0);
     return pm_test_finish();
