@@ -4,7 +4,8 @@
  * are seen to come back, instead of unmapping them and faulting them in
  * again each time, also when each round leaves some of its arenas out
  * (blocks kept, scattered over them); malloc_trim forgets that, and a
- * single big phase never qualifies.  ARENA_CACHE is set to 1 MiB (4
+ * single big phase never qualifies, and rounds far beyond sixteen times
+ * ARENA_CACHE are kept too.  ARENA_CACHE is set to 1 MiB (4
  * arenas beyond the reserve of 4), a round is 64 arenas' worth of 64-byte
  * blocks.  Counts only, from pm_stats_get: deterministic (the decay is an
  * hour). */
@@ -109,6 +110,22 @@ int main(void)
     pm_stats_t p4 = snap();
     CHECK("pinned rounds: nor unmaps anything", p4.arenas_released == p2.arenas_released);
     pin_every = 0;
+    drop();
+
+    /* Rounds far bigger than sixteen times ARENA_CACHE (one arena here):
+     * once they come back, the reserve keeps them whole all the same, up
+     * to their recent peak. */
+    pm_malloc_trim(0);
+    CHECK("arena cache option: one arena", pm_option_set(PM_OPTION_ARENA_CACHE, 256 << 10) == 0);
+    build();
+    drop();
+    build();
+    drop();
+    pm_stats_t w2 = snap();
+    CHECK("wide rounds: a phase that came back keeps its arenas", w2.arenas_reserved >= 60);
+    build();
+    pm_stats_t w3 = snap();
+    CHECK("wide rounds: round 3 maps nothing new", w3.arenas_mapped == w2.arenas_mapped);
     drop();
     return pm_test_finish();
 }
