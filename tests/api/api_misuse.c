@@ -119,10 +119,8 @@ static void *batched_free_thread(void *arg)
  * the owner takes the batch back. */
 #define ONE_BATCH_BLOCKS 300
 static void *one_batch[ONE_BATCH_BLOCKS];
-static void *one_batch_free_thread(void *arg)
+static void free_one_batch_bad_twice(void)
 {
-    (void)arg;
-    laundered = malloc(24);
     for (int i = 0; i < ONE_BATCH_BLOCKS; i++) {
         free_fn(one_batch[i]);
         if (i == ONE_BATCH_BLOCKS / 2) {
@@ -130,6 +128,12 @@ static void *one_batch_free_thread(void *arg)
             free_fn(bad_block);
         }
     }
+}
+static void *one_batch_free_thread(void *arg)
+{
+    (void)arg;
+    laundered = malloc(24);
+    free_one_batch_bad_twice();
     free(laundered);
     return NULL;
 }
@@ -199,13 +203,7 @@ static void *abandoned_twice_thread(void *arg)
     laundered = malloc(24);   /* a heap of its own, made before the owner exits */
     step_to(2);
     step_wait(3);             /* the owner is gone */
-    for (int i = 0; i < ONE_BATCH_BLOCKS; i++) {
-        free_fn(one_batch[i]);
-        if (i == ONE_BATCH_BLOCKS / 2) {
-            free_fn(bad_block);
-            free_fn(bad_block);
-        }
-    }
+    free_one_batch_bad_twice();
     free(laundered);
     return NULL;
 }
