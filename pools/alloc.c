@@ -172,7 +172,15 @@ static void *large_move(pm_large_t *rec, void *p, size_t size)
     void *q = _pm_large_alloc_api(size, 0, false);
     if (!q)
         return NULL;
-    size_t old = _pm_large_requested(rec);
+    /* The usable bytes, not the requested ones: malloc_usable_size promised
+     * them, and a program may have filled them (a string or buffer library
+     * that takes the usable size as its capacity, as redis's sds does).
+     * With the requested size copied, a realloc that moved the block lost
+     * what it wrote past the request (20,001 bytes asked for, 20,480
+     * usable); glibc, jemalloc, tcmalloc and mimalloc keep them. */
+    size_t old = _pm_large_usable(rec);
+    if (pm_unlikely(_pm_slow))
+        old = _pm_slow_usable(p, old);   /* valgrind: only what was asked for */
     memcpy(q, p, old < size ? old : size);
     large_free_api(rec, p);
     return q;

@@ -564,6 +564,48 @@ static void test_usable_size(void)
         free(v[i]);
     }
     CHECK("usable ranges of live blocks do not overlap", ok);
+
+    /* realloc keeps every usable byte, not only the requested ones: a
+     * program may fill what malloc_usable_size promised (a buffer library
+     * taking it as its capacity) and then grow the block.  For each size,
+     * a bigger mapping is freed first (so that a large block may move into
+     * it by copy), and a block made after it keeps it from growing in place.
+     * A move of a large block by copy took the requested bytes alone. */
+    static const size_t sizes[] = {20, 500, 600, 5000, 16000, 20001, 33333, 100001};
+    int lost = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (int r = 0; r < 20; r++) {
+            size_t n = sizes[k] + (size_t)r * 8, grown = 2 * n + 4096;
+            free(malloc(launder(grown + 4096)));
+            unsigned char *p = malloc(launder(n));
+            unsigned char *after = malloc(launder(n));
+            if (!p || !after) {
+                CHECK("malloc for the usable-bytes realloc", 0);
+                free(p);
+                free(after);
+                return;
+            }
+            size_t u = malloc_usable_size(p);
+            memset(p, (unsigned char)(k * 31 + (size_t)r), u);
+            unsigned char *q = realloc(p, launder(grown));
+            if (!q) {
+                CHECK("realloc for the usable-bytes check", 0);
+                free(p);
+                free(after);
+                return;
+            }
+            for (size_t i = 0; i < u; i++)
+                if (q[i] != (unsigned char)(k * 31 + (size_t)r)) {
+                    if (lost++ < 3)
+                        fprintf(stderr, "  realloc(malloc(%zu), %zu): byte %zu of %zu usable lost\n",
+                                n, grown, i, u);
+                    break;
+                }
+            free(q);
+            free(after);
+        }
+    }
+    CHECK("realloc keeps every usable byte", lost == 0);
 }
 
 /* ---- realloc contents ---------------------------------------------------- */
