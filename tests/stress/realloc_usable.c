@@ -26,15 +26,9 @@
 static unsigned char *blocks[SLOTS];
 static size_t usable[SLOTS];
 static unsigned char mark[SLOTS];
-static uint64_t rng = 88172645463325252ULL;
+static unsigned long long rng = 88172645463325252ULL;
 
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static uint64_t next(void) { return pm_test_rand(&rng); }
 
 /* 1 .. 3.2 MB: half small, most of the rest medium, some large. */
 static size_t size_drawn(void)
