@@ -7,6 +7,7 @@
  * order decides how an allocator's free lists end up, and how many pages
  * it must touch, empty and give back.  One operation is one malloc and one
  * free.  object_rounds (below): the same at 68 MB, round after round.
+ * medium_batches (below): batches of 64 blocks of 8..16 KiB.
  */
 #include "workloads.h"
 
@@ -94,4 +95,35 @@ void pmb_object_rounds(pmb_state *st)
     while (pmb_keep_running_batch(st, OBJ_ROUNDS_COUNT))
         object_round(objs, &rng);
     free(objs);
+}
+
+/* medium_batches: 64 blocks of 8..16 KiB (sizes at random, about 770 KB)
+ * made, their first and last bytes written, then freed in the order made,
+ * batch after batch: a server's I/O buffers for a burst of requests (8 KiB
+ * stdio and socket buffers, 16 KiB TLS records), a parser's chunk buffers.
+ * More blocks than a thread cache holds of sizes this big (glibc's tcache
+ * stops at 1 KiB, poolmalloc's holds 8 KiB of a medium class), so whether
+ * the pages of one batch serve the next without being set up again. */
+#define MEDIUM_BATCH 64
+#define MEDIUM_MIN ((size_t)8 << 10)
+#define MEDIUM_SPAN ((size_t)8 << 10)
+
+void pmb_medium_batches(pmb_state *st)
+{
+    uint64_t rng = 0xBB67AE8584CAA73BULL;
+    size_t sizes[MEDIUM_BATCH];
+    char *blocks[MEDIUM_BATCH];
+    for (unsigned i = 0; i < MEDIUM_BATCH; i++)
+        sizes[i] = MEDIUM_MIN + (size_t)(pmb_rand(&rng) % (MEDIUM_SPAN + 1));
+    while (pmb_keep_running_batch(st, MEDIUM_BATCH)) {
+        for (unsigned i = 0; i < MEDIUM_BATCH; i++) {
+            char *p = pmb_check(malloc(sizes[i]), sizes[i]);
+            p[0] = (char)i;
+            p[sizes[i] - 1] = (char)i;
+            blocks[i] = p;
+        }
+        pmb_clobber_memory();
+        for (unsigned i = 0; i < MEDIUM_BATCH; i++)
+            free(blocks[i]);
+    }
 }

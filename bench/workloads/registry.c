@@ -16,7 +16,7 @@ enum {
     F_LARSON_SERVER, F_XMALLOC_BATCHES, F_RPTEST_MIX, F_FALSE_SHARING_ACTIVE,
     F_FALSE_SHARING_PASSIVE, F_THREAD_CHURN, F_CXX_OBJECTS, F_REQUEST_BUFFERS, F_LIVE_BUFFERS,
     F_BUFFER_ROUNDS, F_BUFFER_HANDOFF, F_OBJECT_ROUNDS, F_CALLOC_SPARSE, F_BUFFER_ROUNDS_KEPT,
-    F_MANY_PRODUCERS, F_COUNT
+    F_MANY_PRODUCERS, F_MEDIUM_BATCHES, F_COUNT
 };
 
 const pmb_family_t pmb_families[F_COUNT + 1] = {
@@ -136,6 +136,10 @@ const pmb_family_t pmb_families[F_COUNT + 1] = {
     [F_MANY_PRODUCERS] = {"many_producers", pmb_many_producers, PMB_HELPERS, "block passed",
         "One thread frees the blocks four others made, each in turn (a logger or writer "
         "thread freeing every worker's messages, a pipeline's last stage)."},
+    [F_MEDIUM_BATCHES] = {"medium_batches", pmb_medium_batches, PMB_SINGLE, "malloc+free",
+        "Batches of 64 buffers of 8..16 KiB made and freed again and again (a server's I/O "
+        "buffers for a burst of requests, TLS records, a parser's chunks): more than a "
+        "thread cache holds of blocks this big."},
     [F_COUNT] = {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -190,5 +194,6 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_CALLOC_SPARSE), 0, {0}, 16 << 20},
     {FAM(F_BUFFER_ROUNDS_KEPT), 0, {0}, 96 << 10},
     {FAM(F_MANY_PRODUCERS), 0, {0}, 256},
+    {FAM(F_MEDIUM_BATCHES), 0, {0}, 16 << 10},
     {NULL, 0, {0}, 0},
 };

@@ -74,6 +74,7 @@ void pmb_live_buffers(pmb_state *st);       /* big.c */
 void pmb_buffer_rounds(pmb_state *st);      /* big.c */
 void pmb_buffer_rounds_kept(pmb_state *st); /* big.c */
 void pmb_object_rounds(pmb_state *st);      /* batch.c */
+void pmb_medium_batches(pmb_state *st);     /* batch.c */
 void pmb_buffer_handoff(pmb_state *st);     /* threads.c */
 void pmb_larson_server(pmb_state *st);      /* handoff.c */
 void pmb_xmalloc_batches(pmb_state *st);    /* handoff.c */
