@@ -462,7 +462,7 @@ static int run_find(uint64_t free, unsigned k)
  * one (spans). */
 static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *set, unsigned k,
                                                               unsigned most, unsigned *got,
-                                                              bool *clean)
+                                                              bool *clean, bool held_only)
 {
     pm_arena_t *a = NULL;
     int page = -1;
@@ -482,7 +482,7 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
         }
     }
     if (page < 0) {
-        if (!(a = arena_new(set)))
+        if (held_only || !(a = arena_new(set)))
             return NULL;
         page = run_find(a->free_pages, k);
     }
@@ -508,15 +508,15 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
     return arena_base(a) + (size_t)page * PM_PAGE_SIZE;
 }
 
-void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean)
+void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean, bool held_only)
 {
-    return pages_take(set, k, k, NULL, clean);
+    return pages_take(set, k, k, NULL, clean, held_only);
 }
 
-void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got)
+void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got, bool held_only)
 {
     *got = 1;
-    return pages_take(set, 1, most, got, NULL);
+    return pages_take(set, 1, most, got, NULL, held_only);
 }
 
 static void set_page_pass(pm_arena_set_t *set);

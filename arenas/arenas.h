@@ -175,14 +175,18 @@ PM_INTERNAL extern __thread pm_arena_set_t *_pm_arena_set_mine
 /* First of k free consecutive pages (1..16) of the set's arenas, from the
  * fullest arena that has them or a new one; NULL if out of memory.
  * *clean (unless clean is NULL): all k were clean (never used since they
- * were mapped, or given back), so none is resident yet. */
-PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean);
+ * were mapped, or given back), so none is resident yet.  held_only: from
+ * the set's arenas or not at all (NULL, no new arena taken), so that the
+ * caller can first give back pages it keeps aside (pools/span.c, spares). */
+PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean,
+                                       bool held_only);
 PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k);
 /* For pools: the page that a one-page take gives (k == 1 specialised),
  * and the free pages that follow it, up to `most` in all (*got pages, 1
  * or more): several pools of one class on consecutive pages, without
  * passing over a free page for a run elsewhere (pools/pool.c, pool_new). */
-PM_INTERNAL void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got);
+PM_INTERNAL void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got,
+                                            bool held_only);
 PM_INTERNAL void _pm_arena_page_return(pm_arena_set_t *set, void *page);
 PM_INTERNAL size_t _pm_arena_trim_reserve(size_t keep);       /* returns arenas released */
 /* Unmaps the reserve's decayed arenas (returns how many), and gives back the

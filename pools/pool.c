@@ -476,7 +476,12 @@ static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
                     : held >= 4 * RUN_FROM ? RUN_MOST : held >= 2 * RUN_FROM ? 4
                     : held >= RUN_FROM ? 2 : 1;
     unsigned k;
-    char *base = _pm_arena_pool_pages_take(&heap->arenas, most, &k);
+    /* The pages of spare spans serve before a new arena (span.c, span_new). */
+    char *base = _pm_arena_pool_pages_take(&heap->arenas, most, &k, heap->spare_span_pages != 0);
+    if (!base && heap->spare_span_pages) {
+        _pm_span_release_spares(heap);
+        base = _pm_arena_pool_pages_take(&heap->arenas, most, &k, false);
+    }
     if (!base)
         return NULL;
     for (unsigned i = 0; i < k; i++) {

@@ -344,10 +344,12 @@ static inline bool pm_class_split_done(unsigned host)
 }
 
 /* What a heap keeps EMPTY for reuse: the pages of spare spans (span.c,
- * span_emptied), one arena's worth, and spare pools (pool.c, pool_emptied).
- * An arena whose pages in use are all spares gives them back
- * (arenas.h, _pm_arena_idle_after; pm_heap_release_idle). */
-#define PM_SPARE_SPAN_PAGES 64
+ * span_emptied), 1 MiB (a batch of 64 blocks of 16 KiB), and spare pools
+ * (pool.c, pool_emptied).  An arena whose pages in use are all spares gives
+ * them back (arenas.h, _pm_arena_idle_after; pm_heap_release_idle), but for
+ * the spare spans of a class that takes its spares back; the heap gives
+ * back all its spare spans before it takes a new arena. */
+#define PM_SPARE_SPAN_PAGES 256
 #define PM_SPARE_POOLS 16
 
 /* ---- thread heap (pools/heap.c) -------------------------------------------
@@ -460,6 +462,10 @@ struct pm_heap_s {
      * those, every eighth being read again instead. */
     uint64_t spans_dense;
     uint32_t spans_fresh;
+    /* Bit m: medium class m has taken a spare span back since the spares
+     * were last all released (span.c, span_spare_take): its spares stay
+     * when they are all their arena has in use (_pm_span_release_spares_in). */
+    uint64_t spans_reused;
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
                                                 list, linked by `next` (span.c, span_emptied) */
     uint32_t spare_span_pages;         /* their pages, all classes: at most PM_SPARE_SPAN_PAGES */
@@ -603,6 +609,7 @@ PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
                                      const char *call);
 PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
 PM_INTERNAL void _pm_span_release_spares_in(pm_heap_t *heap, const void *page);
+PM_INTERNAL void _pm_span_release_spares(pm_heap_t *heap);   /* all of them */
 /* An arena must not stay mapped for its spares alone: when k more pages of
  * the arena of page go back (a pool or span released) or none (a spare
  * just kept), and then only spares would be in use there, they go back

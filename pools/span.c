@@ -262,7 +262,13 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     if (k > span_pages[m])
         k = span_pages[m];
     bool clean = false;
-    char *base = _pm_arena_pages_take(&heap->arenas, k, &clean);
+    /* Spares (span_emptied) may hold the pages: the heap's arenas first,
+     * then, before a new arena, again once the spares went back. */
+    char *base = _pm_arena_pages_take(&heap->arenas, k, &clean, heap->spare_span_pages != 0);
+    if (!base && heap->spare_span_pages) {
+        _pm_span_release_spares(heap);
+        base = _pm_arena_pages_take(&heap->arenas, k, &clean, false);
+    }
     if (!base)
         return NULL;
     pm_span_t *s = pm_arena_slot(base);
@@ -309,8 +315,16 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
  * carve them again) every time (64 mallocs of 4 KiB, then their frees: 5
  * spans per round).  Otherwise, as an abandoned heap's, it goes back to
  * its arena.  Spares are released by malloc_trim and at thread exit
- * (_pm_span_release_empty), and when they are all their arena has in use
- * (pm_heap_release_idle). */
+ * (_pm_span_release_empty), all of them before the heap takes a new arena
+ * for a pool or span (span_new, pool.c's pool_new: their pages serve
+ * first), and, when they are all their arena has in use, those of the
+ * classes that have not yet taken a spare back (pm_heap_release_idle,
+ * _pm_span_release_spares_in): so that the spares of a class that comes
+ * and goes in batches bigger than an arena (64 blocks of 16 KiB: 16 spans
+ * of 16 pages, five arenas whose spans all empty at the end of each batch)
+ * are not given back and set up again at every batch (medium_batches: 542
+ * -> 206 instructions a malloc and free, 20.9 -> 10.5 ns), while a class
+ * used once keeps nothing in an arena otherwise empty. */
 static void span_release_raw(pm_heap_t *heap, pm_span_t *s);
 
 static void span_emptied(pm_heap_t *heap, pm_span_t *s)
@@ -340,16 +354,30 @@ static pm_span_t *span_spare_unlink(pm_heap_t *heap, pm_span_t **at)
     return s;
 }
 
-/* The class's most recent spare, off the spare list (NULL if none). */
+/* The class's most recent spare, off the spare list (NULL if none); a
+ * class that takes one back is marked as reusing its spares (spans_reused). */
 static pm_span_t *span_spare_take(pm_heap_t *heap, unsigned m)
 {
-    return heap->spare_spans[m] ? span_spare_unlink(heap, &heap->spare_spans[m]) : NULL;
+    if (!heap->spare_spans[m])
+        return NULL;
+    heap->spans_reused |= (uint64_t)1 << m;
+    return span_spare_unlink(heap, &heap->spare_spans[m]);
+}
+
+void _pm_span_release_spares(pm_heap_t *heap)
+{
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++)
+        for (pm_span_t *spare; (spare = span_spare_take(heap, m)) != NULL;)
+            span_release_raw(heap, spare);
+    heap->spans_reused = 0;
 }
 
 void _pm_span_release_spares_in(pm_heap_t *heap, const void *page)
 {
     uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
     for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++) {
+        if ((heap->spans_reused >> m) & 1)
+            continue;   /* a class that comes back in batches keeps them (span_emptied) */
         for (pm_span_t **at = &heap->spare_spans[m]; *at;) {
             if (((uintptr_t)*at & ~(uintptr_t)(PM_ARENA_SIZE - 1)) == arena)
                 span_release_raw(heap, span_spare_unlink(heap, at));
@@ -619,5 +647,6 @@ size_t _pm_span_release_empty(pm_heap_t *heap)
             s = next;
         }
     }
+    heap->spans_reused = 0;   /* (span_spare_take above set them) */
     return n;
 }

@@ -71,6 +71,56 @@ static void span_spares(void)
                                                   s.span_pages_live == s0.span_pages_live);
 }
 
+/* A class that comes back in batches bigger than an arena: 64 blocks of
+ * 16 KiB are 16 spans of 16 pages in five arenas, every span of which
+ * empties at the end of a batch.  Once the class has taken a spare back,
+ * its spares stay although they are all their arenas have in use (span.c,
+ * span_emptied), so later batches set up no span again; and the heap gives
+ * them back before it takes a new arena, so that other classes' pools take
+ * their pages. */
+static void span_spares_batches(void)
+{
+    enum { BATCH = 64, ROUNDS = 5, SMALL = 4096 };
+    static void *blk[BATCH], *small[SMALL];
+    pm_malloc_trim(0);
+    pm_stats_t s0, made[ROUNDS], freed[ROUNDS];
+    pm_stats_get(&s0);
+    for (unsigned round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < BATCH; i++)
+            blk[i] = pm_malloc(16384);
+        pm_stats_get(&made[round]);
+        for (size_t i = 0; i < BATCH; i++)
+            pm_free(blk[i]);
+        pm_stats_get(&freed[round]);
+    }
+    int kept = 1;
+    for (unsigned round = 2; round < ROUNDS; round++)
+        kept &= freed[round].spans_live == made[round].spans_live &&
+                made[round].spans_live == made[2].spans_live &&
+                made[round].arenas_mapped == made[2].arenas_mapped;
+    if (!kept)
+        fprintf(stderr, "  spans: made %llu, freed %llu (round 2), made %llu, freed %llu (last)\n",
+                (unsigned long long)made[2].spans_live, (unsigned long long)freed[2].spans_live,
+                (unsigned long long)made[ROUNDS - 1].spans_live,
+                (unsigned long long)freed[ROUNDS - 1].spans_live);
+    CHECK("a class that comes back in batches keeps its spans", kept);
+    CHECK("its spares are bounded",
+          freed[ROUNDS - 1].span_pages_live - s0.span_pages_live <= 16 + PM_SPARE_SPAN_PAGES);
+    /* 1 MiB of 256-byte blocks: 256 pools, in the spares' arenas. */
+    uint64_t in_use = freed[ROUNDS - 1].arenas_live - freed[ROUNDS - 1].arenas_reserved;
+    for (size_t i = 0; i < SMALL; i++)
+        small[i] = pm_malloc(256);
+    pm_stats_t s;
+    pm_stats_get(&s);
+    CHECK("the spares give way to pools before a new arena",
+          s.arenas_live - s.arenas_reserved <= in_use + 1);
+    /* but for the spans still on the class's list (its head, at most two) */
+    CHECK("the spares went back", s.span_pages_live <= s0.span_pages_live + 32);
+    for (size_t i = 0; i < SMALL; i++)
+        pm_free(small[i]);
+    pm_malloc_trim(0);
+}
+
 /* The same for pools (pool.c, pool_emptied): a batch of 64 blocks of 512
  * bytes (8 pools) taken and freed again and again keeps its pools, up to
  * PM_SPARE_POOLS of them.  Before, a class kept its list head and one spare. */
@@ -134,6 +184,7 @@ int main(void)
 {
     span_growth();
     span_spares();
+    span_spares_batches();
     pool_spares();
     CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
     for (size_t n = 1; n <= 512; n++) {
