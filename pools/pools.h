@@ -609,7 +609,7 @@ PM_INTERNAL void _pm_span_free_local(pm_heap_t *heap, pm_span_t *span, void *p,
                                      const char *call);
 PM_INTERNAL size_t _pm_span_release_empty(pm_heap_t *heap);
 PM_INTERNAL void _pm_span_release_spares_in(pm_heap_t *heap, const void *page);
-PM_INTERNAL void _pm_span_release_spares(pm_heap_t *heap);   /* all of them */
+PM_INTERNAL size_t _pm_span_release_spares(pm_heap_t *heap);   /* all of them; how many */
 /* An arena must not stay mapped for its spares alone: when k more pages of
  * the arena of page go back (a pool or span released) or none (a spare
  * just kept), and then only spares would be in use there, they go back

@@ -365,12 +365,14 @@ static pm_span_t *span_spare_take(pm_heap_t *heap, unsigned m)
     return span_spare_unlink(heap, &heap->spare_spans[m]);
 }
 
-void _pm_span_release_spares(pm_heap_t *heap)
+size_t _pm_span_release_spares(pm_heap_t *heap)
 {
+    size_t n = 0;
     for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++)
-        for (pm_span_t *spare; (spare = span_spare_take(heap, m)) != NULL;)
-            span_release_raw(heap, spare);
-    heap->spans_reused = 0;
+        for (; heap->spare_spans[m]; n++)
+            span_release_raw(heap, span_spare_unlink(heap, &heap->spare_spans[m]));
+    heap->spans_reused = 0;   /* none left to keep */
+    return n;
 }
 
 void _pm_span_release_spares_in(pm_heap_t *heap, const void *page)
@@ -634,10 +636,8 @@ void _pm_span_free(uintptr_t entry, void *p, const char *call)
 
 size_t _pm_span_release_empty(pm_heap_t *heap)
 {
-    size_t n = 0;
+    size_t n = _pm_span_release_spares(heap);
     for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++) {
-        for (pm_span_t *spare; (spare = span_spare_take(heap, m)) != NULL; n++)
-            span_release_raw(heap, spare);
         pm_span_t *s = heap->spans[m];
         while (s && s != &_pm_empty_span) {
             pm_span_t *next = s->next;
@@ -648,6 +648,5 @@ size_t _pm_span_release_empty(pm_heap_t *heap)
             s = next;
         }
     }
-    heap->spans_reused = 0;   /* (span_spare_take above set them) */
     return n;
 }
