@@ -226,6 +226,22 @@ void _pm_heaps_counts(uint64_t *pools, uint64_t *spans, uint64_t *span_pages)
     }
 }
 
+/* An adopted heap's stacks start as a new heap's (heap_init): their limits
+ * at their largest, their counts of events cleared, as the thread that
+ * left them (whose stacks went home at its exit) may have halved them. */
+static void tc_limits_reset(pm_heap_t *h)
+{
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        if (h->tc_top[c] == TC_NONE_TOP)
+            continue;
+        h->tc_end[c] = tc_bottom(h, c) + tc_limit_now(c);
+        h->tc_wanted[c] = 0;
+        h->tc_stale[c] = 0;
+        h->tc_events[c] = 0;
+        h->tc_full_newest[c] = NULL;
+    }
+}
+
 pm_heap_t *_pm_heap_acquire(void)
 {
     pm_mutex_lock(&heaps_lock);
@@ -236,6 +252,7 @@ pm_heap_t *_pm_heap_acquire(void)
         pm_mutex_lock(&h->lock);
         atomic_store_explicit(&h->state, PM_HEAP_LIVE, memory_order_seq_cst);
         pm_mutex_unlock(&h->lock);
+        tc_limits_reset(h);
         atomic_fetch_sub_explicit(&_pm_counters.heaps_abandoned, 1, memory_order_relaxed);
     } else {
         h = heap_new_locked(PM_HEAP_LIVE);
@@ -836,7 +853,19 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
      * block.  Then p goes the way free went before the cache, to its pool
      * or its owner, and the stack keeps its older blocks for the next
      * mallocs: a block is handled once. */
-    void **bottom = tc_bottom(heap, c);
+    /* Or it is full, p is the thread's own block, and the stack has more
+     * blocks than pm_tc_push searches: if its newest block is the one the
+     * last such free found, the stack was left alone meanwhile, so frees
+     * of the class outrun its mallocs, as when a pool changes state
+     * (_pm_tc_pool_event, which halves the limit).  Counted, the limit
+     * soon drops to where the full stacks that free meets are searched
+     * rather than p's mark read. */
+    void **bottom = tc_bottom(heap, c), **top = heap->tc_top[c];
+    if (top == heap->tc_end[c] && pm_entry_heap(entry) == heap) {
+        if (*top == heap->tc_full_newest[c])
+            _pm_tc_pool_event(heap, c);
+        heap->tc_full_newest[c] = *top;
+    }
     if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {   /* counted by pm_tc_push */
         if (heap->tc_wanted[c]) {
             heap->tc_wanted[c] = 0;
@@ -854,8 +883,9 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
 }
 
 /* Frees of the thread's own blocks reach its pools (the stack was full)
- * and change a pool's state TC_EVENTS_MAX times with no malloc finding the
- * stack empty: frees outrun mallocs here (the end of a phase).  The limit
+ * and change a pool's state, or find the stack full and untouched since
+ * the last one (_pm_tc_push_slow), TC_EVENTS_MAX times with no malloc
+ * finding the stack empty: frees outrun mallocs here (the end of a phase).  The limit
  * halves, and again every TC_EVENTS_MAX / 2 such changes, down to one block;
  * the blocks above it go back at the next free of the class
  * (_pm_tc_push_slow), so that pools and arenas empty as they did without

@@ -303,6 +303,22 @@ int main(int argc, char **argv)
         for (int i = 0; i < N; i++)
             free_fn(b[i]);
         free_fn(b[0]);
+    } else if (!strcmp(c, "double_free_small_stack")) {
+        /* Frees far outrun mallocs of a class (the end of a phase): its
+         * stack's limit drops to a few blocks, and a free that finds it
+         * full searches it rather than read the block's mark.  A block
+         * freed again after a write over its mark is found there. */
+        enum { N = 3000 };
+        static char *b[N];
+        for (int i = 0; i < N; i++)
+            b[i] = malloc(48);
+        for (int i = 0; i < N; i++)
+            free_fn(b[i]);
+        char *p = malloc(48);
+        free_fn(p);
+        memset(p, 0x11, 8); /* the first word: the mark */
+        announce(p);
+        free_fn(p);
     } else if (!strcmp(c, "double_free_large")) {
         char *p = malloc(100000);
         memset(p, 1, 100000);

@@ -243,6 +243,53 @@ static void *whole_group_limits(void *arg)
     return NULL;
 }
 
+/* The end of a phase: a thread frees, in a row, far more blocks of a class
+ * than its stack holds.  A free that finds the stack full and untouched
+ * since the last such free counts as a sign that frees outrun mallocs
+ * (heap.c, _pm_tc_push_slow), so the limit halves until the full stack
+ * that free meets is one it searches (pools.h, pm_tc_full_holds) instead
+ * of reading the block's mark.  The next thread to need a heap adopts this
+ * one with the limits a new heap starts with (heap.c, tc_limits_reset). */
+#define PHASE_BLOCKS 3000
+#define PHASE_SIZE 48
+static pm_heap_t *phase_heap;
+static unsigned stack_limit(pm_heap_t *heap, unsigned c)
+{
+    return (unsigned)(heap->tc_end[c] - (heap->tc_top[c] - stack_count(heap, c)));
+}
+
+static void *phase_end(void *arg)
+{
+    (void)arg;
+    static void *b[PHASE_BLOCKS];
+    unsigned c = pm_request_class(PHASE_SIZE);
+    for (int i = 0; i < PHASE_BLOCKS; i++)
+        b[i] = pm_malloc(PHASE_SIZE);
+    pm_heap_t *heap = _pm_tls_fast;
+    CHECK("the phase thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
+    if (heap == PM_ROUTE_GENERIC || heap == NULL)
+        return NULL;
+    CHECK("its limit starts above what free searches", stack_limit(heap, c) > PM_TC_SCAN);
+    for (int i = 0; i < PHASE_BLOCKS; i++)
+        pm_free(b[i]);
+    CHECK("after the frees, a full stack", heap->tc_top[c] == heap->tc_end[c]);
+    CHECK("whose limit is at most what free searches", stack_limit(heap, c) <= PM_TC_SCAN);
+    phase_heap = heap;
+    return NULL;
+}
+
+static void *phase_next(void *arg)
+{
+    (void)arg;
+    pm_free(pm_malloc(1));
+    pm_heap_t *heap = _pm_tls_fast;
+    unsigned c = pm_request_class(PHASE_SIZE);
+    CHECK("the next thread adopts the phase thread's heap", heap == phase_heap);
+    if (heap == phase_heap)
+        CHECK("with the limit a new heap starts with", stack_limit(heap, c) == expected_limit(c));
+    return NULL;
+}
+
 int main(void)
 {
     pthread_t whole;
@@ -342,5 +389,10 @@ int main(void)
     pm_free(first);
     pthread_barrier_wait(&whole_release);
     pthread_join(whole, NULL);
+    pthread_t phase;
+    pthread_create(&phase, NULL, phase_end, NULL);
+    pthread_join(phase, NULL);
+    pthread_create(&phase, NULL, phase_next, NULL);
+    pthread_join(phase, NULL);
     return pm_test_finish();
 }
