@@ -136,6 +136,12 @@ static void tc_layout(void)
 
 static inline void **tc_bottom(pm_heap_t *heap, size_t c) { return &heap->tc_slots[tc_first[c]]; }
 
+/* Class c's stack may hold up to `limit` blocks (at least 1). */
+static void tc_set_limit(pm_heap_t *heap, size_t c, unsigned limit)
+{
+    heap->tc_end[c] = tc_bottom(heap, c) + limit;
+}
+
 /* A heap's fields; `cache`: whether tc_slots follow it (a heap made for a
  * thread), else its stacks are the no-cache sentinels (the backup heap). */
 static void heap_init(pm_heap_t *h, int state, bool cache)
@@ -171,7 +177,10 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
     h->tc_end_none = TC_NONE_END;
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         h->tc_top[c] = cache ? tc_bottom(h, c) : TC_NONE_TOP;
-        h->tc_end[c] = cache ? tc_bottom(h, c) + tc_limit_now(c) : TC_NONE_END;
+        if (cache)
+            tc_set_limit(h, c, tc_limit_now(c));
+        else
+            h->tc_end[c] = TC_NONE_END;
     }
 }
 
@@ -234,11 +243,12 @@ static void tc_limits_reset(pm_heap_t *h)
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         if (h->tc_top[c] == TC_NONE_TOP)
             continue;
-        h->tc_end[c] = tc_bottom(h, c) + tc_limit_now(c);
+        tc_set_limit(h, c, tc_limit_now(c));
         h->tc_wanted[c] = 0;
         h->tc_stale[c] = 0;
         h->tc_events[c] = 0;
         h->tc_full_newest[c] = NULL;
+        h->tc_full_run[c] = 0;
     }
 }
 
@@ -804,6 +814,15 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
  * finding the stack empty, before its limit starts to halve: more than a
  * batch of a few pools' worth of blocks makes. */
 #define TC_EVENTS_MAX 32
+#define TC_FULL_RUN 8
+
+/* Halves class c's limit, down to one block. */
+static void tc_halve(pm_heap_t *heap, size_t c)
+{
+    unsigned limit = (unsigned)(heap->tc_end[c] - tc_bottom(heap, c));
+    tc_set_limit(heap, c, limit > 1 ? limit / 2 : 1);
+}
+
 
 /* Blocks in class c's stack. */
 static unsigned tc_count(const pm_heap_t *heap, size_t c)
@@ -853,27 +872,14 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
      * block.  Then p goes the way free went before the cache, to its pool
      * or its owner, and the stack keeps its older blocks for the next
      * mallocs: a block is handled once. */
-    /* Or it is full, p is the thread's own block, and the stack has more
-     * blocks than pm_tc_push searches: if its newest block is the one the
-     * last such free found, the stack was left alone meanwhile, so frees
-     * of the class outrun its mallocs, as when a pool changes state
-     * (_pm_tc_pool_event, which halves the limit).  Counted, the limit
-     * soon drops to where the full stacks that free meets are searched
-     * rather than p's mark read. */
-    void **bottom = tc_bottom(heap, c), **top = heap->tc_top[c];
-    if (top == heap->tc_end[c] && pm_entry_heap(entry) == heap) {
-        if (*top == heap->tc_full_newest[c])
-            _pm_tc_pool_event(heap, c);
-        heap->tc_full_newest[c] = *top;
-    }
+    void **bottom = tc_bottom(heap, c);
     if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {   /* counted by pm_tc_push */
         if (heap->tc_wanted[c]) {
             heap->tc_wanted[c] = 0;
             heap->tc_stale[c] = 0;
         } else {
             heap->tc_stale[c] = PM_TC_STALE_MAX / 2;   /* the next halving, half as far */
-            unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
-            heap->tc_end[c] = bottom + (limit > 1 ? limit / 2 : 1);
+            tc_halve(heap, c);
         }
     }
     unsigned n = tc_count(heap, c), limit = (unsigned)(heap->tc_end[c] - bottom);
@@ -883,25 +889,42 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
 }
 
 /* Frees of the thread's own blocks reach its pools (the stack was full)
- * and change a pool's state, or find the stack full and untouched since
- * the last one (_pm_tc_push_slow), TC_EVENTS_MAX times with no malloc
- * finding the stack empty: frees outrun mallocs here (the end of a phase).  The limit
+ * and change a pool's state TC_EVENTS_MAX times with no malloc finding the
+ * stack empty: frees outrun mallocs here (the end of a phase).  The limit
  * halves, and again every TC_EVENTS_MAX / 2 such changes, down to one block;
  * the blocks above it go back at the next free of the class
  * (_pm_tc_push_slow), so that pools and arenas empty as they did without
  * the cache.  Mallocs that miss the pools double it again (_pm_tc_grow). */
 void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 {
-    if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
+    void **top = heap->tc_top[c];
+    if (top == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return;
+    /* A run: TC_FULL_RUN events in a row that find the stack full, its
+     * newest block the one the last found (no malloc took from it, no
+     * free added to it), so that the frees of the class reach its pools
+     * with nothing in between.  The end of a phase, a program freeing a
+     * big structure: the limit drops to one block at once, and the blocks
+     * above it go back at the next free (_pm_tc_push_slow), so that the
+     * full stack the rest of the run meets is compared with rather than
+     * each block's mark read (pm_tc_push).  Halving by the count below
+     * took hundreds of frees a class; a batch that overflows the stack by
+     * a few pools' worth does not make a run. */
+    if (top == heap->tc_end[c] && *top == heap->tc_full_newest[c]) {
+        if (++heap->tc_full_run[c] >= TC_FULL_RUN) {
+            heap->tc_full_run[c] = 0;
+            tc_set_limit(heap, c, 1);
+        }
+    } else {
+        heap->tc_full_newest[c] = top == heap->tc_end[c] ? *top : NULL;
+        heap->tc_full_run[c] = 0;
+    }
     if (heap->tc_wanted[c]) {
         heap->tc_wanted[c] = 0;
         heap->tc_events[c] = 0;
     } else if (++heap->tc_events[c] >= TC_EVENTS_MAX) {
         heap->tc_events[c] = TC_EVENTS_MAX / 2;     /* the next halving, half as far */
-        void **bottom = tc_bottom(heap, c);
-        unsigned limit = (unsigned)(heap->tc_end[c] - bottom);
-        heap->tc_end[c] = bottom + (limit > 1 ? limit / 2 : 1);
+        tc_halve(heap, c);
     }
 }
 
@@ -912,7 +935,7 @@ void _pm_tc_grow(pm_heap_t *heap, size_t c)
         return;
     unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_now(c);
     if (limit < max)
-        heap->tc_end[c] = bottom + (limit * 2 < max ? limit * 2 : max);
+        tc_set_limit(heap, c, limit * 2 < max ? limit * 2 : max);
 }
 
 void _pm_tc_push_marked(pm_heap_t *heap, uintptr_t entry, void *p)

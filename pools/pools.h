@@ -446,8 +446,10 @@ struct pm_heap_s {
                                           found the stack full (heap.c, _pm_tc_push_slow) */
     uint8_t tc_events[PM_TC_CLASSES];  /* per class: pool changes by frees since the stack
                                           was last found empty (heap.c, _pm_tc_pool_event) */
-    void *tc_full_newest[PM_TC_CLASSES]; /* per class: the newest block of the stack when a
-                                            free last found it full (heap.c, _pm_tc_push_slow) */
+    void *tc_full_newest[PM_TC_CLASSES]; /* per class: the newest block of the full stack at
+                                            the last pool event (heap.c, _pm_tc_pool_event) */
+    uint8_t tc_full_run[PM_TC_CLASSES];  /* per class: pool events since, with the stack full
+                                            and that block still its newest */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: EMPTY pools kept off the list,
@@ -587,6 +589,7 @@ __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm
  * two reports are declared as returning, for the same reason as the
  * pool's. */
 PM_INTERNAL PM_NOINLINE void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p);
+
 PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptied */
 /* malloc missed class c's stack and its list head: the stack may hold more
  * (heap.c: _pm_tc_pool_event and _pm_tc_push_slow halve the limit, this
@@ -882,35 +885,6 @@ static inline bool pm_tc_maybe_marked(const void *p)
     return ((const uint8_t *)p)[7] == PM_TC_MARK_TOP;
 }
 
-/* Whether the thread's own block p already waits in its class's stack,
- * which is full (top is its newest block): free's test before it sends p
- * to its pool.  A stack of at most PM_TC_SCAN blocks is searched (it ends
- * at its NULL bottom word): PM_TC_HOLDS or PM_TC_HOLDS_NOT, found even
- * with p's mark overwritten.  A larger one answers PM_TC_HOLDS_MAYBE, and
- * p's mark decides.  Searched, because the full stacks that free meets are
- * mostly of one to four blocks (frees that outrun mallocs halve the limit:
- * heap.c, _pm_tc_pool_event), and p is then often a block no cache has
- * held for long: its mark's load missed, and stalled the free, which
- * otherwise only writes p (object_rounds, 68 MB freed in a row each round:
- * 85% of free's samples on that load).  A copy of p that waits in another
- * thread's stack is not seen: it is caught when it leaves that stack, its
- * mark overwritten (pm_tc_pop), as when another heap's block is freed
- * twice onto full stacks. */
-#define PM_TC_SCAN 4
-enum { PM_TC_HOLDS_NOT, PM_TC_HOLDS, PM_TC_HOLDS_MAYBE };
-static inline int pm_tc_full_holds(void *const *top, const void *p)
-{
-    if (top[0] == p)   /* full, so not empty: top[0] is a block */
-        return PM_TC_HOLDS;
-    for (unsigned k = 1; k < PM_TC_SCAN; k++) {
-        if (top[-(ptrdiff_t)k] == NULL)   /* below the oldest block */
-            return PM_TC_HOLDS_NOT;
-        if (top[-(ptrdiff_t)k] == p)
-            return PM_TC_HOLDS;
-    }
-    return top[-PM_TC_SCAN] != NULL ? PM_TC_HOLDS_MAYBE : PM_TC_HOLDS_NOT;
-}
-
 /* Whether block p, whose live bit is set, waits in a thread cache (freed)
  * rather than out.  Not under memcheck, where no thread cache runs and the
  * word may be undefined. */
@@ -1073,16 +1047,25 @@ static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
          * other kinds of page. */
         if (pm_likely(top == end)) {
             if (pm_likely(pm_entry_heap(entry) == heap)) {
-                int held = pm_tc_full_holds(top, p);
-                if (pm_unlikely(held != PM_TC_HOLDS_NOT)) {
-                    if (held == PM_TC_HOLDS)
+                /* Not in the stack already: a stack of one block is
+                 * compared with, a larger one answers by p's mark.
+                 * Compared, because the full stacks that free meets are
+                 * mostly of one block (frees that outrun mallocs bring
+                 * the limit down: heap.c, _pm_tc_pool_event), and p is
+                 * then often a block no cache has held for long: its
+                 * mark's load missed, and stalled the free, which
+                 * otherwise only writes p (object_rounds, 68 MB freed in
+                 * a row each round: 85% of free's samples on that load).
+                 * Found even with its mark overwritten.  A copy of p in
+                 * another thread's stack is not seen: it is caught when
+                 * it leaves that stack, its mark overwritten (pm_tc_pop),
+                 * as when another heap's block is freed twice onto full
+                 * stacks. */
+                if (top[-1] == NULL) {
+                    if (pm_unlikely(top[0] == p))
                         return _pm_tc_double_free_ret(p);
-                    /* more blocks than searched: p's mark, and whether the
-                     * stack was left alone since the last free found it
-                     * full (heap.c, _pm_tc_push_slow counts that) */
-                    if (*top == heap->tc_full_newest[c] || pm_tc_maybe_marked(p))
-                        return _pm_tc_push_slow(heap, entry, p);
-                    heap->tc_full_newest[c] = *top;
+                } else if (pm_unlikely(pm_tc_maybe_marked(p))) {   /* maybe cached already */
+                    return _pm_tc_push_slow(heap, entry, p);
                 }
                 if (entry & PM_PAGE_POOL)
                     pm_small_free_local(heap, pm_entry_pool(entry), p, "free", false);

@@ -305,9 +305,9 @@ int main(int argc, char **argv)
         free_fn(b[0]);
     } else if (!strcmp(c, "double_free_small_stack")) {
         /* Frees far outrun mallocs of a class (the end of a phase): its
-         * stack's limit drops to a few blocks, and a free that finds it
-         * full searches it rather than read the block's mark.  A block
-         * freed again after a write over its mark is found there. */
+         * stack's limit drops to one block, and a free that finds it full
+         * compares with that block rather than read the block's mark.  A
+         * block freed again after a write over its mark is found there. */
         enum { N = 3000 };
         static char *b[N];
         for (int i = 0; i < N; i++)

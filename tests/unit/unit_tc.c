@@ -244,12 +244,12 @@ static void *whole_group_limits(void *arg)
 }
 
 /* The end of a phase: a thread frees, in a row, far more blocks of a class
- * than its stack holds.  A free that finds the stack full and untouched
- * since the last such free counts as a sign that frees outrun mallocs
- * (heap.c, _pm_tc_push_slow), so the limit halves until the full stack
- * that free meets is one it searches (pools.h, pm_tc_full_holds) instead
- * of reading the block's mark.  The next thread to need a heap adopts this
- * one with the limits a new heap starts with (heap.c, tc_limits_reset). */
+ * than its stack holds.  Pool events that find the stack full and
+ * untouched since the last one make a run (heap.c, _pm_tc_pool_event), and
+ * the limit drops to one block, which free compares with instead of
+ * reading the block's mark (pools.h, pm_tc_push).  The next thread to need
+ * a heap adopts this one with the limits a new heap starts with (heap.c,
+ * tc_limits_reset). */
 #define PHASE_BLOCKS 3000
 #define PHASE_SIZE 48
 static pm_heap_t *phase_heap;
@@ -269,11 +269,11 @@ static void *phase_end(void *arg)
     CHECK("the phase thread has a heap with a cache", heap != PM_ROUTE_GENERIC && heap != NULL);
     if (heap == PM_ROUTE_GENERIC || heap == NULL)
         return NULL;
-    CHECK("its limit starts above what free searches", stack_limit(heap, c) > PM_TC_SCAN);
+    CHECK("its limit starts above one block", stack_limit(heap, c) > 1);
     for (int i = 0; i < PHASE_BLOCKS; i++)
         pm_free(b[i]);
     CHECK("after the frees, a full stack", heap->tc_top[c] == heap->tc_end[c]);
-    CHECK("whose limit is at most what free searches", stack_limit(heap, c) <= PM_TC_SCAN);
+    CHECK("whose limit is one block", stack_limit(heap, c) == 1);
     phase_heap = heap;
     return NULL;
 }
