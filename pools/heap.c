@@ -814,6 +814,8 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
  * finding the stack empty, before its limit starts to halve: more than a
  * batch of a few pools' worth of blocks makes. */
 #define TC_EVENTS_MAX 32
+/* Pool state changes in a row that find the stack full and untouched
+ * before its limit drops to one block (_pm_tc_pool_event). */
 #define TC_FULL_RUN 8
 
 /* Halves class c's limit, down to one block. */
@@ -822,7 +824,6 @@ static void tc_halve(pm_heap_t *heap, size_t c)
     unsigned limit = (unsigned)(heap->tc_end[c] - tc_bottom(heap, c));
     tc_set_limit(heap, c, limit > 1 ? limit / 2 : 1);
 }
-
 
 /* Blocks in class c's stack. */
 static unsigned tc_count(const pm_heap_t *heap, size_t c)

@@ -589,7 +589,6 @@ __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm
  * two reports are declared as returning, for the same reason as the
  * pool's. */
 PM_INTERNAL PM_NOINLINE void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p);
-
 PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptied */
 /* malloc missed class c's stack and its list head: the stack may hold more
  * (heap.c: _pm_tc_pool_event and _pm_tc_push_slow halve the limit, this
