@@ -142,6 +142,24 @@ static void tc_set_limit(pm_heap_t *heap, size_t c, unsigned limit)
     heap->tc_end[c] = tc_bottom(heap, c) + limit;
 }
 
+/* A heap's stacks as a thread starts with them: their limits at their
+ * largest, their counts of events cleared.  For a new heap (heap_init),
+ * and for an adopted one, whose last thread (its stacks went home at its
+ * exit) may have lowered them. */
+static void tc_limits_reset(pm_heap_t *h)
+{
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        if (h->tc_top[c] == TC_NONE_TOP)
+            continue;
+        tc_set_limit(h, c, tc_limit_now(c));
+        h->tc_wanted[c] = 0;
+        h->tc_stale[c] = 0;
+        h->tc_events[c] = 0;
+        h->tc_full_newest[c] = NULL;
+        h->tc_full_run[c] = 0;
+    }
+}
+
 /* A heap's fields; `cache`: whether tc_slots follow it (a heap made for a
  * thread), else its stacks are the no-cache sentinels (the backup heap). */
 static void heap_init(pm_heap_t *h, int state, bool cache)
@@ -177,11 +195,9 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
     h->tc_end_none = TC_NONE_END;
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         h->tc_top[c] = cache ? tc_bottom(h, c) : TC_NONE_TOP;
-        if (cache)
-            tc_set_limit(h, c, tc_limit_now(c));
-        else
-            h->tc_end[c] = TC_NONE_END;
+        h->tc_end[c] = TC_NONE_END;
     }
+    tc_limits_reset(h);   /* the ends of a heap with a cache */
 }
 
 
@@ -232,23 +248,6 @@ void _pm_heaps_counts(uint64_t *pools, uint64_t *spans, uint64_t *span_pages)
         *pools += atomic_load_explicit(&h->pools_live, memory_order_relaxed);
         *spans += atomic_load_explicit(&h->spans_live, memory_order_relaxed);
         *span_pages += atomic_load_explicit(&h->span_pages_live, memory_order_relaxed);
-    }
-}
-
-/* An adopted heap's stacks start as a new heap's (heap_init): their limits
- * at their largest, their counts of events cleared, as the thread that
- * left them (whose stacks went home at its exit) may have halved them. */
-static void tc_limits_reset(pm_heap_t *h)
-{
-    for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
-        if (h->tc_top[c] == TC_NONE_TOP)
-            continue;
-        tc_set_limit(h, c, tc_limit_now(c));
-        h->tc_wanted[c] = 0;
-        h->tc_stale[c] = 0;
-        h->tc_events[c] = 0;
-        h->tc_full_newest[c] = NULL;
-        h->tc_full_run[c] = 0;
     }
 }
 
@@ -911,13 +910,14 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
      * each block's mark read (pm_tc_push).  Halving by the count below
      * took hundreds of frees a class; a batch that overflows the stack by
      * a few pools' worth does not make a run. */
-    if (top == heap->tc_end[c] && *top == heap->tc_full_newest[c]) {
+    bool full = top == heap->tc_end[c];
+    if (full && *top == heap->tc_full_newest[c]) {
         if (++heap->tc_full_run[c] >= TC_FULL_RUN) {
             heap->tc_full_run[c] = 0;
             tc_set_limit(heap, c, 1);
         }
     } else {
-        heap->tc_full_newest[c] = top == heap->tc_end[c] ? *top : NULL;
+        heap->tc_full_newest[c] = full ? *top : NULL;
         heap->tc_full_run[c] = 0;
     }
     if (heap->tc_wanted[c]) {
