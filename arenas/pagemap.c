@@ -137,10 +137,11 @@ int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
 int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintptr_t step)
 {
     uintptr_t a = (uintptr_t)addr;
+    step = value ? step : 0;   /* clearing stores 0 throughout */
     /* A run in the flat map's window: one store per page. */
     uintptr_t last = a + (npages - 1) * PM_PAGE_SIZE;
     if (pm_pagemap_in_flat(a) && pm_pagemap_in_flat(last) && last >= a) {
-        for (size_t i = 0; i < npages; i++, value += value ? step : 0)
+        for (size_t i = 0; i < npages; i++, value += step)
             atomic_store_explicit(pm_pagemap_flat_entry((a >> PM_PAGE_SHIFT) + i), value,
                                   memory_order_release);
         return 0;
@@ -157,7 +158,7 @@ int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintp
             return 0;
         }
     }
-    for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE, value += value ? step : 0) {
+    for (size_t i = 0; i < npages; i++, a += PM_PAGE_SIZE, value += step) {
         if (pm_pagemap_in_flat(a)) {   /* a run across the window's edge */
             atomic_store_explicit(pm_pagemap_flat_entry(a >> PM_PAGE_SHIFT), value,
                                   memory_order_release);

@@ -1006,7 +1006,7 @@ static inline pm_heap_t *pm_entry_heap(uintptr_t entry) { return pm_entry_pool(e
  * thread's fast route: a heap of its own (so it flushes its large slots at
  * exit) and, unless another thread switched it on since, no slow mode;
  * _pm_free_large asks the same of a thread on the route heap. */
-static inline void pm_free_not_block(pm_heap_t *heap, uintptr_t entry, void *p)
+static PM_ALWAYS_INLINE void pm_free_not_block(pm_heap_t *heap, uintptr_t entry, void *p)
 {
     if (entry & PM_PAGE_LARGE) {
         if (pm_likely(heap != PM_ROUTE_GENERIC && !_pm_slow))
@@ -1030,7 +1030,7 @@ _Static_assert(offsetof(pm_heap_t, tc_top) == offsetof(pm_heap_t, tc_top_none) +
  * the push asks which kind p's page is; any other page's entry has info
  * byte 0, whose stack is over its limit: the full-stack branch sends it
  * on (pm_free_not_block). */
-static inline void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
+static PM_ALWAYS_INLINE void pm_tc_push(pm_heap_t *heap, uintptr_t entry, void *p)
 {
     size_t i = entry >> PM_PAGE_INFO_SHIFT;   /* class + 1 */
     /* the stack's top word, and its end word at a fixed distance */

@@ -22,8 +22,19 @@ create index i on t(b);
 select count(*), max(length(b)) from t;
 EOF
 cat > calls.c <<'EOF'
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void *kept[200];
+static void *worker(void *arg)   /* a thread that exits with blocks out */
+{
+    for (int i = 0; i < 200; i++)
+        kept[i] = malloc(24 + (size_t)(i % 40) * 16);
+    return arg;
+}
 int main(void)   /* the calls of a C program that ls and sort may not make */
 {
     void *p = NULL, *q = calloc(10, 100);
@@ -31,6 +42,19 @@ int main(void)   /* the calls of a C program that ls and sort may not make */
     free(realloc(NULL, 40));
     if (posix_memalign(&p, 64, 200) == 0)
         free(p);
+    free(memalign(64, 100));
+    free(aligned_alloc(64, 128));
+    free(valloc(100));
+    free(realloc(strdup("a string shrunk and moved"), 4));
+    pthread_t t;   /* its blocks freed by the main thread after its exit */
+    if (pthread_create(&t, NULL, worker, NULL) == 0 && pthread_join(t, NULL) == 0)
+        for (int i = 0; i < 200; i++)
+            free(kept[i]);
+    pid_t pid = fork();   /* a server's fork: the allocator's fork handlers */
+    if (pid == 0)
+        _exit(0);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
     for (int i = 0; i < 1000; i++)
         free(strdup("a string of some length"));
     for (int r = 0; r < 10; r++) {   /* pools filled and emptied */
@@ -50,7 +74,25 @@ int main(void)   /* the calls of a C program that ls and sort may not make */
     return 0;
 }
 EOF
-gcc -O2 -fno-builtin -o calls calls.c
+gcc -O2 -fno-builtin -pthread -o calls calls.c
+cat > news.cpp <<'EOF'
+#include <new>
+static void *volatile sink;
+int main()   /* C++: operator new and delete, small and large (alloc-test, malloc-large) */
+{
+    for (int i = 0; i < 200; i++) {
+        char *a = new char[40 + i % 100];
+        char *b = new char[100000 + (i % 20) * 40960];
+        sink = a;
+        sink = b;
+        b[0] = 1;
+        delete[] b;
+        delete[] a;
+    }
+    return 0;
+}
+EOF
+${CXX:-g++} -O1 -o news news.cpp
 cc1=$(gcc -print-prog-name=cc1)
 n=0
 profile() {
@@ -59,6 +101,7 @@ profile() {
         >/dev/null 2>&1 </dev/null
 }
 profile ./calls
+profile ./news
 profile ls -l /usr/bin
 profile sort -S 4M lines.txt
 py=python3
