@@ -1,10 +1,12 @@
 #!/bin/sh
 # hot-text.sh BUILD_DIR -- regenerates preload/hot.ld (tools/hot-text.py)
 # from callgrind profiles of typical programs run on BUILD_DIR's
-# libpoolmalloc.so (a release build): a few C library calls, ls, sort,
-# python3, sqlite3, cc1, and pm_bench's fixed/8 (C++, google benchmark) and
-# xmalloc_batches (threads that free each other's blocks).  Needs valgrind
-# and gcc; takes under a minute.
+# libpoolmalloc.so (a release build): a few C library calls (with a thread
+# that exits with blocks out, a fork, the memalign family), C++ new and
+# delete of small and large blocks, ls, sort, python3, sqlite3, cc1, and
+# pm_bench's fixed/8 (C++, google benchmark) and xmalloc_batches (threads
+# that free each other's blocks).  Needs valgrind, gcc and g++; takes under
+# a minute.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)

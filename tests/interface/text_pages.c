@@ -2,8 +2,8 @@
  * libpoolmalloc.so preloaded, after the allocations a small C program
  * makes (small and medium blocks, calloc, realloc, free of NULL), at most
  * one fault-around window of the library's
- * executable mapping may be resident, and malloc and free must lie in its
- * first window.  Before the hot functions were placed first (preload/hot.ld),
+ * executable mapping may be resident, and malloc, free and the library's
+ * .fini (which every exit runs) must lie in its first window.  Before the hot functions were placed first (preload/hot.ld),
  * such a program had all 34 pages of the text resident.
  *
  * The window is measured, not assumed: a page of a fresh read-only mapping
@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,28 @@ static long window_pages(const char *file)
     long n = resident((uintptr_t)m, (uintptr_t)m + (uintptr_t)len);
     munmap(m, (size_t)len);
     return n;
+}
+
+/* The library's DT_FINI, the code every exit runs, by its load base. */
+struct fini_find {
+    void *base;
+    uintptr_t fini;
+};
+static int fini_of(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct fini_find *ff = arg;
+    (void)size;
+    if ((void *)info->dlpi_addr != ff->base)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+            continue;
+        for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+             d->d_tag != DT_NULL; d++)
+            if (d->d_tag == DT_FINI)
+                ff->fini = info->dlpi_addr + d->d_un.d_ptr;
+    }
+    return 1;
 }
 
 int main(void)
@@ -117,6 +140,15 @@ int main(void)
     }
     if (m < lo || m >= end || f < lo || f >= end) {
         fprintf(stderr, "text_pages: malloc or free not in the text's first window\n");
+        return 1;
+    }
+    /* .fini runs at every exit: after the cold text it mapped another
+     * window then (CMakeLists.txt moves it next to .init). */
+    struct fini_find ff = {info.dli_fbase, 0};
+    dl_iterate_phdr(fini_of, &ff);
+    if (ff.fini && (ff.fini < lo || ff.fini >= end)) {
+        fprintf(stderr, "text_pages: .fini (%#lx) not in the text's first window\n",
+                (unsigned long)(ff.fini - lo));
         return 1;
     }
     return 0;
