@@ -101,7 +101,7 @@ static _Atomic int backup_ready;
  * of the group of a host while the group is whole (pools.h,
  * pm_class_host; its run of slots keeps that room); medium ones 8 KiB's
  * worth, 2 to PM_TC_MEDIUM_MOST. */
-static inline unsigned tc_limit(size_t c, bool whole)
+static unsigned tc_limit(size_t c, bool whole)
 {
     bool small = c < PM_CLASS_COUNT;
     size_t group = small && whole ? pm_class_group((unsigned)c) : 1;
