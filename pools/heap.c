@@ -141,6 +141,10 @@ static void tc_set_limit(pm_heap_t *heap, size_t c, unsigned limit)
 {
     heap->tc_end[c] = tc_bottom(heap, c) + limit;
 }
+static unsigned tc_get_limit(pm_heap_t *heap, size_t c)
+{
+    return (unsigned)(heap->tc_end[c] - tc_bottom(heap, c));
+}
 
 /* A heap's stacks as a thread starts with them: their limits at their
  * largest, their counts of events cleared.  For a new heap (heap_init),
@@ -820,7 +824,7 @@ static void tc_send_back(pm_heap_t *heap, pm_block_t *b)
 /* Halves class c's limit, down to one block. */
 static void tc_halve(pm_heap_t *heap, size_t c)
 {
-    unsigned limit = (unsigned)(heap->tc_end[c] - tc_bottom(heap, c));
+    unsigned limit = tc_get_limit(heap, c);
     tc_set_limit(heap, c, limit > 1 ? limit / 2 : 1);
 }
 
@@ -872,7 +876,6 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
      * block.  Then p goes the way free went before the cache, to its pool
      * or its owner, and the stack keeps its older blocks for the next
      * mallocs: a block is handled once. */
-    void **bottom = tc_bottom(heap, c);
     if (heap->tc_stale[c] >= PM_TC_STALE_MAX) {   /* counted by pm_tc_push */
         if (heap->tc_wanted[c]) {
             heap->tc_wanted[c] = 0;
@@ -882,7 +885,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
             tc_halve(heap, c);
         }
     }
-    unsigned n = tc_count(heap, c), limit = (unsigned)(heap->tc_end[c] - bottom);
+    unsigned n = tc_count(heap, c), limit = tc_get_limit(heap, c);
     if (n > limit)
         tc_drop_oldest(heap, c, n - limit);
     tc_free_home(heap, entry, p);
@@ -931,10 +934,9 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 
 void _pm_tc_grow(pm_heap_t *heap, size_t c)
 {
-    void **bottom = tc_bottom(heap, c);
     if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return;
-    unsigned limit = (unsigned)(heap->tc_end[c] - bottom), max = tc_limit_now(c);
+    unsigned limit = tc_get_limit(heap, c), max = tc_limit_now(c);
     if (limit < max)
         tc_set_limit(heap, c, limit * 2 < max ? limit * 2 : max);
 }
