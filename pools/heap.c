@@ -174,6 +174,7 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
         h->spans[m] = &_pm_empty_span;
         h->spare_spans[m] = NULL;
     }
+    h->spare_span_classes = 0;
     h->spare_span_pages = 0;
     atomic_store_explicit(&h->pools_live, 0, memory_order_relaxed);
     atomic_store_explicit(&h->spans_live, 0, memory_order_relaxed);

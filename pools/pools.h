@@ -472,6 +472,7 @@ struct pm_heap_s {
     uint64_t spans_reused;
     pm_span_t *spare_spans[PM_MEDIUM_COUNT]; /* per medium class: EMPTY spans kept off the
                                                 list, linked by `next` (span.c, span_emptied) */
+    uint64_t spare_span_classes;       /* bit m: spare_spans[m] is not empty */
     uint32_t spare_span_pages;         /* their pages, all classes: at most PM_SPARE_SPAN_PAGES */
     /* Its pools, spans and span pages in use: counted per heap, where only
      * the owner (or the holder of an abandoned heap's lock) writes, with

@@ -255,23 +255,11 @@ static PM_NOINLINE void span_probe(pm_heap_t *heap, pm_span_t *s)
         heap->spans_dense &= ~bit;
 }
 
-static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
+/* The header of an empty span of k pages for class m, its free list and
+ * lists empty; its slots (owner, live words) and page-map entries are the
+ * caller's. */
+static void span_init(pm_span_t *s, unsigned m, unsigned k)
 {
-    unsigned live = heap->span_live[m];
-    unsigned k = (unsigned)span_pages_first[m] << (live < 4 ? live : 4);   /* doubling */
-    if (k > span_pages[m])
-        k = span_pages[m];
-    bool clean = false;
-    /* Spares (span_emptied) may hold the pages: the heap's arenas first,
-     * then, before a new arena, again once the spares went back. */
-    char *base = _pm_arena_pages_take(&heap->arenas, k, &clean, heap->spare_span_pages != 0);
-    if (!base && heap->spare_span_pages) {
-        _pm_span_release_spares(heap);
-        base = _pm_arena_pages_take(&heap->arenas, k, &clean, false);
-    }
-    if (!base)
-        return NULL;
-    pm_span_t *s = pm_arena_slot(base);
     size_t size = pm_medium_size(m);
     s->free = NULL;
     s->bump = 0;
@@ -284,16 +272,48 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     s->listed = 0;
     s->pages = (uint8_t)k;
     s->granules = (uint32_t)(k * PM_PAGE_SIZE / 8);
+    s->block_size = (uint32_t)size;
+    s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+}
+
+/* The page-map entries of span s of class m, from its first page's. */
+static int span_map(pm_span_t *s, unsigned m)
+{
+    return _pm_pagemap_set_step(span_base(s), s->pages,
+                                (uintptr_t)s | PM_PAGE_SPAN | pm_entry_info(PM_CLASS_COUNT + m),
+                                PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT));
+}
+
+static pm_span_t *span_spare_recycle(pm_heap_t *heap, unsigned m, unsigned k);
+
+static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
+{
+    unsigned live = heap->span_live[m];
+    unsigned k = (unsigned)span_pages_first[m] << (live < 4 ? live : 4);   /* doubling */
+    if (k > span_pages[m])
+        k = span_pages[m];
+    bool clean = false;
+    /* Spares (span_emptied) may hold the pages: the heap's arenas first,
+     * then a spare of another class that fits, then, before a new arena,
+     * again once the spares went back. */
+    char *base = _pm_arena_pages_take(&heap->arenas, k, &clean, heap->spare_span_pages != 0);
+    if (!base && heap->spare_span_pages) {
+        pm_span_t *s = span_spare_recycle(heap, m, k);
+        if (s)
+            return s;
+        _pm_span_release_spares(heap);
+        base = _pm_arena_pages_take(&heap->arenas, k, &clean, false);
+    }
+    if (!base)
+        return NULL;
+    pm_span_t *s = pm_arena_slot(base);
+    span_init(s, m, k);
     span_slots_set(base, k, heap);   /* s->heap among them */
     if (pm_vg_any())
         PM_VG_NOACCESS(base, (size_t)k * PM_PAGE_SIZE);   /* every block, until handed out */
     if (PM_STRICT)
         _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
-    s->block_size = (uint32_t)size;
-    s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
-    if (_pm_pagemap_set_step(base, k,
-                             (uintptr_t)s | PM_PAGE_SPAN | pm_entry_info(PM_CLASS_COUNT + m),
-                             PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT)) != 0) {
+    if (span_map(s, m) != 0) {
         _pm_pagemap_set(base, k, 0);
         span_slots_set(base, k, NULL);
         _pm_arena_pages_return(&heap->arenas, base, k);
@@ -336,6 +356,7 @@ static void span_emptied(pm_heap_t *heap, pm_span_t *s)
             span_unlink(heap, s, 0);
         s->next = heap->spare_spans[s->medium_class];
         heap->spare_spans[s->medium_class] = s;
+        heap->spare_span_classes |= (uint64_t)1 << s->medium_class;
         heap->spare_span_pages += s->pages;
         _pm_arena_kept(span_base(s), s->pages);
         pm_heap_release_idle(heap, span_base(s), 0);
@@ -350,6 +371,8 @@ static pm_span_t *span_spare_unlink(pm_heap_t *heap, pm_span_t **at)
     pm_span_t *s = *at;
     *at = s->next;
     s->next = NULL;
+    if (!heap->spare_spans[s->medium_class])
+        heap->spare_span_classes &= ~((uint64_t)1 << s->medium_class);
     heap->spare_span_pages -= s->pages;
     _pm_arena_kept(span_base(s), -(int)s->pages);
     return s;
@@ -365,11 +388,54 @@ static pm_span_t *span_spare_take(pm_heap_t *heap, unsigned m)
     return span_spare_unlink(heap, &heap->spare_spans[m]);
 }
 
+/* When the heap's arenas have no run of k free pages for a new span of
+ * class m but spares of other classes are kept: the smallest spare of k
+ * pages or more, made an empty span of class m in place (its pages
+ * stay the heap's, its live words are all zero, nothing of it is out), so
+ * that a program whose batches of medium blocks shift from class to class
+ * does not give every spare back and take and set up new spans, one batch
+ * after the other (medium_batches: 64 blocks of 8..16 KiB, each batch's
+ * classes at random).  A larger spare gives the pages past k back.  NULL
+ * if none has k pages, or under memcheck or strict mode
+ * (the pages' states there are set up by span_new only). */
+static pm_span_t *span_spare_recycle(pm_heap_t *heap, unsigned m, unsigned k)
+{
+    if (pm_vg_any() || PM_STRICT)
+        return NULL;
+    pm_span_t **best = NULL;
+    for (uint64_t left = heap->spare_span_classes; left; left &= left - 1)
+        for (pm_span_t **at = &heap->spare_spans[__builtin_ctzll(left)]; *at; at = &(*at)->next) {
+            unsigned pages = (*at)->pages;
+            if (pages >= k && (!best || pages < (*best)->pages))
+                best = at;
+        }
+    if (!best)
+        return NULL;
+    pm_span_t *s = span_spare_unlink(heap, best);
+    heap->span_live[s->medium_class]--;
+    if (s->pages > k) {   /* the pages past k go back to the arena */
+        char *tail = span_base(s) + (size_t)k * PM_PAGE_SIZE;
+        unsigned rest = s->pages - k;
+        _pm_pagemap_set(tail, rest, 0);
+        span_slots_set(tail, rest, NULL);
+        pm_heap_count(&heap->span_pages_live, -(int64_t)rest);
+        _pm_arena_pages_return(&heap->arenas, tail, rest);
+    }
+    span_init(s, m, k);
+    if (span_map(s, m) != 0) {   /* its entries exist: not expected */
+        heap->span_live[m]++;
+        span_release_raw(heap, s);
+        return NULL;
+    }
+    heap->span_live[m]++;
+    return s;
+}
+
 size_t _pm_span_release_spares(pm_heap_t *heap)
 {
     size_t n = 0;
-    for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++)
-        for (; heap->spare_spans[m]; n++)
+    for (uint64_t left = heap->spare_span_classes; left; left &= left - 1)
+        for (unsigned m = (unsigned)__builtin_ctzll(left); heap->spare_spans[m]; n++)
             span_release_raw(heap, span_spare_unlink(heap, &heap->spare_spans[m]));
     heap->spans_reused = 0;   /* none left to keep */
     return n;
@@ -378,10 +444,9 @@ size_t _pm_span_release_spares(pm_heap_t *heap)
 void _pm_span_release_spares_in(pm_heap_t *heap, const void *page)
 {
     uintptr_t arena = (uintptr_t)page & ~(uintptr_t)(PM_ARENA_SIZE - 1);
-    for (unsigned m = 0; m < PM_MEDIUM_COUNT && heap->spare_span_pages; m++) {
-        if ((heap->spans_reused >> m) & 1)
-            continue;   /* a class that comes back in batches keeps them (span_emptied) */
-        for (pm_span_t **at = &heap->spare_spans[m]; *at;) {
+    /* a class that comes back in batches keeps them (span_emptied) */
+    for (uint64_t left = heap->spare_span_classes & ~heap->spans_reused; left; left &= left - 1) {
+        for (pm_span_t **at = &heap->spare_spans[__builtin_ctzll(left)]; *at;) {
             if (((uintptr_t)*at & ~(uintptr_t)(PM_ARENA_SIZE - 1)) == arena)
                 span_release_raw(heap, span_spare_unlink(heap, at));
             else

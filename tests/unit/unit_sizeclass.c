@@ -4,6 +4,8 @@
 #include "pm_test.h"
 #include "pools/pools.h"
 
+#include <pthread.h>
+
 /* A class's spans double, from its small first span to the largest (span.c):
  * 576-byte blocks get spans of 2, 4, 8 and then 9 pages (14, 28, 56 and 64
  * blocks).  The heap has no span of that class yet (nothing above allocated
@@ -121,6 +123,64 @@ static void span_spares_batches(void)
     pm_malloc_trim(0);
 }
 
+/* A class whose batch comes after another's takes the other class's spare
+ * spans in place when its heap's arenas have no run of pages left for a new
+ * span (span.c, span_spare_recycle).  In a thread of its own (a heap and
+ * arenas of its own): 15 spans of 16 KiB blocks (16 pages each, 3 to an
+ * arena of 62 usable pages, 14 pages left over in each), kept as spares
+ * from batch to batch; then blocks of 9216 bytes, whose first span (9
+ * pages) fits in what is left over and whose second (16 pages) does not.
+ * Before, all the spares went back to their arenas and the span was made
+ * from their pages. */
+static void *span_recycle_thread(void *arg)
+{
+    (void)arg;
+    enum { BATCH = 60, ROUNDS = 3, OTHER = 9216, FIRST = 4 };
+    static void *blk[BATCH], *other[FIRST + 1];
+    for (unsigned round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < BATCH; i++)
+            blk[i] = pm_malloc(16384);
+        for (size_t i = 0; i < BATCH; i++)
+            pm_free(blk[i]);
+    }
+    pm_heap_t *heap = _pm_tls_fast;
+    const unsigned m16 = PM_MEDIUM_COUNT - 1;
+    CHECK("the batch's spans wait as spares", heap->spare_spans[m16] != NULL);
+    /* the first span of the other class, from pages left over */
+    for (size_t i = 0; i < FIRST; i++)
+        other[i] = pm_malloc(OTHER);
+    uint32_t spare_pages = heap->spare_span_pages;
+    char *spare[BATCH];
+    size_t spares = 0;
+    for (pm_span_t *s = heap->spare_spans[m16]; s && spares < BATCH; s = s->next)
+        spare[spares++] = pm_span_base(s);
+    other[FIRST] = pm_malloc(OTHER);   /* its second span: 16 pages */
+    bool in_spare = false;
+    for (size_t i = 0; i < spares; i++)
+        in_spare |= (char *)other[FIRST] >= spare[i] &&
+                    (char *)other[FIRST] < spare[i] + 16 * PM_PAGE_SIZE;
+    if (heap->spare_span_pages + 16 != spare_pages || !in_spare)
+        fprintf(stderr, "  spare pages %u before, %u after; block %p in a spare: %d\n",
+                spare_pages, heap->spare_span_pages, other[FIRST], in_spare);
+    CHECK("the new span is a spare of the other class, taken in place", in_spare);
+    CHECK("the other spares stay", heap->spare_span_pages + 16 == spare_pages);
+    CHECK("its block is of its class", pm_malloc_usable_size(other[FIRST]) == OTHER);
+    for (size_t i = 0; i <= FIRST; i++)
+        pm_free(other[i]);
+    for (size_t i = 0; i < BATCH; i++)   /* and the first class again */
+        blk[i] = pm_malloc(16384);
+    for (size_t i = 0; i < BATCH; i++)
+        pm_free(blk[i]);
+    return NULL;
+}
+
+static void span_spares_recycled(void)
+{
+    pthread_t t;
+    CHECK("thread", pthread_create(&t, NULL, span_recycle_thread, NULL) == 0);
+    pthread_join(t, NULL);
+}
+
 /* The same for pools (pool.c, pool_emptied): a batch of 64 blocks of 512
  * bytes (8 pools) taken and freed again and again keeps its pools, up to
  * PM_SPARE_POOLS of them.  Before, a class kept its list head and one spare. */
@@ -185,6 +245,7 @@ int main(void)
     span_growth();
     span_spares();
     span_spares_batches();
+    span_spares_recycled();
     pool_spares();
     CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
     for (size_t n = 1; n <= 512; n++) {
