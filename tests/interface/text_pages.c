@@ -2,8 +2,9 @@
  * libpoolmalloc.so preloaded, after the allocations a small C program
  * makes (small and medium blocks, calloc, realloc, free of NULL), at most
  * one fault-around window of the library's
- * executable mapping may be resident, and malloc, free and the library's
- * .fini (which every exit runs) must lie in its first window.  Before the hot functions were placed first (preload/hot.ld),
+ * executable mapping may be resident, malloc, free and the library's
+ * .fini (which every exit runs) must lie in its first window, and none of
+ * the segment of its unwind tables may be resident (.rodata is not there).  Before the hot functions were placed first (preload/hot.ld),
  * such a program had all 34 pages of the text resident.
  *
  * The window is measured, not assumed: a page of a fresh read-only mapping
@@ -67,10 +68,13 @@ static long window_pages(const char *file)
     return n;
 }
 
-/* The library's DT_FINI, the code every exit runs, by its load base. */
+/* The library's DT_FINI, the code every exit runs, and the pages of the
+ * segment that holds its unwind tables (PT_GNU_EH_FRAME), by its load
+ * base. */
 struct fini_find {
     void *base;
     uintptr_t fini;
+    uintptr_t eh_lo, eh_hi;
 };
 static int fini_of(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -78,10 +82,19 @@ static int fini_of(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     if ((void *)info->dlpi_addr != ff->base)
         return 0;
+    uintptr_t eh = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+            eh = info->dlpi_phdr[i].p_vaddr;
     for (int i = 0; i < info->dlpi_phnum; i++) {
-        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && eh && ph->p_vaddr <= eh && eh < ph->p_vaddr + ph->p_memsz) {
+            ff->eh_lo = (info->dlpi_addr + ph->p_vaddr + 4095) & ~(uintptr_t)4095;
+            ff->eh_hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz) & ~(uintptr_t)4095;
+        }
+        if (ph->p_type != PT_DYNAMIC)
             continue;
-        for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
              d->d_tag != DT_NULL; d++)
             if (d->d_tag == DT_FINI)
                 ff->fini = info->dlpi_addr + d->d_un.d_ptr;
@@ -144,11 +157,19 @@ int main(void)
     }
     /* .fini runs at every exit: after the cold text it mapped another
      * window then (CMakeLists.txt moves it next to .init). */
-    struct fini_find ff = {info.dli_fbase, 0};
+    struct fini_find ff = {info.dli_fbase, 0, 0, 0};
     dl_iterate_phdr(fini_of, &ff);
     if (ff.fini && (ff.fini < lo || ff.fini >= end)) {
         fprintf(stderr, "text_pages: .fini (%#lx) not in the text's first window\n",
                 (unsigned long)(ff.fini - lo));
+        return 1;
+    }
+    /* The unwind tables' segment is read only by an unwind (a C++
+     * exception or a backtrace through the library): with .rodata in it,
+     * which every run reads, the kernel mapped all of it (8 pages). */
+    long eh = ff.eh_hi > ff.eh_lo ? resident(ff.eh_lo, ff.eh_hi) : 0;
+    if (eh != 0) {
+        fprintf(stderr, "text_pages: %ld pages of the unwind tables' segment resident\n", eh);
         return 1;
     }
     return 0;
