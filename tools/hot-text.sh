@@ -2,7 +2,9 @@
 # hot-text.sh BUILD_DIR -- regenerates preload/hot.ld (tools/hot-text.py)
 # from callgrind profiles of typical programs run on BUILD_DIR's
 # libpoolmalloc.so (a release build): a few C library calls (with a thread
-# that exits with blocks out, a fork, the memalign family), C++ new and
+# that exits with blocks out, a fork, the memalign family, blocks freed
+# with data that looks like a thread cache's mark, 1 MiB of small blocks
+# made and freed), C++ new and
 # delete of small and large blocks, ls, sort, python3, sqlite3, cc1, and
 # pm_bench's fixed/8 (C++, google benchmark) and xmalloc_batches (threads
 # that free each other's blocks).  Needs valgrind, gcc and g++; takes under
@@ -59,6 +61,11 @@ int main(void)   /* the calls of a C program that ls and sort may not make */
         waitpid(pid, NULL, 0);
     for (int i = 0; i < 1000; i++)
         free(strdup("a string of some length"));
+    for (int i = 0; i < 100; i++) {   /* data whose byte 7 is a cached block's mark's */
+        unsigned char *b = malloc(32);
+        memset(b, 0xa5, 32);
+        free(b);
+    }
     for (int r = 0; r < 10; r++) {   /* pools filled and emptied */
         void *b[3000];
         for (int i = 0; i < 3000; i++)
@@ -66,6 +73,11 @@ int main(void)   /* the calls of a C program that ls and sort may not make */
         for (int i = 0; i < 3000; i++)
             free(b[i]);
     }
+    static void *many[16384];   /* 1 MiB made and freed: whole arenas go back */
+    for (int i = 0; i < 16384; i++)
+        many[i] = malloc(40 + (size_t)(i % 4) * 8);
+    for (int i = 0; i < 16384; i++)
+        free(many[i]);
     free(realloc(q, 100000));
     for (size_t n = 100000; n < ((size_t)16 << 20); n *= 3) {   /* large blocks */
         char *b = malloc(n);
