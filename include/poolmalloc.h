@@ -78,10 +78,11 @@ PM_API int  pm_option_set(pm_option_t option, long value);   /* 0, or EINVAL */
  * A snapshot of the process-wide counters.  Per-class counters are kept
  * only while PM_OPTION_STATS is on; the arena and large-path counters always.
  * classes[0..63] are the small classes (8..512 bytes, 8 apart),
- * classes[64..103] the medium ones (576, 640, ..., 1024, 1152, ..., 16384:
- * eight per doubling; version 3, the first with 40). */
+ * classes[64..107] the medium ones (576, 640, ..., 1024, 1088, 1152, ...,
+ * 16384: eight per doubling and one 64 bytes above each power of two from
+ * 1024 to 8192; version 4, the first with 44). */
 #define PM_SMALL_CLASSES 64
-#define PM_MEDIUM_CLASSES 40
+#define PM_MEDIUM_CLASSES 44
 
 typedef struct pm_class_stats_s {
     uint64_t allocs;        /* blocks handed out */
@@ -129,7 +130,7 @@ typedef struct pm_stats_s {
     uint64_t meta_bytes;           /* mapped for allocator records (large records, heaps) */
 } pm_stats_t;
 
-#define PM_STATS_VERSION 3
+#define PM_STATS_VERSION 4
 
 PM_API void pm_stats_get(pm_stats_t *out);
 PM_API void pm_stats_print(int fd);      /* the report malloc_stats() prints, to fd */
@@ -138,7 +139,7 @@ PM_API void pm_stats_print_json(int fd); /* the same figures as one JSON object,
 /* The size class that serves a request of `size` bytes now: 0..63 for small
  * requests (blocks of 8*(c+1) bytes; above 64 bytes the class of the next
  * multiple of 16 or 32 bytes until the process uses that range much, see
- * docs/DESIGN.md, "Size classes"), 64..103 for medium ones, or -1 when the
+ * docs/DESIGN.md, "Size classes"), 64..107 for medium ones, or -1 when the
  * request gets its own mapping.  pm_class_block_size(c) gives the block size. */
 PM_API int pm_size_class(size_t size);
 PM_API size_t pm_class_block_size(int size_class);

@@ -35,7 +35,8 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
  * or-ed with 1, the next class with 16-aligned blocks
  * (_pm_tc_classes_align). */
 #define MC_T(n) ((n) - 1 >= 8192 ? 13 : (n) - 1 >= 4096 ? 12 : (n) - 1 >= 2048 ? 11 : (n) - 1 >= 1024 ? 10 : 9)
-#define MC_OF(n) ((MC_T(n) - 9) * 8 + (((n) - 1) >> (MC_T(n) - 3)) - 8)
+#define MC_EIGHTHS(n) ((MC_T(n) - 9) * 8 + (((n) - 1) >> (MC_T(n) - 3)) - 8)
+#define MC_OF(n) (MC_EIGHTHS(n) + (MC_T(n) - 9) - (MC_T(n) >= 10 && (n) <= (1 << MC_T(n)) + 64))
 /* (each arm in range for every i, as clang's warning wants: where they
  * are taken, i & 63 is i and the group's + 8 * (i < 64) adds nothing) */
 #define TC_GROUP(i) (((i) >> 3) + 8 * ((i) < PM_CLASS_COUNT))
@@ -83,11 +84,17 @@ void _pm_tc_classes_align(void)
  * program with a few dozen blocks in each of many classes (rptest's sizes,
  * spread evenly over 40 classes) a mostly empty large span per class. */
 static const uint8_t span_pages_first[PM_MEDIUM_COUNT] = {
-    2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 3, 4, 3, 3,
-    5, 4, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    2, 2, 2, 2, 2, 2, 2, 2,               /* 576 .. 1024 */
+    3, 3, 3, 3, 3, 4, 4, 4, 4,            /* 1088, 1152 .. 2048 */
+    4, 3, 4, 3, 3, 5, 4, 4, 4,            /* 2112, 2304 .. 4096 */
+    8, 5, 5, 6, 6, 7, 7, 8, 8,            /* 4160, 4608 .. 8192 */
+    9, 9, 10, 11, 12, 13, 14, 15, 16};    /* 8256, 9216 .. 16384 */
 static const uint8_t span_pages[PM_MEDIUM_COUNT] = {
-    9, 10, 11, 12, 13, 14, 15, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 15, 16, 16,
-    14, 16, 16, 16, 16, 15, 14, 15, 13, 16, 15, 16, 16, 15, 14, 15, 13, 14, 15, 16};
+    9, 10, 11, 12, 13, 14, 15, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 15, 16, 16, 14, 16, 16, 16,
+    16, 16, 15, 14, 15, 13, 16, 15, 16,
+    15, 16, 15, 14, 15, 13, 14, 15, 16};
 
 static inline char *span_base(const pm_span_t *s) { return pm_span_base(s); }
 

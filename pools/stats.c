@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 pm_class_counters_t _pm_class_counters[PM_CLASS_COUNT + PM_MEDIUM_COUNT];
+_Static_assert(PM_SMALL_CLASSES == PM_CLASS_COUNT && PM_MEDIUM_CLASSES == PM_MEDIUM_COUNT,
+               "pm_stats_t has a row for every class");
 
 /* While counting: bytes in small and medium blocks handed out (the sum of
  * the classes' current), and the highest value of that plus the live large

@@ -261,12 +261,30 @@ int main(void)
         CHECK("a host is its own host", pm_class_host((unsigned)c) == (unsigned)c || c == (int)own);
         CHECK("up to 64 bytes every class is its own host", n > 64 || c == (int)own);
     }
-    /* Medium classes: 576, 640, 704, ..., 1024, 1152, ... 16384, eight per doubling. */
+    /* Medium classes: 576, 640, 704, ..., 1024, 1088, 1152, ... 16384, eight
+     * per doubling and one 64 bytes above each power of two from 1024. */
     CHECK("513 is the first medium class", pm_size_class(513) == 64);
     CHECK("the first medium block is 576 bytes", pm_class_block_size(64) == 576);
-    CHECK("1032 bytes get 1152", pm_class_block_size(pm_size_class(1032)) == 1152);
-    CHECK("4104 bytes get 4608", pm_class_block_size(pm_size_class(4104)) == 4608);
-    CHECK("16384 is the last medium class", pm_size_class(16384) == 103);
+    CHECK("1032 bytes (sqlite's 1 KiB and its header) get 1088",
+          pm_class_block_size(pm_size_class(1032)) == 1088);
+    CHECK("1089 bytes get 1152", pm_class_block_size(pm_size_class(1089)) == 1152);
+    CHECK("2049 bytes get 2112", pm_class_block_size(pm_size_class(2049)) == 2112);
+    CHECK("4104 bytes (a page and sqlite's header) get 4160",
+          pm_class_block_size(pm_size_class(4104)) == 4160);
+    CHECK("4161 bytes get 4608", pm_class_block_size(pm_size_class(4161)) == 4608);
+    CHECK("8256 bytes get 8256", pm_class_block_size(pm_size_class(8256)) == 8256);
+    CHECK("8257 bytes get 9216", pm_class_block_size(pm_size_class(8257)) == 9216);
+    CHECK("16384 is the last medium class", pm_size_class(16384) == 64 + PM_MEDIUM_COUNT - 1 &&
+                                                pm_size_class(16384) == 107);
+    /* Every medium class: a multiple of 64, above the one before, and the
+     * class of every request from the one before's size + 1 up to its own. */
+    int medium_ok = 1;
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++) {
+        size_t size = pm_medium_size(m), below = m ? pm_medium_size(m - 1) : PM_SMALL_MAX;
+        medium_ok &= size % 64 == 0 && size > below && pm_medium_class_of(below + 1) == m &&
+                     pm_medium_class_of(size) == m;
+    }
+    CHECK("each medium class serves the requests above the one before", medium_ok);
     /* The fast paths' table agrees with the computed class everywhere. */
     int table_ok = 1;
     for (size_t n = PM_SMALL_MAX + 1; n <= PM_MEDIUM_MAX; n++)
