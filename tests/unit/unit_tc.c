@@ -1,5 +1,5 @@
 /* The thread cache's stacks (pools.h, tc_top; heap.c, tc_layout): each of
- * the 104 classes has a run of the heap's slots of its own, as long as its
+ * the 108 classes has a run of the heap's slots of its own, as long as its
  * largest limit (a page of blocks for a small class, 8 to 127; 8 KiB's
  * worth for a medium one, 2 to 31), the runs follow each other inside the
  * heap's chunk, and a class's stack hands back the blocks freed onto it,
