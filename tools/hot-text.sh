@@ -3,7 +3,7 @@
 # from callgrind profiles of typical programs run on BUILD_DIR's
 # libpoolmalloc.so (a release build): a few C library calls (with a thread
 # that exits with blocks out, a fork, the memalign family, blocks freed
-# with data that looks like a thread cache's mark, 1 MiB of small blocks
+# with data that looks like a thread cache's mark, 850 KiB of small blocks
 # made and freed), C++ new and
 # delete of small and large blocks, ls, sort, python3, sqlite3, cc1, and
 # pm_bench's fixed/8 (C++, google benchmark) and xmalloc_batches (threads
@@ -73,7 +73,7 @@ int main(void)   /* the calls of a C program that ls and sort may not make */
         for (int i = 0; i < 3000; i++)
             free(b[i]);
     }
-    static void *many[16384];   /* 1 MiB made and freed: whole arenas go back */
+    static void *many[16384];   /* 850 KiB made and freed: whole arenas go back */
     for (int i = 0; i < 16384; i++)
         many[i] = malloc(40 + (size_t)(i % 4) * 8);
     for (int i = 0; i < 16384; i++)
