@@ -219,11 +219,13 @@ static inline bool pm_block_out(const void *b)
  * 2112, 4160, 8256), where those requests fall: sqlite's 1032- and
  * 4104-byte blocks (its page cache's buffers and pages with its 8-byte
  * size header) lost 11.6% and 12.3% to 1152 and 4608, 5.4% and 1.4% now
- * (bench/compare's sqlite: peak RSS 83.0 -> 81.0 MB, glibc 69).  Every class is a
- * multiple of 64 bytes (its blocks 64-aligned in their span, and the tc
- * table's 64-byte groups agree).  Group t (a request of 2^t + 1 .. 2^(t+1)
- * bytes, t = 9..13) has classes (9..16) << (t - 3), and for t >= 10 the
- * class 2^t + 64 before them. */
+ * (bench/compare's sqlite: peak RSS 83.0 -> 81.0 MB, glibc 69).  Every
+ * class is a multiple of 64 bytes (its blocks 64-aligned in their span,
+ * and the tc table's 64-byte groups agree).  Group t (a request of
+ * 2^t + 1 .. 2^(t+1) bytes, t = 9..13) has classes (9..16) << (t - 3), and
+ * for t >= 10 the class 2^t + 64 before them.  span.c's MC_OF is the same
+ * formula for the table's initialiser; unit_sizeclass checks that they
+ * agree for every request. */
 static inline unsigned pm_medium_class_of(size_t n)
 {
     unsigned t = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 9..13 */
