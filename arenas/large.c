@@ -1182,7 +1182,12 @@ static inline bool cache_may_grow(const pm_large_t *r, const pm_large_t *grow, s
  * the scan asks one question or the other, its pointers unmangled
  * (rec_usable, rec_user) only for the first.  Asking both of every
  * record, and computing usable again for each, made malloc cost 738
- * instructions a buffer in a loop of buffer_rounds' rounds, 694 now. */
+ * instructions a buffer in a loop of buffer_rounds' rounds, 694 with one
+ * question.  A class's list holds no record smaller than its class (no
+ * offset there, cache_list_of), so the scan of a class above the
+ * request's stops at a record of exactly that size, as the scan of the
+ * request's own class stops at one of exactly the request's: nothing
+ * after it could fit closer (527). */
 static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
 {
     pm_large_t *rec = NULL, *grow = NULL;
@@ -1191,6 +1196,11 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
     unsigned from = need <= SLOT_MAP_MAX ? slot_class_down(need / PM_PAGE_SIZE) : CACHE_OTHER;
     for (uint32_t m = cache_lists_used & ~(((uint32_t)1 << from) - 1); m && !rec; m &= m - 1) {
         unsigned l = (unsigned)__builtin_ctz(m), seen = 0;
+        /* the fewest bytes a record of list l holds (its class's size: no
+         * offset there), or need: none can be a closer fit */
+        size_t least = l == CACHE_OTHER ? need : slot_class_pages(l) * PM_PAGE_SIZE - GUARD;
+        if (least < need)
+            least = need;
         for (pm_large_t *r = cache_newest[l]; r && (l == CACHE_OTHER || seen < SCAN_MAX);
              r = r->next, seen++) {
             if (r->map_size - GUARD >= need) {
@@ -1199,7 +1209,7 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
                     ((uintptr_t)rec_user(r) & (align - 1)) == 0 && (!rec || u < rec_usable_bytes)) {
                     rec = r;
                     rec_usable_bytes = u;
-                    if (u == need)
+                    if (u == least)
                         return rec;
                 }
             } else if (cache_may_grow(r, grow, align)) {
