@@ -1187,7 +1187,7 @@ static inline bool cache_may_grow(const pm_large_t *r, const pm_large_t *grow, s
  * offset there, cache_list_of), so the scan of a class above the
  * request's stops at a record of exactly that size, as the scan of the
  * request's own class stops at one of exactly the request's: nothing
- * after it could fit closer (527). */
+ * after it could fit closer (malloc: 527). */
 static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
 {
     pm_large_t *rec = NULL, *grow = NULL;
