@@ -1187,7 +1187,9 @@ static inline bool cache_may_grow(const pm_large_t *r, const pm_large_t *grow, s
  * offset there, cache_list_of), so the scan of a class above the
  * request's stops at a record of exactly that size, as the scan of the
  * request's own class stops at one of exactly the request's: nothing
- * after it could fit closer (malloc: 527). */
+ * after it could fit closer (malloc: 527).  Which record may grow is
+ * asked only when none holds the request, by a second scan of the same
+ * records (490). */
 static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
 {
     pm_large_t *rec = NULL, *grow = NULL;
@@ -1212,13 +1214,21 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
                     if (u == least)
                         return rec;
                 }
-            } else if (cache_may_grow(r, grow, align)) {
-                grow = r;
             }
         }
     }
     if (rec)
         return rec;
+    /* None holds it: the same records again for one to grow (most of a
+     * request's misses find a fit, so the first scan leaves them be), then
+     * the newest of each smaller class. */
+    for (uint32_t m = cache_lists_used & ~(((uint32_t)1 << from) - 1); m; m &= m - 1) {
+        unsigned l = (unsigned)__builtin_ctz(m), seen = 0;
+        for (pm_large_t *r = cache_newest[l]; r && (l == CACHE_OTHER || seen < SCAN_MAX);
+             r = r->next, seen++)
+            if (r->map_size - GUARD < need && cache_may_grow(r, grow, align))
+                grow = r;
+    }
     for (uint32_t m = cache_lists_used & (((uint32_t)1 << from) - 1); m; m &= m - 1) {
         pm_large_t *r = cache_newest[__builtin_ctz(m)];
         if (cache_may_grow(r, grow, align))
