@@ -1169,6 +1169,12 @@ static void *large_map_new(size_t size, size_t need, size_t align, size_t *dirty
  * use climbs again: _pm_large_alloc): for a request of up to SLOT_MAP_MAX,
  * case 1 takes only a mapping at most a quarter larger. */
 #define SCAN_MAX 16
+/* Whether the scan of list l reads its record number `seen` (0: newest):
+ * the SCAN_MAX newest of a class, every one of the other list. */
+static inline bool cache_scans(unsigned l, unsigned seen)
+{
+    return l == CACHE_OTHER || seen < SCAN_MAX;
+}
 static inline bool cache_may_grow(const pm_large_t *r, const pm_large_t *grow, size_t align)
 {
     return align == PM_PAGE_SIZE && r->committed >= GROW_MIN &&
@@ -1189,7 +1195,7 @@ static inline bool cache_may_grow(const pm_large_t *r, const pm_large_t *grow, s
  * request's own class stops at one of exactly the request's: nothing
  * after it could fit closer (malloc: 527).  Which record may grow is
  * asked only when none holds the request, by a second scan of the same
- * records (490). */
+ * records (malloc: 490). */
 static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
 {
     pm_large_t *rec = NULL, *grow = NULL;
@@ -1203,7 +1209,7 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
         size_t least = l == CACHE_OTHER ? need : slot_class_pages(l) * PM_PAGE_SIZE - GUARD;
         if (least < need)
             least = need;
-        for (pm_large_t *r = cache_newest[l]; r && (l == CACHE_OTHER || seen < SCAN_MAX);
+        for (pm_large_t *r = cache_newest[l]; r && cache_scans(l, seen);
              r = r->next, seen++) {
             if (r->map_size - GUARD >= need) {
                 size_t u = rec_usable(r);
@@ -1224,7 +1230,7 @@ static pm_large_t *cache_choose_locked(size_t need, size_t align, bool tight)
      * the newest of each smaller class. */
     for (uint32_t m = cache_lists_used & ~(((uint32_t)1 << from) - 1); m; m &= m - 1) {
         unsigned l = (unsigned)__builtin_ctz(m), seen = 0;
-        for (pm_large_t *r = cache_newest[l]; r && (l == CACHE_OTHER || seen < SCAN_MAX);
+        for (pm_large_t *r = cache_newest[l]; r && cache_scans(l, seen);
              r = r->next, seen++)
             if (r->map_size - GUARD < need && cache_may_grow(r, grow, align))
                 grow = r;
