@@ -100,14 +100,14 @@ static _Atomic int backup_ready;
  * about a page's worth, 32 to PM_TC_SMALL_MOST blocks, times the classes
  * of the group of a host while the group is whole (pools.h,
  * pm_class_host; its run of slots keeps that room); medium ones 8 KiB's
- * worth, 2 to PM_TC_MEDIUM_MOST. */
+ * worth, PM_TC_MEDIUM_LEAST to PM_TC_MEDIUM_MOST. */
 static unsigned tc_limit(size_t c, bool whole)
 {
     bool small = c < PM_CLASS_COUNT;
     size_t group = small && whole ? pm_class_group((unsigned)c) : 1;
     size_t n = small ? group * 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
-    size_t least = small ? 32 * group : 2, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    size_t least = small ? 32 * group : PM_TC_MEDIUM_LEAST, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     if (least > most)
         least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);
