@@ -27,7 +27,7 @@ static unsigned expected_room(unsigned c, bool whole)
     size_t group = !whole || c >= PM_CLASS_COUNT || c < 8 || pm_class_host(c) != c ? 1
                    : c < 32 ? 2 : 4;
     size_t n = c < PM_CLASS_COUNT ? group * 4096 / class_size(c) : 8192 / class_size(c);
-    size_t least = c < PM_CLASS_COUNT ? 32 * group : 4;   /* PM_TC_MEDIUM_LEAST */
+    size_t least = c < PM_CLASS_COUNT ? 32 * group : PM_TC_MEDIUM_LEAST;
     size_t most = c < PM_CLASS_COUNT ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     if (least > most)
         least = most;
