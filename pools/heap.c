@@ -107,7 +107,8 @@ static unsigned tc_limit(size_t c, bool whole)
     size_t group = small && whole ? pm_class_group((unsigned)c) : 1;
     size_t n = small ? group * 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
-    size_t least = small ? 32 * group : PM_TC_MEDIUM_LEAST, most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
+    size_t least = small ? 32 * group : PM_TC_MEDIUM_LEAST;
+    size_t most = small ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
     if (least > most)
         least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);

@@ -420,8 +420,8 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * mallocs, and doubles when mallocs miss the pools (heap.c). */
 /* A small class's stack holds up to a page's worth of blocks (at least 32,
  * at most PM_TC_SMALL_MOST), a medium class's up to 8 KiB's worth
- * (PM_TC_MEDIUM_LEAST to PM_TC_MEDIUM_MOST); PM_TC_SLOTS is the sum of those limits plus one per
- * class (heap.c checks it).  127 blocks of the classes up to 32 bytes:
+ * (PM_TC_MEDIUM_LEAST to PM_TC_MEDIUM_MOST); PM_TC_SLOTS is the sum of
+ * those limits plus one per class (heap.c checks it).  127 blocks of the classes up to 32 bytes:
  * glibc-bench's batches of 100 blocks of 16 or 32 bytes fit (31 did not:
  * 69 of each 100 went through the pool's list both ways).  At least 32:
  * with 8 (a page's worth of the largest classes), a loop over 1000 blocks
@@ -438,16 +438,16 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * grew before it (until their limit halves). */
 #define PM_TC_SMALL_MOST 127
 #define PM_TC_MEDIUM_MOST 31
-/* At least 4 blocks of every medium class: with 2 (8 KiB's worth of the
- * classes over 4 KiB), batches of 64 buffers of 8..16 KiB (medium_batches:
- * about 7 a class, in spans of 4 to 7 blocks) sent most of their blocks
- * through the spans, which emptied, went spare and were set up again at
- * every batch: 179 instructions a malloc+free in a loop of those batches,
- * 139 with 4, tcmalloc 92; medium_batches 10.6-11.1 -> 7.2-7.8 ns
- * (tcmalloc 6.4), rptest_mix 23.6 -> 21.5 ns.  With 8: 6.9 ns, but
- * rptest_mix's peak RSS 14.5 -> 16.3 MB (with 4: 14.6-14.8); the threads
- * keep each other's blocks of every class.  The classes over 2 KiB may
- * then hold 400 KiB more a thread in all. */
+/* At least 4 blocks of every medium class (8 KiB's worth is fewer for
+ * the classes over 2 KiB): with 2, batches of 64 buffers of 8..16 KiB
+ * (medium_batches: about 7 a class, in spans of 4 to 7 blocks) sent most
+ * of their blocks through the spans, which emptied, went spare and were
+ * set up again at every batch: 179 instructions a malloc+free in a loop
+ * of those batches, 139 with 4, tcmalloc 92; medium_batches 10.6-11.1 ->
+ * 7.2-7.8 ns (tcmalloc 6.4), rptest_mix 23.6 -> 21.5 ns.  With 8: 6.9 ns,
+ * but rptest_mix's peak RSS 14.5 -> 16.3 MB (with 4: 14.6-14.8); the
+ * threads keep each other's blocks of every class.  The classes over
+ * 2 KiB may then hold 372 KiB more a thread in all. */
 #define PM_TC_MEDIUM_LEAST 4
 #define PM_TC_SLOTS 4226
 #define PM_TC_CLASSES (PM_CLASS_COUNT + PM_MEDIUM_COUNT)  /* small c, then medium 64 + m */
