@@ -421,9 +421,10 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
 /* A small class's stack holds up to a page's worth of blocks (at least 32,
  * at most PM_TC_SMALL_MOST), a medium class's up to 8 KiB's worth
  * (PM_TC_MEDIUM_LEAST to PM_TC_MEDIUM_MOST); PM_TC_SLOTS is the sum of
- * those limits plus one per class (heap.c checks it).  127 blocks of the classes up to 32 bytes:
- * glibc-bench's batches of 100 blocks of 16 or 32 bytes fit (31 did not:
- * 69 of each 100 went through the pool's list both ways).  At least 32:
+ * those limits plus one per class (heap.c checks it).  127 blocks of the
+ * classes up to 32 bytes: glibc-bench's batches of 100 blocks of 16 or 32
+ * bytes fit (31 did not: 69 of each 100 went through the pool's list both
+ * ways).  At least 32:
  * with 8 (a page's worth of the largest classes), a loop over 1000 blocks
  * of 8..512 bytes (about 16 of each class) sent a fifth of its frees and
  * mallocs through the pools' lists (small_loop 5.22 -> 4.36 ns, random_mix
