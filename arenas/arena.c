@@ -324,6 +324,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
             return NULL;
         a = arena_of(base);
         fresh = true;
+        _pm_large_cache_yield(PM_ARENA_SIZE);
         atomic_fetch_add_explicit(&_pm_counters.arenas_mapped, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&_pm_counters.arenas_live, 1, memory_order_relaxed);
     }

@@ -309,6 +309,9 @@ PM_INTERNAL size_t _pm_large_usable(const pm_large_t *rec);
 PM_INTERNAL size_t _pm_large_requested(const pm_large_t *rec);
 PM_INTERNAL pm_large_t *_pm_large_check(uintptr_t entry, void *ptr, const char *call);
 PM_INTERNAL int _pm_large_trim(bool all);   /* 1 if something was released */
+/* A new arena is being mapped (arena.c): the large cache gives back, oldest
+ * first, mappings of at least `bytes` committed, if it holds any. */
+PM_INTERNAL void _pm_large_cache_yield(size_t bytes);
 /* Large mappings held (live, in slots, cached) above which a mapping that
  * leaves is retained rather than unmapped (large.c, "retained ranges");
  * tests lower it.  And what is retained now: ranges and their bytes. */

@@ -12,7 +12,8 @@
  * buffer grown past its mapping takes one that waits in the slots; the
  * cache holds hundreds of small mappings; a big phase that comes back
  * within the decay time is kept, for ten decay periods, even beyond four
- * times LARGE_CACHE and 4096 mappings.
+ * times LARGE_CACHE and 4096 mappings; the cache gives its mappings back
+ * when the heap of small blocks maps new arenas.
  * Behaviour only (counters and the resident set), never timing. */
 #include "pm_test.h"
 #include "pools/pools.h"
@@ -725,6 +726,47 @@ int main(void)
                       s2.large_released == s1.large_released);
     }
     pm_option_set(PM_OPTION_LARGE_CACHE, 64L << 20);
+    pm_malloc_trim(0);
+
+    /* 13. The cache yields to the heap's growth: a freed 8 MiB block
+     *     (written) waits in the cache while the program allocates from
+     *     the arenas it has, and goes back to the OS, whole, when the
+     *     small blocks that follow need new arenas (sqlite: a 16 MiB
+     *     block freed, then 40 MB of page-cache blocks). */
+    char *freed = pm_malloc(8 * MiB);
+    touch(freed, 8 * MiB, 3);
+    char *keep8[8];
+    for (int i = 0; i < 8; i++)
+        keep8[i] = pm_malloc(256);
+    pm_free(freed);
+    s0 = snap();
+    CHECK("yield: the freed 8 MiB block is cached", s0.large_cached_bytes >= 8 * MiB);
+    for (int i = 0; i < 8; i++)
+        pm_free(keep8[i]);
+    for (int i = 0; i < 8; i++)
+        keep8[i] = pm_malloc(256);
+    s1 = snap();
+    CHECK("yield: no new arena, still cached",
+          s1.arenas_mapped == s0.arenas_mapped && s1.large_cached_bytes == s0.large_cached_bytes);
+    enum { YIELD_BLOCKS = 16384 };   /* 4 MiB of 256-byte blocks: new arenas */
+    static char *yield_blocks[YIELD_BLOCKS];
+    double rss_before = pm_test_rss_mib();
+    for (int i = 0; i < YIELD_BLOCKS; i++) {
+        yield_blocks[i] = pm_malloc(256);
+        yield_blocks[i][0] = (char)i;
+    }
+    s2 = snap();
+    double rss_after = pm_test_rss_mib();
+    CHECK("yield: the small blocks took new arenas", s2.arenas_mapped > s1.arenas_mapped);
+    CHECK("yield: the cached mapping went back",
+          s2.large_cached_bytes == 0 && s2.large_released > s1.large_released);
+    CHECK("yield: the heap grew by less than the cache gave back", rss_after < rss_before);
+    for (int i = 0; i < YIELD_BLOCKS; i++) {
+        CHECK("yield: contents", yield_blocks[i][0] == (char)i);
+        pm_free(yield_blocks[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        pm_free(keep8[i]);
     pm_malloc_trim(0);
     return pm_test_finish();
 }
