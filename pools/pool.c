@@ -184,7 +184,7 @@ static int pool_init(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
     if (PM_STRICT)   /* every block, carved or not, is always filled while free */
         _pm_strict_fill(page, PM_POOL_SIZE);
     /* Published last: from here on free() recognises the page as ours. */
-    return _pm_pagemap_set(page, 1, (uintptr_t)pool | PM_PAGE_POOL | pm_entry_info(c));
+    return pm_pagemap_set_run(page, 1, (uintptr_t)pool | PM_PAGE_POOL | pm_entry_info(c), 0);
 }
 
 /* A pool's page back to the heap's arenas (pool_new takes them). */
@@ -200,7 +200,7 @@ static void pool_release_raw(pm_heap_t *heap, pm_pool_t *pool)
     if (pool->listed)
         pool_unlink(heap, pool, PM_POOL_UNLISTED);
     PM_VG_ATOMIC_WORDS_END(pool->live, sizeof pool->live);   /* the page may hold blocks next */
-    _pm_pagemap_set(pm_pool_page(pool), 1, 0);
+    pm_pagemap_set_run(pm_pool_page(pool), 1, 0, 0);
     heap->pool_count[pool->size_class]--;
     pool->size_class = UINT16_MAX;
     pool->heap = NULL;

@@ -286,7 +286,7 @@ static void span_init(pm_span_t *s, unsigned m, unsigned k)
 /* The page-map entries of span s of class m, from its first page's. */
 static int span_map(pm_span_t *s, unsigned m)
 {
-    return _pm_pagemap_set_step(span_base(s), s->pages,
+    return pm_pagemap_set_run(span_base(s), s->pages,
                                 (uintptr_t)s | PM_PAGE_SPAN | pm_entry_info(PM_CLASS_COUNT + m),
                                 PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT));
 }
@@ -321,7 +321,7 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     if (PM_STRICT)
         _pm_strict_fill(base, (size_t)k * PM_PAGE_SIZE);
     if (span_map(s, m) != 0) {
-        _pm_pagemap_set(base, k, 0);
+        pm_pagemap_set_run(base, k, 0, 0);
         span_slots_set(base, k, NULL);
         _pm_arena_pages_return(&heap->arenas, base, k);
         return NULL;
@@ -423,7 +423,7 @@ static pm_span_t *span_spare_recycle(pm_heap_t *heap, unsigned m, unsigned k)
     if (s->pages > k) {   /* the pages past k go back to the arena */
         char *tail = span_base(s) + (size_t)k * PM_PAGE_SIZE;
         unsigned rest = s->pages - k;
-        _pm_pagemap_set(tail, rest, 0);
+        pm_pagemap_set_run(tail, rest, 0, 0);
         span_slots_set(tail, rest, NULL);
         pm_heap_count(&heap->span_pages_live, -(int64_t)rest);
         _pm_arena_pages_return(&heap->arenas, tail, rest);
@@ -475,7 +475,7 @@ static void span_release_raw(pm_heap_t *heap, pm_span_t *s)
     if (s->listed)
         span_unlink(heap, s, 0);
     char *base = span_base(s);
-    _pm_pagemap_set(base, s->pages, 0);
+    pm_pagemap_set_run(base, s->pages, 0, 0);
     span_slots_set(base, s->pages, NULL);   /* s->heap among them */
     heap->span_live[s->medium_class]--;
     pm_heap_count(&heap->spans_live, -1);
