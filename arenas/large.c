@@ -457,7 +457,7 @@ static void unmap_list(pm_large_t *list);
 
 void _pm_large_cache_yield(size_t bytes)
 {
-    pm_large_t *out = NULL;   /* (the lock, taken once a new arena: next to its mmap, nothing) */
+    pm_large_t *out = NULL;   /* (the lock at every new arena: beside its mmap, nothing) */
     size_t gone = 0;
     pm_mutex_lock(&cache_lock);
     for (pm_large_t *old; gone < bytes && (old = cache_first_freed_locked()) != NULL;) {

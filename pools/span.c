@@ -287,8 +287,8 @@ static void span_init(pm_span_t *s, unsigned m, unsigned k)
 static int span_map(pm_span_t *s, unsigned m)
 {
     return pm_pagemap_set_run(span_base(s), s->pages,
-                                (uintptr_t)s | PM_PAGE_SPAN | pm_entry_info(PM_CLASS_COUNT + m),
-                                PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT));
+                              (uintptr_t)s | PM_PAGE_SPAN | pm_entry_info(PM_CLASS_COUNT + m),
+                              PM_ARENA_SLOT + ((uintptr_t)1 << PM_SPAN_PAGE_SHIFT));
 }
 
 static pm_span_t *span_spare_recycle(pm_heap_t *heap, unsigned m, unsigned k);
