@@ -732,7 +732,10 @@ int main(void)
      *     (written) waits in the cache while the program allocates from
      *     the arenas it has, and goes back to the OS, whole, when the
      *     small blocks that follow need new arenas (sqlite: a 16 MiB
-     *     block freed, then 40 MB of page-cache blocks). */
+     *     block freed, then 40 MB of page-cache blocks).  A cache of 1 GiB:
+     *     its floor (a quarter) keeps the block whatever the cases above
+     *     left in the recent peak. */
+    pm_option_set(PM_OPTION_LARGE_CACHE, 1L << 30);
     char *freed = pm_malloc(8 * MiB);
     touch(freed, 8 * MiB, 3);
     char *keep8[8];
@@ -767,6 +770,7 @@ int main(void)
     }
     for (int i = 0; i < 8; i++)
         pm_free(keep8[i]);
+    pm_option_set(PM_OPTION_LARGE_CACHE, 64L << 20);
     pm_malloc_trim(0);
     return pm_test_finish();
 }
