@@ -464,8 +464,7 @@ void _pm_large_cache_yield(size_t bytes)
         gone += old->committed;
         cache_evict_locked(old, &out);
     }
-    if (gone)
-        pending_take_locked(&out);   /* out now, not with the next batch */
+    pending_take_locked(&out);   /* out now, with what waited for a batch */
     pm_mutex_unlock(&cache_lock);
     unmap_list(out);
 }

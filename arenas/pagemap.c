@@ -131,21 +131,17 @@ static _Atomic uintptr_t *pagemap_leaf(uintptr_t addr)
 
 int _pm_pagemap_set(const void *addr, size_t npages, uintptr_t value)
 {
-    return _pm_pagemap_set_step(addr, npages, value, 0);
+    return pm_pagemap_set_run(addr, npages, value, 0);
 }
 
+/* A run within the flat map's window is stored by pm_pagemap_set_run
+ * (arenas.h) before it comes here; the loop below stores the flat map's
+ * pages of a run across the window's edge. */
 int _pm_pagemap_set_step(const void *addr, size_t npages, uintptr_t value, uintptr_t step)
 {
     uintptr_t a = (uintptr_t)addr;
     step = value ? step : 0;   /* clearing stores 0 throughout */
-    /* A run in the flat map's window: one store per page. */
     uintptr_t last = a + (npages - 1) * PM_PAGE_SIZE;
-    if (pm_pagemap_in_flat(a) && pm_pagemap_in_flat(last) && last >= a) {
-        for (size_t i = 0; i < npages; i++, value += step)
-            atomic_store_explicit(pm_pagemap_flat_entry((a >> PM_PAGE_SHIFT) + i), value,
-                                  memory_order_release);
-        return 0;
-    }
     /* The common case, a run of an arena's pages (a span): one leaf for all,
      * found once, then one store per page. */
     if (npages > 1 && !(last >> PM_VA_BITS) &&

@@ -28,13 +28,7 @@
  * builds and drops a working set per input file, a server's big requests
  * one after the other: whether the pages of one round serve the next, or
  * go back to the OS to be faulted in again.  Two rounds run before the
- * clock starts (PMB_ROUNDS_WARM, workloads.h): the first faults the whole
- * set in under every allocator; the second is where an allocator that
- * keeps a phase's memory only once the phase has come back (poolmalloc:
- * its large cache and arena reserve) still faults it in again, once.
- * Timed, either round could outlast the minimum time (0.2 s in
- * bench/compare) and then be the whole measurement, not the rounds that
- * follow.
+ * clock starts (PMB_ROUNDS_WARM, workloads.h, says why).
  *
  * buffer_rounds_kept: the same rounds, but one buffer in five is kept
  * from round to round (about 12 MB: the results, the index, the state a
