@@ -74,6 +74,7 @@ pm_heap_t _pm_route_heap = {.pools = {[0 ... PM_CLASS_COUNT - 1] = &_pm_empty_po
                             .tc_end_none = TC_NONE_END,
                             .tc_top = {[0 ... PM_TC_CLASSES - 1] = TC_NONE_TOP},
                             .tc_end = {[0 ... PM_TC_CLASSES - 1] = TC_NONE_END},
+                            .tc_first = {[0 ... PM_TC_CLASSES - 1] = PM_TC_NO_RUN},
                             .spans = {[0 ... PM_MEDIUM_COUNT - 1] = &_pm_empty_span}};
 __thread pm_heap_t *_pm_tls_fast __attribute__((tls_model("initial-exec"))) = PM_ROUTE_GENERIC;
 
@@ -119,32 +120,65 @@ static unsigned tc_limit_now(size_t c)
     return tc_limit(c, c >= PM_CLASS_COUNT || !pm_class_split_done((unsigned)c));
 }
 
-/* Where class c's run of tc_slots starts: its stack's NULL bottom word,
- * then tc_limit_max(c) words.  Set by the first heap_init (under
- * heaps_lock, before any heap with a cache exists). */
-static uint16_t tc_first[PM_TC_CLASSES];
+/* The runs' total, PM_TC_SLOTS (pools.h), checked against the limits by
+ * the first heap_init (under heaps_lock, before any heap with a cache
+ * exists). */
+static bool tc_slots_checked;
 
-static void tc_layout(void)
+static void tc_slots_check(void)
 {
-    unsigned at = 0;
-    for (size_t c = 0; c < PM_TC_CLASSES; c++) {
-        tc_first[c] = (uint16_t)at;
-        at += tc_limit_max(c) + 1;
-    }
-    if (at != PM_TC_SLOTS)   /* pools.h's sum is out of date */
+    unsigned sum = 0;
+    for (size_t c = 0; c < PM_TC_CLASSES; c++)
+        sum += tc_limit_max(c) + 1;
+    if (sum != PM_TC_SLOTS)   /* pools.h's sum is out of date */
         _pm_fatal("PM_TC_SLOTS (pools.h) does not match the thread cache's limits");
+    tc_slots_checked = true;
 }
 
-static inline void **tc_bottom(pm_heap_t *heap, size_t c) { return &heap->tc_slots[tc_first[c]]; }
+/* Class c's run of tc_slots: its stack's NULL bottom word, then
+ * tc_limit_max(c) words; PM_TC_NO_RUN's shared NULL word while it has none. */
+static inline void **tc_bottom(pm_heap_t *heap, size_t c) { return &heap->tc_slots[heap->tc_first[c]]; }
+static inline bool tc_has_run(const pm_heap_t *heap, size_t c)
+{
+    return heap->tc_first[c] != PM_TC_NO_RUN;
+}
 
-/* Class c's stack may hold up to `limit` blocks (at least 1). */
+/* Class c's stack may hold up to `limit` blocks (at least 1); a class
+ * without a run none, its end below its top (pools.h). */
 static void tc_set_limit(pm_heap_t *heap, size_t c, unsigned limit)
 {
-    heap->tc_end[c] = tc_bottom(heap, c) + limit;
+    heap->tc_end[c] = tc_has_run(heap, c) ? tc_bottom(heap, c) + limit
+                                          : &heap->tc_slots[PM_TC_NO_RUN - 1];
 }
 static unsigned tc_get_limit(pm_heap_t *heap, size_t c)
 {
     return (unsigned)(heap->tc_end[c] - tc_bottom(heap, c));
+}
+
+/* Runs are taken when a class first needs one, not laid out in class
+ * order: each class's run then started where the classes before it ended,
+ * so that a thread touched a page of slots for every few classes it used,
+ * however few of each it cached (33 KiB of slots a heap: python3 and
+ * pm_bench's start-up had 10 pages of the heap's chunk resident, the
+ * fields' 2 and nearly all 8 of the slots).  Taken in the order of first
+ * use, the runs of a thread's classes lie together: most classes cache a
+ * few blocks, in the first line or two of their run (pm_bench's start-up:
+ * 6 pages; a thread of mixed sizes as glibc-thread's, 8; docs/DESIGN.md).
+ * A run is never given back (the heap's chunk never is), so the runs of
+ * all 108 classes fit: PM_TC_SLOTS. */
+bool _pm_tc_run_take(pm_heap_t *heap, size_t c)
+{
+    if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
+        return false;
+    if (tc_has_run(heap, c))
+        return true;
+    unsigned at = heap->tc_runs_end;
+    heap->tc_runs_end = (uint16_t)(at + tc_limit_max(c) + 1);
+    pm_assert(heap->tc_runs_end <= PM_TC_RUNS_FROM + PM_TC_SLOTS);
+    heap->tc_first[c] = (uint16_t)at;   /* its bottom word: NULL, never written before */
+    heap->tc_top[c] = tc_bottom(heap, c);
+    tc_set_limit(heap, c, tc_limit_now(c));
+    return true;
 }
 
 /* A heap's stacks as a thread starts with them: their limits at their
@@ -192,14 +226,17 @@ static void heap_init(pm_heap_t *h, int state, bool cache)
     pthread_mutex_init(&h->lock, NULL);
     memset(&h->arenas, 0, sizeof h->arenas);
     h->next_abandoned = NULL;
-    /* Each stack's bottom word is NULL already: a heap's chunk is fresh
-     * from mmap (never reused).  Not written, so that the pages of stacks a
-     * thread never uses stay unbacked (32 KiB of slots a heap). */
-    if (tc_first[PM_TC_CLASSES - 1] == 0)
-        tc_layout();
+    /* No class has a run yet (_pm_tc_run_take).  The slots are NULL
+     * already: a heap's chunk is fresh from mmap (never reused), and they
+     * are not written, so that the pages of slots no run reaches stay
+     * unbacked. */
+    if (!tc_slots_checked)
+        tc_slots_check();
     h->tc_top_none = TC_NONE_TOP;   /* info byte 0 (pools.h, pm_tc_push) */
     h->tc_end_none = TC_NONE_END;
+    h->tc_runs_end = PM_TC_RUNS_FROM;
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
+        h->tc_first[c] = PM_TC_NO_RUN;
         h->tc_top[c] = cache ? tc_bottom(h, c) : TC_NONE_TOP;
         h->tc_end[c] = TC_NONE_END;
     }
@@ -212,7 +249,8 @@ static pm_heap_t *heap_new_locked(int state)
 {
     /* A chunk of its own: a heap, thread cache included, is larger than a
      * record of a kind may be.  Zeroed; never freed. */
-    pm_heap_t *h = _pm_meta_alloc_own_chunk(sizeof(pm_heap_t) + PM_TC_SLOTS * sizeof(void *));
+    pm_heap_t *h = _pm_meta_alloc_own_chunk(sizeof(pm_heap_t) +
+                                            (PM_TC_RUNS_FROM + PM_TC_SLOTS) * sizeof(void *));
     if (!h)
         return NULL;
     heap_init(h, state, true);
@@ -869,6 +907,13 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
     }
     if (((pm_block_t *)p)->link == pm_tc_tag(p))
         _pm_tc_double_free_ret(p);
+    if (pm_unlikely(!tc_has_run(heap, c)) && _pm_tc_run_take(heap, c)) {   /* its first block */
+        void **top = heap->tc_top[c];
+        *++top = p;
+        heap->tc_top[c] = top;
+        ((pm_block_t *)p)->link = pm_tc_tag(p);
+        return;
+    }
     /* The stack is over its limit (lowered by _pm_tc_pool_event): the
      * blocks above it go back.  Or it is full and p is another heap's
      * block, the PM_TC_STALE_MAX-th since the count was reset: unless a
@@ -903,7 +948,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
 void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 {
     void **top = heap->tc_top[c];
-    if (top == TC_NONE_TOP)   /* the route or backup heap: no cache */
+    if (top == TC_NONE_TOP || !tc_has_run(heap, c))   /* no cache, or no block cached yet */
         return;
     /* A run: TC_FULL_RUN events in a row that find the stack full, its
      * newest block the one the last found (no malloc took from it, no
@@ -936,7 +981,7 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 
 void _pm_tc_grow(pm_heap_t *heap, size_t c)
 {
-    if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
+    if (heap->tc_top[c] == TC_NONE_TOP || !tc_has_run(heap, c))   /* no cache, or no run */
         return;
     unsigned limit = tc_get_limit(heap, c), max = tc_limit_now(c);
     if (limit < max)

@@ -36,7 +36,9 @@ void _pm_process_init(void)
     }
     if (_pm_slow & PM_SLOW_STATS)
         stats_fd = _pm_os_dup_stderr();
-    _pm_heap_backup();
+    /* The backup heap is set up when first needed (heap.c, _pm_heap_backup):
+     * its fields' 6 KiB of .bss would otherwise be written in every
+     * process, a page of them that nothing else there touches. */
     atomic_store_explicit(&_pm_initialized, 1, memory_order_release);
     errno = saved;
 }

@@ -402,8 +402,10 @@ static inline uint64_t carve_bits_below(uint32_t k)
 
 static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
+    if (heap != _pm_tls_fast || (heap->tc_first[c] == PM_TC_NO_RUN && !_pm_tc_run_take(heap, c)))
+        return NULL;
     void **top = heap->tc_top[c], **end = heap->tc_end[c];
-    if (heap != _pm_tls_fast || top >= end)
+    if (top >= end)
         return NULL;
     size_t bs = pool->block_size;
     size_t left = (pool->limit - pool->bump) / bs, room = (size_t)(end - top);

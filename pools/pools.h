@@ -413,8 +413,13 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * is empty, so that malloc's pop needs no count; it is full when tc_top[c]
  * reaches tc_end[c] (at most PM_TC_SMALL_MOST blocks of a small class,
  * PM_TC_MEDIUM_MOST of a medium one; the limit adapts, heap.c).
- * The route heap's top points at a NULL word and its end below it, so
- * that both fast paths miss on it without reading the block.  A block
+ * A class gets its run when the heap first caches one of its blocks, the
+ * runs one after the other in that order (heap.c, _pm_tc_run_take), so
+ * that the few classes a thread uses share a page or two of slots instead
+ * of each touching its own.  Until then its top points at the shared
+ * NULL word tc_slots[PM_TC_NO_RUN] and its end below it, as the route
+ * heap's do (TC_NONE_TOP): both fast paths miss on it without reading
+ * the block, and its first free takes it the run (_pm_tc_push_slow).  A block
  * freed onto a full stack goes to its pool (the thread's own) or its
  * owner's batch (another heap's); the limit halves when frees outrun
  * mallocs, and doubles when mallocs miss the pools (heap.c). */
@@ -451,6 +456,11 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * 2 KiB may then hold 372 KiB more a thread in all. */
 #define PM_TC_MEDIUM_LEAST 4
 #define PM_TC_SLOTS 4226
+/* tc_slots[PM_TC_NO_RUN]: the NULL word that the stacks of classes
+ * without a run point at (their end: the word below it); the runs follow
+ * it, from PM_TC_RUNS_FROM. */
+#define PM_TC_NO_RUN 1
+#define PM_TC_RUNS_FROM 2
 #define PM_TC_CLASSES (PM_CLASS_COUNT + PM_MEDIUM_COUNT)  /* small c, then medium 64 + m */
 /* Frees of other heaps' blocks that find a stack full with no malloc
  * finding it empty, before its limit starts to halve (heap.c). */
@@ -479,6 +489,10 @@ struct pm_heap_s {
                                             the last pool event (heap.c, _pm_tc_pool_event) */
     uint8_t tc_full_run[PM_TC_CLASSES];  /* per class: pool events since, with the stack full
                                             and that block still its newest */
+    uint16_t tc_first[PM_TC_CLASSES];  /* per class: its run's bottom word in tc_slots, or
+                                          PM_TC_NO_RUN before it has one (heap.c,
+                                          _pm_tc_run_take) */
+    uint16_t tc_runs_end;              /* where the next class's run starts */
     pm_span_t *spans[PM_MEDIUM_COUNT]; /* per medium class: span to allocate from, or
                                           the empty sentinel span */
     pm_pool_t *spare_pools[PM_CLASS_COUNT]; /* per class: EMPTY pools kept off the list,
@@ -525,8 +539,9 @@ struct pm_heap_s {
     pm_heap_t *next_all;               /* every heap ever made (heap.c, heaps_all) */
     pm_heap_t *next_abandoned;         /* the abandoned stack */
     uint64_t id;                       /* for messages and tests */
-    /* The thread cache's stacks, newest block last (tc above): PM_TC_SLOTS
-     * words after a heap made for a thread, none after the route and
+    /* The thread cache's stacks, newest block last (tc above): the word
+     * before PM_TC_NO_RUN's, that NULL word, then the runs, PM_TC_SLOTS
+     * words, after a heap made for a thread; none after the route and
      * backup heaps (no stack of theirs is ever used), so that the route
      * heap's static image, relocated at load, stays small. */
     _Alignas(64) void *tc_slots[];
@@ -613,13 +628,17 @@ __attribute__((cold, returns_nonnull)) PM_INTERNAL void *_pm_pool_corrupt_ret(pm
                                                                               const pm_block_t *b);
 
 /* The thread cache's slow parts (heap.c).  _pm_tc_push_slow: free found
- * the stack over its limit (the blocks above go back), or full and p
+ * the stack over its limit (the blocks above go back; a class without a
+ * run takes one and caches p), or full and p
  * maybe marked or the PM_TC_STALE_MAX-th block of another heap, or the
  * route heap (the door); then p goes where it went before the cache.  The
  * two reports are declared as returning, for the same reason as the
  * pool's. */
 PM_INTERNAL PM_NOINLINE void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p);
 PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptied */
+/* Whether class c's stack may hold blocks: heap has a cache, and the class
+ * its run, which it takes now if it had none (pool.c carves onto it). */
+PM_INTERNAL bool _pm_tc_run_take(pm_heap_t *heap, size_t c);
 /* malloc missed class c's stack and its list head: the stack may hold more
  * (heap.c: _pm_tc_pool_event and _pm_tc_push_slow halve the limit, this
  * doubles it). */

@@ -1,8 +1,10 @@
-/* The thread cache's stacks (pools.h, tc_top; heap.c, tc_layout): each of
- * the 108 classes has a run of the heap's slots of its own, as long as its
- * largest limit (a page of blocks for a small class, 8 to 127; 8 KiB's
- * worth for a medium one, 2 to 31), the runs follow each other inside the
- * heap's chunk, and a class's stack hands back the blocks freed onto it,
+/* The thread cache's stacks (pools.h, tc_top; heap.c, _pm_tc_run_take):
+ * each of the 108 classes has a run of the heap's slots of its own, as
+ * long as its largest limit (a page of blocks for a small class, 8 to 127;
+ * 8 KiB's worth for a medium one, 2 to 31), taken when the heap first
+ * caches a block of the class, after the runs taken before it, so that the
+ * runs tile the slots in the order the classes came; a class without one
+ * caches nothing; and a class's stack hands back the blocks freed onto it,
  * newest first, with no other class's blocks among them (never-used
  * blocks carved onto a stack are taken off first).  Every class's
  * stack is filled past its limit before any is emptied, so that a run
@@ -35,6 +37,9 @@ static unsigned expected_room(unsigned c, bool whole)
 }
 static unsigned expected_limit(unsigned c) { return expected_room(c, false); }
 static unsigned expected_run(unsigned c) { return expected_room(c, true); }
+
+/* The bottom word of class c's run (PM_TC_NO_RUN's word if it has none). */
+static void **tc_run_bottom(pm_heap_t *heap, unsigned c) { return &heap->tc_slots[heap->tc_first[c]]; }
 
 static void *blocks[PM_TC_CLASSES][MOST];
 static void **bottom[PM_TC_CLASSES];
@@ -232,11 +237,19 @@ static void *whole_group_limits(void *arg)
     (void)arg;
     void *p = pm_malloc(1);
     pm_heap_t *heap = _pm_tls_fast;
-    int ok = 1;
-    for (unsigned c = 8; c < PM_CLASS_COUNT; c++)   /* every stack empty: a new heap */
-        ok &= (unsigned)(heap->tc_end[c] - heap->tc_top[c]) == expected_run(c);
+    int ok = 1, hosted = 1;
+    for (unsigned c = 8; c < PM_CLASS_COUNT; c++) {
+        if (pm_class_host(c) == c) {   /* its run: a block of it cached */
+            pm_free(pm_malloc(class_size(c)));
+            ok &= (unsigned)(heap->tc_end[c] - tc_run_bottom(heap, c)) == expected_run(c);
+        } else {   /* served by its host, it caches nothing */
+            pm_free(pm_malloc(class_size(c)));
+            hosted &= heap->tc_first[c] == PM_TC_NO_RUN;
+        }
+    }
     CHECK("a whole group's host starts with the group's room", ok);
-    CHECK("class 63 hosts 4 classes: 127 blocks", heap->tc_end[63] - heap->tc_top[63] == 127);
+    CHECK("class 63 hosts 4 classes: 127 blocks", heap->tc_end[63] - tc_run_bottom(heap, 63) == 127);
+    CHECK("a class its host serves takes no run", hosted);
     pthread_barrier_wait(&whole_checked);
     pthread_barrier_wait(&whole_release);
     pm_free(p);
@@ -331,21 +344,48 @@ int main(void)
     drain(heap, 0);
     remote_frees_come_home_cached(heap);          /* then every stack empty again */
 
-    /* Layout: the runs, in class order, one after the other. */
-    const char *slots_end = (const char *)&heap->tc_slots[PM_TC_SLOTS];
+    /* Layout: each class takes its run when its first block is cached
+     * (here: its first free, or its first pool's carve onto the stack),
+     * after the runs taken before; the runs of all the classes tile the
+     * slots. */
+    unsigned without = 0;
+    for (unsigned c = 0; c < PM_TC_CLASSES; c++)
+        without += heap->tc_first[c] == PM_TC_NO_RUN;
+    CHECK("a class not used yet has no run", without > 0);
+    CHECK("whose stack is empty, its end below its top",
+          heap->tc_top[PM_TC_CLASSES - 1] == &heap->tc_slots[PM_TC_NO_RUN] &&
+              heap->tc_end[PM_TC_CLASSES - 1] == heap->tc_top[PM_TC_CLASSES - 1] - 1 &&
+              heap->tc_slots[PM_TC_NO_RUN] == NULL);
+    unsigned next = heap->tc_runs_end, run_order = 1;
+    for (unsigned c = PM_TC_CLASSES; c-- > 0;) {   /* the classes not used yet, last first */
+        bool had = heap->tc_first[c] != PM_TC_NO_RUN;
+        pm_free(pm_malloc(class_size(c)));
+        if (!had) {
+            run_order &= heap->tc_first[c] == next;
+            next += expected_run(c) + 1;
+        }
+        drain(heap, c);
+    }
+    CHECK("a class's run follows the last one taken", run_order);
+    unsigned at = PM_TC_RUNS_FROM, tiles = 0;
+    for (bool found = true; found && at < PM_TC_RUNS_FROM + PM_TC_SLOTS;) {
+        found = false;
+        for (unsigned c = 0; c < PM_TC_CLASSES && !found; c++)
+            if (heap->tc_first[c] == at) {
+                at += expected_run(c) + 1;
+                tiles++;
+                found = true;
+            }
+    }
+    CHECK("the runs of all the classes tile the slots",
+          tiles == PM_TC_CLASSES && at == PM_TC_RUNS_FROM + PM_TC_SLOTS && heap->tc_runs_end == at);
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
         bottom[c] = heap->tc_top[c];
         limit[c] = (unsigned)(heap->tc_end[c] - bottom[c]);
-        CHECK("each stack starts empty, on a NULL word", *bottom[c] == NULL);
+        CHECK("each stack starts empty, at its run's NULL word",
+              bottom[c] == tc_run_bottom(heap, c) && *bottom[c] == NULL);
         CHECK("each limit starts at its class's largest", limit[c] == expected_limit(c));
-        if (c > 0)
-            CHECK("each run follows the one before",
-                  bottom[c] == bottom[c - 1] + expected_run(c - 1) + 1);
     }
-    CHECK("the first run starts the slots", bottom[0] == &heap->tc_slots[0]);
-    CHECK("the last run ends the slots",
-          (const char *)(bottom[PM_TC_CLASSES - 1] + expected_run(PM_TC_CLASSES - 1) + 1) ==
-              slots_end);
 
     /* Every class: its limit and EXTRA more, allocated and written. */
     for (unsigned c = 0; c < PM_TC_CLASSES; c++) {
