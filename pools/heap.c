@@ -868,6 +868,15 @@ static void tc_halve(pm_heap_t *heap, size_t c)
     tc_set_limit(heap, c, limit > 1 ? limit / 2 : 1);
 }
 
+/* p onto class c's stack, which is below its end, marked as cached. */
+static inline void tc_push_below_end(pm_heap_t *heap, size_t c, void *p)
+{
+    void **top = heap->tc_top[c];
+    *++top = p;
+    heap->tc_top[c] = top;
+    ((pm_block_t *)p)->link = pm_tc_tag(p);
+}
+
 /* Blocks in class c's stack. */
 static unsigned tc_count(const pm_heap_t *heap, size_t c)
 {
@@ -908,10 +917,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
     if (((pm_block_t *)p)->link == pm_tc_tag(p))
         _pm_tc_double_free_ret(p);
     if (pm_unlikely(!tc_has_run(heap, c)) && _pm_tc_run_take(heap, c)) {   /* its first block */
-        void **top = heap->tc_top[c];
-        *++top = p;
-        heap->tc_top[c] = top;
-        ((pm_block_t *)p)->link = pm_tc_tag(p);
+        tc_push_below_end(heap, c, p);
         return;
     }
     /* The stack is over its limit (lowered by _pm_tc_pool_event): the
@@ -992,11 +998,7 @@ void _pm_tc_push_marked(pm_heap_t *heap, uintptr_t entry, void *p)
 {
     if (((pm_block_t *)p)->link == pm_tc_tag(p))
         _pm_tc_double_free_ret(p);
-    size_t c = pm_entry_class(entry);
-    void **top = heap->tc_top[c];   /* below the end: pm_tc_push tested it */
-    *++top = p;
-    heap->tc_top[c] = top;
-    ((pm_block_t *)p)->link = pm_tc_tag(p);
+    tc_push_below_end(heap, pm_entry_class(entry), p);   /* pm_tc_push tested the end */
 }
 
 void _pm_tc_flush(pm_heap_t *heap)
