@@ -216,7 +216,14 @@ static void rec_commit(pm_large_t *r, size_t size)
 
 /* Phases that come back.  A big phase (a recent peak above a quarter of
  * LARGE_CACHE) drops when the use falls further below the peak than that
- * quarter; the drop's low point is the least use since.  When the use
+ * quarter, or than half the peak if that is less; the drop's low point is
+ * the least use since.  (Half the peak: with the quarter alone, a peak
+ * just above it had to fall to near nothing to count as a drop, while
+ * the rule of twice the live blocks already gave back what a fall below
+ * a third of it freed.  pm_bench's buffer_handoff with a third process on
+ * the two cores: the consumer, descheduled, let 16-20 MiB of buffers pile
+ * up, drained them in its time slice, and the producer mapped and faulted
+ * in most of them again, every slice; unit_large_reuse, 11b.)  When the use
  * climbs back over half-way from that low point to the peak within
  * LARGE_DECAY_MS of the drop, the program rebuilds what it drops (a loop
  * that makes a thousand
@@ -251,7 +258,8 @@ static void window_roll_locked(uint64_t now)
     size_t peak = pm_peak_get(&use_peak);
     size_t quarter = (size_t)_pm_option_values[PM_OPTION_LARGE_CACHE] / 4;
     if (peak > quarter)
-        pm_phases_watch(&phases, now, use, peak, quarter, decay, CYCLE_HOLD);
+        pm_phases_watch(&phases, now, use, peak, quarter < peak / 2 ? quarter : peak / 2, decay,
+                        CYCLE_HOLD);
 }
 
 static inline bool cycling_locked(uint64_t now) { return pm_phases_cycling(&phases, now); }
