@@ -221,12 +221,12 @@ static void rec_commit(pm_large_t *r, size_t size)
  * just above it had to fall to near nothing to count as a drop, while
  * the rule of twice the live blocks already gave back what a fall below
  * a third of it freed.  pm_bench's buffer_handoff with a third process on
- * the two cores: the consumer, descheduled, let 16-20 MiB of buffers pile
+ * the two cores: the consumer, descheduled, let 16-18 MiB of buffers pile
  * up, drained them in its time slice, and the producer mapped and faulted
  * in most of them again, every slice: 139 us a buffer, 3.1 since; and
  * calloc_sparse, a 16 MiB block made and freed over and over, was
- * unmapped at every free: 118 us, 68 since.  unit_large_reuse, 11b.)  When the use
- * climbs back over half-way from that low point to the peak within
+ * unmapped at every free: 118 us, 68 since.  unit_large_reuse, 11b.)
+ * When the use climbs back over half-way from that low point to the peak within
  * LARGE_DECAY_MS of the drop, the program rebuilds what it drops (a loop
  * that makes a thousand
  * buffers, frees them all and makes them again; a server's requests one

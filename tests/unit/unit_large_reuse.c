@@ -703,16 +703,16 @@ int main(void)
 
     /* 11b. Phases whose peak is within twice the quarter of LARGE_CACHE:
      *      288 blocks of 64 KiB (18 MiB; LARGE_CACHE 64 MiB, quarter 16),
-     *      freed down to 48 (3 MiB) and made again.  The drop is by more
-     *      than half the peak, though not by the quarter, and beyond twice
-     *      the live blocks the cache gives back what they free; so the
-     *      phase has dropped (by half its peak, the quarter's stand-in
-     *      below twice it) and come back, the second round's frees are
-     *      kept, and the third round maps nothing.  With the quarter alone
-     *      as the drop, every round mapped about 96 blocks again (a
-     *      producer that runs ahead of a descheduled consumer, whose 16-20
-     *      MiB of buffers in flight drained and came back every time slice:
-     *      pm_bench's buffer_handoff with a third process on the cores,
+     *      freed down to 48 (3 MiB) and made again.  The use falls by
+     *      more than half the peak but less than the quarter, far enough
+     *      that twice the live blocks holds less than what was freed; the
+     *      phase has dropped (by half its peak) and come back, so the
+     *      second round's frees are kept and the third round maps nothing.
+     *      With the quarter alone as the drop, every round unmapped 98
+     *      blocks and mapped them again (as a producer ahead of a
+     *      descheduled consumer did, 16-18 MiB of buffers in flight
+     *      drained and made again every time slice: pm_bench's
+     *      buffer_handoff with other processes on the cores,
      *      docs/BENCHMARKS.md). */
     enum { HALF_PEAK = 288, HALF_KEPT = 48 };
     pm_option_set(PM_OPTION_LARGE_CACHE, 64L << 20);
@@ -734,7 +734,6 @@ int main(void)
     }
     for (int i = 0; i < HALF_KEPT; i++)
         pm_free(many[i]);
-    pm_option_set(PM_OPTION_LARGE_CACHE, 64L << 20);
     pm_malloc_trim(0);
 
     /* 12. Phases that come back beyond four times LARGE_CACHE and beyond
