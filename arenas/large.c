@@ -226,8 +226,8 @@ static void rec_commit(pm_large_t *r, size_t size)
  * in most of them again, every slice: 139 us a buffer, 3.1 since; and
  * calloc_sparse, a 16 MiB block made and freed over and over, was
  * unmapped at every free: 118 us, 68 since.  unit_large_reuse, 11b.)
- * When the use climbs back over half-way from that low point to the peak within
- * LARGE_DECAY_MS of the drop, the program rebuilds what it drops (a loop
+ * When the use climbs back over half-way from that low point to the peak
+ * within LARGE_DECAY_MS of the drop, the program rebuilds what it drops (a loop
  * that makes a thousand
  * buffers, frees them all and makes them again; a server's requests one
  * after the other), and for CYCLE_HOLD decay periods from then the cache

@@ -138,16 +138,12 @@ static void tc_slots_check(void)
 /* Class c's run of tc_slots: its stack's NULL bottom word, then
  * tc_limit_max(c) words; PM_TC_NO_RUN's shared NULL word while it has none. */
 static inline void **tc_bottom(pm_heap_t *heap, size_t c) { return &heap->tc_slots[heap->tc_first[c]]; }
-static inline bool tc_has_run(const pm_heap_t *heap, size_t c)
-{
-    return heap->tc_first[c] != PM_TC_NO_RUN;
-}
 
 /* Class c's stack may hold up to `limit` blocks (at least 1); a class
  * without a run none, its end below its top (pools.h). */
 static void tc_set_limit(pm_heap_t *heap, size_t c, unsigned limit)
 {
-    heap->tc_end[c] = tc_has_run(heap, c) ? tc_bottom(heap, c) + limit
+    heap->tc_end[c] = pm_tc_has_run(heap, c) ? tc_bottom(heap, c) + limit
                                           : &heap->tc_slots[PM_TC_NO_RUN - 1];
 }
 static unsigned tc_get_limit(pm_heap_t *heap, size_t c)
@@ -170,7 +166,7 @@ bool _pm_tc_run_take(pm_heap_t *heap, size_t c)
 {
     if (heap->tc_top[c] == TC_NONE_TOP)   /* the route or backup heap: no cache */
         return false;
-    if (tc_has_run(heap, c))
+    if (pm_tc_has_run(heap, c))
         return true;
     unsigned at = heap->tc_runs_end;
     heap->tc_runs_end = (uint16_t)(at + tc_limit_max(c) + 1);
@@ -916,7 +912,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
     }
     if (((pm_block_t *)p)->link == pm_tc_tag(p))
         _pm_tc_double_free_ret(p);
-    if (pm_unlikely(!tc_has_run(heap, c)) && _pm_tc_run_take(heap, c)) {   /* its first block */
+    if (pm_unlikely(!pm_tc_has_run(heap, c)) && _pm_tc_run_take(heap, c)) {   /* its first block */
         tc_push_below_end(heap, c, p);
         return;
     }
@@ -954,7 +950,7 @@ void _pm_tc_push_slow(pm_heap_t *heap, uintptr_t entry, void *p)
 void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 {
     void **top = heap->tc_top[c];
-    if (top == TC_NONE_TOP || !tc_has_run(heap, c))   /* no cache, or no block cached yet */
+    if (top == TC_NONE_TOP || !pm_tc_has_run(heap, c))   /* no cache, or no block cached yet */
         return;
     /* A run: TC_FULL_RUN events in a row that find the stack full, its
      * newest block the one the last found (no malloc took from it, no
@@ -987,7 +983,7 @@ void _pm_tc_pool_event(pm_heap_t *heap, size_t c)
 
 void _pm_tc_grow(pm_heap_t *heap, size_t c)
 {
-    if (heap->tc_top[c] == TC_NONE_TOP || !tc_has_run(heap, c))   /* no cache, or no run */
+    if (heap->tc_top[c] == TC_NONE_TOP || !pm_tc_has_run(heap, c))   /* no cache, or no run */
         return;
     unsigned limit = tc_get_limit(heap, c), max = tc_limit_now(c);
     if (limit < max)

@@ -403,7 +403,7 @@ static inline uint64_t carve_bits_below(uint32_t k)
 static pm_block_t *pool_carve_cached(pm_heap_t *heap, pm_pool_t *pool, unsigned c)
 {
     /* (the run's test first: the call only at the class's first pool) */
-    if (heap != _pm_tls_fast || (heap->tc_first[c] == PM_TC_NO_RUN && !_pm_tc_run_take(heap, c)))
+    if (heap != _pm_tls_fast || (!pm_tc_has_run(heap, c) && !_pm_tc_run_take(heap, c)))
         return NULL;
     void **top = heap->tc_top[c], **end = heap->tc_end[c];
     if (top >= end)

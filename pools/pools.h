@@ -639,6 +639,11 @@ PM_INTERNAL void _pm_tc_flush(pm_heap_t *heap);   /* every stack of heap, emptie
 /* Whether class c's stack may hold blocks: heap has a cache, and the class
  * its run, which it takes now if it had none (pool.c carves onto it). */
 PM_INTERNAL bool _pm_tc_run_take(pm_heap_t *heap, size_t c);
+/* Whether class c has its run of heap's slots already. */
+static inline bool pm_tc_has_run(const pm_heap_t *heap, size_t c)
+{
+    return heap->tc_first[c] != PM_TC_NO_RUN;
+}
 /* malloc missed class c's stack and its list head: the stack may hold more
  * (heap.c: _pm_tc_pool_event and _pm_tc_push_slow halve the limit, this
  * doubles it). */
