@@ -175,6 +175,7 @@ const pmb_case_t pmb_cases[] = {
     {FAM(F_ALIGNED), 2, {64, 64}, 64},
     {FAM(F_ALIGNED), 2, {64, 512}, 512},
     {FAM(F_ALIGNED), 2, {4096, 4096}, 4096},
+    {FAM(F_ALIGNED), 2, {4096, 65536}, 65536},
     {FAM(F_LOCALITY_FRESH), 1, {100000}, 128},
     {FAM(F_LOCALITY_CHURNED), 1, {100000}, 128},
     {FAM(F_BIG_CHURN), 0, {0}, 25 << 20},
