@@ -706,11 +706,12 @@ void *pm_pvalloc(size_t size)
     return _pm_alloc_aligned(PM_PAGE_SIZE, rounded ? rounded : PM_PAGE_SIZE);
 }
 
-size_t pm_malloc_usable_size(void *p)
+/* malloc_usable_size of p, whose page-map entry is `entry`: the checks of
+ * free for each kind of block. */
+static PM_NOINLINE size_t usable_size_of(void *p, uintptr_t entry)
 {
     if (!p)
         return 0;
-    uintptr_t entry = pm_pagemap_get(p);
     size_t n;
     if (entry & PM_PAGE_POOL)
         n = small_check(entry, p, "malloc_usable_size")->block_size;
@@ -723,6 +724,31 @@ size_t pm_malloc_usable_size(void *p)
     if (pm_unlikely(_pm_slow))
         n = _pm_slow_usable(p, n);
     return n;
+}
+
+/* The common case as free's inline path finds it: a block of a pool or
+ * span (its page's entry in the flat map) whose live bit is set, so a
+ * block start handed out, and that holds no thread cache's mark
+ * (maybe_marked; the whole word is compared in usable_size_of), so not
+ * freed since: its class's size, the answer and the checks of
+ * usable_size_of with no stack frame.  redis-server (built for libc's
+ * malloc) asks malloc_usable_size at every allocation and free, for its
+ * memory count: 572,685 calls for 322,730 mallocs under redis-benchmark's
+ * set, get and lpush.  68 -> 39 instructions a call on a small block, 67
+ * -> 42 on a medium one, 75 -> 78 on a large one (a loop's included). */
+size_t pm_malloc_usable_size(void *p)
+{
+    if (pm_unlikely(PM_STRICT || !pm_pagemap_fast_takes(p)))
+        return usable_size_of(p, p ? pm_pagemap_get(p) : 0);
+    uintptr_t entry = pm_pagemap_fast_get(p);
+    if (pm_likely((entry & (PM_PAGE_POOL | PM_PAGE_SPAN)) && !_pm_slow &&
+                  (atomic_load_explicit(pm_slot_live_word(pm_entry_slot(entry), p),
+                                        memory_order_relaxed) &
+                   pm_live_bit(p)) &&
+                  !pm_tc_maybe_marked(p)))
+        return entry & PM_PAGE_POOL ? pm_entry_pool(entry)->block_size
+                                    : pm_entry_span(entry)->block_size;
+    return usable_size_of(p, entry);
 }
 
 int pm_malloc_trim(size_t pad)

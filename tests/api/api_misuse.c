@@ -379,6 +379,30 @@ int main(int argc, char **argv)
         size_t (*volatile usable)(void *) = malloc_usable_size;
         usable(p);
         free(keep);
+    } else if (!strcmp(c, "usable_size_freed_medium")) {
+        /* malloc_usable_size's inline path (pools/alloc.c): a medium block
+         * in the thread cache still has its live bit; its mark says freed. */
+        char *p = malloc(3000);
+        char *keep = malloc(3000);
+        free_fn(p);
+        announce(p);
+        size_t (*volatile usable)(void *) = malloc_usable_size;
+        usable(p);
+        free(keep);
+    } else if (!strcmp(c, "usable_size_interior_small") ||
+               !strcmp(c, "usable_size_interior_medium") ||
+               !strcmp(c, "usable_size_misaligned_medium")) {
+        /* Inside a live block: no live bit there (8 bytes in), or the block
+         * start's bit (1 byte in: the word and bit of the start). */
+        size_t size = !strcmp(c, "usable_size_interior_small") ? 64 : 3000;
+        size_t off = !strcmp(c, "usable_size_misaligned_medium") ? 1 : 8;
+        char *p = malloc(size);
+        memset(p, 1, size);
+        void *bad = launder_ptr(p + off);
+        announce(bad);
+        size_t (*volatile usable)(void *) = malloc_usable_size;
+        usable(bad);
+        free(p);
     } else if (!strcmp(c, "interior_small")) {
         char *p = malloc(64);
         memset(p, 1, 64);

@@ -22,7 +22,9 @@ tcase=$2
 any='poolmalloc: (free|realloc|malloc_usable_size)\(\): (double free|invalid pointer|pointer already freed)'
 case $tcase in
 double_free_small | double_free_medium | double_free_full_cache | double_free_small_stack) re='poolmalloc: free\(\): double free' ;;
-usable_size_freed) re='poolmalloc: malloc_usable_size\(\): pointer already freed' ;;
+usable_size_freed | usable_size_freed_medium) re='poolmalloc: malloc_usable_size\(\): pointer already freed' ;;
+usable_size_interior_small | usable_size_interior_medium | usable_size_misaligned_medium)
+    re='poolmalloc: malloc_usable_size\(\): invalid pointer' ;;
 double_free_large) re='poolmalloc: free\(\): (double free|invalid pointer)' ;;
 double_free_large_slot | double_free_large_behind_slot) re='poolmalloc: free\(\): double free' ;;
 realloc_large_slot) re='poolmalloc: realloc\(\): pointer already freed' ;;
