@@ -371,19 +371,13 @@ int main(int argc, char **argv)
         void *bad = launder_ptr(p + 1);
         announce(bad);
         free_fn(bad);
-    } else if (!strcmp(c, "usable_size_freed")) {
-        char *p = malloc(48);
-        char *keep = malloc(48);
-        free_fn(p);
-        announce(p);
-        size_t (*volatile usable)(void *) = malloc_usable_size;
-        usable(p);
-        free(keep);
-    } else if (!strcmp(c, "usable_size_freed_medium")) {
-        /* malloc_usable_size's inline path (pools/alloc.c): a medium block
-         * in the thread cache still has its live bit; its mark says freed. */
-        char *p = malloc(3000);
-        char *keep = malloc(3000);
+    } else if (!strcmp(c, "usable_size_freed") || !strcmp(c, "usable_size_freed_medium")) {
+        /* A small or medium block in the thread cache still has its live
+         * bit; its mark says freed (malloc_usable_size's inline path,
+         * pools/alloc.c, asks both). */
+        size_t size = !strcmp(c, "usable_size_freed") ? 48 : 3000;
+        char *p = malloc(size);
+        char *keep = malloc(size);
         free_fn(p);
         announce(p);
         size_t (*volatile usable)(void *) = malloc_usable_size;
