@@ -239,6 +239,16 @@ static inline size_t pm_medium_size(unsigned m)
     unsigned t = 10 + (m - 8) / 9, r = (m - 8) % 9;
     return r == 0 ? ((size_t)1 << t) + 64 : (size_t)(8 + r) << (t - 3);
 }
+/* The same sizes as a table (span.c), for the aligned paths' one load. */
+PM_INTERNAL extern const uint16_t _pm_medium_sizes[PM_MEDIUM_COUNT];
+/* Whether every block of medium class m is aligned to align (a power of
+ * two up to a page): a span starts at a page, so a block is aligned to the
+ * largest power of two that divides its class's size, up to a page (every
+ * class to 64, the 4096-byte one to a page). */
+static inline bool pm_medium_aligned_to(unsigned m, size_t align)
+{
+    return !(_pm_medium_sizes[m] & (align - 1));
+}
 
 /* ---- span (pools/span.c) ---------------------------------------------------
  * A span is 1..16 consecutive pages of an arena holding blocks of one medium

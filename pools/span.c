@@ -50,6 +50,17 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 _Atomic uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8] = {TC1024(0) TC1024(1024)};
 _Static_assert(PM_MEDIUM_MAX / 8 == 2048, "the table has 2048 entries");
 
+/* Each medium class's block size, pm_medium_size's formula (pools.h) as
+ * a constant for the table; unit_sizeclass checks that they agree. */
+#define MS_Q(m) (((m) - 8) / 9)
+#define MS_R(m) (((m) - 8) % 9)
+#define MS_OF(m) ((m) < 8 ? (9 + (m)) << 6 : MS_R(m) == 0 ? (1 << (10 + MS_Q(m))) + 64 : (8 + MS_R(m)) << (7 + MS_Q(m)))
+#define MS4(m) MS_OF(m), MS_OF((m) + 1), MS_OF((m) + 2), MS_OF((m) + 3),
+const uint16_t _pm_medium_sizes[PM_MEDIUM_COUNT] = {
+    MS4(0) MS4(4) MS4(8) MS4(12) MS4(16) MS4(20) MS4(24) MS4(28) MS4(32) MS4(36) MS4(40)};
+_Static_assert(PM_MEDIUM_COUNT == 44 && MS_OF(PM_MEDIUM_COUNT - 1) == PM_MEDIUM_MAX,
+               "the table has 44 entries, the last PM_MEDIUM_MAX");
+
 _Atomic uint64_t _pm_classes_split;
 
 void _pm_class_split(unsigned host)

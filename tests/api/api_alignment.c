@@ -347,15 +347,17 @@ static void test_aligned_medium_sweep(void)
     CHECK("medium aligned allocations usable size >= request", bad_usable == 0);
 }
 
-/* posix_memalign of a small block that a free just cached: the second call
- * of each pair is served by the thread cache's pop (pools/alloc.c), which
- * must take a block of the class the aligned path would use, aligned, and
- * leave errno as it was. */
+/* posix_memalign of a small or medium block that a free just cached: the
+ * second call of each pair is served by the thread cache's pop
+ * (pools/alloc.c), which must take a block of the class the aligned path
+ * would use, aligned, as large as asked, and leave errno as it was; past a
+ * page's alignment and past the medium sizes the general path does the
+ * same. */
 static void test_posix_cached(void)
 {
-    int bad_align = 0, bad_errno = 0, bad_ret = 0;
-    for (size_t align = sizeof(void *); align <= 1024; align *= 2) {
-        for (size_t size = 1; size <= 600; size += 7) {
+    int bad_align = 0, bad_errno = 0, bad_ret = 0, bad_usable = 0;
+    for (size_t align = sizeof(void *); align <= 8192; align *= 2) {
+        for (size_t size = 1; size <= 17000; size += size < 600 ? 7 : 97) {
             void *p = NULL, *q = NULL;
             if (posix_memalign(&p, launder(align), launder(size)) != 0) {
                 bad_ret++;
@@ -370,6 +372,8 @@ static void test_posix_cached(void)
             }
             if (errno != 1234)
                 bad_errno++;
+            if (malloc_usable_size(q) < size)
+                bad_usable++;
             if ((uintptr_t)q % align) {
                 if (bad_align++ < 10)
                     fprintf(stderr, "  posix_memalign(%zu, %zu) = %p misaligned\n", align, size,
@@ -382,6 +386,7 @@ static void test_posix_cached(void)
     CHECK("posix_memalign after a free: 0", bad_ret == 0);
     CHECK("posix_memalign after a free: aligned", bad_align == 0);
     CHECK("posix_memalign after a free: errno kept", bad_errno == 0);
+    CHECK("posix_memalign after a free: usable size >= request", bad_usable == 0);
 }
 
 int main(void)
