@@ -232,22 +232,18 @@ static inline unsigned pm_medium_class_of(size_t n)
     unsigned eighths = (t - 9) * 8 + (unsigned)((n - 1) >> (t - 3)) - 8;   /* without 2^t + 64 */
     return eighths + (t - 9) - (t >= 10 && n <= ((size_t)1 << t) + 64);
 }
-static inline size_t pm_medium_size(unsigned m)
-{
-    if (m < 8)
-        return (size_t)(9 + m) << 6;
-    unsigned t = 10 + (m - 8) / 9, r = (m - 8) % 9;
-    return r == 0 ? ((size_t)1 << t) + 64 : (size_t)(8 + r) << (t - 3);
-}
-/* The same sizes as a table (span.c), for the aligned paths' one load. */
+/* Medium class m's block size: a table (span.c, MS_OF: the classes of
+ * group t above), one load; unit_sizeclass checks each size against
+ * pm_medium_class_of. */
 PM_INTERNAL extern const uint16_t _pm_medium_sizes[PM_MEDIUM_COUNT];
+static inline size_t pm_medium_size(unsigned m) { return _pm_medium_sizes[m]; }
 /* Whether every block of medium class m is aligned to align (a power of
  * two up to a page): a span starts at a page, so a block is aligned to the
  * largest power of two that divides its class's size, up to a page (every
  * class to 64, the 4096-byte one to a page). */
 static inline bool pm_medium_aligned_to(unsigned m, size_t align)
 {
-    return !(_pm_medium_sizes[m] & (align - 1));
+    return !(pm_medium_size(m) & (align - 1));
 }
 
 /* ---- span (pools/span.c) ---------------------------------------------------

@@ -50,8 +50,9 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 _Atomic uint8_t _pm_tc_classes[PM_MEDIUM_MAX / 8] = {TC1024(0) TC1024(1024)};
 _Static_assert(PM_MEDIUM_MAX / 8 == 2048, "the table has 2048 entries");
 
-/* Each medium class's block size, pm_medium_size's formula (pools.h) as
- * a constant for the table; unit_sizeclass checks that they agree. */
+/* Each medium class's block size (pm_medium_size, pools.h): classes 0..7
+ * are 576..1024 by 64; from class 8 on, groups of nine, 2^t + 64 and then
+ * (9..16) << (t - 3), t = 10..13. */
 #define MS_Q(m) (((m) - 8) / 9)
 #define MS_R(m) (((m) - 8) % 9)
 #define MS_OF(m) ((m) < 8 ? (9 + (m)) << 6 : MS_R(m) == 0 ? (1 << (10 + MS_Q(m))) + 64 : (8 + MS_R(m)) << (7 + MS_Q(m)))
