@@ -98,14 +98,13 @@ static pm_heap_t backup_heap;
 static _Atomic int backup_ready;
 
 /* The most blocks class c's thread-cache stack may hold: small classes
- * about a page's worth, 32 to PM_TC_SMALL_MOST blocks, times the classes
- * of the group of a host while the group is whole (pools.h,
- * pm_class_host; its run of slots keeps that room); medium ones 8 KiB's
- * worth, PM_TC_MEDIUM_LEAST to PM_TC_MEDIUM_MOST. */
-static unsigned tc_limit(size_t c, bool whole)
+ * about a page's worth, 32 to PM_TC_SMALL_MOST blocks, times group, the
+ * classes it serves (a range's or a group's host while that is whole,
+ * pools.h, pm_class_serves; its run of slots keeps the most room it has);
+ * medium ones 8 KiB's worth, PM_TC_MEDIUM_LEAST to PM_TC_MEDIUM_MOST. */
+static unsigned tc_limit(size_t c, size_t group)
 {
     bool small = c < PM_CLASS_COUNT;
-    size_t group = small && whole ? pm_class_group((unsigned)c) : 1;
     size_t n = small ? group * 4096 / pm_class_size((unsigned)c)
                      : 8192 / pm_medium_size((unsigned)(c - PM_CLASS_COUNT));
     size_t least = small ? 32 * group : PM_TC_MEDIUM_LEAST;
@@ -114,10 +113,13 @@ static unsigned tc_limit(size_t c, bool whole)
         least = most;
     return (unsigned)(n < least ? least : n > most ? most : n);
 }
-static unsigned tc_limit_max(size_t c) { return tc_limit(c, true); }
+static unsigned tc_limit_max(size_t c)
+{
+    return tc_limit(c, c < PM_CLASS_COUNT ? pm_class_serves_most((unsigned)c) : 1);
+}
 static unsigned tc_limit_now(size_t c)
 {
-    return tc_limit(c, c >= PM_CLASS_COUNT || !pm_class_split_done((unsigned)c));
+    return tc_limit(c, c < PM_CLASS_COUNT ? pm_class_serves((unsigned)c) : 1);
 }
 
 /* The runs' total, PM_TC_SLOTS (pools.h), checked against the limits by

@@ -31,7 +31,7 @@ void _pm_process_init(void)
         _pm_tc_classes_align();   /* POOLMALLOC_MIN_ALIGN=16 */
     if (pm_vg_race_on()) {
         _pm_pagemap_vg_init();
-        /* written when a host's group splits (pools.h, pm_class_host) */
+        /* written when a range or a host's group splits (pools.h, pm_class_range) */
         PM_VG_ATOMIC_WORDS((void *)_pm_tc_classes, sizeof _pm_tc_classes);
     }
     if (_pm_slow & PM_SLOW_STATS)

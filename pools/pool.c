@@ -498,8 +498,8 @@ static PM_NOINLINE pm_pool_t *pool_new(pm_heap_t *heap, unsigned c)
     }
     pm_heap_count(&heap->pools_live, 1);   /* the others once they leave the spares */
     heap->pool_count[c] += k;
-    if (heap->pool_count[c] >= PM_CLASS_SPLIT_POOLS && pm_class_group(c) > 1)
-        _pm_class_split(c);   /* a range the program uses much (pools.h, pm_class_host) */
+    if (heap->pool_count[c] >= PM_CLASS_SPLIT_POOLS && pm_class_serves(c) > 1)
+        _pm_class_split(c);   /* sizes the program uses much (pools.h, pm_class_range) */
     for (unsigned i = k - 1; i > 0; i--) {
         pm_pool_t *spare = pm_pool_of_page(base + i * PM_PAGE_SIZE);
         spare->next = heap->spare_pools[c];

@@ -326,45 +326,81 @@ static inline unsigned pm_medium_class_fast(size_t n)
     return (unsigned)pm_tc_class_at((n - 1) >> 3) - PM_CLASS_COUNT;
 }
 
-/* Hosts and their groups.  Above 64 bytes, a request first gets a block
- * of its host class, the next multiple of 16 bytes (65..256) or 32 bytes
- * (257..512): a heap that uses the sizes over 64 bytes a little then keeps
- * a pool for each of 20 hosts where it kept one for each of 56 classes, at
- * the cost of at most 15 or 31 bytes of a block (bench-malloc-thread, which
- * mimalloc-bench runs as glibc-thread: peak RSS 2.48 -> 2.33 MB; espresso
- * 3.46 -> 3.37 MB; a program that makes 100 mallocs of 100 sizes 1.67 ->
- * 1.59 MB).  Once a heap holds PM_CLASS_SPLIT_POOLS pools of a host, a
- * range the program uses much, the host's group is split for the whole
- * process, each class of it serving its own requests from then on
- * (_pm_class_split, from pool.c's pool_new): the pages that costs are few
- * against the pools already held, and a heap whose blocks of the range
- * have one class each is faster when they churn (random_mix, 1024 blocks
- * of 8..512 bytes: 4.58 ns unsplit, 4.75 with groups split at 32 pools,
- * 4.61 at 8).  A host's block is freed as any other (its page says its
- * class). */
+/* Ranges, hosts and their groups.  Above 64 bytes, a request first gets a
+ * block of its range's host, the largest class of its range (65..128,
+ * 129..256 or 257..512 bytes); once the range is split, a block of its
+ * host class, the next multiple of 16 bytes (65..256) or 32 bytes
+ * (257..512); once that host's group is split, its own class's.  A heap
+ * that uses the sizes over 64 bytes a little then keeps a pool for each of
+ * 3 ranges where it kept one for each of 20 hosts (and, before hosts, 56
+ * classes).  Hosts took mimalloc-bench's glibc-thread 2.48 -> 2.33 MB and
+ * espresso 3.46 -> 3.37 MB of peak RSS, at the cost of at most 15 or 31
+ * bytes of a block; ranges took pm_bench's start-up (google benchmark's
+ * and libstdc++'s blocks of a few dozen sizes) from 24 pools to 15, and
+ * its fixed-size rows' peak RSS 4.21 -> 4.17 MB (glibc's 3.98).  A range
+ * costs up to half a block, but only until a heap holds
+ * PM_CLASS_SPLIT_POOLS pools of its host, a range the program uses much:
+ * then the range is split for the whole process, and in the same way each
+ * host's group once a heap holds that many of the host's pools, each class
+ * of it serving its own requests from then on (_pm_class_split, from
+ * pool.c's pool_new).  The pages that costs are few against the pools
+ * already held, and a heap whose blocks of the range have one class each
+ * is faster when they churn (random_mix, 1024 blocks of 8..512 bytes:
+ * 4.58 ns unsplit, 4.75 with groups split at 32 pools, 4.61 at 8).  A
+ * host's block is freed as any other (its page says its class). */
 #define PM_CLASS_SPLIT_POOLS 8
+static inline unsigned pm_class_range(unsigned c)
+{
+    return c < 8 ? c : c < 16 ? 15 : c < 32 ? 31 : 63;
+}
 static inline unsigned pm_class_host(unsigned c)
 {
     return c < 8 ? c : c < 32 ? (c | 1) : (c | 3);
 }
-/* How many classes small class c serves while its group is whole: 2 or 4
- * for a host above 64 bytes, else 1. */
-static inline unsigned pm_class_group(unsigned c)
-{
-    return c < 8 || pm_class_host(c) != c ? 1 : c < 32 ? 2 : 4;
-}
-PM_INTERNAL void _pm_class_split(unsigned host);   /* span.c; idempotent */
-/* Rewrites the small entries of _pm_tc_classes (span.c) from the hosts
- * split so far and POOLMALLOC_MIN_ALIGN: with 16, every small entry is odd
- * (its blocks 16-aligned), so that malloc's lookup needs no or of
- * _pm_align_or (base.h).  At start-up, when the option is set, and at
- * each split. */
-PM_INTERNAL void _pm_tc_classes_align(void);
 PM_INTERNAL extern _Atomic uint64_t _pm_classes_split;   /* bit h: host h's group is split */
+PM_INTERNAL extern _Atomic uint64_t _pm_ranges_split;    /* bit r: range host r's range is */
 static inline bool pm_class_split_done(unsigned host)
 {
     return atomic_load_explicit(&_pm_classes_split, memory_order_relaxed) >> host & 1;
 }
+static inline bool pm_range_split_done(unsigned range)
+{
+    return atomic_load_explicit(&_pm_ranges_split, memory_order_relaxed) >> range & 1;
+}
+/* The class whose blocks serve small class c's requests now. */
+static inline unsigned pm_class_serving(unsigned c)
+{
+    return c < 8 ? c
+           : !pm_range_split_done(pm_class_range(c)) ? pm_class_range(c)
+           : !pm_class_split_done(pm_class_host(c))  ? pm_class_host(c)
+                                                     : c;
+}
+/* How many classes small class c serves: now, and at most (its range's 8,
+ * 16 or 32 while it hosts a whole range, its group's 2 or 4 while it hosts
+ * a whole group, else 1). */
+static inline unsigned pm_class_serves(unsigned c)
+{
+    return c < 8 ? 1
+           : pm_class_range(c) == c && !pm_range_split_done(c) ? (c + 1) / 2
+           : pm_class_host(c) != c || !pm_range_split_done(pm_class_range(c)) ||
+                     pm_class_split_done(c)
+               ? 1
+           : c < 32 ? 2
+                    : 4;
+}
+static inline unsigned pm_class_serves_most(unsigned c)
+{
+    return c < 8 ? 1 : pm_class_range(c) == c ? (c + 1) / 2 : pm_class_host(c) == c ? (c < 32 ? 2 : 4) : 1;
+}
+/* Splits what small class c serves now, its range or its host's group
+ * (pm_class_serves(c) > 1). */
+PM_INTERNAL void _pm_class_split(unsigned c);   /* span.c; idempotent */
+/* Rewrites the small entries of _pm_tc_classes (span.c) from the ranges
+ * and groups split so far and POOLMALLOC_MIN_ALIGN: with 16, every small
+ * entry is odd (its blocks 16-aligned), so that malloc's lookup needs no
+ * or of _pm_align_or (base.h).  At start-up, when the option is set, and
+ * at each split. */
+PM_INTERNAL void _pm_tc_classes_align(void);
 
 /* What a heap keeps EMPTY for reuse: the pages of spare spans (span.c,
  * span_emptied), 1 MiB (a batch of 64 blocks of 16 KiB), and spare pools
@@ -441,8 +477,8 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * mallocs through the pools' lists (small_loop 5.22 -> 4.36 ns, random_mix
  * 5.74 -> 5.36; 16 gave 4.83 and 5.27).  At most 557 KB of small blocks a
  * thread (248 KB with 8), within jemalloc's 20..200 blocks per class.
- * A host (pm_class_host) holds as much for each class of its group, up to
- * PM_TC_SMALL_MOST, until the group splits (its stack takes the group's
+ * A host (pm_class_serves: of a range or a group) holds as much for each
+ * class it serves, up to PM_TC_SMALL_MOST, until it splits (its stack takes the group's
  * blocks: small_loop 4.07 ns before hosts, 4.23-4.69 with a class's room,
  * 4.02 with the group's); after the split, new heaps start with and
  * stacks grow to no more than its own class's room (heap.c,
@@ -461,7 +497,7 @@ _Static_assert(sizeof(pm_remote_batch_t) == 512, "a batch is a 512-byte record")
  * threads keep each other's blocks of every class.  The classes over
  * 2 KiB may then hold 372 KiB more a thread in all. */
 #define PM_TC_MEDIUM_LEAST 4
-#define PM_TC_SLOTS 4226
+#define PM_TC_SLOTS 4352
 /* tc_slots[PM_TC_NO_RUN]: the NULL word that the stacks of classes
  * without a run point at (their end: the word below it); the runs follow
  * it, from PM_TC_RUNS_FROM. */

@@ -26,10 +26,10 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 
 /* The thread-cache classes of requests of 1..16384 bytes by table
  * (pools.h, pm_tc_class): entry i is the class of the requests of i * 8 +
- * 1 .. i * 8 + 8 bytes: below 64 a small class, at first the host of class
- * i (pm_class_host: i itself up to 64 bytes, else the next 16- or 32-byte
- * multiple), class i itself once _pm_class_split has split that host's
- * group; else 64 plus the medium class (pm_medium_class_of) of the largest
+ * 1 .. i * 8 + 8 bytes: below 64 a small class, the one that serves class
+ * i (pm_class_serving: i itself up to 64 bytes, else at first the host of
+ * its range, then its host once _pm_class_split has split the range, then
+ * i itself once it has split that host's group); else 64 plus the medium class (pm_medium_class_of) of the largest
  * request of the 64-byte group that holds them (every medium boundary is
  * a multiple of 64).  With POOLMALLOC_MIN_ALIGN=16 every small entry is
  * or-ed with 1, the next class with 16-aligned blocks
@@ -40,8 +40,8 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
 /* (each arm in range for every i, as clang's warning wants: where they
  * are taken, i & 63 is i and the group's + 8 * (i < 64) adds nothing) */
 #define TC_GROUP(i) (((i) >> 3) + 8 * ((i) < PM_CLASS_COUNT))
-#define TC_HOST(k) ((k) < 8 ? (k) : (k) < 32 ? ((k) | 1) : ((k) | 3))   /* pm_class_host */
-#define TC1(i) ((i) < PM_CLASS_COUNT ? TC_HOST((i) & 63) : PM_CLASS_COUNT + MC_OF((TC_GROUP(i) + 1) * 64)),
+#define TC_RANGE(k) ((k) < 8 ? (k) : (k) < 16 ? 15 : (k) < 32 ? 31 : 63)   /* pm_class_range */
+#define TC1(i) ((i) < PM_CLASS_COUNT ? TC_RANGE((i) & 63) : PM_CLASS_COUNT + MC_OF((TC_GROUP(i) + 1) * 64)),
 #define TC4(i) TC1(i) TC1((i) + 1) TC1((i) + 2) TC1((i) + 3)
 #define TC16(i) TC4(i) TC4((i) + 4) TC4((i) + 8) TC4((i) + 12)
 #define TC64(i) TC16(i) TC16((i) + 16) TC16((i) + 32) TC16((i) + 48)
@@ -63,13 +63,16 @@ _Static_assert(PM_MEDIUM_COUNT == 44 && MS_OF(PM_MEDIUM_COUNT - 1) == PM_MEDIUM_
                "the table has 44 entries, the last PM_MEDIUM_MAX");
 
 _Atomic uint64_t _pm_classes_split;
+_Atomic uint64_t _pm_ranges_split;
 
-void _pm_class_split(unsigned host)
+void _pm_class_split(unsigned c)
 {
-    uint64_t bit = (uint64_t)1 << host;
-    if (atomic_load_explicit(&_pm_classes_split, memory_order_relaxed) & bit)
+    bool range = pm_class_range(c) == c && !pm_range_split_done(c);
+    _Atomic uint64_t *split = range ? &_pm_ranges_split : &_pm_classes_split;
+    uint64_t bit = (uint64_t)1 << c;
+    if (atomic_load_explicit(split, memory_order_relaxed) & bit)
         return;
-    atomic_fetch_or_explicit(&_pm_classes_split, bit, memory_order_relaxed);
+    atomic_fetch_or_explicit(split, bit, memory_order_relaxed);
     _pm_tc_classes_align();
 }
 
@@ -77,11 +80,9 @@ void _pm_class_split(unsigned host)
  * the new one, and either serves the request. */
 void _pm_tc_classes_align(void)
 {
-    for (unsigned k = 0; k < PM_CLASS_COUNT; k++) {
-        unsigned c = k < 8 || pm_class_split_done(pm_class_host(k)) ? k : pm_class_host(k);
-        atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(c | (_pm_align_or >> 3)),
+    for (unsigned k = 0; k < PM_CLASS_COUNT; k++)
+        atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(pm_class_serving(k) | (_pm_align_or >> 3)),
                               memory_order_relaxed);
-    }
 }
 
 /* Pages per span for each class.  A heap's first span of a class is small

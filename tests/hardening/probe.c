@@ -196,7 +196,7 @@ static void pool_header_overflow(void)
  * to be its link: next ^ block ^ secret, with next = block + size. */
 static void secret_leak(void)
 {
-    enum { SIZE = 208 };   /* a class the probe uses first (a host: pools.h) */
+    enum { SIZE = 256 };   /* a class the probe uses first (a range's host: pools.h) */
     char *a = malloc(SIZE), *b = malloc(SIZE);
     char *volatile bv = b;   /* (b is a's neighbour: written as a block, not past a) */
     int leaked = 0;

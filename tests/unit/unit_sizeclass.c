@@ -1,5 +1,5 @@
 /* Size-class mapping: 64 classes, 8 bytes apart, served through their
- * hosts until split (pools.h, pm_class_host), and what blocks of each
+ * ranges' and hosts' classes until split (pools.h, pm_class_range), and what blocks of each
  * class look like from outside. */
 #include "pm_test.h"
 #include "pools/pools.h"
@@ -212,17 +212,43 @@ static void pool_spares(void)
     CHECK("malloc_trim gives the spare pools back", s.pools_live == s0.pools_live);
 }
 
-/* A host's group is split once a heap holds PM_CLASS_SPLIT_POOLS pools of
- * the host: 417..448-byte requests share class 55 (448) until then, and
- * get their own classes after (pools.h, pm_class_host). */
+/* A range is split once a heap holds PM_CLASS_SPLIT_POOLS pools of its
+ * host, and then a host's group once it holds that many of the host's
+ * (pools.h, pm_class_range): 65..128-byte requests share class 15 (128)
+ * until then, 97..112 share class 13 (112) after; 417..448 share class 55
+ * (448) once their range is split, and get their own classes after that
+ * group is.  Run last: nothing above uses 65..128 bytes, and it leaves
+ * blocks of many pools cached. */
 static void class_split(void)
 {
+    enum { RANGE = 15, PER_RANGE_POOL = 4096 / 128, RANGE_MANY = (PM_CLASS_SPLIT_POOLS + 2) * PER_RANGE_POOL };
     enum { HOST = 55, PER_POOL = 4096 / 448, MANY = (PM_CLASS_SPLIT_POOLS + 2) * PER_POOL };
-    static void *blk[MANY];
+    enum { WIDE = (PM_CLASS_SPLIT_POOLS + 2) * (4096 / 512) };
+    static void *rblk[RANGE_MANY], *wblk[WIDE], *blk[MANY];
+    CHECK("65..128 is one range", pm_class_range(8) == RANGE && pm_class_range(12) == RANGE &&
+                                      pm_class_range(RANGE) == RANGE && pm_class_range(16) == 31);
+    CHECK("100 bytes: the range's host before its split", pm_size_class(100) == RANGE);
+    void *p = pm_malloc(100);
+    CHECK("100 bytes: a 128-byte block before the split", pm_malloc_usable_size(p) == 128);
+    pm_free(p);
+    for (size_t i = 0; i < RANGE_MANY; i++) {
+        rblk[i] = pm_malloc(100);
+        CHECK("allocated", rblk[i] != NULL);
+    }
+    CHECK("100 bytes: its host, class 13, after the range's split", pm_size_class(100) == 13);
+    CHECK("72 bytes: its own host, class 9", pm_size_class(72) == 9);
+    p = pm_malloc(100);
+    CHECK("100 bytes: a 112-byte block after the range's split", pm_malloc_usable_size(p) == 112);
+    pm_free(p);
+
+    /* 257..512: split here if nothing above did (a heap holding 8 pools
+     * of 512-byte blocks splits the range, or else class 63's group). */
+    for (size_t i = 0; i < WIDE; i++)
+        wblk[i] = pm_malloc(500);
     CHECK("417..448 is one group", pm_class_host(51) == 51 && pm_class_host(52) == HOST &&
                                        pm_class_host(54) == HOST && pm_class_host(HOST) == HOST);
-    CHECK("420 bytes: the host's class before the split", pm_size_class(420) == HOST);
-    void *p = pm_malloc(420);
+    CHECK("420 bytes: the host's class before the group's split", pm_size_class(420) == HOST);
+    p = pm_malloc(420);
     CHECK("420 bytes: a 448-byte block before the split", pm_malloc_usable_size(p) == 448);
     pm_free(p);
     for (size_t i = 0; i < MANY; i++) {
@@ -237,7 +263,11 @@ static void class_split(void)
     pm_free(p);
     for (size_t i = 0; i < MANY; i++)
         pm_free(blk[i]);
-    CHECK("the split stays", pm_size_class(420) == 52);
+    for (size_t i = 0; i < WIDE; i++)
+        pm_free(wblk[i]);
+    for (size_t i = 0; i < RANGE_MANY; i++)
+        pm_free(rblk[i]);
+    CHECK("the splits stay", pm_size_class(420) == 52 && pm_size_class(100) == 13);
 }
 
 int main(void)
@@ -254,10 +284,12 @@ int main(void)
         unsigned own = (unsigned)((n - 1) / 8);
         CHECK("class in range", c >= 0 && c < 64);
         CHECK("class size covers the request", size >= n);
-        CHECK("slack under the host's step (8, 16 or 32 bytes)",
-              size - n < (n <= 64 ? 8u : n <= 256 ? 16u : 32u));
-        CHECK("class formula: the request's class or its host",
-              c == (int)own || c == (int)pm_class_host(own));
+        CHECK("slack under the range host's (8 bytes up to 64, then 64, 128 or 256)",
+              size - n < (n <= 64 ? 8u : n <= 128 ? 64u : n <= 256 ? 128u : 256u));
+        CHECK("slack under the host's step (16 or 32 bytes) unless the range host's",
+              size - n < (n <= 64 ? 8u : n <= 256 ? 16u : 32u) || c == (int)pm_class_range(own));
+        CHECK("class formula: the request's class, its host or its range's",
+              c == (int)own || c == (int)pm_class_host(own) || c == (int)pm_class_range(own));
         CHECK("a host is its own host", pm_class_host((unsigned)c) == (unsigned)c || c == (int)own);
         CHECK("up to 64 bytes every class is its own host", n > 64 || c == (int)own);
     }
@@ -360,6 +392,6 @@ int main(void)
         for (size_t i = 0; i < cap; i++)
             pm_free(blocks[i]);
     }
-    class_split();   /* last: it leaves 448-byte blocks of many pools cached */
+    class_split();   /* last: it leaves blocks of many pools cached */
     return pm_test_finish();
 }

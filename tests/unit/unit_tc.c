@@ -21,13 +21,19 @@ static size_t class_size(unsigned c)
     return c < PM_CLASS_COUNT ? pm_class_size(c) : pm_medium_size(c - PM_CLASS_COUNT);
 }
 
-/* A class's room: its run of slots (whole: a host's is its group's,
- * pools.h, pm_class_host), or the limit a heap starts with once the
- * host's group is split (every group is, here). */
+/* A class's room: its run of slots (whole: a range's host's is its
+ * range's 8, 16 or 32 classes', a host's its group's 2 or 4, pools.h,
+ * pm_class_range), or the limit a heap starts with once every range and
+ * group is split (as here). */
 static unsigned expected_room(unsigned c, bool whole)
 {
-    size_t group = !whole || c >= PM_CLASS_COUNT || c < 8 || pm_class_host(c) != c ? 1
-                   : c < 32 ? 2 : 4;
+    size_t group = !whole || c >= PM_CLASS_COUNT || c < 8 ? 1
+                   : c == 15                           ? 8
+                   : c == 31                           ? 16
+                   : c == 63                           ? 32
+                   : pm_class_host(c) != c             ? 1
+                   : c < 32                            ? 2
+                                                       : 4;
     size_t n = c < PM_CLASS_COUNT ? group * 4096 / class_size(c) : 8192 / class_size(c);
     size_t least = c < PM_CLASS_COUNT ? 32 * group : PM_TC_MEDIUM_LEAST;
     size_t most = c < PM_CLASS_COUNT ? PM_TC_SMALL_MOST : PM_TC_MEDIUM_MOST;
@@ -228,9 +234,9 @@ static void *bulk_reset_spare(void *arg)
     return NULL;
 }
 
-/* A heap made while the groups are whole starts each host with its
- * group's room: a group's blocks all go onto the host's stack (small_loop
- * overflowed it with one class's room). */
+/* A heap made while the ranges are whole starts each range's host with
+ * its range's room: a range's blocks all go onto the host's stack
+ * (small_loop overflowed a host's stack with one class's room). */
 static pthread_barrier_t whole_checked, whole_release;   /* its heap lives until main is done */
 static void *whole_group_limits(void *arg)
 {
@@ -239,15 +245,15 @@ static void *whole_group_limits(void *arg)
     pm_heap_t *heap = _pm_tls_fast;
     int ok = 1, hosted = 1;
     for (unsigned c = 8; c < PM_CLASS_COUNT; c++) {
-        pm_free(pm_malloc(class_size(c)));   /* a block of c's host cached: its run */
-        if (pm_class_host(c) == c)
+        pm_free(pm_malloc(class_size(c)));   /* a block of c's range's host cached: its run */
+        if (pm_class_range(c) == c)
             ok &= (unsigned)(heap->tc_end[c] - tc_run_bottom(heap, c)) == expected_run(c);
-        else   /* served by its host, c caches nothing itself */
+        else   /* served by its range's host, c caches nothing itself */
             hosted &= heap->tc_first[c] == PM_TC_NO_RUN;
     }
-    CHECK("a whole group's host starts with the group's room", ok);
-    CHECK("class 63 hosts 4 classes: 127 blocks", heap->tc_end[63] - tc_run_bottom(heap, 63) == 127);
-    CHECK("a class its host serves takes no run", hosted);
+    CHECK("a whole range's host starts with the range's room", ok);
+    CHECK("class 15 hosts 8 classes: 127 blocks", heap->tc_end[15] - tc_run_bottom(heap, 15) == 127);
+    CHECK("a class its range's host serves takes no run", hosted);
     pthread_barrier_wait(&whole_checked);
     pthread_barrier_wait(&whole_release);
     pm_free(p);
@@ -308,11 +314,13 @@ int main(void)
     pthread_barrier_init(&whole_release, NULL, 2);
     pthread_create(&whole, NULL, whole_group_limits, NULL);
     pthread_barrier_wait(&whole_checked);
-    /* Every class serves its own requests here (pools.h, pm_class_host):
-     * the checks below take blocks of each class by its size. */
-    for (unsigned c = 8; c < PM_CLASS_COUNT; c++)
-        if (pm_class_host(c) == c)
-            _pm_class_split(c);
+    /* Every class serves its own requests here (pools.h, pm_class_range):
+     * the checks below take blocks of each class by its size.  The ranges
+     * split first, then the hosts' groups. */
+    for (unsigned pass = 0; pass < 2; pass++)
+        for (unsigned c = 8; c < PM_CLASS_COUNT; c++)
+            while (pm_class_serves(c) > 1)
+                _pm_class_split(c);
     pthread_t bulk;
     pthread_create(&bulk, NULL, bulk_reset_spare, NULL);
     pthread_join(bulk, NULL);
