@@ -137,10 +137,12 @@ PM_API void pm_stats_print(int fd);      /* the report malloc_stats() prints, to
 PM_API void pm_stats_print_json(int fd); /* the same figures as one JSON object, to fd */
 
 /* The size class that serves a request of `size` bytes now: 0..63 for small
- * requests (blocks of 8*(c+1) bytes; above 64 bytes the class of the next
- * multiple of 16 or 32 bytes until the process uses that range much, see
- * docs/DESIGN.md, "Size classes"), 64..107 for medium ones, or -1 when the
- * request gets its own mapping.  pm_class_block_size(c) gives the block size. */
+ * requests (blocks of 8*(c+1) bytes; above 64 bytes at first the class of
+ * 128, 256 or 512 bytes, then of the next multiple of 16 or 32 bytes, as
+ * the process uses that range more, see docs/DESIGN.md, "Size classes"),
+ * 64..107 for medium ones (at first the class of the power of two above),
+ * or -1 when the request gets its own mapping.  pm_class_block_size(c)
+ * gives the block size. */
 PM_API int pm_size_class(size_t size);
 PM_API size_t pm_class_block_size(int size_class);
 

@@ -795,7 +795,7 @@ int pm_size_class(size_t size)
     if (size <= PM_SMALL_MAX)
         return (int)pm_tc_class_at(pm_class_of(size));   /* its range's or host's until split */
     if (size <= PM_MEDIUM_MAX)
-        return PM_CLASS_COUNT + (int)pm_medium_class_of(size);
+        return PM_CLASS_COUNT + (int)pm_medium_class_fast(size);   /* its range's until split */
     return -1;
 }
 

@@ -29,7 +29,9 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
  * 1 .. i * 8 + 8 bytes: below 64 a small class, the one that serves class
  * i (pm_class_serving: i itself up to 64 bytes, else at first the host of
  * its range, then its host once _pm_class_split has split the range, then
- * i itself once it has split that host's group); else 64 plus the medium class (pm_medium_class_of) of the largest
+ * i itself once it has split that host's group); else 64 plus the medium
+ * class that serves (pm_medium_serving: at first the host of its range,
+ * then itself) the medium class (pm_medium_class_of) of the largest
  * request of the 64-byte group that holds them (every medium boundary is
  * a multiple of 64).  With POOLMALLOC_MIN_ALIGN=16 every small entry is
  * or-ed with 1, the next class with 16-aligned blocks
@@ -41,7 +43,8 @@ pm_span_t _pm_empty_span;   /* free == NULL and nothing to carve: empty lists po
  * are taken, i & 63 is i and the group's + 8 * (i < 64) adds nothing) */
 #define TC_GROUP(i) (((i) >> 3) + 8 * ((i) < PM_CLASS_COUNT))
 #define TC_RANGE(k) ((k) < 8 ? (k) : (k) < 16 ? 15 : (k) < 32 ? 31 : 63)   /* pm_class_range */
-#define TC1(i) ((i) < PM_CLASS_COUNT ? TC_RANGE((i) & 63) : PM_CLASS_COUNT + MC_OF((TC_GROUP(i) + 1) * 64)),
+#define MC_RANGE(m) ((m) < 8 ? 7 : (m) < 17 ? 16 : (m) < 26 ? 25 : (m) < 35 ? 34 : 43)   /* pm_medium_range */
+#define TC1(i) ((i) < PM_CLASS_COUNT ? TC_RANGE((i) & 63) : PM_CLASS_COUNT + MC_RANGE(MC_OF((TC_GROUP(i) + 1) * 64))),
 #define TC4(i) TC1(i) TC1((i) + 1) TC1((i) + 2) TC1((i) + 3)
 #define TC16(i) TC4(i) TC4((i) + 4) TC4((i) + 8) TC4((i) + 12)
 #define TC64(i) TC16(i) TC16((i) + 16) TC16((i) + 32) TC16((i) + 48)
@@ -64,6 +67,7 @@ _Static_assert(PM_MEDIUM_COUNT == 44 && MS_OF(PM_MEDIUM_COUNT - 1) == PM_MEDIUM_
 
 _Atomic uint64_t _pm_classes_split;
 _Atomic uint64_t _pm_ranges_split;
+_Atomic uint64_t _pm_medium_ranges_split;
 
 void _pm_class_split(unsigned c)
 {
@@ -76,12 +80,26 @@ void _pm_class_split(unsigned c)
     _pm_tc_classes_align();
 }
 
+void _pm_medium_split(unsigned range)
+{
+    uint64_t bit = (uint64_t)1 << range;
+    if (atomic_load_explicit(&_pm_medium_ranges_split, memory_order_relaxed) & bit)
+        return;
+    atomic_fetch_or_explicit(&_pm_medium_ranges_split, bit, memory_order_relaxed);
+    _pm_tc_classes_align();
+}
+
 /* Byte stores: a malloc that reads an entry meanwhile gets the old class or
- * the new one, and either serves the request. */
+ * the new one, and either serves the request.  (Medium entries need no
+ * alignment's or: every medium size is a multiple of 64.) */
 void _pm_tc_classes_align(void)
 {
     for (unsigned k = 0; k < PM_CLASS_COUNT; k++)
         atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(pm_class_serving(k) | (_pm_align_or >> 3)),
+                              memory_order_relaxed);
+    for (unsigned k = PM_CLASS_COUNT; k < PM_MEDIUM_MAX / 8; k++)
+        atomic_store_explicit(&_pm_tc_classes[k],
+                              (uint8_t)(PM_CLASS_COUNT + pm_medium_serving(pm_medium_class_of((k + 1) * 8))),
                               memory_order_relaxed);
 }
 
@@ -344,6 +362,8 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     heap->span_live[m]++;
     pm_heap_count(&heap->spans_live, 1);
     pm_heap_count(&heap->span_pages_live, k);
+    if (heap->span_live[m] > PM_MEDIUM_SPLIT_SPANS && pm_medium_range(m) == m)
+        _pm_medium_split(m);   /* sizes the program uses much (pools.h, pm_medium_range) */
     return s;
 }
 

@@ -350,24 +350,24 @@ int main(int argc, char **argv)
         free_fn(p);
         p = realloc_fn(p, 300000);
     } else if (!strcmp(c, "double_free_medium")) {
-        char *p = malloc(3000);   /* 513..16384 bytes: a medium span */
-        char *keep = malloc(3000);
-        memset(p, 1, 3000);
+        char *p = malloc(6000);   /* 513..16384 bytes: a medium span */
+        char *keep = malloc(6000);
+        memset(p, 1, 6000);
         announce(p);
         free_fn(p);
         free_fn(p);
         free(keep);
     } else if (!strcmp(c, "interior_medium")) {
-        char *p = malloc(3000);
-        memset(p, 1, 3000);
+        char *p = malloc(6000);
+        memset(p, 1, 6000);
         void *bad = launder_ptr(p + 1024);
         announce(bad);
         free_fn(bad);
     } else if (!strcmp(c, "misaligned_medium")) {
         /* One byte into a block: the same live bit's word and bit as the
          * block start, so the check must also ask for 8-alignment. */
-        char *p = malloc(3000);
-        memset(p, 1, 3000);
+        char *p = malloc(6000);
+        memset(p, 1, 6000);
         void *bad = launder_ptr(p + 1);
         announce(bad);
         free_fn(bad);
@@ -375,7 +375,7 @@ int main(int argc, char **argv)
         /* A small or medium block in the thread cache still has its live
          * bit; its mark says freed (malloc_usable_size's inline path,
          * pools/alloc.c, asks both). */
-        size_t size = !strcmp(c, "usable_size_freed") ? 48 : 3000;
+        size_t size = !strcmp(c, "usable_size_freed") ? 48 : 6000;
         char *p = malloc(size);
         char *keep = malloc(size);
         free_fn(p);
@@ -388,7 +388,7 @@ int main(int argc, char **argv)
                !strcmp(c, "usable_size_misaligned_medium")) {
         /* Inside a live block: no live bit there (8 bytes in), or the block
          * start's bit (1 byte in: the word and bit of the start). */
-        size_t size = !strcmp(c, "usable_size_interior_small") ? 64 : 3000;
+        size_t size = !strcmp(c, "usable_size_interior_small") ? 64 : 6000;
         size_t off = !strcmp(c, "usable_size_misaligned_medium") ? 1 : 8;
         char *p = malloc(size);
         memset(p, 1, size);
@@ -453,23 +453,23 @@ int main(int argc, char **argv)
         memset(launder_ptr(a), 'x', 48);
         laundered = malloc(40);
     } else if (!strcmp(c, "uaf_write_medium")) {
-        char *p = malloc(3000);
-        char *keep = malloc(3000);
+        char *p = malloc(6000);
+        char *keep = malloc(6000);
         free_fn(p);
         announce(p);
         clobber_word(p);
-        laundered = malloc(3000);
+        laundered = malloc(6000);
         free(keep);
     } else if (!strcmp(c, "uaf_write_span")) {
         /* uaf_write_medium once the block has left the thread cache for
          * its span's free list (malloc_trim empties the cache). */
-        char *p = malloc(3000);
-        char *keep = malloc(3000);
+        char *p = malloc(6000);
+        char *keep = malloc(6000);
         free_fn(p);
         malloc_trim(0);
         announce(p);
         clobber_word(p);
-        laundered = malloc(3000);
+        laundered = malloc(6000);
         free(keep);
     } else if (!strcmp(c, "uaf_write_remote")) {
         char *p = malloc(40);
@@ -487,12 +487,12 @@ int main(int argc, char **argv)
         owner_runs_dry();
         free(keep);
     } else if (!strcmp(c, "remote_double_free_medium")) {
-        char *p = malloc(3000);
-        char *keep = malloc(3000);
+        char *p = malloc(6000);
+        char *keep = malloc(6000);
         announce(p);
         free_in_thread(p, 2);
         owner_runs_dry();
-        laundered = malloc(3000);
+        laundered = malloc(6000);
         free(keep);
     } else if (!strcmp(c, "remote_interior_batched") || !strcmp(c, "remote_double_free_batched")) {
         /* Caught in the freeing thread, or when this one takes the batch back. */
@@ -620,11 +620,11 @@ int main(int argc, char **argv)
         /* the same class: realloc's in-place path must see the block is free */
         realloc_freed(40, 40);
     } else if (!strcmp(c, "realloc_freed_medium_in_place")) {
-        realloc_freed(3000, 2900);
+        realloc_freed(6000, 5900);
     } else if (!strcmp(c, "realloc_interior_medium")) {
-        char *p = malloc(3000);
+        char *p = malloc(6000);
         announce(p + 8);
-        laundered = realloc_fn(launder_ptr(p + 8), 3000);
+        laundered = realloc_fn(launder_ptr(p + 8), 6000);
     } else if (!strcmp(c, "free_mmap")) {
         char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED)

@@ -87,9 +87,11 @@ int main(void)
      * without that pass; the 2 MiB mapping of the call, cached again with
      * its pages, and the slots' last freed mappings, up to 3 MiB (8.2
      * MiB in all here with 1 MiB of slots; the burst's caches alone would
-     * be 60 MiB). */
-    CHECK("the resident set is back near its start", rss_idle - rss0 < 10.0);
-    if (rss_idle - rss0 >= 10.0)
+     * be 60 MiB).  Since, the medium classes' list heads and spare spans
+     * hold about 2.8 MiB of pages (73 spans, those of the medium ranges'
+     * hosts among them: pools/pools.h, pm_medium_range): 9.8-10.0 MiB. */
+    CHECK("the resident set is back near its start", rss_idle - rss0 < 11.0);
+    if (rss_idle - rss0 >= 11.0)
         printf("  rss: start %.1f MiB, burst %.1f, after idle %.1f\n", rss0, rss_peak, rss_idle);
 
     /* The same with LARGE_DECAY_MS=0: nothing outlives its free. */

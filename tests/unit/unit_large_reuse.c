@@ -221,23 +221,26 @@ int main(void)
 
     /* 5. A buffer doubling from 16 bytes to 1 MiB (realloc_double): after
      *    the first round, the rounds map and unmap nothing, and the buffer
-     *    takes the waiting mapping at 8 KiB already, where it then grows in
-     *    place (pools/alloc.c, realloc_move), its contents with it. */
+     *    takes the waiting mapping by 16 KiB (at 8 KiB, unless its medium
+     *    block already holds 8 KiB: 4 KiB grown with room takes a block of
+     *    its range's host, 8 KiB, pools/pools.h, pm_medium_range), where it
+     *    then grows in place (pools/alloc.c, realloc_move), its contents
+     *    with it. */
     for (int round = 0; round < 51; round++) {
         if (round == 1)
             s0 = snap();
         char *p = pm_malloc(16);
         p[0] = 1;
-        char *at8k = NULL;
+        char *at16k = NULL;
         for (size_t n = 32; n <= MiB; n *= 2) {
             p = pm_realloc(p, n);
             CHECK("doubling realloc", p != NULL && p[0] == 1 && p[n / 2 - 1] == (n > 32 ? 2 : p[15]));
             p[n - 1] = 2;
-            if (n == 8192)
-                at8k = p;
+            if (n == 16384)
+                at16k = p;
         }
         if (round > 0)
-            CHECK("doubling: a large mapping from 8 KiB on", p == at8k);
+            CHECK("doubling: a large mapping from 16 KiB on", p == at16k);
         pm_free(p);
     }
     s1 = snap();

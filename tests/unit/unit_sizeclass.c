@@ -6,6 +6,44 @@
 
 #include <pthread.h>
 
+/* A medium range is split once a heap holds more than
+ * PM_MEDIUM_SPLIT_SPANS spans of its host (pools.h, pm_medium_range):
+ * 513..1024-byte requests get 1024-byte blocks (class 64 + 7) until then,
+ * their own classes after.  Run first; it then splits every medium range,
+ * so that the checks below see each medium class serve its own requests. */
+static void medium_range_split(void)
+{
+    enum { MANY = 200 };
+    static void *blk[MANY];
+    CHECK("513..1024 is one range", pm_medium_range(0) == 7 && pm_medium_range(7) == 7 &&
+                                        pm_medium_range(8) == 16 && pm_medium_range(43) == 43);
+    CHECK("600 bytes: the range's host before its split", pm_size_class(600) == PM_CLASS_COUNT + 7);
+    void *p = pm_malloc(600);
+    CHECK("600 bytes: a 1024-byte block before the split", pm_malloc_usable_size(p) == 1024);
+    pm_free(p);
+    CHECK("another range's host", pm_size_class(3000) == PM_CLASS_COUNT + 25);
+    size_t hosts = 0;
+    for (size_t i = 0; i < MANY; i++) {
+        blk[i] = pm_malloc(600);
+        CHECK("allocated", blk[i] != NULL);
+        hosts += pm_malloc_usable_size(blk[i]) == 1024;
+    }
+    /* spans of 2, 4, 8 and 9 pages: 92 blocks, then the fifth span splits */
+    CHECK("the host's spans served the first blocks", hosts >= 92 && hosts < MANY);
+    CHECK("600 bytes: class 64 + 1 after the split", pm_size_class(600) == PM_CLASS_COUNT + 1);
+    p = pm_malloc(600);
+    CHECK("600 bytes: a 640-byte block after the split", pm_malloc_usable_size(p) == 640);
+    pm_free(p);
+    CHECK("another range is not split", pm_size_class(3000) == PM_CLASS_COUNT + 25);
+    for (size_t i = 0; i < MANY; i++)
+        pm_free(blk[i]);
+    pm_malloc_trim(0);
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++)
+        if (pm_medium_range(m) == m)
+            _pm_medium_split(m);
+    CHECK("every medium range split", pm_size_class(3000) == PM_CLASS_COUNT + 21);
+}
+
 /* A class's spans double, from its small first span to the largest (span.c):
  * 576-byte blocks get spans of 2, 4, 8 and then 9 pages (14, 28, 56 and 64
  * blocks).  The heap has no span of that class yet (nothing above allocated
@@ -272,6 +310,7 @@ static void class_split(void)
 
 int main(void)
 {
+    medium_range_split();
     span_growth();
     span_spares();
     span_spares_batches();

@@ -314,13 +314,16 @@ int main(void)
     pthread_barrier_init(&whole_release, NULL, 2);
     pthread_create(&whole, NULL, whole_group_limits, NULL);
     pthread_barrier_wait(&whole_checked);
-    /* Every class serves its own requests here (pools.h, pm_class_range):
-     * the checks below take blocks of each class by its size.  The ranges
-     * split first, then the hosts' groups. */
+    /* Every class serves its own requests here (pools.h, pm_class_range
+     * and pm_medium_range): the checks below take blocks of each class by
+     * its size.  The small ranges split first, then the hosts' groups. */
     for (unsigned pass = 0; pass < 2; pass++)
         for (unsigned c = 8; c < PM_CLASS_COUNT; c++)
             while (pm_class_serves(c) > 1)
                 _pm_class_split(c);
+    for (unsigned m = 0; m < PM_MEDIUM_COUNT; m++)
+        if (pm_medium_range(m) == m)
+            _pm_medium_split(m);
     pthread_t bulk;
     pthread_create(&bulk, NULL, bulk_reset_spare, NULL);
     pthread_join(bulk, NULL);
