@@ -89,18 +89,35 @@ void _pm_medium_split(unsigned range)
     _pm_tc_classes_align();
 }
 
+/* How many splits so far: bits are only ever set, so a new one shows. */
+static unsigned splits_seen(void)
+{
+    return (unsigned)__builtin_popcountll(atomic_load_explicit(&_pm_classes_split, memory_order_relaxed)) +
+           (unsigned)__builtin_popcountll(atomic_load_explicit(&_pm_ranges_split, memory_order_relaxed)) +
+           (unsigned)__builtin_popcountll(
+               atomic_load_explicit(&_pm_medium_ranges_split, memory_order_relaxed));
+}
+
 /* Byte stores: a malloc that reads an entry meanwhile gets the old class or
- * the new one, and either serves the request.  (Medium entries need no
+ * the new one, and either serves the request.  Until the splits it started
+ * from are still all there is: a thread that splits meanwhile and rewrites
+ * the table first would otherwise have its entries written back by the
+ * older pass, and nothing would write them again.  (Medium entries need no
  * alignment's or: every medium size is a multiple of 64.) */
 void _pm_tc_classes_align(void)
 {
-    for (unsigned k = 0; k < PM_CLASS_COUNT; k++)
-        atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(pm_class_serving(k) | (_pm_align_or >> 3)),
-                              memory_order_relaxed);
-    for (unsigned k = PM_CLASS_COUNT; k < PM_MEDIUM_MAX / 8; k++)
-        atomic_store_explicit(&_pm_tc_classes[k],
-                              (uint8_t)(PM_CLASS_COUNT + pm_medium_serving(pm_medium_class_of((k + 1) * 8))),
-                              memory_order_relaxed);
+    unsigned seen;
+    do {
+        seen = splits_seen();
+        for (unsigned k = 0; k < PM_CLASS_COUNT; k++)
+            atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(pm_class_serving(k) | (_pm_align_or >> 3)),
+                                  memory_order_relaxed);
+        for (unsigned k = PM_CLASS_COUNT; k < PM_MEDIUM_MAX / 8; k++)
+            atomic_store_explicit(
+                &_pm_tc_classes[k],
+                (uint8_t)(PM_CLASS_COUNT + pm_medium_serving(pm_medium_class_of((k + 1) * 8))),
+                memory_order_relaxed);
+    } while (splits_seen() != seen);
 }
 
 /* Pages per span for each class.  A heap's first span of a class is small
