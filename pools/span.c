@@ -99,10 +99,10 @@ static unsigned splits_seen(void)
 }
 
 /* Byte stores: a malloc that reads an entry meanwhile gets the old class or
- * the new one, and either serves the request.  Until the splits it started
- * from are still all there is: a thread that splits meanwhile and rewrites
- * the table first would otherwise have its entries written back by the
- * older pass, and nothing would write them again.  (Medium entries need no
+ * the new one, and either serves the request.  The pass repeats until no
+ * split came in during it: a thread that splits meanwhile and rewrites the
+ * table first would otherwise have its entries written back by this older
+ * pass, and nothing would write them again.  (Medium entries need no
  * alignment's or: every medium size is a multiple of 64.) */
 void _pm_tc_classes_align(void)
 {
