@@ -409,19 +409,24 @@ static inline unsigned pm_class_serving(unsigned c)
 /* How many classes small class c serves: now, and at most (its range's 8,
  * 16 or 32 while it hosts a whole range, its group's 2 or 4 while it hosts
  * a whole group, else 1). */
+static inline unsigned pm_class_range_size(unsigned c) { return (c + 1) / 2; }   /* 8, 16, 32 */
+static inline unsigned pm_class_group_size(unsigned c) { return c < 32 ? 2 : 4; }
 static inline unsigned pm_class_serves(unsigned c)
 {
-    return c < 8 ? 1
-           : pm_class_range(c) == c && !pm_range_split_done(c) ? (c + 1) / 2
-           : pm_class_host(c) != c || !pm_range_split_done(pm_class_range(c)) ||
-                     pm_class_split_done(c)
-               ? 1
-           : c < 32 ? 2
-                    : 4;
+    if (c < 8)
+        return 1;
+    if (!pm_range_split_done(pm_class_range(c)))
+        return pm_class_range(c) == c ? pm_class_range_size(c) : 1;
+    if (!pm_class_split_done(pm_class_host(c)))
+        return pm_class_host(c) == c ? pm_class_group_size(c) : 1;
+    return 1;
 }
 static inline unsigned pm_class_serves_most(unsigned c)
 {
-    return c < 8 ? 1 : pm_class_range(c) == c ? (c + 1) / 2 : pm_class_host(c) == c ? (c < 32 ? 2 : 4) : 1;
+    return c < 8                  ? 1
+           : pm_class_range(c) == c ? pm_class_range_size(c)
+           : pm_class_host(c) == c  ? pm_class_group_size(c)
+                                    : 1;
 }
 /* Splits what small class c serves now, its range or its host's group
  * (pm_class_serves(c) > 1). */
