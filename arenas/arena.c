@@ -177,7 +177,7 @@ static void arena_unlink_locked(pm_arena_set_t *set, pm_arena_t *a)
 
 static void arena_link_locked(pm_arena_set_t *set, pm_arena_t *a)
 {
-    pm_assert(a->nfree == (uint32_t)__builtin_popcountll(a->free_pages));
+    pm_assert(a->nfree == (uint32_t)pm_popcount64(a->free_pages));
     pm_assert(!(a->free_pages & ARENA_META_BITS) && a->owner == set);
     a->prev = NULL;
     a->next = set->by_nfree[a->nfree];

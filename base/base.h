@@ -32,6 +32,18 @@
  * not leave them a call away. */
 #define PM_ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* Bits set in x.  Not __builtin_popcountll: without -mpopcnt (the x86-64
+ * baseline) GCC calls libgcc's __popcountdi2, which the linker places at
+ * the end of the text, outside the hot functions' window (preload/hot.ld),
+ * so that a program that ran it mapped one more 64 KiB of the library. */
+static inline unsigned pm_popcount64(uint64_t x)
+{
+    x -= (x >> 1) & 0x5555555555555555ULL;
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (unsigned)((x * 0x0101010101010101ULL) >> 56);
+}
+
 /* Checks: PM_DEBUG=1 asserts arguments and states, PM_DEBUG=2 also walks
  * whole pools and spans to check their invariants (*_is_valid). */
 #ifndef PM_DEBUG

@@ -48,7 +48,7 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
     size_t uncarved = (size_t)(pool->limit - pool->bump) / pool->block_size;
     size_t live = 0;
     for (size_t i = 0; i < PM_POOL_GRANULES / 64; i++)
-        live += (size_t)__builtin_popcountll(atomic_load_explicit(&pool->live[i],
+        live += (size_t)pm_popcount64(atomic_load_explicit(&pool->live[i],
                                                                   memory_order_relaxed));
     int32_t out = pool->used + pool->bias;
     return (size_t)out + nfree + uncarved == pool->capacity && live == (size_t)out;
@@ -655,7 +655,7 @@ bool _pm_pool_free_run(pm_heap_t *heap, pm_pool_t *pool, const uint64_t mask[8],
         uint64_t live = atomic_load_explicit(&pool->live[w], memory_order_relaxed);
         if ((live & mask[w]) != mask[w])
             return false;
-        bits += (size_t)__builtin_popcountll(mask[w]);
+        bits += (size_t)pm_popcount64(mask[w]);
     }
     if (bits != n)
         return false;

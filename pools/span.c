@@ -89,13 +89,20 @@ void _pm_medium_split(unsigned range)
     _pm_tc_classes_align();
 }
 
-/* How many splits so far: bits are only ever set, so a new one shows. */
-static unsigned splits_seen(void)
+/* The split bits so far, all three words: bits are only ever set, so a
+ * split made meanwhile changes one of them.  (Compared as words: a
+ * popcount here called libgcc's __popcountdi2, which lies outside the hot
+ * text's window, preload/hot.ld, and mapped a third one in most programs.) */
+typedef struct { uint64_t classes, ranges, medium; } splits_t;
+static splits_t splits_now(void)
 {
-    return (unsigned)__builtin_popcountll(atomic_load_explicit(&_pm_classes_split, memory_order_relaxed)) +
-           (unsigned)__builtin_popcountll(atomic_load_explicit(&_pm_ranges_split, memory_order_relaxed)) +
-           (unsigned)__builtin_popcountll(
-               atomic_load_explicit(&_pm_medium_ranges_split, memory_order_relaxed));
+    return (splits_t){atomic_load_explicit(&_pm_classes_split, memory_order_relaxed),
+                      atomic_load_explicit(&_pm_ranges_split, memory_order_relaxed),
+                      atomic_load_explicit(&_pm_medium_ranges_split, memory_order_relaxed)};
+}
+static bool splits_same(splits_t a, splits_t b)
+{
+    return a.classes == b.classes && a.ranges == b.ranges && a.medium == b.medium;
 }
 
 /* Byte stores: a malloc that reads an entry meanwhile gets the old class or
@@ -106,9 +113,9 @@ static unsigned splits_seen(void)
  * alignment's or: every medium size is a multiple of 64.) */
 void _pm_tc_classes_align(void)
 {
-    unsigned seen;
+    splits_t seen;
     do {
-        seen = splits_seen();
+        seen = splits_now();
         for (unsigned k = 0; k < PM_CLASS_COUNT; k++)
             atomic_store_explicit(&_pm_tc_classes[k], (uint8_t)(pm_class_serving(k) | (_pm_align_or >> 3)),
                                   memory_order_relaxed);
@@ -117,7 +124,7 @@ void _pm_tc_classes_align(void)
                 &_pm_tc_classes[k],
                 (uint8_t)(PM_CLASS_COUNT + pm_medium_serving(pm_medium_class_of((k + 1) * 8))),
                 memory_order_relaxed);
-    } while (splits_seen() != seen);
+    } while (!splits_same(splits_now(), seen));
 }
 
 /* Pages per span for each class.  A heap's first span of a class is small
@@ -197,7 +204,7 @@ __attribute__((unused)) static bool span_is_valid(const pm_span_t *s)
     for (unsigned pg = 0; pg < s->pages; pg++) {
         pm_pool_t *slot = span_page_slot(span_base(s), pg);
         for (unsigned w = 0; w < PM_POOL_GRANULES / 64; w++)
-            live += (size_t)__builtin_popcountll(
+            live += (size_t)pm_popcount64(
                 atomic_load_explicit(&slot->live[w], memory_order_relaxed));
     }
     size_t out = (size_t)(s->used + s->bias);
