@@ -1558,24 +1558,17 @@ static inline bool slot_counts_due(const large_slot_t *t)
     return t->seq - t->seq_then >= SLOT_COUNT_BATCH - 1;
 }
 
-/* A free into a slot when the counts are due (every SLOT_COUNT_BATCH
- * frees: they go to _pm_counters) or the slots are full (in number or in
- * bytes: their oldest mappings go on to the cache to make room for rec,
- * which then comes in). */
+/* A free into the slots when they are full (in number or in bytes): their
+ * oldest mappings go on to the cache to make room for rec, which then
+ * comes in.  Out of line, with the stack frame of its batch. */
 static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t map)
 {
-    if (slot_counts_due(t)) {
-        slot_counts_flush(t);
-        slot_clock();
-    }
     pm_large_t *out[SLOT_COUNT];
     uint32_t k = 0;
-    if (slot_full(t, map)) {   /* a batch goes */
-        uint32_t held = slot_classes_held(t);
-        while (slot_count(t) > SLOT_COUNT - SLOT_EVICT_BATCH ||
-               t->bytes + map > SLOT_BYTES - SLOT_BYTES / 4)
-            out[k++] = slot_evict_oldest(t, &held);   /* ends: map <= SLOT_MAP_MAX */
-    }
+    uint32_t held = slot_classes_held(t);
+    while (slot_count(t) > SLOT_COUNT - SLOT_EVICT_BATCH ||
+           t->bytes + map > SLOT_BYTES - SLOT_BYTES / 4)
+        out[k++] = slot_evict_oldest(t, &held);   /* ends: map <= SLOT_MAP_MAX */
     slot_link(t, rec, map);
     slot_left_set(t);
     slot_bytes_tell(t);
@@ -1583,14 +1576,22 @@ static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t m
     cache_put_many(out, k);
 }
 
-/* A free into a slot once left has run out: slot_put_full's case, or else
- * (a loop that takes what it frees reaches this every SLOT_COUNT frees)
- * rec comes in and left is set again.  Out of line, and slot_put_full
- * too: the slots' paths need no stack frame, and this one none of the
- * eviction's. */
+/* A free into a slot once left has run out: every SLOT_COUNT_BATCH frees
+ * the counts go to _pm_counters and the cache's clock is read (a loop that
+ * takes what it frees comes here for nothing else); full slots send a
+ * batch to the cache (slot_put_full); else rec comes in and left is set
+ * again.  Out of line: the slots' paths need no stack frame.  The counts
+ * and the clock are not slot_put_full's: a program that frees large blocks
+ * and never fills its slots (a buffer malloc'd and freed in a loop) then
+ * runs none of the eviction's code, which the hot list (preload/hot.ld)
+ * places in its tail, outside the first 64 KiB window. */
 static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map)
 {
-    if (slot_counts_due(t) || slot_full(t, map))
+    if (slot_counts_due(t)) {
+        slot_counts_flush(t);
+        slot_clock();
+    }
+    if (slot_full(t, map))
         return slot_put_full(t, rec, map);
     slot_link(t, rec, map);
     slot_left_set(t);

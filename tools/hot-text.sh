@@ -125,7 +125,20 @@ profile sqlite3 :memory: ".read sq.sql"
 profile "$cc1" -quiet -O2 t.c -o t.s
 profile "$build/bench/pm_bench" --benchmark_filter='^fixed/8$' --benchmark_min_time=0.01
 profile "$build/bench/pm_bench" --benchmark_filter='^xmalloc_batches' --benchmark_min_time=0.01
-# _pm_free_door: free of a pointer outside the page map's fast window
-# (pools/alloc.c), which pm_bench's frees reach and these profiles may not.
-python3 "$here/hot-text.py" "$lib" "$here/../preload/hot.ld" --also _pm_free_door "$work"/cg.*
+# Placed with what every profile ran, for paths that typical programs take
+# and only one profile (or none) does:
+# - _pm_free_door: free of a pointer outside the page map's fast window
+#   (pools/alloc.c), which pm_bench's frees reach;
+# - the memalign family and C++'s aligned new (libraries that align their
+#   structures to cache lines), small and large (aligned_large);
+# - _pm_large_alloc_reused: realloc of a large block that grows into a
+#   cached mapping.
+also=""
+for f in _pm_free_door aligned_alloc pm_aligned_alloc posix_memalign pm_posix_memalign \
+         memalign pm_memalign _pm_alloc_aligned aligned_large _ZnwmSt11align_val_t \
+         _pm_large_alloc_reused; do
+    also="$also --also $f"
+done
+# shellcheck disable=SC2086
+python3 "$here/hot-text.py" "$lib" "$here/../preload/hot.ld" $also "$work"/cg.*
 echo "wrote $here/../preload/hot.ld from $n profiles"

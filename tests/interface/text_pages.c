@@ -1,6 +1,8 @@
 /* text_pages.c -- the library's own pages (docs/DESIGN.md): run with
  * libpoolmalloc.so preloaded, after the allocations a small C program
- * makes (small and medium blocks, calloc, realloc, free of NULL), at most
+ * makes (small and medium blocks, enough of them that size ranges split,
+ * calloc, realloc, free of NULL, the memalign family, a large buffer made
+ * and freed in a loop), at most
  * one fault-around window of the library's
  * executable mapping may be resident, malloc, free and the library's
  * .fini (which every exit runs) must lie in its first window, and none of
@@ -16,6 +18,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +117,31 @@ int main(void)
     free(s);
     for (int i = 0; i < 64; i++)
         free(keep[i]);
+    /* Enough blocks of 65..512 bytes, and of 1..2 KiB, that the size
+     * ranges split (pools/pools.h, pm_class_range; pools/span.c): the
+     * class table's rewrite once called libgcc's __popcountdi2, at the
+     * text's far end. */
+    static void *many[3000];
+    for (int i = 0; i < 3000; i++)
+        many[i] = malloc(i < 2900 ? (size_t)(72 + (i % 3) * 200) : 1500);
+    for (int i = 0; i < 3000; i += 2)   /* half of them: no arena empties */
+        free(many[i]);
+    /* The memalign family, which libraries that align their structures to
+     * cache lines call. */
+    void *a = NULL;
+    if (posix_memalign(&a, 64, 200) != 0)
+        return 1;
+    free(a);
+    free(aligned_alloc(64, 128));
+    free(memalign(4096, 4096));
+    /* A buffer made and freed in a loop, past the large slots' batch of
+     * counts (arenas/large.c, slot_put_slow): it once ran the eviction's
+     * code too, in the hot list's tail. */
+    for (int i = 0; i < 3000; i++) {
+        char *b = malloc(65536);
+        b[i] = 1;
+        free(b);
+    }
 
     Dl_info info, own;
     void *version = dlsym(RTLD_DEFAULT, "pm_version");
