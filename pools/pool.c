@@ -49,7 +49,7 @@ __attribute__((unused)) static bool pool_is_valid(const pm_pool_t *pool)
     size_t live = 0;
     for (size_t i = 0; i < PM_POOL_GRANULES / 64; i++)
         live += (size_t)pm_popcount64(atomic_load_explicit(&pool->live[i],
-                                                                  memory_order_relaxed));
+                                                           memory_order_relaxed));
     int32_t out = pool->used + pool->bias;
     return (size_t)out + nfree + uncarved == pool->capacity && live == (size_t)out;
 }
