@@ -1576,21 +1576,36 @@ static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t m
     cache_put_many(out, k);
 }
 
-/* A free into a slot once left has run out: every SLOT_COUNT_BATCH frees
- * the counts go to _pm_counters and the cache's clock is read (a loop that
- * takes what it frees comes here for nothing else); full slots send a
- * batch to the cache (slot_put_full); else rec comes in and left is set
- * again.  Out of line: the slots' paths need no stack frame.  The counts
- * and the clock are not slot_put_full's: a program that frees large blocks
- * and never fills its slots (a buffer malloc'd and freed in a loop) then
- * runs none of the eviction's code, which the hot list (preload/hot.ld)
- * places in its tail, outside the first 64 KiB window. */
+/* slot_put_slow's case once every SLOT_COUNT_BATCH frees: the counts go
+ * to _pm_counters and the cache's clock is read (its tick may take the
+ * cache's lock), then rec comes in as slot_put_slow would take it.  Out
+ * of line, so that slot_put_slow keeps no stack frame (with the clock
+ * inlined there, its prologue cost a loop of batches of 64 KiB buffers,
+ * which fill the slots' bytes and come through it at nearly every free,
+ * 3 instructions a malloc+free pair). */
+static PM_NOINLINE void slot_put_counted(large_slot_t *t, pm_large_t *rec, size_t map)
+{
+    slot_counts_flush(t);
+    slot_clock();
+    if (slot_full(t, map))
+        return slot_put_full(t, rec, map);
+    slot_link(t, rec, map);
+    slot_left_set(t);
+}
+
+/* A free into a slot once left has run out: the counts are due
+ * (slot_put_counted; a loop that takes what it frees comes here for
+ * nothing else), or full slots send a batch to the cache
+ * (slot_put_full), or else rec comes in and left is set again.  Out of
+ * line, with no stack frame.  The counts and the clock are not
+ * slot_put_full's: a program that frees large blocks and never fills its
+ * slots (a buffer malloc'd and freed in a loop) then runs none of the
+ * eviction's code, which the hot list (preload/hot.ld) places in its
+ * tail, outside the first 64 KiB window. */
 static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map)
 {
-    if (slot_counts_due(t)) {
-        slot_counts_flush(t);
-        slot_clock();
-    }
+    if (slot_counts_due(t))
+        return slot_put_counted(t, rec, map);
     if (slot_full(t, map))
         return slot_put_full(t, rec, map);
     slot_link(t, rec, map);

@@ -132,11 +132,13 @@ profile "$build/bench/pm_bench" --benchmark_filter='^xmalloc_batches' --benchmar
 # - the memalign family and C++'s aligned new (libraries that align their
 #   structures to cache lines), small and large (aligned_large);
 # - _pm_large_alloc_reused: realloc of a large block that grows into a
-#   cached mapping.
+#   cached mapping;
+# - slot_put_counted: every 1024th free of a large block (arenas/large.c),
+#   fewer than any profile makes.
 also=""
 for f in _pm_free_door aligned_alloc pm_aligned_alloc posix_memalign pm_posix_memalign \
          memalign pm_memalign _pm_alloc_aligned aligned_large _ZnwmSt11align_val_t \
-         _pm_large_alloc_reused; do
+         _pm_large_alloc_reused slot_put_counted; do
     also="$also --also $f"
 done
 # shellcheck disable=SC2086
