@@ -1576,9 +1576,11 @@ static PM_NOINLINE void slot_put_full(large_slot_t *t, pm_large_t *rec, size_t m
     cache_put_many(out, k);
 }
 
+static PM_NOINLINE void slot_put_slow(large_slot_t *t, pm_large_t *rec, size_t map);
+
 /* slot_put_slow's case once every SLOT_COUNT_BATCH frees: the counts go
  * to _pm_counters and the cache's clock is read (its tick may take the
- * cache's lock), then rec comes in as slot_put_slow would take it.  Out
+ * cache's lock); then slot_put_slow again, the counts no longer due.  Out
  * of line, so that slot_put_slow keeps no stack frame (with the clock
  * inlined there, its prologue cost a loop of batches of 64 KiB buffers,
  * which fill the slots' bytes and come through it at nearly every free,
@@ -1587,10 +1589,7 @@ static PM_NOINLINE void slot_put_counted(large_slot_t *t, pm_large_t *rec, size_
 {
     slot_counts_flush(t);
     slot_clock();
-    if (slot_full(t, map))
-        return slot_put_full(t, rec, map);
-    slot_link(t, rec, map);
-    slot_left_set(t);
+    slot_put_slow(t, rec, map);
 }
 
 /* A free into a slot once left has run out: the counts are due

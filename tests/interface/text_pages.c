@@ -129,8 +129,10 @@ int main(void)
     /* The memalign family, which libraries that align their structures to
      * cache lines call. */
     void *a = NULL;
-    if (posix_memalign(&a, 64, 200) != 0)
+    if (posix_memalign(&a, 64, 200) != 0) {
+        fprintf(stderr, "text_pages: posix_memalign(64, 200) failed\n");
         return 1;
+    }
     free(a);
     free(aligned_alloc(64, 128));
     free(memalign(4096, 4096));
