@@ -242,7 +242,10 @@ PM_INTERNAL void _pm_meta_fork_child(void);
  * strict mode) is done by pools/alloc.c around these calls. */
 struct pm_large_s {
     uint32_t magic;         /* PM_LARGE_LIVE, PM_LARGE_CACHED or PM_LARGE_RETAINED */
-    uint32_t freed_ms;      /* when it entered the cache (ms, modulo 2^32) */
+    uint32_t freed_ms : 31; /* when it entered the cache (ms, modulo 2^31: large.c,
+                               freed_age) */
+    uint32_t huge_asked : 1; /* its mapping asked for transparent huge pages (large.c,
+                                huge_ask: once, not at every free) */
     uintptr_t user_x;       /* pointer handed out, mangled (large.c, rec_user) */
     uintptr_t base_x;       /* start of the mapping, mangled (rec_base) */
     size_t map_size;        /* bytes mapped */

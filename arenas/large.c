@@ -326,11 +326,23 @@ static inline unsigned cache_list_of(const pm_large_t *r)
                                                              : CACHE_OTHER;
 }
 
+/* The time r entered the cache is kept modulo 2^31 ms (24 days): its age
+ * now, and whether it entered before q, read modulo that too. */
+#define FREED_MS_MASK 0x7fffffffu
+static inline uint32_t freed_age(const pm_large_t *r, uint64_t now)
+{
+    return ((uint32_t)now - r->freed_ms) & FREED_MS_MASK;
+}
+static inline bool freed_before(const pm_large_t *r, const pm_large_t *q)
+{
+    return (((uint32_t)r->freed_ms - q->freed_ms) & FREED_MS_MASK) > FREED_MS_MASK / 2;
+}
+
 static void cache_link_locked(pm_large_t *r, uint64_t now)
 {
     unsigned l = cache_list_of(r);
     r->magic = PM_LARGE_CACHED;
-    r->freed_ms = (uint32_t)now;
+    r->freed_ms = (uint32_t)now & FREED_MS_MASK;
     r->prev = NULL;
     r->next = cache_newest[l];
     if (r->next)
@@ -375,7 +387,7 @@ static pm_large_t *cache_first_freed_locked(void)
     pm_large_t *old = NULL;
     for (uint32_t m = cache_lists_used; m; m &= m - 1) {
         pm_large_t *r = cache_oldest[__builtin_ctz(m)];
-        if (!old || (int32_t)(r->freed_ms - old->freed_ms) < 0)
+        if (!old || freed_before(r, old))
             old = r;
     }
     return old;
@@ -448,7 +460,7 @@ static void cache_shrink_locked(pm_large_t **out, uint64_t now)
         cache_evict_locked(cache_oldest[CACHE_OTHER], out);
     for (pm_large_t *old; (old = cache_first_freed_locked()) != NULL;) {
         if (!(cache_committed > budget || cache_count > CACHE_MAX_ENTRIES || none ||
-              (uint32_t)((uint32_t)now - old->freed_ms) >= decay))
+              freed_age(old, now) >= decay))
             break;
         cache_evict_locked(old, out);
     }
@@ -1036,6 +1048,20 @@ static inline void huge_churn_note(size_t map)
         atomic_store_explicit(&huge_churn, true, memory_order_relaxed);
 }
 
+/* A mapping asks for huge pages once.  The flag is its VMA's, and kept by
+ * what the allocator does to the mapping later (decommits, shrinking or
+ * growing it in place, moving it with mremap), so that another ask is a
+ * system call for nothing: a loop that frees and takes back one 4 MiB
+ * buffer paid 1.2 us a pair for it (BENCHMARKS, "Forty-sixth session").
+ * r->huge_asked says it did: set here for a new, reused or grown mapping,
+ * and by large_free_cache, kept while the mapping is cached. */
+static inline void huge_ask(pm_large_t *r, char *base, size_t map)
+{
+    r->huge_asked = huge_wanted(map);
+    if (r->huge_asked)
+        _pm_os_hugepages(base, map);
+}
+
 /* Grows the mapping of r (a plain one: user == base) to need bytes, in place
  * if the pages after it are free, else onto a new mapping of need + room
  * bytes (or need, if that much cannot be had) that is indexed in the page
@@ -1079,8 +1105,7 @@ static char *mapping_grow(pm_large_t *r, size_t need, size_t room, bool may_move
     rec_set(r, moved, moved);
     r->map_size = need;
     huge_churn_note(need);
-    if (huge_wanted(need))
-        _pm_os_hugepages(moved, need);   /* grown past HUGE_MIN, or moved: the flag is the VMA's */
+    huge_ask(r, moved, need);   /* grown past HUGE_MIN, or moved: the flag is the VMA's */
     return moved;
 }
 
@@ -1164,8 +1189,7 @@ static void *large_map_new(size_t size, size_t need, size_t align, size_t *dirty
         errno = ENOMEM;
         return NULL;
     }
-    if (huge_wanted(map))
-        _pm_os_hugepages(base, map);
+    huge_ask(rec, base, map);
     char *user = base;
     if (GUARD) {
         size_t a = align < 16 ? 16 : align;
@@ -1655,9 +1679,10 @@ void _pm_large_free_slot(uintptr_t entry, void *ptr)
 /* A mapping that does not wait in a slot: the cache, or the OS. */
 static void large_free_cache(pm_large_t *rec)
 {
-    if (huge_aligned(rec->map_size) && !PM_STRICT) {   /* (a mark already there costs no split) */
+    if (huge_aligned(rec->map_size) && !PM_STRICT && !rec->huge_asked) {
         huge_churn_note(rec->map_size);
         _pm_os_hugepages(rec_base(rec), rec->map_size);
+        rec->huge_asked = 1;
     }
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
