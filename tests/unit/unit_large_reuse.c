@@ -5,7 +5,8 @@
  * mapping is grown with mremap; the cache holds no more than the recent
  * peak of use; a doubling buffer stops mapping after its first round; a
  * thread's last freed mappings (up to 32, 3 MiB in all) wait in its slots,
- * are counted right, and reach the cache when newer ones push them out,
+ * are counted right (an over-aligned block's too), and reach the cache
+ * when newer ones push them out,
  * when the thread exits or trims; a process that frees
  * all its large blocks keeps a loop's buffer within a quarter of
  * LARGE_CACHE, and only 2 MiB after a phase that used more; a small
@@ -299,6 +300,32 @@ int main(void)
     s2 = snap();
     CHECK("slot: trim gives its mapping back", s2.large_released == s1.large_released + 1 &&
                                                    s2.large_cached_count == 0);
+    /* The same for an over-aligned block smaller than its alignment: its
+     *    mapping is a whole alignment (64 KiB for 5000 bytes), which the
+     *    slot hands back, as a new mapping would be no smaller (that
+     *    waste once kept it in the slot, and every call went to the cache
+     *    and its lock, a mapping taken and another pushed out). */
+    pm_malloc_trim(0);
+    s0 = snap();
+    void *first = NULL;
+    int same = 1;
+    for (int i = 0; i < 1000; i++) {
+        void *p = NULL;
+        if (pm_posix_memalign(&p, 64 << 10, 5000) != 0 || ((uintptr_t)p & 0xffff) != 0) {
+            CHECK("aligned slot: posix_memalign(64 KiB, 5000) gives an aligned block", 0);
+            break;
+        }
+        ((char *)p)[4999] = (char)i;
+        if (!first)
+            first = p;
+        same &= p == first;
+        pm_free(p);
+    }
+    s1 = snap();
+    CHECK("aligned slot: the same block each time", same);
+    CHECK("aligned slot: one mapping made, 999 hits", s1.large_misses == s0.large_misses + 1 &&
+                                                       s1.large_hits == s0.large_hits + 999);
+    CHECK("aligned slot: none went through the cache", s1.large_cached_count == 0);
     /* A few buffers in turn (8 of 64..92 KiB, allocated, then freed): the
      *    slots serve nearly all of them (a malloc takes the newest mapping
      *    of its slot class, else of the nearest class above; a few
