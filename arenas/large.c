@@ -933,8 +933,8 @@ static pm_large_t *slot_evict_oldest(large_slot_t *t, uint32_t *held)
  * or is no bigger than a new mapping for it would be (a whole alignment:
  * large_map_new); else NULL.  Without the second, the mapping that a loop
  * of posix_memalign(64 KiB, 5000) and free made was never taken back from
- * the slots, and every call went to the cache's lock: 80 ns a pair,
- * against 9 with it (BENCHMARKS, "Forty-sixth session").  Only
+ * the slots, and every call went to the cache's lock: 105 ns a pair,
+ * against 26 with it (BENCHMARKS, "Forty-sixth session").  Only
  * over-aligned requests search; the others pop a class. */
 static pm_large_t **slot_find_aligned(large_slot_t *t, size_t need, size_t align)
 {
