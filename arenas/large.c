@@ -1687,8 +1687,7 @@ static void large_free_cache(pm_large_t *rec)
 {
     if (huge_aligned(rec->map_size) && !PM_STRICT && !rec->huge_asked) {
         huge_churn_note(rec->map_size);
-        _pm_os_hugepages(rec_base(rec), rec->map_size);
-        rec->huge_asked = 1;
+        huge_ask(rec, rec_base(rec), rec->map_size);   /* wanted now: churn noted */
     }
     atomic_fetch_add_explicit(&_pm_counters.large_frees, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&_pm_counters.large_live_bytes, rec->map_size,
