@@ -4,7 +4,7 @@
  * recent peak of use and are dropped beyond it; a smaller cached
  * mapping is grown with mremap; the cache holds no more than the recent
  * peak of use; a doubling buffer stops mapping after its first round; a
- * thread's last freed mappings (up to 32, 3 MiB in all) wait in its slots,
+ * thread's last freed mappings (up to 64, 3 MiB in all) wait in its slots,
  * are counted right (an over-aligned block's too), and reach the cache
  * when newer ones push them out,
  * when the thread exits or trims; a process that frees
@@ -334,7 +334,7 @@ int main(void)
      *    of the eight went through the cache's lock at every round). */
     pm_malloc_trim(0);
     s0 = snap();
-    char *few[33];
+    char *few[65];
     for (int round = 0; round < 100; round++) {
         for (int i = 0; i < 8; i++) {
             few[i] = pm_malloc((size_t)(64 + 4 * i) << 10);
@@ -393,40 +393,45 @@ int main(void)
               s3.large_hits == s2.large_hits + 2 && s3.large_cached_count == 0);
     pm_free(back);
     pm_free(back2);
-    /* A thirty-third mapping freed finds the 32 slots full (arenas/large.c)
-     * and pushes a quarter of them out to the cache, in one go: first the
-     * 56 KiB one (a class of its own, the class that took one in least
-     * recently), then the seven oldest of the 32 others, of 64 KiB (2 MiB
+    /* A sixty-fifth mapping freed finds the 64 slots full (arenas/large.c)
+     * and pushes a batch of eight out to the cache, in one go: first the
+     * 24 KiB one (a class of its own, the class that took one in least
+     * recently), then the seven oldest of the 64 others, of 32 KiB (2 MiB
      * in all, within the 3 MiB the slots may hold).  The cache keeps them
-     * all: 504 KiB, what the slots and it held at the peak, less the
-     * slots' 25. */
+     * all: what the slots and it held at the peak, less the slots' 57.
+     * With 32 slots, the thirty-third free sent eight out, and a loop
+     * that made and freed these 65 again and again took the cache's lock. */
     pm_malloc_trim(0);
     s1 = snap();
-    for (int i = 0; i < 33; i++)
-        few[i] = pm_malloc(i == 0 ? 56 << 10 : 64 << 10);
-    for (int i = 0; i < 33; i++)
+    for (int i = 0; i < 65; i++)
+        few[i] = pm_malloc(i == 0 ? 24 << 10 : 32 << 10);
+    for (int i = 0; i < 64; i++)
         pm_free(few[i]);
     s2 = snap();
-    CHECK("slots: a quarter, oldest first, goes to the cache when a thirty-third comes",
-          s2.large_cached_count == 8 && s2.large_cached_bytes == (56 << 10) + 7 * (64 << 10) &&
+    CHECK("slots: sixty-four wait", s2.large_cached_count == 0 &&
+                                        s2.large_released == s1.large_released);
+    pm_free(few[64]);
+    s2 = snap();
+    CHECK("slots: eight, oldest first, go to the cache when a sixty-fifth comes",
+          s2.large_cached_count == 8 && s2.large_cached_bytes == (24 << 10) + 7 * (32 << 10) &&
               s2.large_released == s1.large_released);
-    /* Two 1 MiB blocks (each grown from a cached 64 KiB mapping: hits)
-     * freed: the first comes in beside the 25 (2,624 KiB), the second
-     * would make 3,648 and pushes out the 64 KiB ones, oldest first,
-     * until what stays and it fill no more than three quarters of the 3
-     * MiB: 21 of them.  So 21 went to the cache, less the two it gave, in
-     * all (it may give some back to the OS at once: it holds no more than
-     * the recent peak). */
+    /* Two 1 MiB blocks (new mappings: nothing cached is big enough, nor
+     * worth growing) freed: the first comes in beside the 57 (2,848 KiB),
+     * the second would make 3,872 and pushes out the 32 KiB ones, oldest
+     * first, until what stays and it fill no more than three quarters of
+     * the 3 MiB: 49 of them.  So 49 went to the cache in all (it may give
+     * some back to the OS at once: it holds no more than the recent
+     * peak). */
     s1 = snap();
     x = pm_malloc(1 << 20);
     y = pm_malloc(1 << 20);
     pm_free(x);
     pm_free(y);
     s2 = snap();
-    CHECK("slots: at most 32 and 3 MiB wait",
-          s2.large_hits == s1.large_hits + 2 && s2.large_misses == s1.large_misses &&
+    CHECK("slots: at most 64 and 3 MiB wait",
+          s2.large_misses == s1.large_misses + 2 && s2.large_hits == s1.large_hits &&
               s2.large_cached_count - s1.large_cached_count +
-                      (s2.large_released - s1.large_released) + 2 == 21 &&
+                      (s2.large_released - s1.large_released) == 49 &&
               s2.large_live_bytes == 0);
     pm_malloc_trim(0);
     CHECK("slots: trim gives them all back", snap().large_cached_count == 0);
