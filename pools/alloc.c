@@ -111,6 +111,8 @@ static inline bool large_slot_ok(void)
 
 void *_pm_large_malloc_miss(size_t size) { return _pm_large_alloc_api(size, 0, false); }
 
+void *_pm_malloc_zero(void) { return pm_alloc_class(pm_tc_class_at(0), 0); }
+
 /* malloc (pools.h, pm_malloc_large) looks at the slots first; the others (calloc,
  * aligned_alloc, realloc's moves), whose cost is the memset or the copy,
  * find it in _pm_large_alloc. */

@@ -317,6 +317,14 @@ int main(void)
     span_spares_recycled();
     pool_spares();
     CHECK("malloc(0) uses class 0", pm_size_class(0) == 0);
+    /* ... off the thread cache, as any small request: it takes back the
+     * block that a free of malloc(1)'s just cached (through the generic
+     * door it took one off the pool's list, a different block). */
+    void *one = pm_malloc(1);
+    pm_free(one);
+    void *zero = pm_malloc(0);
+    CHECK("malloc(0) takes the block the thread cache holds", zero == one);
+    pm_free(zero);
     for (size_t n = 1; n <= 512; n++) {
         int c = pm_size_class(n);
         size_t size = pm_class_size((unsigned)c);
