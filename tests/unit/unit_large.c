@@ -4,6 +4,7 @@
  * and go, one system call a mapping, and keep asking when realloc moves
  * them; over-aligned blocks live by the thousand share the kernel's areas. */
 #include "pm_test.h"
+#include <pthread.h>
 #include "pools/pools.h"
 #include <stdio.h>
 #include <sys/mman.h>
@@ -121,9 +122,55 @@ static pm_stats_t snap(void)
     return s;
 }
 
+/* The cache path's counts (kept under the cache's lock, arenas/large.c,
+ * cache_counts) are exact when read, whichever thread made them and while
+ * it lives: another thread's 1000 pairs of 3 MiB (beyond any slot), one
+ * block of them still out. */
+static pthread_barrier_t counted_barrier;
+static void *cache_pairs_thread(void *arg)
+{
+    (void)arg;
+    char *keep = NULL;
+    for (int i = 0; i < 1000; i++) {
+        char *p = pm_malloc(3 << 20);
+        p[0] = (char)i;
+        if (i == 999)
+            keep = p;
+        else
+            pm_free(p);
+    }
+    pthread_barrier_wait(&counted_barrier);   /* counted, still out */
+    pthread_barrier_wait(&counted_barrier);
+    pm_free(keep);
+    return NULL;
+}
+
+static void counted_across_threads(void)
+{
+    pm_stats_t a, b, c;
+    pm_stats_get(&a);
+    pthread_t th;
+    pthread_barrier_init(&counted_barrier, NULL, 2);
+    pthread_create(&th, NULL, cache_pairs_thread, NULL);
+    pthread_barrier_wait(&counted_barrier);
+    pm_stats_get(&b);
+    CHECK("another thread's cache traffic: every malloc counted", b.large_allocs - a.large_allocs == 1000);
+    CHECK("... and every free", b.large_frees - a.large_frees == 999);
+    CHECK("... hits and misses add up", (b.large_hits - a.large_hits) + (b.large_misses - a.large_misses) == 1000 &&
+                                             b.large_hits - a.large_hits >= 998);
+    CHECK("... its block still out is live", b.large_live_bytes - a.large_live_bytes >= (3u << 20));
+    pthread_barrier_wait(&counted_barrier);
+    pthread_join(th, NULL);
+    pm_stats_get(&c);
+    CHECK("... and no longer once freed", c.large_live_bytes == a.large_live_bytes &&
+                                              c.large_frees - a.large_frees == 1000);
+    pthread_barrier_destroy(&counted_barrier);
+}
+
 int main(void)
 {
     thp();
+    counted_across_threads();
     pm_option_set(PM_OPTION_LARGE_DECAY_MS, 3600 * 1000);
     size_t sizes[] = {16385, 20000, 65536, 65537, 100000, 1 << 20, 3 << 20};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
