@@ -399,8 +399,8 @@ int main(void)
      * recently), then the seven oldest of the 64 others, of 32 KiB (2 MiB
      * in all, within the 3 MiB the slots may hold).  The cache keeps them
      * all: what the slots and it held at the peak, less the slots' 57.
-     * With 32 slots, the thirty-third free sent eight out, and a loop
-     * that made and freed these 65 again and again took the cache's lock. */
+     * With 32 slots the thirty-third free sent eight out, and a loop over
+     * 64 such blocks took the cache's lock at every round. */
     pm_malloc_trim(0);
     s1 = snap();
     for (int i = 0; i < 65; i++)
