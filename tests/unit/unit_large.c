@@ -2,7 +2,8 @@
  * is bounded, decays, and malloc_trim releases it; mappings of 4 MiB or more
  * ask for transparent huge pages (POOLMALLOC_LARGE_THP) once big blocks come
  * and go, one system call a mapping, and keep asking when realloc moves
- * them; over-aligned blocks live by the thousand share the kernel's areas. */
+ * them; over-aligned blocks live by the thousand share the kernel's areas;
+ * another thread's traffic through the cache is counted exactly. */
 #include "pm_test.h"
 #include <pthread.h>
 #include "pools/pools.h"
