@@ -290,6 +290,12 @@ PM_INTERNAL void *_pm_large_slot_take(size_t size, void *(*miss)(size_t));
 PM_INTERNAL void _pm_large_free_slot(uintptr_t entry, void *ptr);
 PM_INTERNAL void _pm_large_slot_flush(void);     /* the thread's slots to the cache */
 PM_INTERNAL void _pm_large_counts_flush(void);   /* the thread's slot counts to _pm_counters */
+/* The large cache's own counts, which _pm_counters' large_allocs and
+ * large_hits (hits), large_frees and large_live_bytes (modulo 2^64) leave
+ * out: the statistics add them (large.c, cache_counts). */
+PM_INTERNAL void _pm_large_cache_counts(uint64_t *hits, uint64_t *frees, uint64_t *live);
+/* Tells helgrind and drd (base/vg.h) that those counts are read without the lock. */
+PM_INTERNAL void _pm_large_vg_init(void);
 /* Resizes in place, or (may_move) moves the pages with mremap (only for a
  * block that starts its mapping: _pm_large_is_plain); NULL, ptr intact,
  * when it cannot (with errno ENOMEM if may_move).  The caller copies

@@ -196,35 +196,33 @@ static inline void use_add(size_t n) { atomic_fetch_add_explicit(&use_unlocked, 
 static inline void use_sub(size_t n) { atomic_fetch_sub_explicit(&use_unlocked, n, memory_order_relaxed); }
 
 /* The cache's share of the large counters (_pm_counters: large_allocs,
- * large_hits, large_frees, large_live_bytes, the last modulo 2^64), kept
- * as plain sums under cache_lock and folded into _pm_counters by
- * _pm_large_counts_flush (pm_stats_get) and, in slow mode, whose counting
- * reads the live bytes at every allocation, before the lock is released.
- * Five atomic additions a malloc+free pair through the cache took 40% of
- * a loop over one 2 MiB block (73 ns a pair; 46 with the sums, most of
- * it now the lock's two pairs). */
+ * large_hits, large_frees, large_live_bytes, the last modulo 2^64): only
+ * cache_lock's holder writes them, with a plain load and store (no atomic
+ * read-modify-write), and the statistics add them to _pm_counters' own
+ * (_pm_large_cache_counts), so that reading takes no lock; helgrind and
+ * drd, which take the plain stores for races, are told
+ * (_pm_large_vg_init).  Five atomic additions a malloc+free pair through
+ * the cache took 40% of a loop over one 2 MiB block (73 ns a pair; 46
+ * with these, most of it now the lock's two pairs).  (Folded into
+ * _pm_counters under the lock when read instead, they made pm_stats_get
+ * and mallinfo take the cache's lock.) */
 static struct {
-    uint64_t hits, frees, live;   /* a hit is an allocation too */
+    _Atomic uint64_t hits, frees, live;   /* a hit is an allocation too */
 } cache_counts;
 
-static void cache_counts_fold_locked(void)
+static inline void cache_count_locked(_Atomic uint64_t *c, uint64_t n)
 {
-    if (cache_counts.hits) {
-        atomic_fetch_add_explicit(&_pm_counters.large_allocs, cache_counts.hits, memory_order_relaxed);
-        atomic_fetch_add_explicit(&_pm_counters.large_hits, cache_counts.hits, memory_order_relaxed);
-    }
-    if (cache_counts.frees)
-        atomic_fetch_add_explicit(&_pm_counters.large_frees, cache_counts.frees, memory_order_relaxed);
-    if (cache_counts.live)
-        atomic_fetch_add_explicit(&_pm_counters.large_live_bytes, cache_counts.live, memory_order_relaxed);
-    cache_counts.hits = cache_counts.frees = cache_counts.live = 0;
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
 }
 
-/* Slow mode's counts are exact at every call (above). */
-static inline void cache_counts_due_locked(void)
+void _pm_large_vg_init(void) { PM_VG_ATOMIC_WORDS(&cache_counts, sizeof cache_counts); }
+
+void _pm_large_cache_counts(uint64_t *hits, uint64_t *frees, uint64_t *live)
 {
-    if (pm_unlikely(_pm_slow))
-        cache_counts_fold_locked();
+    *hits = atomic_load_explicit(&cache_counts.hits, memory_order_relaxed);
+    *frees = atomic_load_explicit(&cache_counts.frees, memory_order_relaxed);
+    *live = atomic_load_explicit(&cache_counts.live, memory_order_relaxed);
 }
 
 static inline size_t round_pages(size_t n, bool *overflow)
@@ -1442,8 +1440,8 @@ static void *large_alloc(size_t size, size_t align, size_t *dirty, bool may_map,
         cache_unlink_locked(rec);
         rec->magic = PM_LARGE_LIVE;
         map_then = rec->map_size;
-        cache_counts.hits++;
-        cache_counts.live += map_then;
+        cache_count_locked(&cache_counts.hits, 1);
+        cache_count_locked(&cache_counts.live, map_then);
         use_locked += rec->committed;
         /* its resident slack is now counted as used: keep it within the
          * recent peak (live blocks plus cache never exceed it either) */
@@ -1452,7 +1450,6 @@ static void *large_alloc(size_t size, size_t align, size_t *dirty, bool may_map,
             slot_refill_locked(t, slot_class_up(need / PM_PAGE_SIZE));
     }
     bool tick = cache_tick_locked(now, &evicted);
-    cache_counts_due_locked();
     pm_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 
@@ -1605,8 +1602,8 @@ static void cache_put_many(pm_large_t *const *recs, uint32_t k, uint32_t frees)
     pm_mutex_lock(&cache_lock);
     window_roll_locked(now);
     for (uint32_t i = 0; i < frees; i++) {
-        cache_counts.frees++;
-        cache_counts.live -= recs[i]->map_size;
+        cache_count_locked(&cache_counts.frees, 1);
+        cache_count_locked(&cache_counts.live, -recs[i]->map_size);
     }
     for (uint32_t i = 0; i < k; i++) {
         pm_peak_note(&use_peak, use_now_locked());   /* just before a decrease */
@@ -1617,7 +1614,6 @@ static void cache_put_many(pm_large_t *const *recs, uint32_t k, uint32_t frees)
     bool tick = now - cache_tick_ms >= TICK_MS;
     if (tick)
         cache_tick_ms = now;
-    cache_counts_due_locked();
     pm_mutex_unlock(&cache_lock);
     cache_after_locked(evicted, tick);
 }
@@ -1767,13 +1763,7 @@ void _pm_large_slot_flush(void)
     cache_put_many(out, k, 0);
 }
 
-void _pm_large_counts_flush(void)
-{
-    slot_counts_flush(&large_slot);
-    pm_mutex_lock(&cache_lock);
-    cache_counts_fold_locked();
-    pm_mutex_unlock(&cache_lock);
-}
+void _pm_large_counts_flush(void) { slot_counts_flush(&large_slot); }
 
 bool _pm_large_slot_fits(size_t size)
 {

@@ -31,6 +31,7 @@ void _pm_process_init(void)
         _pm_tc_classes_align();   /* POOLMALLOC_MIN_ALIGN=16 */
     if (pm_vg_race_on()) {
         _pm_pagemap_vg_init();
+        _pm_large_vg_init();
         /* written when a range or a host's group splits (pools.h, pm_class_range) */
         PM_VG_ATOMIC_WORDS((void *)_pm_tc_classes, sizeof _pm_tc_classes);
     }

@@ -38,6 +38,15 @@ _Static_assert(PM_SMALL_CLASSES == PM_CLASS_COUNT && PM_MEDIUM_CLASSES == PM_MED
  * bytes seen at an allocation. */
 static _Atomic uint64_t bytes_current, bytes_peak;
 
+/* Bytes of live large blocks: _pm_counters' share and the large cache's
+ * (arenas/large.c, _pm_large_cache_counts). */
+static uint64_t large_live_bytes(void)
+{
+    uint64_t hits, frees, live;
+    _pm_large_cache_counts(&hits, &frees, &live);
+    return atomic_load_explicit(&_pm_counters.large_live_bytes, memory_order_relaxed) + live;
+}
+
 static void peak_note(uint64_t cur)
 {
     uint64_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
@@ -59,7 +68,7 @@ void _pm_stats_count_alloc(unsigned c)
                                                                  memory_order_relaxed))
         ;
     uint64_t all = atomic_fetch_add_explicit(&bytes_current, size, memory_order_relaxed) + size;
-    peak_note(all + atomic_load_explicit(&_pm_counters.large_live_bytes, memory_order_relaxed));
+    peak_note(all + large_live_bytes());
 }
 
 void _pm_stats_count_free(unsigned c)
@@ -73,8 +82,7 @@ void _pm_stats_count_free(unsigned c)
 
 void _pm_stats_count_large(void)
 {
-    peak_note(atomic_load_explicit(&bytes_current, memory_order_relaxed) +
-              atomic_load_explicit(&_pm_counters.large_live_bytes, memory_order_relaxed));
+    peak_note(atomic_load_explicit(&bytes_current, memory_order_relaxed) + large_live_bytes());
 }
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -135,6 +143,12 @@ static void stats_collect(pm_stats_t *out, bool resident)
 #define PM_COUNTER_COPY(name, group, key, what) s.name = LOAD(_pm_counters.name);
     PM_GLOBAL_COUNTERS(PM_COUNTER_COPY)
 #undef PM_COUNTER_COPY
+    uint64_t cache_hits, cache_frees, cache_live;   /* the large cache's own share */
+    _pm_large_cache_counts(&cache_hits, &cache_frees, &cache_live);
+    s.large_allocs += cache_hits;
+    s.large_hits += cache_hits;
+    s.large_frees += cache_frees;
+    s.large_live_bytes += cache_live;
     _pm_heaps_counts(&s.pools_live, &s.spans_live, &s.span_pages_live);   /* kept per heap */
     s.counting = (_pm_slow & PM_SLOW_STATS) != 0;
     if (s.counting) {
