@@ -459,45 +459,53 @@ static int run_find(uint64_t free, unsigned k)
 
 /* The run search, inlined into the pools' entry (one page each, often:
  * k == 1 folds the run search into one ctz, and the pages that follow it
- * are only looked at for a class that holds many pools) and the k-page
- * one (spans). */
+ * are only looked at for a class that holds many pools) and the spans'.
+ * Fullest arena first: lists by_nfree[n] for n = least, least + 1, ...  A
+ * run of k pages may not exist even where k pages are free; a bounded
+ * number of arenas is looked at before a new one is mapped.  The first
+ * with a run of k pages gives it; if none, the first of them with a run
+ * of `least` (<= k: spans, span_new) gives that, extended up to `most`. */
 static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *set, unsigned k,
-                                                              unsigned most, unsigned *got,
-                                                              bool *clean, bool held_only)
+                                                              unsigned least, unsigned most,
+                                                              unsigned *got, bool *clean,
+                                                              bool held_only)
 {
-    pm_arena_t *a = NULL;
-    int page = -1;
-    /* Fullest arena first: lists by_nfree[n] for n = k, k+1, ... A run of k
-     * pages may not exist even where k pages are free; look at a bounded
-     * number of arenas before mapping a new one. */
-    uint64_t usable = set->arenas_with_free & ~(((uint64_t)1 << k) - 1);
+    pm_arena_t *a = NULL, *shorter = NULL;
+    int page = -1, shorter_page = -1;
+    uint64_t usable = set->arenas_with_free & ~(((uint64_t)1 << least) - 1);
     unsigned looked = 0;
     while (usable && page < 0 && looked < 16) {
         unsigned n = (unsigned)__builtin_ctzll(usable);
         usable &= usable - 1;
         for (pm_arena_t *c = set->by_nfree[n]; c && looked < 16; c = c->next, looked++) {
-            if ((page = run_find(c->free_pages, k)) >= 0) {
+            if (n >= k && (page = run_find(c->free_pages, k)) >= 0) {
                 a = c;
                 break;
             }
+            if (least < k && !shorter && (shorter_page = run_find(c->free_pages, least)) >= 0)
+                shorter = c;
         }
+    }
+    if (page < 0 && shorter) {
+        a = shorter;
+        page = shorter_page;
+        k = least;   /* extended below, up to most */
     }
     if (page < 0) {
         if (held_only || !(a = arena_new(set)))
             return NULL;
         page = run_find(a->free_pages, k);
     }
-    if (most > k) {   /* and the free pages that follow it */
+    if (most > k)   /* and the free pages that follow it */
         while (k < most && (unsigned)page + k < PM_ARENA_PAGES && (a->free_pages >> (page + k)) & 1)
             k++;
-        *got = k;
-    }
+    *got = k;
     uint64_t bits = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << page;
     if (set->ahead_arena == a)
         set->ahead_pages &= ~bits;
     if (clean)
         *clean = (a->clean_pages & bits) == bits;
-    if (got && (a->clean_pages & bits) && !set->ahead_pages)
+    else if ((a->clean_pages & bits) && !set->ahead_pages)   /* pools' */
         pool_pages_populate(set, a, (unsigned)page, bits);
     set->pages_out += k;
     arena_unlink_locked(set, a);
@@ -509,15 +517,15 @@ static inline __attribute__((always_inline)) void *pages_take(pm_arena_set_t *se
     return arena_base(a) + (size_t)page * PM_PAGE_SIZE;
 }
 
-void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean, bool held_only)
+void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, unsigned least, unsigned *got,
+                           bool *clean, bool held_only)
 {
-    return pages_take(set, k, k, NULL, clean, held_only);
+    return pages_take(set, k, least, k, got, clean, held_only);
 }
 
 void *_pm_arena_pool_pages_take(pm_arena_set_t *set, unsigned most, unsigned *got, bool held_only)
 {
-    *got = 1;
-    return pages_take(set, 1, most, got, NULL, held_only);
+    return pages_take(set, 1, 1, most, got, NULL, held_only);
 }
 
 static void set_page_pass(pm_arena_set_t *set);

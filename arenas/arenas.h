@@ -173,13 +173,17 @@ PM_INTERNAL extern __thread pm_arena_set_t *_pm_arena_set_mine
     __attribute__((tls_model("initial-exec")));
 
 /* First of k free consecutive pages (1..16) of the set's arenas, from the
- * fullest arena that has them or a new one; NULL if out of memory.
- * *clean (unless clean is NULL): all k were clean (never used since they
- * were mapped, or given back), so none is resident yet.  held_only: from
- * the set's arenas or not at all (NULL, no new arena taken), so that the
- * caller can first give back pages it keeps aside (pools/span.c, spares). */
-PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, bool *clean,
-                                       bool held_only);
+ * fullest arena that has them; else, from the fullest that has a run of
+ * at least `least` (<= k) pages, that run, up to k pages; else from a new
+ * arena.  *got: the pages taken.  NULL if out of memory.
+ * *clean: all of them were clean (never used since they were mapped, or
+ * given back), so none is resident yet.  held_only: from the set's arenas
+ * or not at all (NULL, no new arena taken), so that the caller can first
+ * give back pages it keeps aside (pools/span.c, spares).  Spans take the
+ * shorter runs (pools/span.c, span_new): a class with spans of 16 pages
+ * would otherwise leave 14 of each arena's 62 to others. */
+PM_INTERNAL void *_pm_arena_pages_take(pm_arena_set_t *set, unsigned k, unsigned least,
+                                       unsigned *got, bool *clean, bool held_only);
 PM_INTERNAL void _pm_arena_pages_return(pm_arena_set_t *set, void *first, unsigned k);
 /* For pools: the page that a one-page take gives (k == 1 specialised),
  * and the free pages that follow it, up to `most` in all (*got pages, 1

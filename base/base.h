@@ -28,6 +28,13 @@
 #define pm_unlikely(x) __builtin_expect(!!(x), 0)
 #define PM_INTERNAL __attribute__((visibility("hidden")))
 #define PM_NOINLINE __attribute__((noinline))
+/* One copy of a function, neither inlined nor cloned by GCC for constant
+ * arguments (clang makes no such clones). */
+#if defined(__clang__)
+#define PM_ONE_COPY __attribute__((noinline))
+#else
+#define PM_ONE_COPY __attribute__((noinline, noclone))
+#endif
 /* For the fast paths the exported entries are: GCC's size heuristics must
  * not leave them a call away. */
 #define PM_ALWAYS_INLINE inline __attribute__((always_inline))

@@ -354,17 +354,29 @@ static pm_span_t *span_new(pm_heap_t *heap, unsigned m)
     unsigned k = (unsigned)span_pages_first[m] << (live < 4 ? live : 4);   /* doubling */
     if (k > span_pages[m])
         k = span_pages[m];
+    /* A shorter run of the heap's arenas before a new arena: at least half
+     * of k and at least the class's first span.  Without it a class whose
+     * spans are 16 pages long left 14 of each arena's 62 free pages to
+     * pools and shorter spans, and a program that wants few of those
+     * (sqlite: its 4 KiB page buffers) mapped an arena for every 48 pages
+     * it used: a fifth of its arenas never written, address space only
+     * while they are 4 KiB pages, but resident once they come as huge
+     * pages (arenas/arena.c, arena_map_thp). */
+    unsigned least = (k + 1) / 2 > span_pages_first[m] ? (k + 1) / 2 : span_pages_first[m];
+    if (least > k)
+        least = k;
     bool clean = false;
     /* Spares (span_emptied) may hold the pages: the heap's arenas first,
      * then a spare of another class that fits, then, before a new arena,
      * again once the spares went back. */
-    char *base = _pm_arena_pages_take(&heap->arenas, k, &clean, heap->spare_span_pages != 0);
-    if (!base && heap->spare_span_pages) {
+    bool spares = heap->spare_span_pages != 0;
+    char *base = _pm_arena_pages_take(&heap->arenas, k, spares ? k : least, &k, &clean, spares);
+    if (!base && spares) {
         pm_span_t *s = span_spare_recycle(heap, m, k);
         if (s)
             return s;
         _pm_span_release_spares(heap);
-        base = _pm_arena_pages_take(&heap->arenas, k, &clean, false);
+        base = _pm_arena_pages_take(&heap->arenas, k, least, &k, &clean, false);
     }
     if (!base)
         return NULL;
