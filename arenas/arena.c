@@ -103,19 +103,26 @@ static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t mos
 static _Atomic size_t arenas_out;
 static pm_recent_peak_t out_peak;
 
-/* POOLMALLOC_ARENA_THP: arenas come from chunks of THP_CHUNK bytes, aligned
- * to it, that ask for transparent huge pages (madvise MADV_HUGEPAGE); the
- * rest of the chunk waits here, mapped but untouched, for the next new
- * arenas (under reserve_lock; malloc_trim unmaps it).  A fault then maps
- * 2 MiB, one TLB entry: where a 4 KiB fault cost 13 us, 64 MiB of 100-byte
- * blocks allocated took 0.66 s with 4 KiB pages and 0.34 with huge ones,
- * sqlite 1.46 -> 1.27 s and python 0.34 -> 0.31; but what is touched
- * becomes resident in 2 MiB steps, so sqlite's peak RSS went 81 -> 98 MB
- * (glibc 68): off by default (mimalloc asks for huge pages for all its
- * arenas; glibc has a tunable). */
+/* POOLMALLOC_ARENA_THP: once the process's arenas in use (arenas_out)
+ * would pass that many bytes, new arenas come from chunks of THP_CHUNK
+ * bytes, aligned to it, that ask for transparent huge pages (madvise
+ * MADV_HUGEPAGE); the rest of the chunk waits here, mapped but untouched,
+ * for the next new arenas (under reserve_lock; malloc_trim unmaps it).  A
+ * fault then maps 2 MiB, one TLB entry, where a 4 KiB fault cost 11-15 us
+ * on the 2-core VM of the figures: python's demo workload 0.33 -> 0.29 s
+ * (mimalloc 2, whose arenas ask for huge pages, 0.29), sqlite 1.35 ->
+ * 1.25.  What is touched becomes resident in 2 MiB steps, and a chunk's
+ * arenas are all touched once the heap uses them: the pages of an arena
+ * that a heap leaves free (a span's run it cannot use: pools/span.c,
+ * span_new) become resident too, and a small program would pay up to a
+ * chunk for a few pages.  Hence the bound: 8 MiB by default, below which
+ * arenas are plain 4 KiB pages (0: never; 1: from the first arena). */
 #define THP_CHUNK ((size_t)2 << 20)
 static char *chunk_next;          /* the next arena of the current chunk */
 static size_t chunk_left;         /* arenas left there */
+static uint64_t chunk_made_ms;    /* when it was mapped: the rest is resident once
+                                     its first arena was written, and given back
+                                     after ARENA_DECAY_MS (_pm_arena_reserve_decay) */
 
 /* A new arena's mapping from a huge-page chunk, or NULL (then a plain
  * one is made). */
@@ -140,6 +147,7 @@ static char *arena_map_thp(void)
     if (keep) {
         chunk_next = c + PM_ARENA_SIZE;
         chunk_left = THP_CHUNK / PM_ARENA_SIZE - 1;
+        chunk_made_ms = _pm_os_now_ms();
     }
     pm_mutex_unlock(&reserve_lock);
     if (!keep)
@@ -301,6 +309,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
 {
     pm_arena_t *a = NULL, *expired = NULL;
     bool fresh = false;   /* a new mapping: none of its pages used yet */
+    bool huge = false;    /* from a huge-page chunk (arena_map_thp) */
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
     pm_mutex_lock(&reserve_lock);
     if (reserve_newest) {
@@ -317,7 +326,10 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     pm_mutex_unlock(&reserve_lock);
     arenas_unmap(expired);
     if (!a) {
-        char *base = _pm_option_values[PM_OPTION_ARENA_THP] ? arena_map_thp() : NULL;
+        size_t thp_from = (size_t)_pm_option_values[PM_OPTION_ARENA_THP];
+        size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed) + 1;
+        char *base = thp_from && out * PM_ARENA_SIZE > thp_from ? arena_map_thp() : NULL;
+        huge = base != NULL;
         if (!base)
             base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
         if (!base)
@@ -330,8 +342,13 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     }
     atomic_fetch_add_explicit(&arenas_out, 1, memory_order_relaxed);
     a->free_pages = ~ARENA_META_BITS;   /* every page but the slots' */
-    if (fresh)   /* else the pages it gave back before it joined the reserve stay clean */
-        a->clean_pages = a->free_pages;
+    /* A fresh arena's pages are clean, but not a huge-page chunk's: they
+     * are resident once any arena of the chunk is written, so that nothing
+     * is faulted in ahead there for nothing (pool_pages_populate, span.c's
+     * span_fresh) and the page pass gives free ones back.  A reserve
+     * arena's pages given back before it joined the reserve stay clean. */
+    if (fresh)
+        a->clean_pages = huge ? 0 : a->free_pages;
     a->aged_pages = 0;
     a->kept_pages = 0;
     a->nfree = PM_ARENA_USABLE;
@@ -391,13 +408,21 @@ __thread pm_arena_set_t *_pm_arena_set_mine __attribute__((tls_model("initial-ex
 size_t _pm_arena_reserve_decay(void)
 {
     size_t keep = (size_t)_pm_option_values[PM_OPTION_ARENA_RESERVE];
+    uint64_t now = _pm_os_now_ms(), decay = (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS];
     pm_mutex_lock(&reserve_lock);
     pm_arena_t *list = reserve_count > keep ? reserve_expire_locked(keep, false) : NULL;
+    /* the rest of a huge-page chunk no new arena wanted for a decay period
+     * (arena_map_thp): resident, for nothing (unit_idle_decay) */
+    char *left = chunk_next;
+    size_t nleft = chunk_left && now - chunk_made_ms >= decay ? chunk_left : 0;
+    if (nleft)
+        chunk_left = 0;
     pm_mutex_unlock(&reserve_lock);
+    if (nleft)
+        _pm_os_unmap(left, nleft * PM_ARENA_SIZE);
     pm_arena_set_t *set = _pm_arena_set_mine;
     if (set) {
-        uint64_t now = _pm_os_now_ms();
-        if (now - set->decommit_ms >= (uint64_t)_pm_option_values[PM_OPTION_ARENA_DECAY_MS]) {
+        if (now - set->decommit_ms >= decay) {
             set->decommit_ms = now;
             _pm_arena_decommit_free(set);
         }

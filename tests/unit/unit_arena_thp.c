@@ -1,11 +1,14 @@
-/* POOLMALLOC_ARENA_THP (arenas/arena.c): off by default, arenas are plain
- * 256 KiB mappings that do not ask for transparent huge pages; on, new
- * arenas come from 2 MiB chunks, aligned to 2 MiB, that ask for them
- * (VmFlags "hg" in /proc/self/smaps), the next arenas from the same chunk;
- * malloc_trim gives back the chunk's arenas never handed out, and every
- * arena once empty, as without the option.  Blocks keep their contents
- * throughout.  (Whether the kernel then backs them with huge pages is its
- * business: only the request is checked.) */
+/* POOLMALLOC_ARENA_THP (arenas/arena.c): by default, arenas are plain
+ * 256 KiB mappings that do not ask for transparent huge pages until the
+ * process's arenas in use pass 8 MiB; past that, new arenas come from 2 MiB
+ * chunks, aligned to 2 MiB, that ask for them (VmFlags "hg" in
+ * /proc/self/smaps), the next arenas from the same chunk; 0: never, past
+ * the bound either; 1: from the first arena.  A chunk's arena counts none
+ * of its free pages as clean (they are resident once the chunk is
+ * written).  malloc_trim gives back the chunk's arenas never handed out,
+ * and every arena once empty, as without huge pages.  Blocks keep their contents throughout.  (Whether the kernel
+ * then backs them with huge pages is its business: only the request is
+ * checked.) */
 #include "pm_test.h"
 #include "pools/pools.h"
 
@@ -15,9 +18,11 @@
 
 #define CHUNK ((uintptr_t)2 << 20)
 #define PER_ARENA (62 * 8)           /* 512-byte blocks: 8 a pool, 62 pools an arena */
-#define N (PER_ARENA * 12)           /* 12 arenas' worth */
+#define BELOW (PER_ARENA * 4)        /* 4 arenas' worth: 1 MiB */
+#define N (PER_ARENA * 36 + PER_ARENA / 2)   /* 36.5 arenas' worth: 9.1 MiB */
 
 static char *blocks[N];
+static int thp;   /* the kernel has THP: the requests can be seen */
 
 static int mapped(const void *p)
 {
@@ -47,37 +52,75 @@ static void fill(size_t from, size_t to)
     CHECK("malloc 512", failed == 0);
 }
 
-int main(void)
+/* Every block checked and freed, then malloc_trim: no arena is left, nor
+ * the rest of the chunk of `last` if it came from one. */
+static void empty(size_t n, const char *last, int chunked)
 {
-    pm_malloc_trim(0);
-    int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
-    CHECK("off by default", pm_option_get(PM_OPTION_ARENA_THP) == 0);
-    fill(0, PER_ARENA * 4);
-    if (thp && pm_test_vma_hugepage(blocks[0]) >= 0)
-        CHECK("off: an arena does not ask for huge pages", pm_test_vma_hugepage(blocks[0]) == 0);
-
-    CHECK("set", pm_option_set(PM_OPTION_ARENA_THP, 1) == 0);
-    fill(PER_ARENA * 4, N);   /* the new arenas come from chunks */
-    char *last = blocks[N - 1];
-    char *chunk = (char *)((uintptr_t)last & ~(CHUNK - 1));
-    CHECK("a new arena lies in a 2 MiB chunk that is mapped", mapped(chunk) && mapped(chunk + CHUNK - 1));
-    if (thp && pm_test_vma_hugepage(last) >= 0)
-        CHECK("on: the chunk asks for huge pages", pm_test_vma_hugepage(last) == 1 && pm_test_vma_hugepage(chunk) == 1);
-    pm_stats_t s;
-    pm_stats_get(&s);
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char *b = (unsigned char *)blocks[i];
         if (b[0] != (i & 0xff) || b[511] != (i & 0xff)) {
             CHECK("blocks keep their contents", 0);
             break;
         }
     }
-    for (size_t i = 0; i < N; i++)
+    for (size_t i = 0; i < n; i++)
         pm_free(blocks[i]);
     pm_malloc_trim(0);
+    pm_stats_t s;
     pm_stats_get(&s);
     CHECK("every arena given back", s.arenas_live == 0);
-    CHECK("and the rest of the chunk", !mapped(chunk) && !mapped(chunk + CHUNK - 1));
-    pm_option_set(PM_OPTION_ARENA_THP, 0);
+    if (chunked) {
+        const char *chunk = (const char *)((uintptr_t)last & ~(CHUNK - 1));
+        CHECK("and the rest of the chunk", !mapped(chunk) && !mapped(chunk + CHUNK - 1));
+    }
+}
+
+/* Whether the arena of p asks for huge pages (-1: cannot tell). */
+static int asks(const void *p)
+{
+    return thp ? pm_test_vma_hugepage(p) : -1;
+}
+
+int main(void)
+{
+    pm_malloc_trim(0);
+    thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
+    CHECK("8 MiB by default", pm_option_get(PM_OPTION_ARENA_THP) == 8L << 20);
+    fill(0, BELOW);
+    if (asks(blocks[0]) >= 0)
+        CHECK("below 8 MiB of arenas, an arena does not ask for huge pages", asks(blocks[0]) == 0);
+    fill(BELOW, N);   /* past 8 MiB: the new arenas come from chunks */
+    char *last = blocks[N - 1];
+    char *chunk = (char *)((uintptr_t)last & ~(CHUNK - 1));
+    CHECK("past 8 MiB, a new arena lies in a 2 MiB chunk that is mapped",
+          mapped(chunk) && mapped(chunk + CHUNK - 1));
+    if (asks(last) >= 0)
+        CHECK("and the chunk asks for huge pages", asks(last) == 1 && asks(chunk) == 1);
+    if (asks(blocks[0]) >= 0)
+        CHECK("the first arenas still do not", asks(blocks[0]) == 0);
+    /* Resident once written, so none of its free pages is clean: the page
+     * pass gives them back, and none is faulted in ahead for nothing. */
+    const pm_arena_t *a = (const pm_arena_t *)(((uintptr_t)last & ~(uintptr_t)(PM_ARENA_SIZE - 1)) +
+                                               PM_ARENA_SLOT);
+    CHECK("a chunk's arena has free pages", a->free_pages != 0);
+    CHECK("and none counts as clean", (a->clean_pages & a->free_pages) == 0);
+    empty(N, last, 1);
+
+    CHECK("set 0", pm_option_set(PM_OPTION_ARENA_THP, 0) == 0);
+    fill(0, N);
+    if (asks(blocks[N - 1]) >= 0)
+        CHECK("0: past 8 MiB, no arena asks", asks(blocks[N - 1]) == 0);
+    empty(N, blocks[N - 1], 0);
+
+    CHECK("set 1", pm_option_set(PM_OPTION_ARENA_THP, 1) == 0);
+    fill(0, BELOW);
+    last = blocks[BELOW - 1];
+    chunk = (char *)((uintptr_t)last & ~(CHUNK - 1));
+    CHECK("1: the first arenas lie in a 2 MiB chunk that is mapped",
+          mapped(chunk) && mapped(chunk + CHUNK - 1));
+    if (asks(blocks[0]) >= 0)
+        CHECK("1: and ask for huge pages", asks(blocks[0]) == 1 && asks(last) == 1);
+    empty(BELOW, last, 1);
+    pm_option_set(PM_OPTION_ARENA_THP, 8L << 20);
     return pm_test_finish();
 }

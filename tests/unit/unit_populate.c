@@ -70,6 +70,10 @@ static bool seen(uintptr_t arena)
 
 int main(void)
 {
+    /* Plain arenas throughout: a huge-page chunk's (past POOLMALLOC_ARENA_THP,
+     * unit_arena_thp) are resident whole once written, and none of their
+     * pages counts as clean. */
+    CHECK("arena THP option", pm_option_set(PM_OPTION_ARENA_THP, 0) == 0);
     bool populates = kernel_populates();
     if (!populates)
         printf("  the kernel has no MADV_POPULATE_WRITE: nothing is made ahead\n");
