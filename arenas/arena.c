@@ -103,20 +103,21 @@ static void phase_watch_locked(uint64_t now, size_t out, size_t peak, size_t mos
 static _Atomic size_t arenas_out;
 static pm_recent_peak_t out_peak;
 
-/* POOLMALLOC_ARENA_THP: once the process's arenas in use (arenas_out)
- * would pass that many bytes, new arenas come from chunks of THP_CHUNK
- * bytes, aligned to it, that ask for transparent huge pages (madvise
+/* POOLMALLOC_ARENA_THP: once a heap's arenas would pass that many bytes
+ * (arena_thp_wanted), its new arenas come from chunks of THP_CHUNK bytes,
+ * aligned to it, that ask for transparent huge pages (madvise
  * MADV_HUGEPAGE); the rest of the chunk waits here, mapped but untouched,
- * for the next new arenas (under reserve_lock; malloc_trim unmaps it).  A
+ * for the next new arenas of any heap (under reserve_lock; malloc_trim
+ * unmaps it, and so does the decay once it has waited a decay period).  A
  * fault then maps 2 MiB, one TLB entry, where a 4 KiB fault cost 11-15 us
- * on the 2-core VM of the figures: python's demo workload 0.33 -> 0.29 s
- * (mimalloc 2, whose arenas ask for huge pages, 0.29), sqlite 1.35 ->
- * 1.25.  What is touched becomes resident in 2 MiB steps, and a chunk's
- * arenas are all touched once the heap uses them: the pages of an arena
- * that a heap leaves free (a span's run it cannot use: pools/span.c,
- * span_new) become resident too, and a small program would pay up to a
- * chunk for a few pages.  Hence the bound: 8 MiB by default, below which
- * arenas are plain 4 KiB pages (0: never; 1: from the first arena). */
+ * on the 2-core VM of the figures: python's demo workload 0.28-0.33 ->
+ * 0.27-0.29 s (mimalloc 2, whose arenas ask for huge pages, 0.26-0.29),
+ * sqlite 1.34 -> 1.22.  What is touched becomes resident in 2 MiB steps,
+ * and a chunk's arenas are all touched once heaps use them: the pages of
+ * an arena that its heap leaves free (a span's run it cannot use:
+ * pools/span.c, span_new) become resident too, and a small heap would pay
+ * up to a chunk for a few pages.  Hence the bound: 8 MiB by default, below
+ * which arenas are plain 4 KiB pages (0: never; 1: from the first). */
 #define THP_CHUNK ((size_t)2 << 20)
 static char *chunk_next;          /* the next arena of the current chunk */
 static size_t chunk_left;         /* arenas left there */
@@ -153,6 +154,20 @@ static char *arena_map_thp(void)
     if (!keep)
         _pm_os_unmap(c + PM_ARENA_SIZE, THP_CHUNK - PM_ARENA_SIZE);
     return c;
+}
+
+/* Whether set's next new arena comes from a huge-page chunk: once the
+ * heap's own arenas pass the bound, not the process's.  A chunk's pages
+ * become resident whether used or not, and threads with middling heaps
+ * full of holes would keep their chunks' holes resident: mimalloc-bench's
+ * rptestN (two threads whose working sets of 16 B..16 KiB blocks are
+ * replaced at random, 10.6 MiB in use in 16 MiB of arenas) peaked at a
+ * median of 29.2 MB over 5 runs with the process's arenas as the measure,
+ * 16.6 with the heap's, 18.3 without huge pages. */
+static bool arena_thp_wanted(const pm_arena_set_t *set)
+{
+    size_t from = (size_t)_pm_option_values[PM_OPTION_ARENA_THP];
+    return from && ((size_t)set->arenas + 1) * PM_ARENA_SIZE > from;
 }
 
 /* The arena's header is in slot 1; slot 0 stays empty (arenas.h). */
@@ -326,9 +341,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     pm_mutex_unlock(&reserve_lock);
     arenas_unmap(expired);
     if (!a) {
-        size_t thp_from = (size_t)_pm_option_values[PM_OPTION_ARENA_THP];
-        size_t out = atomic_load_explicit(&arenas_out, memory_order_relaxed) + 1;
-        char *base = thp_from && out * PM_ARENA_SIZE > thp_from ? arena_map_thp() : NULL;
+        char *base = arena_thp_wanted(set) ? arena_map_thp() : NULL;
         huge = base != NULL;
         if (!base)
             base = _pm_os_map(PM_ARENA_SIZE, PM_ARENA_SIZE);
@@ -354,6 +367,7 @@ static pm_arena_t *arena_new(pm_arena_set_t *set)
     a->nfree = PM_ARENA_USABLE;
     a->magic = PM_ARENA_MAGIC;
     a->owner = set;
+    set->arenas++;
     arena_link_locked(set, a);
     return a;
 }
@@ -571,6 +585,7 @@ static inline __attribute__((always_inline)) void pages_return(pm_arena_set_t *s
             set->ahead_arena = NULL;
             set->ahead_pages = 0;
         }
+        set->arenas--;
         arena_release(a);    /* last pool or span gone: the arena leaves the heap */
         return;
     }

@@ -156,6 +156,7 @@ struct pm_arena_set_s {
     uint64_t page_pass_ms;                /* the last page pass (arena.c, set_page_pass) */
     uint32_t returns;                     /* page runs given back to its arenas */
     uint32_t pages_out;                   /* pages its arenas have in use (pools, spans) */
+    uint32_t arenas;                      /* arenas it holds */
     /* The pages last made resident ahead of a take and not taken since
      * (arena.c, pool_pages_populate): in one arena, none of them counted clean;
      * no more are made while some wait. */

@@ -65,7 +65,7 @@ typedef enum pm_option_e {
     PM_OPTION_VERBOSE,            /* POOLMALLOC_VERBOSE: 1 = one line at start-up: version, pid, options */
     PM_OPTION_STATS_JSON,         /* POOLMALLOC_STATS_JSON: 1 = the report at exit is JSON */
     PM_OPTION_LARGE_THP,          /* POOLMALLOC_LARGE_THP: 1 = large mappings of 4 MiB or more use transparent huge pages */
-    PM_OPTION_ARENA_THP,          /* POOLMALLOC_ARENA_THP: once the arenas in use pass this many bytes, new ones come from 2 MiB chunks that use transparent huge pages (0 = never) */
+    PM_OPTION_ARENA_THP,          /* POOLMALLOC_ARENA_THP: once a heap's arenas pass this many bytes, its new ones come from 2 MiB chunks that use transparent huge pages (0 = never) */
     PM_OPTION_FLAT_PAGEMAP,       /* POOLMALLOC_FLAT_PAGEMAP: 1 = free finds a page's owner in one flat array (32 GiB of address space reserved, start-up only) */
     PM_OPTION_ARENA_POPULATE,     /* POOLMALLOC_ARENA_POPULATE: at most this many free pages faulted in ahead of a growing heap's new pool, with it (0 = none) */
     PM_OPTION_COUNT

@@ -1,17 +1,19 @@
 /* POOLMALLOC_ARENA_THP (arenas/arena.c): by default, arenas are plain
  * 256 KiB mappings that do not ask for transparent huge pages until the
- * process's arenas in use pass 8 MiB; past that, new arenas come from 2 MiB
+ * heap's arenas pass 8 MiB; past that, its new arenas come from 2 MiB
  * chunks, aligned to 2 MiB, that ask for them (VmFlags "hg" in
  * /proc/self/smaps), the next arenas from the same chunk; 0: never, past
  * the bound either; 1: from the first arena.  A chunk's arena counts none
  * of its free pages as clean (they are resident once the chunk is
  * written).  malloc_trim gives back the chunk's arenas never handed out,
- * and every arena once empty, as without huge pages.  Blocks keep their contents throughout.  (Whether the kernel
+ * and every arena once empty, as without huge pages.  The bound is each
+ * heap's, not the process's.  Blocks keep their contents throughout.  (Whether the kernel
  * then backs them with huge pages is its business: only the request is
  * checked.) */
 #include "pm_test.h"
 #include "pools/pools.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,6 +83,33 @@ static int asks(const void *p)
     return thp ? pm_test_vma_hugepage(p) : -1;
 }
 
+/* The bound is each heap's own: a thread that holds 6 MiB of arenas and
+ * exits with its blocks out leaves the process past 8 MiB, and the main
+ * heap's next 4 MiB of arenas still do not ask. */
+#define OTHER (PER_ARENA * 24)
+static char *other[OTHER];
+
+static void *other_heap(void *arg)
+{
+    for (size_t i = 0; i < OTHER; i++)
+        if ((other[i] = pm_malloc(512)))
+            other[i][0] = 1;
+    return arg;
+}
+
+static void per_heap(void)
+{
+    pthread_t t;
+    CHECK("a thread", pthread_create(&t, NULL, other_heap, NULL) == 0 && pthread_join(t, NULL) == 0);
+    fill(0, PER_ARENA * 16);
+    if (asks(blocks[PER_ARENA * 16 - 1]) >= 0)
+        CHECK("another heap's arenas do not count", asks(blocks[PER_ARENA * 16 - 1]) == 0);
+    for (size_t i = 0; i < OTHER; i++)
+        pm_free(other[i]);
+    for (size_t i = 0; i < PER_ARENA * 16; i++)
+        pm_free(blocks[i]);
+}
+
 int main(void)
 {
     pm_malloc_trim(0);
@@ -122,5 +151,6 @@ int main(void)
         CHECK("1: and ask for huge pages", asks(blocks[0]) == 1 && asks(last) == 1);
     empty(BELOW, last, 1);
     pm_option_set(PM_OPTION_ARENA_THP, 8L << 20);
+    per_heap();
     return pm_test_finish();
 }
