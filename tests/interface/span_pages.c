@@ -5,15 +5,15 @@
  * Whole: 4368-byte blocks (sqlite's page-cache entries: a page, its
  * header and its own) are made and each written whole, span after span;
  * then each block made must already be resident, nearly all of its own
- * pages, before it is written in its turn (the heap has learnt that the class's
- * spans get written).  Every eighth new span is left to fault and read
+ * pages, before it is written in its turn (the heap has learnt that the
+ * class's spans get written).  Every eighth new span is left to fault and read
  * again when it goes FULL (span.c, SPAN_PROBE_EVERY): its blocks are not
  * resident before their writes, hence "nearly all", and since each
  * checked block is written before the next is made, that span is read
  * with its blocks written and the class stays learnt wherever it falls.
  * In part: 12000-byte blocks are made and only their first byte written;
  * blocks made after that must not be resident beyond their first page
- * before it is written:
+ * before they are written:
  * the class's spans are left to fault, so that pages the program never
  * writes never become resident.
  *
@@ -55,7 +55,7 @@ static long resident(const void *p, size_t n, long *total)
 }
 
 #define WARM 420     /* blocks written before the check: about 30 spans */
-#define CHECK 100    /* blocks made and checked, not written */
+#define CHECK 100    /* blocks then checked, each before its write */
 
 static char *blocks[WARM + CHECK];
 
